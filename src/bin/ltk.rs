@@ -1,0 +1,285 @@
+//! `ltk`: the lottery-ticket / tangent-kernel toolkit's main command.
+//!
+//! Subcommands parse arguments, load configs and data, call the library and
+//! write results; all the math lives in the library.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use lottery_tangent::config::{DataSource, ExperimentConfig};
+use lottery_tangent::models::ModelConfig;
+use lottery_tangent::paths::{read_json, write_text, RunDir, DEFAULT_RUNS_DIR};
+use lottery_tangent::train::report::{plot_history, TrainSummary};
+use lottery_tangent::train::{self, EvalRecord, Supervised, TrainOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "ltk",
+    version,
+    about = "Lottery tickets and neural tangent kernels: run experiments, check the theory, draw figures."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a network from an experiment TOML (or the built-in default: LeNet-300-100 on the embedded digits).
+    Train(TrainArgs),
+    /// Re-draw the figures of a run directory from its saved metrics.json.
+    Plot {
+        /// The run directory (contains metrics.json).
+        run: PathBuf,
+    },
+    /// Print an experiment config with every default filled in (the built-in one without --config).
+    ShowConfig {
+        /// Experiment TOML to resolve.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Experiment TOML (see experiments/). Flags below override its values.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Parent directory of run directories; the run goes to <out>/<name>.
+    #[arg(long, default_value = DEFAULT_RUNS_DIR)]
+    out: PathBuf,
+    /// Run name (default: the config's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Compute device: cpu, or cuda[:N] in builds with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Continue an interrupted run from its last saved state.
+    #[arg(long, conflicts_with = "force")]
+    resume: bool,
+    /// Delete an existing run directory of the same name first.
+    #[arg(long)]
+    force: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Data set: digits (embedded), idx (needs --idx-dir) or teacher (synthetic).
+    #[arg(long)]
+    data: Option<String>,
+    /// Directory of IDX files (MNIST / Fashion-MNIST), e.g. /usr/share/datasets/fashion-mnist.
+    #[arg(long)]
+    idx_dir: Option<PathBuf>,
+    /// Use a seeded random subset of this many training examples.
+    #[arg(long)]
+    train_size: Option<usize>,
+    /// Model: lenet300_100, mlp (with --hidden) or conv.
+    #[arg(long)]
+    model: Option<String>,
+    /// Hidden widths of an MLP, comma separated (e.g. 512,512).
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// Training length in epochs (replaces iterations).
+    #[arg(long, conflicts_with = "iterations")]
+    epochs: Option<f64>,
+    /// Training length in optimizer steps (replaces epochs).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Mini-batch size.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Base learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Init seed (also the data-order seed unless --data-seed is given).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Data-order seed (the SGD noise).
+    #[arg(long)]
+    data_seed: Option<u64>,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    match Cli::parse().command {
+        Command::Train(a) => cmd_train(a),
+        Command::Plot { run } => cmd_plot(run),
+        Command::ShowConfig { config } => {
+            let c = match config {
+                Some(p) => ExperimentConfig::load(&p)?,
+                None => ExperimentConfig::default(),
+            };
+            c.resolve()?;
+            print!("{}", c.to_toml()?);
+            Ok(())
+        }
+    }
+}
+
+fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
+    if let Some(n) = &a.name {
+        c.name = n.clone();
+    }
+    if let Some(d) = &a.data {
+        c.data.source = match d.as_str() {
+            "digits" => DataSource::Digits,
+            "idx" => DataSource::Idx,
+            "teacher" => DataSource::Teacher,
+            other => bail!("--data: expected digits, idx or teacher, got {other:?}"),
+        };
+    }
+    if let Some(dir) = &a.idx_dir {
+        c.data.dir = Some(dir.clone());
+        if a.data.is_none() {
+            c.data.source = DataSource::Idx;
+        }
+    }
+    if a.train_size.is_some() {
+        c.data.train_size = a.train_size;
+    }
+    if let Some(m) = &a.model {
+        c.model = match m.as_str() {
+            "lenet300_100" => ModelConfig::Lenet300_100,
+            "mlp" => ModelConfig::Mlp {
+                hidden: a.hidden.clone().unwrap_or_else(|| vec![512]),
+                activation: lottery_tangent::models::Activation::Relu,
+                parameterization: lottery_tangent::models::Parameterization::Standard,
+                w_std: None,
+                b_std: None,
+            },
+            "conv" => toml::from_str("kind = \"conv\"")?,
+            other => bail!("--model: expected lenet300_100, mlp or conv, got {other:?}"),
+        };
+    } else if let Some(h) = &a.hidden {
+        match &mut c.model {
+            ModelConfig::Mlp { hidden, .. } => *hidden = h.clone(),
+            _ => bail!("--hidden needs an MLP model (--model mlp)"),
+        }
+    }
+    if a.epochs.is_some() {
+        c.train.epochs = a.epochs;
+        c.train.iterations = None;
+    }
+    if a.iterations.is_some() {
+        c.train.iterations = a.iterations;
+        c.train.epochs = None;
+    }
+    if let Some(b) = a.batch_size {
+        c.train.batch_size = b;
+    }
+    if let Some(lr) = a.lr {
+        c.train.optimizer = c.train.optimizer.with_lr(lr);
+    }
+    if let Some(s) = a.seed {
+        c.seed = s;
+    }
+    if a.data_seed.is_some() {
+        c.train.data_seed = a.data_seed;
+    }
+    Ok(())
+}
+
+fn cmd_train(a: TrainArgs) -> Result<()> {
+    let mut config = match &a.config {
+        Some(p) => ExperimentConfig::load(p)?,
+        None => ExperimentConfig {
+            name: "train".into(),
+            ..Default::default()
+        },
+    };
+    apply_overrides(&mut config, &a)?;
+    let device = lottery_tangent::device::parse(&a.device)?;
+    let exp = config.resolve().context("invalid experiment")?;
+    let root = a.out.join(&exp.config.name);
+    if a.force && root.exists() {
+        std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    let dir = RunDir::create(&root)?;
+    if dir.state_progress().exists() && !a.resume {
+        bail!(
+            "run directory {} already holds a run: pass --resume to continue it or --force to start over",
+            root.display()
+        );
+    }
+    write_text(&dir.config(), &exp.config.to_toml()?)?;
+    let params = exp
+        .net
+        .param_shapes()
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum::<usize>();
+    println!(
+        "{}: {} ({params} parameters) on {} ({} train / {} test), {} steps of batch {}",
+        exp.config.name,
+        exp.net.describe(),
+        exp.split.train.name,
+        exp.split.train.len(),
+        exp.split.test.len(),
+        exp.spec.steps,
+        exp.spec.batch_size
+    );
+    let mut model = Supervised::new(exp.net.clone(), exp.config.train.loss, &device);
+    let init = exp.net.init(exp.config.seed);
+    let opts = TrainOptions {
+        run_dir: Some(&dir),
+        resume: a.resume,
+        progress: !a.quiet,
+        ..Default::default()
+    };
+    let out = train::train(&mut model, &init, &exp.split, &exp.spec, &opts)?;
+    out.params.save(&dir.file("final.safetensors"))?;
+    let summary = TrainSummary::new(exp.net.describe(), params, &out);
+    summary.write(&dir)?;
+    plot_history(&dir, &out.history, &exp.config.name)?;
+    print_history(&out.history);
+    println!(
+        "final test accuracy {:.2}% after {} steps ({:.1} epochs); {:.0} samples/s; run directory {}",
+        100.0 * summary.final_test_accuracy,
+        summary.steps,
+        summary.epochs,
+        summary.samples_per_second,
+        root.display()
+    );
+    Ok(())
+}
+
+fn print_history(h: &[EvalRecord]) {
+    println!(
+        "{:>8} {:>7} {:>11} {:>10} {:>9}",
+        "step", "epoch", "train loss", "test loss", "test acc"
+    );
+    for r in h {
+        let tl = r.train_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+        println!(
+            "{:>8} {:>7.2} {:>11} {:>10.4} {:>8.2}%",
+            r.step,
+            r.epoch,
+            tl,
+            r.test_loss,
+            100.0 * r.test_accuracy
+        );
+    }
+}
+
+fn cmd_plot(run: PathBuf) -> Result<()> {
+    let dir = RunDir::new(&run);
+    let history: Vec<EvalRecord> =
+        read_json(&dir.metrics_json()).with_context(|| format!("{} is not a training run directory", run.display()))?;
+    let title = run
+        .file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    plot_history(&dir, &history, &title)?;
+    println!(
+        "wrote {} and {}",
+        dir.figure("accuracy").display(),
+        dir.figure("loss").display()
+    );
+    Ok(())
+}

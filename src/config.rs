@@ -1,0 +1,315 @@
+//! Experiment configs: serde TOML with unknown fields rejected, validated once
+//! into a checked [`Experiment`] (data loaded, network built, training spec
+//! resolved). The resolved config is written into every run directory.
+//!
+//! ```toml
+//! name = "lenet_fashion"
+//! seed = 0                       # init seed
+//! [data]
+//! source = "idx"                 # digits | idx | teacher
+//! dir = "/usr/share/datasets/fashion-mnist"
+//! preprocess = "standardize"     # none | scale | standardize
+//! [model]
+//! kind = "lenet300_100"          # mlp | lenet300_100 | conv
+//! [train]
+//! epochs = 2
+//! batch_size = 60
+//! [train.optimizer]
+//! kind = "sgd"
+//! lr = 0.1
+//! momentum = 0.9
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{self, Preprocess, Split};
+use crate::models::{ModelConfig, Network};
+use crate::train::{Loss, OptimizerConfig, Schedule, TrainSpec};
+use crate::{Error, Result};
+
+/// Where the data comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSource {
+    /// The embedded UCI digits (8x8, 1797 images).
+    #[default]
+    Digits,
+    /// A directory of IDX files (MNIST, Fashion-MNIST).
+    Idx,
+    /// Seeded random-teacher regression data (tests).
+    Teacher,
+}
+
+/// `[data]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    #[serde(default)]
+    pub source: DataSource,
+    /// IDX directory (source = "idx").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Keep a seeded random subset of this many training examples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_size: Option<usize>,
+    /// Keep the first this many test examples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_size: Option<usize>,
+    /// Move this many training examples into a validation set.
+    #[serde(default)]
+    pub validation_size: usize,
+    #[serde(default = "default_preprocess")]
+    pub preprocess: Preprocess,
+    /// Seed of the train/test/validation split and subsetting.
+    #[serde(default)]
+    pub split_seed: u64,
+    /// Test fraction of the digits split.
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+}
+
+fn default_preprocess() -> Preprocess {
+    Preprocess::Standardize
+}
+fn default_test_fraction() -> f64 {
+    0.25
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            source: DataSource::Digits,
+            dir: None,
+            train_size: None,
+            test_size: None,
+            validation_size: 0,
+            preprocess: default_preprocess(),
+            split_seed: 0,
+            test_fraction: default_test_fraction(),
+        }
+    }
+}
+
+impl DataConfig {
+    /// Loads, splits, subsets and preprocesses the data.
+    pub fn load(&self) -> Result<Split> {
+        let mut split = match self.source {
+            DataSource::Digits => data::digits::load(self.test_fraction, self.split_seed)?,
+            DataSource::Idx => {
+                let dir = self.dir.as_ref().ok_or_else(|| {
+                    Error::config("data.dir", "a directory of IDX files when source = \"idx\"", "nothing")
+                })?;
+                data::idx::load_dir(dir)?
+            }
+            DataSource::Teacher => {
+                let n = self.train_size.unwrap_or(512);
+                let t = self.test_size.unwrap_or(256);
+                data::synthetic::teacher_regression(n, t, 16, 4, 32, self.split_seed)?
+            }
+        };
+        if self.validation_size > 0 {
+            split = split.with_validation(self.validation_size, self.split_seed)?;
+        }
+        if let (Some(n), false) = (self.train_size, self.source == DataSource::Teacher) {
+            split = split.with_train_size(n, self.split_seed)?;
+        }
+        if let (Some(n), false) = (self.test_size, self.source == DataSource::Teacher) {
+            split = split.with_test_size(n)?;
+        }
+        Ok(split.preprocess(self.preprocess))
+    }
+}
+
+/// `[train]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    #[serde(default)]
+    pub schedule: Schedule,
+    #[serde(default)]
+    pub loss: Loss,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Training length in optimizer steps (give this or `epochs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<usize>,
+    /// Training length in epochs (may be fractional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<f64>,
+    /// Evaluate every this many steps; default once per epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_every: Option<usize>,
+    #[serde(default = "default_eval_chunk")]
+    pub eval_chunk: usize,
+    /// Steps whose parameters are saved (for rewinding).
+    #[serde(default)]
+    pub checkpoint_at: Vec<usize>,
+    /// Save resumable state every this many steps; default = the eval interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_every: Option<usize>,
+    /// Seed of the data order; default = the experiment seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_seed: Option<u64>,
+}
+
+fn default_batch() -> usize {
+    60
+}
+fn default_eval_chunk() -> usize {
+    1000
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            optimizer: OptimizerConfig::default(),
+            schedule: Schedule::default(),
+            loss: Loss::default(),
+            batch_size: default_batch(),
+            iterations: None,
+            epochs: Some(10.0),
+            eval_every: None,
+            eval_chunk: default_eval_chunk(),
+            checkpoint_at: Vec::new(),
+            save_every: None,
+            data_seed: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Resolves lengths and seeds into a checked [`TrainSpec`] for `train_len` examples.
+    pub fn resolve(&self, train_len: usize, seed: u64) -> Result<TrainSpec> {
+        if self.batch_size == 0 || self.batch_size > train_len {
+            return Err(Error::config(
+                "train.batch_size",
+                format!("1..={train_len} (the training set size)"),
+                self.batch_size,
+            ));
+        }
+        let per_epoch = train_len / self.batch_size;
+        let steps = match (self.iterations, self.epochs) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    "train.iterations / train.epochs",
+                    "only one of the two",
+                    "both",
+                ))
+            }
+            (Some(0), None) => return Err(Error::config("train.iterations", "> 0", 0)),
+            (Some(i), None) => i,
+            (None, Some(e)) if !(e.is_finite() && e > 0.0) => {
+                return Err(Error::config("train.epochs", "a finite value > 0", e))
+            }
+            (None, Some(e)) => ((e * per_epoch as f64).round() as usize).max(1),
+            (None, None) => 10 * per_epoch,
+        };
+        let eval_every = self.eval_every.unwrap_or(per_epoch);
+        let spec = TrainSpec {
+            optimizer: self.optimizer.clone(),
+            schedule: self.schedule.clone(),
+            batch_size: self.batch_size,
+            steps,
+            eval_every,
+            eval_chunk: self.eval_chunk,
+            checkpoint_steps: self.checkpoint_at.clone(),
+            save_every: self.save_every.unwrap_or(eval_every),
+            data_seed: self.data_seed.unwrap_or(seed),
+        };
+        spec.validate(train_len)?;
+        Ok(spec)
+    }
+}
+
+/// A whole experiment as written in TOML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Init seed (and default data-order seed).
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+fn default_name() -> String {
+    "experiment".into()
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        ExperimentConfig {
+            name: default_name(),
+            seed: 0,
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+/// A checked experiment: data loaded, network built, lengths resolved.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    pub config: ExperimentConfig,
+    pub split: Split,
+    pub net: Network,
+    pub spec: TrainSpec,
+}
+
+impl ExperimentConfig {
+    /// Parses TOML text (`origin` names it in errors).
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Parse {
+            path: origin.into(),
+            msg: e.to_string(),
+        })
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// The config as TOML text.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::Parse {
+            path: "config".into(),
+            msg: e.to_string(),
+        })
+    }
+
+    /// Validates everything and loads the data.
+    pub fn resolve(&self) -> Result<Experiment> {
+        if self.name.is_empty() || self.name.contains(['/', '\\']) {
+            return Err(Error::config("name", "a non-empty name without slashes", &self.name));
+        }
+        if !(self.data.test_fraction > 0.0 && self.data.test_fraction < 1.0) {
+            return Err(Error::config(
+                "data.test_fraction",
+                "a value in (0, 1)",
+                self.data.test_fraction,
+            ));
+        }
+        let split = self.data.load()?;
+        let net = self.model.build(split.train.shape, split.train.num_classes)?;
+        let spec = self.train.resolve(split.train.len(), self.seed)?;
+        Ok(Experiment {
+            config: self.clone(),
+            split,
+            net,
+            spec,
+        })
+    }
+}

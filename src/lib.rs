@@ -1,0 +1,20 @@
+//! lottery_tangent: experiments on how neural networks train, from the lottery
+//! ticket hypothesis (Frankle & Carbin 2019) to the neural tangent kernel view
+//! (Jacot et al. 2018; Lee et al. 2019).
+//!
+//! Parameters are named, sorted [`params::ParamSet`]s; models are functions of
+//! (parameters, input); the math core is pure functions; binaries parse, load,
+//! call and write.
+
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod models;
+pub mod params;
+pub mod paths;
+pub mod plot;
+pub mod rng;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,249 @@
+//! Dense-layer kernels on row-major `f32` slices, calling the `gemm` crate
+//! directly. Candle's autodiff costs several times the arithmetic for small
+//! dense networks (per-op allocation and graph bookkeeping); these kernels are
+//! what makes MLP training, the structured NTK and the linearization fast.
+//! Candle's autodiff stays the reference they are tested against.
+
+use gemm::{gemm, Parallelism};
+
+/// Below this many multiply-adds a product runs on one thread.
+const PARALLEL_MIN_WORK: usize = 64 * 64 * 64;
+
+#[derive(Clone, Copy)]
+struct Ptr(*mut f32);
+// SAFETY: each parallel task writes a disjoint block of the output and only reads the inputs.
+unsafe impl Send for Ptr {}
+unsafe impl Sync for Ptr {}
+
+impl Ptr {
+    // A method call captures the whole `Ptr` (not its raw field) in closures.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// `dst[m,n] = (accumulate ? dst : 0) + alpha · lhs[m,k] · rhs[k,n]` for arbitrary
+/// strides (`*_rs` row stride, `*_cs` column stride). Large products are split
+/// into column (or row) blocks run on rayon's threads, each block a
+/// single-threaded gemm: for the skinny products of mini-batch training this
+/// beats gemm's own threading, which packs and synchronizes per call.
+///
+/// # Safety
+/// Every index `i*rs + j*cs` in range of the three matrices must be in bounds.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_blocked(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: isize,
+    dst_cs: isize,
+    lhs: *const f32,
+    lhs_rs: isize,
+    lhs_cs: isize,
+    rhs: *const f32,
+    rhs_rs: isize,
+    rhs_cs: isize,
+    alpha: f32,
+    accumulate: bool,
+) {
+    let threads = rayon::current_num_threads();
+    let run = |m: usize, n: usize, d: Ptr, l: Ptr, r: Ptr| {
+        gemm(
+            m,
+            n,
+            k,
+            d.get(),
+            dst_cs,
+            dst_rs,
+            accumulate,
+            l.get() as *const f32,
+            lhs_cs,
+            lhs_rs,
+            r.get() as *const f32,
+            rhs_cs,
+            rhs_rs,
+            1.0,
+            alpha,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        )
+    };
+    let (d, l, r) = (Ptr(dst), Ptr(lhs as *mut f32), Ptr(rhs as *mut f32));
+    if threads <= 1 || m * n * k < PARALLEL_MIN_WORK {
+        run(m, n, d, l, r);
+        return;
+    }
+    let split_n = n >= m;
+    let len = if split_n { n } else { m };
+    let block = len.div_ceil(threads).next_multiple_of(16).max(16);
+    let blocks = len.div_ceil(block);
+    rayon::scope(|s| {
+        for b in 0..blocks {
+            let start = b * block;
+            let size = block.min(len - start);
+            let run = &run;
+            s.spawn(move |_| {
+                let st = start as isize;
+                if split_n {
+                    run(
+                        m,
+                        size,
+                        Ptr(d.get().offset(st * dst_cs)),
+                        l,
+                        Ptr(r.get().offset(st * rhs_cs)),
+                    );
+                } else {
+                    run(
+                        size,
+                        n,
+                        Ptr(d.get().offset(st * dst_rs)),
+                        Ptr(l.get().offset(st * lhs_rs)),
+                        r,
+                    );
+                }
+            });
+        }
+    });
+}
+
+/// `c[m,n] = (accumulate ? c : 0) + alpha · a[m,k] · b[n,k]^T`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_nt(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize, alpha: f32, accumulate: bool) {
+    assert!(
+        a.len() >= m * k && b.len() >= n * k && c.len() >= m * n,
+        "matmul_nt: buffer too small"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the assert above bounds every access made with these strides.
+    unsafe {
+        gemm_blocked(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            1,
+            k as isize,
+            alpha,
+            accumulate,
+        )
+    }
+}
+
+/// `c[m,n] = (accumulate ? c : 0) + alpha · a[k,m]^T · b[k,n]`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_tn(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize, alpha: f32, accumulate: bool) {
+    assert!(
+        a.len() >= m * k && b.len() >= n * k && c.len() >= m * n,
+        "matmul_tn: buffer too small"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the assert above bounds every access made with these strides.
+    unsafe {
+        gemm_blocked(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+            a.as_ptr(),
+            1,
+            m as isize,
+            b.as_ptr(),
+            n as isize,
+            1,
+            alpha,
+            accumulate,
+        )
+    }
+}
+
+/// `c[m,n] = (accumulate ? c : 0) + alpha · a[m,k] · b[k,n]`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_nn(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize, alpha: f32, accumulate: bool) {
+    assert!(
+        a.len() >= m * k && b.len() >= n * k && c.len() >= m * n,
+        "matmul_nn: buffer too small"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the assert above bounds every access made with these strides.
+    unsafe {
+        gemm_blocked(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            n as isize,
+            1,
+            alpha,
+            accumulate,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                for l in 0..k {
+                    c[i * n + j] += a[i * k + l] * b[l * n + j];
+                }
+            }
+        }
+        c
+    }
+
+    fn transpose(a: &[f32], r: usize, c: usize) -> Vec<f32> {
+        let mut t = vec![0.0; r * c];
+        for i in 0..r {
+            for j in 0..c {
+                t[j * r + i] = a[i * c + j];
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn three_layouts_match_naive_product() {
+        let (m, n, k) = (7, 5, 9);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let want = naive(&a, &b, m, n, k);
+        let mut c = vec![0.0; m * n];
+        matmul_nn(&a, &b, &mut c, m, n, k, 1.0, false);
+        let close = |x: &[f32]| x.iter().zip(&want).all(|(p, q)| (p - q).abs() < 1e-5);
+        assert!(close(&c));
+        matmul_nt(&a, &transpose(&b, k, n), &mut c, m, n, k, 1.0, false);
+        assert!(close(&c));
+        matmul_tn(&transpose(&a, m, k), &b, &mut c, m, n, k, 1.0, false);
+        assert!(close(&c));
+        // accumulate with alpha: c = c + 2 ab = 3 ab
+        matmul_nn(&a, &b, &mut c, m, n, k, 2.0, true);
+        assert!(c.iter().zip(&want).all(|(p, q)| (p - 3.0 * q).abs() < 1e-4));
+    }
+}

@@ -1,0 +1,225 @@
+//! Models: every model is a function of (parameters, input), with parameters
+//! in a named, sorted [`ParamSet`]; masks act on those names.
+//!
+//! Adding a model touches its own file and the `match`es of [`Network`] and
+//! [`ModelConfig`].
+
+pub mod activation;
+pub mod conv;
+pub mod dense;
+pub mod mlp;
+
+use std::collections::BTreeMap;
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+pub use activation::Activation;
+pub use conv::ConvNet;
+pub use mlp::{Mlp, MlpWorkspace};
+
+use crate::params::ParamSet;
+use crate::{Error, Result};
+
+/// How weights enter the forward pass (Jacot et al. 2018; Lee et al. 2019).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parameterization {
+    /// `z = W h + b` with `W ~ N(0, W_std²/fan_in)`.
+    Standard,
+    /// `z = W_std/sqrt(fan_in) · W h + b_std · b` with `W, b ~ N(0, 1)`.
+    Ntk,
+}
+
+/// A model as written in an experiment TOML (`[model]` table, `kind = ...`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelConfig {
+    /// A fully connected network.
+    Mlp {
+        hidden: Vec<usize>,
+        #[serde(default = "default_activation")]
+        activation: Activation,
+        #[serde(default = "default_parameterization")]
+        parameterization: Parameterization,
+        /// Weight std; default sqrt(2) for ReLU, 1 otherwise.
+        #[serde(default)]
+        w_std: Option<f32>,
+        /// Bias std; default 0 (standard) or 0.1 (NTK).
+        #[serde(default)]
+        b_std: Option<f32>,
+    },
+    /// LeNet-300-100 (Frankle & Carbin 2019's MNIST network).
+    #[serde(rename = "lenet300_100")]
+    Lenet300_100,
+    /// The small conv net of [`ConvNet`].
+    Conv {
+        #[serde(default = "default_channels")]
+        channels: Vec<usize>,
+        #[serde(default = "default_conv_hidden")]
+        hidden: Vec<usize>,
+    },
+}
+
+fn default_activation() -> Activation {
+    Activation::Relu
+}
+fn default_parameterization() -> Parameterization {
+    Parameterization::Standard
+}
+fn default_channels() -> Vec<usize> {
+    vec![16, 32]
+}
+fn default_conv_hidden() -> Vec<usize> {
+    vec![128]
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig::Lenet300_100
+    }
+}
+
+impl ModelConfig {
+    /// Builds the network for inputs of `input_shape` `(c, h, w)` and `outputs` classes.
+    pub fn build(&self, input_shape: [usize; 3], outputs: usize) -> Result<Network> {
+        let input_dim = input_shape.iter().product();
+        Ok(match self {
+            ModelConfig::Mlp {
+                hidden,
+                activation,
+                parameterization,
+                w_std,
+                b_std,
+            } => {
+                let w = w_std.unwrap_or(if *activation == Activation::Relu {
+                    std::f32::consts::SQRT_2
+                } else {
+                    1.0
+                });
+                let b = b_std.unwrap_or(match parameterization {
+                    Parameterization::Standard => 0.0,
+                    Parameterization::Ntk => 0.1,
+                });
+                Network::Mlp(Mlp::new(
+                    input_dim,
+                    hidden.clone(),
+                    outputs,
+                    *activation,
+                    *parameterization,
+                    w,
+                    b,
+                )?)
+            }
+            ModelConfig::Lenet300_100 => Network::Mlp(Mlp::lenet_300_100(input_dim, outputs)?),
+            ModelConfig::Conv { channels, hidden } => {
+                Network::Conv(ConvNet::new(input_shape, channels.clone(), hidden.clone(), outputs)?)
+            }
+        })
+    }
+}
+
+/// A built network.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Network {
+    Mlp(Mlp),
+    Conv(ConvNet),
+}
+
+impl Network {
+    /// Names and shapes of all parameters, in layer order.
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        match self {
+            Network::Mlp(m) => m.param_shapes(),
+            Network::Conv(c) => c.param_shapes(),
+        }
+    }
+
+    /// Names of the parameters pruning acts on (the weights).
+    pub fn prunable(&self) -> Vec<String> {
+        match self {
+            Network::Mlp(m) => m.prunable(),
+            Network::Conv(c) => c.prunable(),
+        }
+    }
+
+    /// Flattened input size.
+    pub fn input_dim(&self) -> usize {
+        match self {
+            Network::Mlp(m) => m.input_dim,
+            Network::Conv(c) => c.input_shape.iter().product(),
+        }
+    }
+
+    /// Number of outputs.
+    pub fn output_dim(&self) -> usize {
+        match self {
+            Network::Mlp(m) => m.output_dim,
+            Network::Conv(c) => c.output_dim,
+        }
+    }
+
+    /// Parameters drawn from the init distribution with `seed` (stream "init").
+    pub fn init(&self, seed: u64) -> ParamSet {
+        let mut rng = crate::rng::stream(seed, "init");
+        match self {
+            Network::Mlp(m) => m.init(&mut rng),
+            Network::Conv(c) => c.init(&mut rng),
+        }
+    }
+
+    /// Errors unless `p` has exactly this network's names and shapes.
+    pub fn check_params(&self, p: &ParamSet) -> Result<()> {
+        let want = self.param_shapes();
+        if p.0.len() != want.len() {
+            return Err(Error::Param {
+                what: format!(
+                    "expected parameters {:?}, got {:?}",
+                    want.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                    p.names().collect::<Vec<_>>()
+                ),
+            });
+        }
+        for (name, shape) in want {
+            let a = p.get(&name)?;
+            if a.shape != shape {
+                return Err(Error::Shape {
+                    what: name,
+                    expected: shape,
+                    got: a.shape.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Differentiable forward pass in candle ops: `x` `[n, input_dim]` to `[n, outputs]`.
+    pub fn forward_tensor(&self, p: &BTreeMap<String, Tensor>, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Network::Mlp(m) => m.forward_tensor(p, x),
+            Network::Conv(c) => c.forward_tensor(p, x),
+        }
+    }
+
+    /// A one-line description.
+    pub fn describe(&self) -> String {
+        match self {
+            Network::Mlp(m) => {
+                let mut dims = vec![m.input_dim];
+                dims.extend(&m.hidden);
+                dims.push(m.output_dim);
+                let d: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+                format!(
+                    "MLP {} ({}, {:?} param.)",
+                    d.join("-"),
+                    m.activation.name(),
+                    m.parameterization
+                )
+            }
+            Network::Conv(c) => format!(
+                "ConvNet channels {:?}, hidden {:?}, {} outputs",
+                c.channels, c.hidden, c.output_dim
+            ),
+        }
+    }
+}

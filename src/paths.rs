@@ -1,0 +1,124 @@
+//! The one place that knows the layout of a run directory:
+//!
+//! ```text
+//! <root>/config.toml            resolved config
+//! <root>/metrics.csv|json       evaluation history
+//! <root>/summary.json, report.md
+//! <root>/checkpoints/step_XXXXXXXX.safetensors
+//! <root>/state/{params,optimizer}.safetensors, state/progress.json   (resume)
+//! <root>/figures/<name>.png
+//! <root>/<child>/...            nested runs (one per width, round, seed...)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// Default parent of run directories.
+pub const DEFAULT_RUNS_DIR: &str = "runs";
+
+/// A run directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// A run directory at `root` (not created yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        RunDir { root: root.into() }
+    }
+
+    /// Creates the directory (and parents).
+    pub fn create(root: impl Into<PathBuf>) -> Result<Self> {
+        let r = RunDir::new(root);
+        std::fs::create_dir_all(&r.root).map_err(|e| Error::io(&r.root, e))?;
+        Ok(r)
+    }
+
+    /// The root path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A nested run directory (created).
+    pub fn child(&self, name: &str) -> Result<RunDir> {
+        RunDir::create(self.root.join(name))
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    pub fn metrics_csv(&self) -> PathBuf {
+        self.root.join("metrics.csv")
+    }
+    pub fn metrics_json(&self) -> PathBuf {
+        self.root.join("metrics.json")
+    }
+    pub fn summary_json(&self) -> PathBuf {
+        self.root.join("summary.json")
+    }
+    pub fn report_md(&self) -> PathBuf {
+        self.root.join("report.md")
+    }
+    /// Parameters saved at training step `step`.
+    pub fn checkpoint(&self, step: usize) -> PathBuf {
+        self.root
+            .join("checkpoints")
+            .join(format!("step_{step:08}.safetensors"))
+    }
+    pub fn state_params(&self) -> PathBuf {
+        self.root.join("state").join("params.safetensors")
+    }
+    pub fn state_optimizer(&self) -> PathBuf {
+        self.root.join("state").join("optimizer.safetensors")
+    }
+    pub fn state_progress(&self) -> PathBuf {
+        self.root.join("state").join("progress.json")
+    }
+    /// A PNG figure called `name`.
+    pub fn figure(&self, name: &str) -> PathBuf {
+        self.root.join("figures").join(format!("{name}.png"))
+    }
+    /// Any other file in the run directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+}
+
+/// Writes `text` to `path`, creating parent directories.
+pub fn write_text(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Writes `value` as pretty JSON.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_text(path, &serde_json::to_string_pretty(value)?)
+}
+
+/// Reads JSON from `path`.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let s = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&s).map_err(|e| Error::Parse {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })
+}
+
+/// Writes a CSV file from a header and rows of already formatted cells.
+pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let mut s = header.join(",");
+    s.push('\n');
+    for r in rows {
+        s.push_str(&r.join(","));
+        s.push('\n');
+    }
+    write_text(path, &s)
+}

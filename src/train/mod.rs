@@ -1,0 +1,14 @@
+//! Training: losses, optimizers, schedules and the training loop.
+
+pub mod loss;
+pub mod objective;
+pub mod optim;
+pub mod report;
+pub mod schedule;
+pub mod trainer;
+
+pub use loss::Loss;
+pub use objective::{evaluate, Batch, Evaluation, Supervised, Trainable};
+pub use optim::{Optimizer, OptimizerConfig};
+pub use schedule::Schedule;
+pub use trainer::{train, EvalRecord, TrainOptions, TrainOutcome, TrainSpec};

@@ -1,0 +1,183 @@
+//! What the trainer optimizes: anything that maps (parameters, batch) to a
+//! loss and its gradient, and parameters and inputs to outputs. Networks
+//! implement it through [`Supervised`]; the linearized network of the NTK
+//! module implements it too, so both train with the same loop.
+
+use candle_core::{Device, Tensor, Var};
+
+use super::loss::{argmax_rows, Loss};
+use crate::data::Dataset;
+use crate::models::{Mlp, MlpWorkspace, Network};
+use crate::params::{Array, ParamSet};
+use crate::Result;
+
+/// A mini-batch: inputs `x` `[n, d]`, targets `t` `[n, c]`, labels `y` `[n]`.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    pub x: Vec<f32>,
+    pub t: Vec<f32>,
+    pub y: Vec<u32>,
+}
+
+impl Batch {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+}
+
+/// A trainable model with a loss.
+pub trait Trainable {
+    /// The loss being minimized.
+    fn loss(&self) -> Loss;
+    /// Number of outputs per example.
+    fn outputs(&self) -> usize;
+    /// Mean loss on `batch` and its gradient (written into `grads`, which has
+    /// the layout of `params`).
+    fn loss_and_grad(&mut self, params: &ParamSet, batch: &Batch, grads: &mut ParamSet) -> Result<f32>;
+    /// Outputs `[n, outputs]` for inputs `x` `[n, d]`, written into `out`.
+    fn predict(&mut self, params: &ParamSet, x: &[f32], n: usize, out: &mut Vec<f32>) -> Result<()>;
+}
+
+/// Loss and accuracy of a model on a data set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+/// Mean loss and accuracy of `model` with `params` over `data`, in chunks of `chunk` rows.
+pub fn evaluate(model: &mut dyn Trainable, params: &ParamSet, data: &Dataset, chunk: usize) -> Result<Evaluation> {
+    let c = model.outputs();
+    let loss = model.loss();
+    let mut out = Vec::new();
+    let mut t = vec![0.0f32; chunk.max(1) * c];
+    let mut total = 0.0f64;
+    let mut correct = 0usize;
+    let d = data.dim();
+    let n = data.len();
+    let mut start = 0;
+    while start < n {
+        let end = (start + chunk.max(1)).min(n);
+        let k = end - start;
+        model.predict(params, &data.x[start * d..end * d], k, &mut out)?;
+        for i in 0..k {
+            data.target_row(start + i, &mut t[i * c..(i + 1) * c]);
+        }
+        let y = &data.labels[start..end];
+        total += loss.sum(&out, &t[..k * c], y, c);
+        correct += argmax_rows(&out, c).zip(y).filter(|(p, &l)| *p == l as usize).count();
+        start = end;
+    }
+    Ok(Evaluation {
+        loss: total / n.max(1) as f64,
+        accuracy: correct as f64 / n.max(1) as f64,
+    })
+}
+
+enum Engine {
+    /// Hand-written slice forward/backward (MLPs on the CPU).
+    Fast { mlp: Mlp, ws: MlpWorkspace, dout: Vec<f32> },
+    /// Candle autodiff on a device (conv nets, or any model on CUDA).
+    Candle(Device),
+}
+
+/// A network with a loss: the usual supervised objective.
+pub struct Supervised {
+    pub net: Network,
+    pub loss: Loss,
+    engine: Engine,
+}
+
+impl Supervised {
+    /// Uses the fast slice path for MLPs on the CPU, candle autodiff otherwise.
+    pub fn new(net: Network, loss: Loss, device: &Device) -> Self {
+        let engine = match (&net, device) {
+            (Network::Mlp(m), Device::Cpu) => Engine::Fast {
+                mlp: m.clone(),
+                ws: MlpWorkspace::default(),
+                dout: Vec::new(),
+            },
+            _ => Engine::Candle(device.clone()),
+        };
+        Supervised { net, loss, engine }
+    }
+
+    /// Always uses candle autodiff (the reference path) on `device`.
+    pub fn with_autodiff(net: Network, loss: Loss, device: &Device) -> Self {
+        Supervised {
+            net,
+            loss,
+            engine: Engine::Candle(device.clone()),
+        }
+    }
+}
+
+impl Trainable for Supervised {
+    fn loss(&self) -> Loss {
+        self.loss
+    }
+
+    fn outputs(&self) -> usize {
+        self.net.output_dim()
+    }
+
+    fn loss_and_grad(&mut self, params: &ParamSet, batch: &Batch, grads: &mut ParamSet) -> Result<f32> {
+        let n = batch.len();
+        let c = self.net.output_dim();
+        match &mut self.engine {
+            Engine::Fast { mlp: m, ws, dout } => {
+                m.forward_fast(params, &batch.x, n, ws)?;
+                dout.resize(n * c, 0.0);
+                let l = self.loss.value_and_grad(ws.output(), &batch.t, &batch.y, c, dout);
+                m.backward_fast(params, &batch.x, dout, ws, grads)?;
+                Ok(l)
+            }
+            Engine::Candle(dev) => {
+                let net = &self.net;
+                let mut vars = std::collections::BTreeMap::new();
+                for (k, a) in params.iter() {
+                    vars.insert(k.clone(), Var::from_tensor(&a.to_tensor(dev)?)?);
+                }
+                let ts = vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+                let x = Tensor::from_slice(&batch.x, (n, self.net.input_dim()), dev)?;
+                let t = Tensor::from_slice(&batch.t, (n, c), dev)?;
+                let y = Tensor::from_slice(&batch.y, n, dev)?;
+                let f = net.forward_tensor(&ts, &x)?;
+                let loss = self.loss.tensor(&f, &t, &y)?;
+                let g = loss.backward()?;
+                for (k, v) in &vars {
+                    let dst = grads.get_mut(k)?;
+                    match g.get(v.as_tensor()) {
+                        Some(gt) => *dst = Array::from_tensor(gt)?,
+                        None => dst.data.iter_mut().for_each(|x| *x = 0.0),
+                    }
+                }
+                Ok(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?)
+            }
+        }
+    }
+
+    fn predict(&mut self, params: &ParamSet, x: &[f32], n: usize, out: &mut Vec<f32>) -> Result<()> {
+        match &mut self.engine {
+            Engine::Fast { mlp: m, ws, .. } => {
+                m.forward_fast(params, x, n, ws)?;
+                out.clear();
+                out.extend_from_slice(ws.output());
+            }
+            Engine::Candle(dev) => {
+                let net = &self.net;
+                let ts = params.to_tensors(dev)?;
+                let xt = Tensor::from_slice(x, (n, self.net.input_dim()), dev)?;
+                let f = net.forward_tensor(&ts, &xt)?;
+                *out = f.flatten_all()?.to_vec1::<f32>()?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! Adam (Kingma & Ba 2015, Algorithm 1) with coupled L2 weight decay, as in
+//! PyTorch's `torch.optim.Adam`: `g ← g + λ w`; `m ← β1 m + (1−β1) g`;
+//! `v ← β2 v + (1−β2) g²`; `w ← w − η m̂ / (sqrt(v̂) + ε)`.
+
+use std::collections::BTreeMap;
+
+use candle_core::{backprop::GradStore, Var};
+use serde::{Deserialize, Serialize};
+
+use crate::params::{Array, ParamSet};
+use crate::{Error, Result};
+
+fn b1() -> f64 {
+    0.9
+}
+fn b2() -> f64 {
+    0.999
+}
+fn eps() -> f64 {
+    1e-8
+}
+
+/// Adam hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamConfig {
+    pub lr: f64,
+    #[serde(default = "b1")]
+    pub beta1: f64,
+    #[serde(default = "b2")]
+    pub beta2: f64,
+    #[serde(default = "eps")]
+    pub eps: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+}
+
+/// The Adam optimizer; moments and step counts are keyed by parameter name.
+#[derive(Debug)]
+pub struct Adam {
+    pub config: AdamConfig,
+    moments: BTreeMap<String, (Vec<f32>, Vec<f32>, u64)>,
+    vars: Vec<Var>,
+    lr: f64,
+}
+
+impl Adam {
+    /// A fresh optimizer.
+    pub fn new(config: AdamConfig) -> Self {
+        let lr = config.lr;
+        Adam {
+            config,
+            moments: BTreeMap::new(),
+            vars: Vec::new(),
+            lr,
+        }
+    }
+
+    /// Updates one named parameter slice in place with learning rate `lr`.
+    pub fn update(&mut self, name: &str, w: &mut [f32], g: &[f32], lr: f32) {
+        let c = &self.config;
+        let (b1, b2, eps, wd) = (c.beta1 as f32, c.beta2 as f32, c.eps as f32, c.weight_decay as f32);
+        let (m, v, t) = self
+            .moments
+            .entry(name.to_string())
+            .or_insert_with(|| (vec![0.0; w.len()], vec![0.0; w.len()], 0));
+        *t += 1;
+        let bc1 = 1.0 - (c.beta1).powi(*t as i32);
+        let bc2 = 1.0 - (c.beta2).powi(*t as i32);
+        let step = (lr as f64 / bc1) as f32;
+        let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
+        super::par_zip4(w, g, m, v, |w, g, m, v| {
+            for (((wi, &gi), mi), vi) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                let gd = gi + wd * *wi;
+                *mi = b1 * *mi + (1.0 - b1) * gd;
+                *vi = b2 * *vi + (1.0 - b2) * gd * gd;
+                *wi -= step * *mi / (vi.sqrt() * inv_sqrt_bc2 + eps);
+            }
+        });
+    }
+
+    /// Moments and step counts as a parameter set (`adam_m.*`, `adam_v.*`, `adam_t.*`).
+    pub fn state(&self) -> ParamSet {
+        let mut s = ParamSet::new();
+        for (k, (m, v, t)) in &self.moments {
+            s.insert(
+                format!("adam_m.{k}"),
+                Array {
+                    shape: vec![m.len()],
+                    data: m.clone(),
+                },
+            );
+            s.insert(
+                format!("adam_v.{k}"),
+                Array {
+                    shape: vec![v.len()],
+                    data: v.clone(),
+                },
+            );
+            // The step count is stored exactly as two 24-bit halves.
+            let (hi, lo) = ((*t >> 24) as f32, (*t & 0xff_ffff) as f32);
+            s.insert(
+                format!("adam_t.{k}"),
+                Array {
+                    shape: vec![2],
+                    data: vec![hi, lo],
+                },
+            );
+        }
+        s
+    }
+
+    /// Restores a state saved by [`Adam::state`].
+    pub fn load_state(&mut self, s: &ParamSet) -> Result<()> {
+        self.moments.clear();
+        for (k, a) in s.iter() {
+            if let Some(name) = k.strip_prefix("adam_m.") {
+                let v = s.get(&format!("adam_v.{name}"))?;
+                let t = s.get(&format!("adam_t.{name}"))?;
+                if t.data.len() != 2 {
+                    return Err(Error::Param {
+                        what: format!("Adam step count for `{name}` has {} entries, expected 2", t.data.len()),
+                    });
+                }
+                let steps = ((t.data[0] as u64) << 24) | (t.data[1] as u64);
+                self.moments
+                    .insert(name.to_string(), (a.data.clone(), v.data.clone(), steps));
+            } else if !(k.starts_with("adam_v.") || k.starts_with("adam_t.")) {
+                return Err(Error::Param {
+                    what: format!("Adam state entry `{k}` (expected adam_m./adam_v./adam_t.)"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl candle_nn::Optimizer for Adam {
+    type Config = AdamConfig;
+
+    fn new(vars: Vec<Var>, config: AdamConfig) -> candle_core::Result<Self> {
+        let mut s = Adam::new(config);
+        s.vars = vars.into_iter().filter(|v| v.dtype().is_float()).collect();
+        Ok(s)
+    }
+
+    fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        let lr = self.lr as f32;
+        let vars = self.vars.clone();
+        for (i, var) in vars.iter().enumerate() {
+            if let Some(g) = grads.get(var) {
+                let shape = var.shape().clone();
+                let mut w = var
+                    .as_tensor()
+                    .flatten_all()?
+                    .to_dtype(candle_core::DType::F32)?
+                    .to_vec1::<f32>()?;
+                let g = g.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+                self.update(&format!("var{i}"), &mut w, &g, lr);
+                let t = candle_core::Tensor::from_vec(w, shape, var.device())?.to_dtype(var.dtype())?;
+                var.set(&t)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+}

@@ -1,0 +1,208 @@
+//! Optimizers. Each is one file and one variant of [`OptimizerConfig`] /
+//! [`Optimizer`]; each also implements candle's `Optimizer` trait for use with
+//! `Var`s. The trainer drives them through named parameter sets.
+
+pub mod adam;
+pub mod sgd;
+
+use serde::{Deserialize, Serialize};
+
+pub use adam::{Adam, AdamConfig};
+pub use sgd::{Sgd, SgdConfig};
+
+use crate::params::{Mask, ParamSet};
+use crate::{Error, Result};
+
+/// Elementwise updates of large tensors are split into chunks of this many
+/// entries and run on rayon's threads (each entry is updated independently,
+/// so the result does not depend on the split).
+const CHUNK: usize = 32 * 1024;
+
+fn par_zip2(a: &mut [f32], b: &[f32], f: impl Fn(&mut [f32], &[f32]) + Sync) {
+    use rayon::prelude::*;
+    if a.len() <= CHUNK {
+        return f(a, b);
+    }
+    a.par_chunks_mut(CHUNK)
+        .zip(b.par_chunks(CHUNK))
+        .for_each(|(a, b)| f(a, b));
+}
+
+fn par_zip3(a: &mut [f32], b: &[f32], c: &mut [f32], f: impl Fn(&mut [f32], &[f32], &mut [f32]) + Sync) {
+    use rayon::prelude::*;
+    if a.len() <= CHUNK {
+        return f(a, b, c);
+    }
+    a.par_chunks_mut(CHUNK)
+        .zip(b.par_chunks(CHUNK))
+        .zip(c.par_chunks_mut(CHUNK))
+        .for_each(|((a, b), c)| f(a, b, c));
+}
+
+fn par_zip4(
+    a: &mut [f32],
+    b: &[f32],
+    c: &mut [f32],
+    d: &mut [f32],
+    f: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync,
+) {
+    use rayon::prelude::*;
+    if a.len() <= CHUNK {
+        return f(a, b, c, d);
+    }
+    a.par_chunks_mut(CHUNK)
+        .zip(b.par_chunks(CHUNK))
+        .zip(c.par_chunks_mut(CHUNK))
+        .zip(d.par_chunks_mut(CHUNK))
+        .for_each(|(((a, b), c), d)| f(a, b, c, d));
+}
+
+/// An optimizer as written in `[train.optimizer]` (`kind = "sgd"` or `"adam"`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OptimizerConfig {
+    Sgd(SgdConfig),
+    Adam(AdamConfig),
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig::Sgd(SgdConfig {
+            lr: 0.1,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+        })
+    }
+}
+
+impl OptimizerConfig {
+    /// The base learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd(c) => c.lr,
+            OptimizerConfig::Adam(c) => c.lr,
+        }
+    }
+
+    /// A copy with another base learning rate.
+    pub fn with_lr(&self, lr: f64) -> Self {
+        let mut c = self.clone();
+        match &mut c {
+            OptimizerConfig::Sgd(s) => s.lr = lr,
+            OptimizerConfig::Adam(a) => a.lr = lr,
+        }
+        c
+    }
+
+    /// Errors on a non-positive rate or out-of-range coefficients.
+    pub fn validate(&self) -> Result<()> {
+        let lr = self.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(Error::config("train.optimizer.lr", "a finite value > 0", lr));
+        }
+        let in01 = |field: &str, v: f64| -> Result<()> {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::config(field, "a value in [0, 1)", v))
+            }
+        };
+        match self {
+            OptimizerConfig::Sgd(c) => {
+                in01("train.optimizer.momentum", c.momentum)?;
+                if !(c.weight_decay >= 0.0 && c.weight_decay.is_finite()) {
+                    return Err(Error::config(
+                        "train.optimizer.weight_decay",
+                        "a finite value >= 0",
+                        c.weight_decay,
+                    ));
+                }
+                if c.nesterov && c.momentum == 0.0 {
+                    return Err(Error::config(
+                        "train.optimizer.nesterov",
+                        "momentum > 0 with nesterov = true",
+                        c.momentum,
+                    ));
+                }
+            }
+            OptimizerConfig::Adam(c) => {
+                in01("train.optimizer.beta1", c.beta1)?;
+                in01("train.optimizer.beta2", c.beta2)?;
+                if !(c.eps > 0.0) {
+                    return Err(Error::config("train.optimizer.eps", "a value > 0", c.eps));
+                }
+                if !(c.weight_decay >= 0.0 && c.weight_decay.is_finite()) {
+                    return Err(Error::config(
+                        "train.optimizer.weight_decay",
+                        "a finite value >= 0",
+                        c.weight_decay,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A live optimizer.
+#[derive(Debug)]
+pub enum Optimizer {
+    Sgd(Sgd),
+    Adam(Adam),
+}
+
+impl Optimizer {
+    /// A fresh optimizer from its config.
+    pub fn new(config: &OptimizerConfig) -> Self {
+        match config {
+            OptimizerConfig::Sgd(c) => Optimizer::Sgd(Sgd::new(c.clone())),
+            OptimizerConfig::Adam(c) => Optimizer::Adam(Adam::new(c.clone())),
+        }
+    }
+
+    /// One update of every parameter with gradient `grads` and learning rate `lr`.
+    /// With a mask, gradients of pruned weights are zeroed first and pruned
+    /// weights are set to exactly zero after the update.
+    pub fn step(&mut self, params: &mut ParamSet, grads: &mut ParamSet, lr: f32, mask: Option<&Mask>) -> Result<()> {
+        if let Some(m) = mask {
+            for (k, mk) in m.0.iter() {
+                let g = grads.get_mut(k)?;
+                for (gi, &b) in g.data.iter_mut().zip(&mk.data) {
+                    if b == 0.0 {
+                        *gi = 0.0;
+                    }
+                }
+            }
+        }
+        for (k, w) in params.0.iter_mut() {
+            let g = grads.0.get(k).ok_or_else(|| Error::Param {
+                what: format!("no gradient for `{k}`"),
+            })?;
+            match self {
+                Optimizer::Sgd(o) => o.update(k, &mut w.data, &g.data, lr),
+                Optimizer::Adam(o) => o.update(k, &mut w.data, &g.data, lr),
+            }
+        }
+        if let Some(m) = mask {
+            m.apply(params)?;
+        }
+        Ok(())
+    }
+
+    /// The optimizer's state (for checkpoints and resuming).
+    pub fn state(&self) -> ParamSet {
+        match self {
+            Optimizer::Sgd(o) => o.state(),
+            Optimizer::Adam(o) => o.state(),
+        }
+    }
+
+    /// Restores a state from [`Optimizer::state`].
+    pub fn load_state(&mut self, s: &ParamSet) -> Result<()> {
+        match self {
+            Optimizer::Sgd(o) => o.load_state(s),
+            Optimizer::Adam(o) => o.load_state(s),
+        }
+    }
+}

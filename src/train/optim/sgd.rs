@@ -1,0 +1,139 @@
+//! SGD with momentum, Nesterov momentum and (coupled) weight decay, with
+//! PyTorch's update rule: `g ← g + λ w`; `b ← μ b + g`; `g ← g + μ b` (Nesterov) or
+//! `g ← b`; `w ← w − η g`. Candle's own SGD has no momentum or weight decay.
+
+use std::collections::BTreeMap;
+
+use candle_core::{backprop::GradStore, Var};
+use serde::{Deserialize, Serialize};
+
+use crate::params::{Array, ParamSet};
+use crate::{Error, Result};
+
+/// SGD hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SgdConfig {
+    pub lr: f64,
+    #[serde(default)]
+    pub momentum: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default)]
+    pub nesterov: bool,
+}
+
+/// The SGD optimizer; momentum buffers are keyed by parameter name.
+#[derive(Debug)]
+pub struct Sgd {
+    pub config: SgdConfig,
+    buffers: BTreeMap<String, Vec<f32>>,
+    /// Variables bound through candle's [`candle_nn::Optimizer`] interface.
+    vars: Vec<Var>,
+    lr: f64,
+}
+
+impl Sgd {
+    /// A fresh optimizer.
+    pub fn new(config: SgdConfig) -> Self {
+        let lr = config.lr;
+        Sgd {
+            config,
+            buffers: BTreeMap::new(),
+            vars: Vec::new(),
+            lr,
+        }
+    }
+
+    /// Updates one named parameter slice in place with learning rate `lr`.
+    pub fn update(&mut self, name: &str, w: &mut [f32], g: &[f32], lr: f32) {
+        let mu = self.config.momentum as f32;
+        let wd = self.config.weight_decay as f32;
+        if mu == 0.0 {
+            super::par_zip2(w, g, |w, g| {
+                for (wi, &gi) in w.iter_mut().zip(g) {
+                    *wi -= lr * (gi + wd * *wi);
+                }
+            });
+            return;
+        }
+        let buf = self
+            .buffers
+            .entry(name.to_string())
+            .or_insert_with(|| vec![0.0; w.len()]);
+        let nesterov = self.config.nesterov;
+        super::par_zip3(w, g, buf, |w, g, buf| {
+            for ((wi, &gi), bi) in w.iter_mut().zip(g).zip(buf.iter_mut()) {
+                let gd = gi + wd * *wi;
+                *bi = mu * *bi + gd;
+                let step = if nesterov { gd + mu * *bi } else { *bi };
+                *wi -= lr * step;
+            }
+        });
+    }
+
+    /// Momentum buffers as a parameter set (names prefixed `momentum.`).
+    pub fn state(&self) -> ParamSet {
+        let mut s = ParamSet::new();
+        for (k, v) in &self.buffers {
+            s.insert(
+                format!("momentum.{k}"),
+                Array {
+                    shape: vec![v.len()],
+                    data: v.clone(),
+                },
+            );
+        }
+        s
+    }
+
+    /// Restores buffers saved by [`Sgd::state`].
+    pub fn load_state(&mut self, s: &ParamSet) -> Result<()> {
+        self.buffers.clear();
+        for (k, a) in s.iter() {
+            let name = k.strip_prefix("momentum.").ok_or_else(|| Error::Param {
+                what: format!("SGD state entry `{k}` (expected names starting with `momentum.`)"),
+            })?;
+            self.buffers.insert(name.to_string(), a.data.clone());
+        }
+        Ok(())
+    }
+}
+
+impl candle_nn::Optimizer for Sgd {
+    type Config = SgdConfig;
+
+    fn new(vars: Vec<Var>, config: SgdConfig) -> candle_core::Result<Self> {
+        let mut s = Sgd::new(config);
+        s.vars = vars.into_iter().filter(|v| v.dtype().is_float()).collect();
+        Ok(s)
+    }
+
+    fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        let lr = self.lr as f32;
+        let vars = self.vars.clone();
+        for (i, var) in vars.iter().enumerate() {
+            if let Some(g) = grads.get(var) {
+                let shape = var.shape().clone();
+                let mut w = var
+                    .as_tensor()
+                    .flatten_all()?
+                    .to_dtype(candle_core::DType::F32)?
+                    .to_vec1::<f32>()?;
+                let g = g.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+                self.update(&format!("var{i}"), &mut w, &g, lr);
+                let t = candle_core::Tensor::from_vec(w, shape, var.device())?.to_dtype(var.dtype())?;
+                var.set(&t)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+}

@@ -1,0 +1,363 @@
+//! The training loop: mini-batch steps in a seeded data order, learning-rate
+//! schedule, masks kept exactly zero, evaluation at an interval, checkpoints
+//! at chosen steps (for rewinding), resumable state, divergence detection.
+//!
+//! Resuming: the batch order is a pure function of (data seed, step) and the
+//! optimizer state is saved exactly, so a run resumed from its last saved
+//! state ends bit-identical to an uninterrupted one.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::objective::{evaluate, Batch, Trainable};
+use super::optim::{Optimizer, OptimizerConfig};
+use super::schedule::Schedule;
+use crate::data::{BatchOrder, Split};
+use crate::params::{Mask, ParamSet};
+use crate::paths::{read_json, write_csv, write_json, RunDir};
+use crate::{Error, Result};
+
+/// A checked training specification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSpec {
+    pub optimizer: OptimizerConfig,
+    pub schedule: Schedule,
+    pub batch_size: usize,
+    /// Total optimizer steps.
+    pub steps: usize,
+    /// Evaluate every this many steps (and at step 0 and the end); 0 = only at the ends.
+    pub eval_every: usize,
+    /// Rows per evaluation chunk.
+    pub eval_chunk: usize,
+    /// Steps at which parameters are kept (and saved) for rewinding.
+    pub checkpoint_steps: Vec<usize>,
+    /// Save resumable state every this many steps; 0 = only at the end.
+    pub save_every: usize,
+    /// Seed of the data order (the SGD noise).
+    pub data_seed: u64,
+}
+
+impl TrainSpec {
+    /// Errors on a zero batch size, a checkpoint past the end, or a bad optimizer/schedule.
+    pub fn validate(&self, train_len: usize) -> Result<()> {
+        self.optimizer.validate()?;
+        self.schedule.validate()?;
+        if self.batch_size == 0 || self.batch_size > train_len {
+            return Err(Error::config(
+                "train.batch_size",
+                format!("1..={train_len} (the training set size)"),
+                self.batch_size,
+            ));
+        }
+        if self.eval_chunk == 0 {
+            return Err(Error::config("train.eval_chunk", "> 0", 0));
+        }
+        if let Some(&s) = self.checkpoint_steps.iter().find(|&&s| s > self.steps) {
+            return Err(Error::config(
+                "train.checkpoint_at",
+                format!("steps <= {} (the run length)", self.steps),
+                s,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One evaluation point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    pub step: usize,
+    pub epoch: f64,
+    pub lr: f64,
+    /// Mean mini-batch loss since the previous record (None at step 0).
+    pub train_loss: Option<f64>,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+}
+
+/// Options of one training call that are not part of the experiment.
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions<'a> {
+    /// Pruning mask: masked weights are zero at the start and stay exactly zero.
+    pub mask: Option<&'a Mask>,
+    /// Where to write metrics, checkpoints and resumable state.
+    pub run_dir: Option<&'a RunDir>,
+    /// Continue from the run directory's saved state if there is one.
+    pub resume: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Stop (as if killed, without saving) after this many steps; for testing resumption.
+    pub stop_after: Option<usize>,
+}
+
+/// The result of a training call.
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    pub params: ParamSet,
+    pub history: Vec<EvalRecord>,
+    /// Parameters at each of the spec's checkpoint steps.
+    pub checkpoints: BTreeMap<usize, ParamSet>,
+    pub steps_done: usize,
+    /// False when stopped early by `stop_after`.
+    pub completed: bool,
+    /// Wall time of this call and its training throughput (excluding evaluation).
+    pub seconds: f64,
+    pub samples_per_second: f64,
+}
+
+impl TrainOutcome {
+    /// The last evaluation.
+    pub fn last(&self) -> Option<&EvalRecord> {
+        self.history.last()
+    }
+
+    /// The early-stopping point: the record with the lowest validation loss
+    /// (test loss when there is no validation set).
+    pub fn early_stop(&self) -> Option<&EvalRecord> {
+        self.history.iter().min_by(|a, b| {
+            let ka = a.val_loss.unwrap_or(a.test_loss);
+            let kb = b.val_loss.unwrap_or(b.test_loss);
+            ka.total_cmp(&kb)
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Progress {
+    step: usize,
+    history: Vec<EvalRecord>,
+    loss_sum: f64,
+    loss_count: usize,
+}
+
+/// Trains `model` from `init` on `split.train`; see the module docs.
+pub fn train(
+    model: &mut dyn Trainable,
+    init: &ParamSet,
+    split: &Split,
+    spec: &TrainSpec,
+    opts: &TrainOptions,
+) -> Result<TrainOutcome> {
+    spec.validate(split.train.len())?;
+    let train = &split.train;
+    let mut params = init.clone();
+    if let Some(m) = opts.mask {
+        m.validate(&params)?;
+        m.apply(&mut params)?;
+    }
+    let mut grads = params.zeros_like();
+    let mut opt = Optimizer::new(&spec.optimizer);
+    let mut order = BatchOrder::new(train.len(), spec.batch_size, spec.data_seed)?;
+    let per_epoch = order.batches_per_epoch();
+    let base_lr = spec.optimizer.lr();
+
+    let mut step = 0usize;
+    let mut history: Vec<EvalRecord> = Vec::new();
+    let mut loss_sum = 0.0f64;
+    let mut loss_count = 0usize;
+    let mut checkpoints = BTreeMap::new();
+
+    if let (true, Some(dir)) = (opts.resume, opts.run_dir) {
+        if dir.state_progress().exists() {
+            let p: Progress = read_json(&dir.state_progress())?;
+            if p.step > spec.steps {
+                return Err(Error::invalid(
+                    "saved state",
+                    format!("a step <= {}", spec.steps),
+                    p.step,
+                ));
+            }
+            let saved = ParamSet::load(&dir.state_params())?;
+            params.check_same_layout(&saved, "resumed parameters")?;
+            params = saved;
+            opt.load_state(&ParamSet::load(&dir.state_optimizer())?)?;
+            step = p.step;
+            history = p.history;
+            loss_sum = p.loss_sum;
+            loss_count = p.loss_count;
+            for &s in spec.checkpoint_steps.iter().filter(|&&s| s <= step) {
+                checkpoints.insert(s, ParamSet::load(&dir.checkpoint(s))?);
+            }
+        }
+    }
+
+    let eval =
+        |model: &mut dyn Trainable, params: &ParamSet, step: usize, train_loss: Option<f64>| -> Result<EvalRecord> {
+            let t = evaluate(model, params, &split.test, spec.eval_chunk)?;
+            let v = match &split.validation {
+                Some(v) => Some(evaluate(model, params, v, spec.eval_chunk)?),
+                None => None,
+            };
+            if !t.loss.is_finite() {
+                return Err(Error::Diverged {
+                    step,
+                    loss: t.loss as f32,
+                });
+            }
+            Ok(EvalRecord {
+                step,
+                epoch: step as f64 / per_epoch as f64,
+                lr: base_lr * spec.schedule.factor(step),
+                train_loss,
+                test_loss: t.loss,
+                test_accuracy: t.accuracy,
+                val_loss: v.map(|e| e.loss),
+                val_accuracy: v.map(|e| e.accuracy),
+            })
+        };
+
+    let save_state = |params: &ParamSet, opt: &Optimizer, p: &Progress| -> Result<()> {
+        if let Some(dir) = opts.run_dir {
+            params.save(&dir.state_params())?;
+            opt.state().save(&dir.state_optimizer())?;
+            write_json(&dir.state_progress(), p)?;
+            write_history(dir, &p.history)?;
+        }
+        Ok(())
+    };
+
+    if step == 0 && history.is_empty() {
+        history.push(eval(model, &params, 0, None)?);
+    }
+    if step == 0 && spec.checkpoint_steps.contains(&0) {
+        keep_checkpoint(&mut checkpoints, 0, &params, opts.run_dir)?;
+    }
+
+    let bar = progress_bar(opts.progress, spec.steps as u64, step as u64);
+    let mut batch = Batch::default();
+    let start = Instant::now();
+    let mut train_time = 0.0f64;
+    let first_step = step;
+    let mut completed = true;
+    while step < spec.steps {
+        if opts.stop_after.is_some_and(|s| step >= s) {
+            completed = false;
+            break;
+        }
+        let t0 = Instant::now();
+        let idx = order.batch(step);
+        train.gather(idx, &mut batch.x, &mut batch.t, &mut batch.y);
+        let loss = model.loss_and_grad(&params, &batch, &mut grads)?;
+        if !loss.is_finite() {
+            return Err(Error::Diverged { step: step + 1, loss });
+        }
+        let lr = (base_lr * spec.schedule.factor(step)) as f32;
+        opt.step(&mut params, &mut grads, lr, opts.mask)?;
+        train_time += t0.elapsed().as_secs_f64();
+        loss_sum += loss as f64;
+        loss_count += 1;
+        step += 1;
+
+        if spec.checkpoint_steps.contains(&step) {
+            keep_checkpoint(&mut checkpoints, step, &params, opts.run_dir)?;
+        }
+        let at_eval = step == spec.steps || (spec.eval_every > 0 && step % spec.eval_every == 0);
+        if at_eval {
+            let r = eval(model, &params, step, Some(loss_sum / loss_count.max(1) as f64))?;
+            bar.set_message(format!(
+                "loss {:.4}  test acc {:.2}%",
+                r.train_loss.unwrap_or(f64::NAN),
+                100.0 * r.test_accuracy
+            ));
+            history.push(r);
+            loss_sum = 0.0;
+            loss_count = 0;
+        }
+        let at_save = step == spec.steps || (spec.save_every > 0 && step % spec.save_every == 0);
+        if at_save {
+            save_state(
+                &params,
+                &opt,
+                &Progress {
+                    step,
+                    history: history.clone(),
+                    loss_sum,
+                    loss_count,
+                },
+            )?;
+        }
+        bar.set_position(step as u64);
+    }
+    bar.finish_and_clear();
+    let samples = (step - first_step) * spec.batch_size;
+    Ok(TrainOutcome {
+        params,
+        history,
+        checkpoints,
+        steps_done: step,
+        completed,
+        seconds: start.elapsed().as_secs_f64(),
+        samples_per_second: if train_time > 0.0 {
+            samples as f64 / train_time
+        } else {
+            0.0
+        },
+    })
+}
+
+fn keep_checkpoint(
+    map: &mut BTreeMap<usize, ParamSet>,
+    step: usize,
+    params: &ParamSet,
+    dir: Option<&RunDir>,
+) -> Result<()> {
+    if let Some(d) = dir {
+        params.save(&d.checkpoint(step))?;
+    }
+    map.insert(step, params.clone());
+    Ok(())
+}
+
+/// Writes the evaluation history as `metrics.csv` and `metrics.json`.
+pub fn write_history(dir: &RunDir, history: &[EvalRecord]) -> Result<()> {
+    let opt = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
+    let rows: Vec<Vec<String>> = history
+        .iter()
+        .map(|r| {
+            vec![
+                r.step.to_string(),
+                format!("{}", r.epoch),
+                format!("{}", r.lr),
+                opt(r.train_loss),
+                format!("{}", r.test_loss),
+                format!("{}", r.test_accuracy),
+                opt(r.val_loss),
+                opt(r.val_accuracy),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.metrics_csv(),
+        &[
+            "step",
+            "epoch",
+            "lr",
+            "train_loss",
+            "test_loss",
+            "test_accuracy",
+            "val_loss",
+            "val_accuracy",
+        ],
+        &rows,
+    )?;
+    write_json(&dir.metrics_json(), &history)
+}
+
+/// A progress bar (hidden when `show` is false).
+pub fn progress_bar(show: bool, len: u64, pos: u64) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps (eta {eta}) {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_position(pos);
+    bar
+}

@@ -1,0 +1,306 @@
+//! Integration tests for the PNG figure writers.
+
+use std::path::Path;
+
+use lottery_tangent::plot::*;
+use lottery_tangent::Error;
+
+const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+
+/// The file exists, is a PNG and is big enough to hold more than a blank canvas.
+fn assert_png(path: &Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {path:?}: {e}"));
+    assert!(bytes.len() > 8, "{path:?} is too short");
+    assert_eq!(bytes[..8], PNG_SIGNATURE, "{path:?} is not a PNG");
+    assert!(
+        bytes.len() > 5_000 && bytes.len() < 5_000_000,
+        "{path:?} has an implausible size of {} bytes",
+        bytes.len()
+    );
+    // IHDR: width and height, big endian, right after the signature and chunk header.
+    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert!(w >= 100 && h >= 100, "{path:?} is {w}x{h}");
+}
+
+fn assert_plot_err<T: std::fmt::Debug>(r: lottery_tangent::Result<T>) {
+    match r {
+        Err(Error::Plot { path, msg }) => {
+            assert!(!path.is_empty());
+            assert!(!msg.is_empty());
+        }
+        other => panic!("expected Error::Plot, got {other:?}"),
+    }
+}
+
+fn curve(n: usize, f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+    (0..n).map(|i| (i as f64, f(i as f64))).collect()
+}
+
+#[test]
+fn linear_chart_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("linear.png");
+    let chart = LineChart::new("Training loss", "step", "loss")
+        .add(Series::line("train", curve(50, |x| 2.0 * (-x / 10.0).exp())))
+        .add(Series::line("test", curve(50, |x| 2.1 * (-x / 12.0).exp() + 0.05)).dashed())
+        .add(Series::points("eval", curve(10, |x| 1.0 / (1.0 + x))))
+        .add(
+            Series::line("with markers", curve(20, |x| 0.1 * x.sin() + 0.5))
+                .with_marker(Marker::LinePoints),
+        );
+    chart.save_png(&path).unwrap();
+    assert_png(&path);
+}
+
+#[test]
+fn log_log_chart_with_band_and_hline_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    // Also checks that a missing parent directory is created.
+    let path = dir.path().join("nested/dir/loglog.png");
+    let pts: Vec<(f64, f64)> = (0..30)
+        .map(|i| {
+            let x = 10f64.powf(i as f64 / 5.0);
+            (x, 1e3 * x.powf(-0.7))
+        })
+        .collect();
+    let band: Vec<(f64, f64, f64)> = pts.iter().map(|&(x, y)| (x, y * 0.7, y * 1.4)).collect();
+    let chart = LineChart::new("Kernel distance vs width", "width", "distance")
+        .log_x()
+        .log_y()
+        .add(Series::line("mean", pts.clone()).with_band(band.clone()))
+        .add(Series::points("runs", pts.iter().map(|&(x, y)| (x, y * 1.1))).with_band(band))
+        .hline(10.0, "threshold");
+    assert_eq!(chart.x_scale, Scale::Log);
+    assert_eq!(chart.hlines.len(), 1);
+    chart.save_png(&path).unwrap();
+    assert_png(&path);
+}
+
+#[test]
+fn no_finite_point_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.png");
+    let chart = LineChart::new("t", "x", "y")
+        .add(Series::line("nan", vec![(f64::NAN, 1.0), (2.0, f64::INFINITY)]));
+    assert_plot_err(chart.save_png(&path));
+    assert!(!path.exists());
+
+    let empty = LineChart::new("t", "x", "y");
+    assert_plot_err(empty.save_png(&path));
+
+    let only_hline = LineChart::new("t", "x", "y").hline(1.0, "ref");
+    assert_plot_err(only_hline.save_png(&path));
+
+    // Points that exist but are all non-positive on a log axis.
+    let log = LineChart::new("t", "x", "y")
+        .log_y()
+        .add(Series::line("neg", vec![(1.0, -1.0), (2.0, 0.0)]));
+    assert_plot_err(log.save_png(&path));
+    assert!(!path.exists());
+}
+
+#[test]
+fn log_axis_skips_non_positive_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logskip.png");
+    let chart = LineChart::new("Some points are not positive", "x", "y")
+        .log_x()
+        .log_y()
+        .add(Series::line(
+            "mixed",
+            vec![(0.0, 1.0), (1.0, 0.0), (2.0, -3.0), (3.0, 5.0), (10.0, 50.0), (f64::NAN, 2.0)],
+        ))
+        .add(Series::line("band below zero", curve(20, |x| x + 1.0)).with_band(
+            (1..20).map(|i| (i as f64, i as f64 - 5.0, i as f64 + 5.0)),
+        ))
+        .hline(-1.0, "invisible on log axis")
+        .hline(20.0, "visible");
+    chart.save_png(&path).unwrap();
+    assert_png(&path);
+}
+
+#[test]
+fn bar_chart_renders_and_checks_lengths() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bars.png");
+    let cats: Vec<String> = (0..4).map(|i| format!("layer{i}")).collect();
+    let chart = BarChart::new("Per-layer sparsity", "layer", "fraction kept", cats.clone())
+        .add("round 1", vec![0.8, 0.6, 0.5, 0.9])
+        .add("round 2", vec![0.64, 0.36, 0.25, 0.81]);
+    chart.save_png(&path).unwrap();
+    assert_png(&path);
+
+    let bad_path = dir.path().join("bad.png");
+    let bad = BarChart::new("bad", "layer", "v", cats).add("short", vec![1.0, 2.0]);
+    assert_plot_err(bad.save_png(&bad_path));
+    assert!(!bad_path.exists());
+
+    let no_cats = BarChart::new("bad", "layer", "v", Vec::<String>::new()).add("x", vec![]);
+    assert_plot_err(no_cats.save_png(&bad_path));
+}
+
+#[test]
+fn bar_chart_log_and_negative_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let cats = vec!["a", "b", "c"];
+    let log = BarChart::new("log bars", "c", "v", cats.clone())
+        .add("s", vec![1e-6, 0.0, 1e3])
+        .log_y();
+    let p = dir.path().join("logbars.png");
+    log.save_png(&p).unwrap();
+    assert_png(&p);
+
+    let neg = BarChart::new("signed bars", "c", "v", cats).add("s", vec![-1.0, 2.0, f64::NAN]);
+    let p = dir.path().join("negbars.png");
+    neg.save_png(&p).unwrap();
+    assert_png(&p);
+}
+
+#[test]
+fn single_point_and_constant_series_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = vec![
+        ("single", LineChart::new("single", "x", "y").add(Series::line("one", vec![(3.0, 7.0)]))),
+        (
+            "single_log",
+            LineChart::new("single log", "x", "y")
+                .log_x()
+                .log_y()
+                .add(Series::line("one", vec![(3.0, 7.0)]).with_band(vec![(3.0, 6.0, 8.0)])),
+        ),
+        (
+            "constant",
+            LineChart::new("constant", "x", "y").add(Series::line("flat", curve(10, |_| 0.5))),
+        ),
+        (
+            "zeros",
+            LineChart::new("zeros", "x", "y").add(Series::line("zero", curve(10, |_| 0.0))),
+        ),
+        (
+            "constant_log",
+            LineChart::new("constant log", "x", "y")
+                .log_y()
+                .add(Series::line("flat", curve(10, |_| 3.0))),
+        ),
+        (
+            "huge_range",
+            LineChart::new("huge range", "x", "y")
+                .log_x()
+                .log_y()
+                .add(Series::line("wide", vec![(1e-8, 1e8), (1.0, 1.0), (1e8, 1e-8)])),
+        ),
+        (
+            "huge_linear",
+            LineChart::new("huge linear", "x", "y")
+                .add(Series::line("big", vec![(0.0, 1e8), (1.0, 3e8)]))
+                .add(Series::line("tiny", vec![(0.0, 1e-8), (1.0, 2e-8)])),
+        ),
+        (
+            "tiny_span",
+            LineChart::new("tiny span", "x", "y")
+                .add(Series::line("near 1", vec![(0.0, 1.0), (1.0, 1.0 + 1e-12)])),
+        ),
+        (
+            "narrow_log",
+            LineChart::new("narrow log", "x", "y")
+                .log_y()
+                .add(Series::line("inside a decade", vec![(0.0, 0.5), (1.0, 0.9)])),
+        ),
+    ];
+    for (name, chart) in cases {
+        let path = dir.path().join(format!("{name}.png"));
+        chart
+            .save_png(&path)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_png(&path);
+    }
+}
+
+#[test]
+fn custom_size_and_many_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chart = LineChart::new("Twelve series", "x", "y");
+    chart.size = (1200, 800);
+    for k in 0..12 {
+        chart.push(Series::line(format!("s{k}"), curve(30, |x| x * k as f64)));
+    }
+    let path = dir.path().join("many.png");
+    chart.save_png(&path).unwrap();
+    assert_png(&path);
+
+    let tiny = LineChart::new("t", "x", "y")
+        .with_size(0, 0)
+        .add(Series::line("a", vec![(0.0, 1.0), (1.0, 2.0)]));
+    assert_plot_err(tiny.save_png(&dir.path().join("tiny.png")));
+}
+
+/// Writes sample figures into `$TMPDIR/plot_samples` for a visual check:
+/// `cargo test --release --test plot -- --ignored`.
+#[test]
+#[ignore]
+fn render_samples_for_inspection() {
+    let dir = std::env::temp_dir().join("plot_samples");
+    let pts: Vec<(f64, f64)> = (0..40)
+        .map(|i| {
+            let x = 10f64.powf(i as f64 / 8.0);
+            (x, 1e3 * x.powf(-0.7))
+        })
+        .collect();
+    let band: Vec<(f64, f64, f64)> = pts.iter().map(|&(x, y)| (x, y * 0.6, y * 1.6)).collect();
+    let chart = LineChart::new("Kernel distance vs width (log-log)", "width", "relative distance ‖Θ−Θ₀‖")
+        .log_x()
+        .log_y()
+        .add(Series::line("mean over seeds", pts.clone()).with_band(band.clone()))
+        .add(Series::points("seed 0", pts.iter().map(|&(x, y)| (x, y * 1.2))).with_band(
+            band.iter().step_by(4).map(|&(x, l, h)| (x, l * 1.2, h * 1.2)),
+        ))
+        .add(Series::line("theory ∝ n^-1/2", pts.iter().map(|&(x, _)| (x, 800.0 * x.powf(-0.5)))).dashed())
+        .hline(10.0, "threshold");
+    chart.save_png(&dir.join("loglog.png")).unwrap();
+    chart.save_png(Path::new("/tmp/plot_sample.png")).unwrap();
+
+    LineChart::new("Training loss", "step", "loss")
+        .add(Series::line("train", curve(50, |x| 2.0 * (-x / 10.0).exp())))
+        .add(Series::line("test", curve(50, |x| 2.1 * (-x / 12.0).exp() + 0.05)).dashed())
+        .add(Series::points("eval", curve(10, |x| 1.0 / (1.0 + x))))
+        .add(Series::line("markers", curve(20, |x| 0.1 * x.sin() + 0.5)).with_marker(Marker::LinePoints))
+        .save_png(&dir.join("linear.png"))
+        .unwrap();
+    LineChart::new("huge linear", "x", "y")
+        .add(Series::line("big", vec![(0.0, 1e8), (1.0, 3e8)]))
+        .save_png(&dir.join("huge_linear.png"))
+        .unwrap();
+    LineChart::new("tiny linear", "x", "y")
+        .add(Series::line("tiny", vec![(0.0, 1e-8), (1.0, 2e-8)]))
+        .save_png(&dir.join("tiny_linear.png"))
+        .unwrap();
+    LineChart::new("narrow log", "x", "y")
+        .log_y()
+        .add(Series::line("inside a decade", vec![(0.0, 0.5), (1.0, 0.9)]))
+        .save_png(&dir.join("narrow_log.png"))
+        .unwrap();
+    LineChart::new("huge range", "x", "y")
+        .log_x()
+        .log_y()
+        .add(Series::line("wide", vec![(1e-8, 1e8), (1.0, 1.0), (1e8, 1e-8)]))
+        .save_png(&dir.join("huge_log.png"))
+        .unwrap();
+    LineChart::new("single", "x", "y")
+        .add(Series::line("one", vec![(3.0, 7.0)]))
+        .save_png(&dir.join("single.png"))
+        .unwrap();
+    let cats: Vec<String> = (0..6).map(|i| format!("conv{i}.weight")).collect();
+    BarChart::new("Per-layer sparsity", "layer", "fraction kept", cats)
+        .add("round 1", vec![0.8, 0.6, 0.5, 0.9, 0.7, 0.3])
+        .add("round 2", vec![0.64, 0.36, 0.25, 0.81, 0.49, 0.09])
+        .add("round 3", vec![0.51, 0.22, 0.13, 0.73, 0.34, 0.03])
+        .save_png(&dir.join("bars.png"))
+        .unwrap();
+    let many: Vec<String> = (0..30).map(|i| format!("layer{i}.weight")).collect();
+    BarChart::new("Many categories", "layer", "value", many)
+        .add("v", (0..30).map(|i| i as f64 + 1.0))
+        .log_y()
+        .save_png(&dir.join("bars_many.png"))
+        .unwrap();
+}
