@@ -7,12 +7,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("I/O error on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// (The cause is part of the message, not a separate source, so that
+    /// error chains do not print it twice.)
+    #[error("I/O error on {path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
     /// A data file is malformed (bad magic number, truncated, inconsistent counts...).
     #[error("bad data file {file}: {what}")]
     Data { file: String, what: String },
@@ -94,7 +92,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

@@ -253,8 +253,9 @@ impl LineChart {
         let st = Style::for_size(self.size);
         let x_axis = Axis::new(self.x_scale, data.x_range);
         let y_axis = Axis::new(self.y_scale, data.y_range);
-        let x_fmt = TickFormat::for_axis(&x_axis, N_X_LABELS);
-        let y_fmt = TickFormat::for_axis(&y_axis, N_Y_LABELS);
+        let (nx, ny) = (n_labels(self.x_scale), n_labels(self.y_scale));
+        let x_fmt = TickFormat::for_axis(&x_axis, nx);
+        let y_fmt = TickFormat::for_axis(&y_axis, ny);
         let mut chart = build_chart(
             &root,
             &st,
@@ -262,7 +263,7 @@ impl LineChart {
             x_axis,
             y_axis,
             &y_fmt,
-            N_Y_LABELS,
+            ny,
             !self.y_label.is_empty(),
             !self.x_label.is_empty(),
         )?;
@@ -270,8 +271,8 @@ impl LineChart {
         let yf = |v: &f64| y_fmt.format(*v);
         chart
             .configure_mesh()
-            .x_labels(N_X_LABELS)
-            .y_labels(N_Y_LABELS)
+            .x_labels(nx)
+            .y_labels(ny)
             .x_label_formatter(&xf)
             .y_label_formatter(&yf)
             .x_desc(self.x_label.as_str())
@@ -570,7 +571,8 @@ impl BarChart {
             stride,
         };
         let y_axis = Axis::new(self.y_scale, y_range);
-        let y_fmt = TickFormat::for_axis(&y_axis, N_Y_LABELS);
+        let ny = n_labels(self.y_scale);
+        let y_fmt = TickFormat::for_axis(&y_axis, ny);
         let mut chart = build_chart(
             &root,
             &st,
@@ -578,7 +580,7 @@ impl BarChart {
             x_axis,
             y_axis,
             &y_fmt,
-            N_Y_LABELS,
+            ny,
             !self.y_label.is_empty(),
             !self.x_label.is_empty(),
         )?;
@@ -596,7 +598,7 @@ impl BarChart {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n)
-            .y_labels(N_Y_LABELS)
+            .y_labels(ny)
             .x_label_formatter(&xf)
             .y_label_formatter(&yf)
             .x_desc(self.x_label.as_str())
@@ -651,8 +653,13 @@ impl BarChart {
 
 const FONT: &str = "sans-serif";
 const DEFAULT_SIZE: (u32, u32) = (900, 600);
-const N_X_LABELS: usize = 8;
-const N_Y_LABELS: usize = 8;
+/// At most this many labelled ticks per axis (log axes: one per decade up to 10 decades).
+fn n_labels(scale: Scale) -> usize {
+    match scale {
+        Scale::Linear => 8,
+        Scale::Log => 10,
+    }
+}
 const HLINE_GREY: RGBColor = RGBColor(110, 110, 110);
 
 /// The tab10 palette (matplotlib's default colour cycle).
@@ -870,18 +877,9 @@ impl Ranged for Axis {
     fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
         match self {
             Axis::Linear(c) => c.key_points(hint),
-            Axis::Log { coord, lo, hi } => {
-                if hi / lo >= 10.0 {
-                    coord.key_points(hint)
-                } else {
-                    // Under a decade plotters' log ticks may be empty: use
-                    // evenly spaced "nice" values instead.
-                    let max = match hint.weight() {
-                        KeyPointWeight::Bold => hint.max_num_points().min(6),
-                        KeyPointWeight::Any => hint.max_num_points().min(30),
-                    };
-                    nice_ticks(*lo, *hi, max)
-                }
+            Axis::Log { lo, hi, .. } => {
+                let light = matches!(hint.weight(), KeyPointWeight::Any);
+                log_ticks(*lo, *hi, hint.max_num_points(), light)
             }
             Axis::Category { n, stride, .. } => {
                 let max = hint.max_num_points().max(1);
@@ -923,25 +921,87 @@ fn nice_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
     out
 }
 
+/// Ticks of a log axis: under a decade, evenly spaced "nice" values;
+/// otherwise 1-9, 1-2-5 or 1 times powers of ten (every k-th decade), the
+/// densest set that fits in `max` (light grid lines may use 1-9).
+fn log_ticks(lo: f64, hi: f64, max: usize, light: bool) -> Vec<f64> {
+    if !(lo > 0.0 && hi > lo && hi.is_finite()) || max == 0 {
+        return vec![];
+    }
+    if hi / lo < 10.0 {
+        let cap = if light { 30 } else { 6 };
+        return nice_ticks(lo, hi, max.min(cap));
+    }
+    let (e0, e1) = (lo.log10().floor() as i32 - 1, hi.log10().ceil() as i32 + 1);
+    let gen = |mants: &[u32], every: i32| -> Vec<f64> {
+        let mut out = Vec::new();
+        for e in e0..=e1 {
+            if e.rem_euclid(every) != 0 {
+                continue;
+            }
+            for &m in mants {
+                // Parsing gives the correctly rounded value of m·10^e.
+                if let Ok(v) = format!("{m}e{e}").parse::<f64>() {
+                    if v >= lo * (1.0 - 1e-12) && v <= hi * (1.0 + 1e-12) {
+                        out.push(v);
+                    }
+                }
+            }
+        }
+        out
+    };
+    let mut sets: Vec<Vec<f64>> = Vec::new();
+    if light {
+        sets.push(gen(&[1, 2, 3, 4, 5, 6, 7, 8, 9], 1));
+    }
+    sets.push(gen(&[1, 2, 5], 1));
+    for every in 1..=((e1 - e0).max(1)) {
+        let t = gen(&[1], every);
+        let done = t.len() <= max;
+        sets.push(t);
+        if done {
+            break;
+        }
+    }
+    sets.into_iter()
+        .find(|t| t.len() <= max && (light || t.len() >= 2))
+        .unwrap_or_else(|| gen(&[1], (e1 - e0).max(1)))
+}
+
 /// How tick labels of one axis are written.
 enum TickFormat {
-    /// Fixed decimals or scientific notation with a fixed mantissa precision,
-    /// chosen so that all ticks are written exactly.
-    Linear { sci: bool, prec: usize, zero: f64 },
-    /// Each value on its own, shortest exact form.
-    Log,
+    /// Plain decimals: a fixed number of decimals, or (`None`) the shortest
+    /// exact form of each value.
+    Decimal { prec: Option<usize>, zero: f64 },
+    /// `m×10ⁿ` with a fixed mantissa precision or (`None`) the shortest exact one.
+    Sci { prec: Option<usize>, zero: f64 },
     /// Labels are supplied elsewhere.
     Category,
 }
 
 impl TickFormat {
+    /// Chooses the format from the ticks the axis will show, so that all
+    /// labels are exact, consistent and short.
     fn for_axis(axis: &Axis, n_labels: usize) -> Self {
+        let ticks = axis.key_points(BoldPoints(n_labels));
+        let r = axis.range();
         match axis {
-            Axis::Log { .. } => TickFormat::Log,
             Axis::Category { .. } => TickFormat::Category,
-            Axis::Linear(c) => {
-                let ticks = c.key_points(BoldPoints(n_labels));
-                let r = c.range();
+            Axis::Log { .. } => {
+                let sci = ticks.iter().any(|&v| !(1e-3..1e4).contains(&v));
+                if sci {
+                    TickFormat::Sci {
+                        prec: None,
+                        zero: 0.0,
+                    }
+                } else {
+                    TickFormat::Decimal {
+                        prec: None,
+                        zero: 0.0,
+                    }
+                }
+            }
+            Axis::Linear(_) => {
                 let mut step = r.end - r.start;
                 for w in ticks.windows(2) {
                     let d = (w[1] - w[0]).abs();
@@ -950,7 +1010,11 @@ impl TickFormat {
                     }
                 }
                 let mag = ticks.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                let mag = if mag > 0.0 { mag } else { r.start.abs().max(r.end.abs()) };
+                let mag = if mag > 0.0 {
+                    mag
+                } else {
+                    r.start.abs().max(r.end.abs())
+                };
                 let sci = mag >= 1e5 || mag < 1e-3;
                 let tol = step * 1e-6;
                 let exact = |prec: usize| {
@@ -960,72 +1024,90 @@ impl TickFormat {
                         } else {
                             format!("{v:.prec$}")
                         };
-                        s.parse::<f64>().map(|p| (p - v).abs() <= tol).unwrap_or(false)
+                        s.parse::<f64>()
+                            .map(|p| (p - v).abs() <= tol)
+                            .unwrap_or(false)
                     })
                 };
-                let prec = (0..=12).find(|&p| exact(p)).unwrap_or(12);
-                TickFormat::Linear {
-                    sci,
-                    prec,
-                    zero: step * 1e-6,
+                let prec = Some((0..=12).find(|&p| exact(p)).unwrap_or(12));
+                let zero = step * 1e-6;
+                if sci {
+                    TickFormat::Sci { prec, zero }
+                } else {
+                    TickFormat::Decimal { prec, zero }
                 }
             }
         }
     }
 
     fn format(&self, v: f64) -> String {
+        if !v.is_finite() {
+            return format!("{v}");
+        }
         match *self {
-            TickFormat::Linear { sci, prec, zero } => {
+            TickFormat::Decimal { prec, zero } => {
                 if v.abs() <= zero {
                     return "0".into();
                 }
-                if sci {
-                    tidy_sci(&format!("{v:.prec$e}"))
-                } else {
-                    format!("{v:.prec$}")
-                }
+                let prec = prec.unwrap_or_else(|| shortest_prec(v, |p| format!("{v:.p$}")));
+                format!("{v:.prec$}")
             }
-            TickFormat::Log => format_single(v),
+            TickFormat::Sci { prec, zero } => {
+                if v.abs() <= zero || v == 0.0 {
+                    return "0".into();
+                }
+                let prec = prec.unwrap_or_else(|| shortest_prec(v, |p| format!("{v:.p$e}")));
+                pretty_sci(&format!("{v:.prec$e}"))
+            }
             TickFormat::Category => String::new(),
         }
     }
 }
 
-/// Writes one value in its shortest exact-enough form (decimal for
-/// moderate magnitudes, scientific otherwise).
-fn format_single(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
-    }
-    let a = v.abs();
-    let close = |s: &str| s.parse::<f64>().map(|p| (p - v).abs() <= 1e-9 * a).unwrap_or(false);
-    if (1e-3..1e5).contains(&a) {
-        for d in 0..=8 {
-            let s = format!("{v:.d$}");
-            if close(&s) {
-                return s;
-            }
-        }
-        format!("{v:.8}")
-    } else {
-        for p in 0..=8 {
-            let s = format!("{v:.p$e}");
-            if close(&s) {
-                return tidy_sci(&s);
-            }
-        }
-        tidy_sci(&format!("{v:.8e}"))
-    }
+/// The smallest precision (0..=8) whose rendering of `v` parses back to
+/// within 1e-9 relative.
+fn shortest_prec(v: f64, render: impl Fn(usize) -> String) -> usize {
+    (0..=8)
+        .find(|&p| {
+            render(p)
+                .parse::<f64>()
+                .map(|x| (x - v).abs() <= 1e-9 * v.abs())
+                .unwrap_or(false)
+        })
+        .unwrap_or(8)
 }
 
-/// "1.50e8" -> "1.5e8", "2.0e-3" -> "2e-3".
-fn tidy_sci(s: &str) -> String {
-    match s.split_once('e') {
-        Some((m, e)) if m.contains('.') => {
-            let m = m.trim_end_matches('0').trim_end_matches('.');
-            format!("{m}e{e}")
-        }
-        _ => s.to_string(),
+/// Rust's `{:e}` output to a label: "1.50e8" -> "1.5×10⁸", "1e-3" -> "10⁻³".
+fn pretty_sci(s: &str) -> String {
+    let Some((m, e)) = s.split_once('e') else {
+        return s.to_string();
+    };
+    let m = if m.contains('.') {
+        m.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        m
+    };
+    let sup: String = e
+        .chars()
+        .filter_map(|c| match c {
+            '-' => Some('⁻'),
+            '0' => Some('⁰'),
+            '1' => Some('¹'),
+            '2' => Some('²'),
+            '3' => Some('³'),
+            '4' => Some('⁴'),
+            '5' => Some('⁵'),
+            '6' => Some('⁶'),
+            '7' => Some('⁷'),
+            '8' => Some('⁸'),
+            '9' => Some('⁹'),
+            _ => None,
+        })
+        .collect();
+    match m {
+        "1" => format!("10{sup}"),
+        "-1" => format!("−10{sup}"),
+        _ => format!("{}×10{sup}", m.replace('-', "−")),
     }
 }
 
@@ -1317,19 +1399,24 @@ mod tests {
 
     #[test]
     fn tick_labels_are_short() {
-        assert_eq!(format_single(1e-8), "1e-8");
-        assert_eq!(format_single(10f64.powf(-7.0)), "1e-7");
-        assert_eq!(format_single(0.001), "0.001");
-        assert_eq!(format_single(200.0), "200");
-        assert_eq!(format_single(2.5e6), "2.5e6");
-        assert_eq!(tidy_sci("1.50e8"), "1.5e8");
+        assert_eq!(pretty_sci("1.50e8"), "1.5×10⁸");
+        assert_eq!(pretty_sci("1e-8"), "10⁻⁸");
+        assert_eq!(pretty_sci("-2.0e3"), "−2×10³");
+        let f = TickFormat::Sci { prec: None, zero: 0.0 };
+        assert_eq!(f.format(10f64.powf(-7.0)), "10⁻⁷");
+        assert_eq!(f.format(2.5e6), "2.5×10⁶");
+        let f = TickFormat::Decimal { prec: None, zero: 0.0 };
+        assert_eq!(f.format(0.001), "0.001");
+        assert_eq!(f.format(200.0), "200");
         let t = nice_ticks(2.0, 8.0, 6);
         assert!(!t.is_empty() && t.len() <= 7, "{t:?}");
-        let axis = Axis::new(Scale::Log, (0.5, 0.9));
-        assert!(!axis.key_points(BoldPoints(8)).is_empty());
+        assert!(!Axis::new(Scale::Log, (0.5, 0.9)).key_points(BoldPoints(8)).is_empty());
+        assert_eq!(log_ticks(0.9, 30.0, 8, false), vec![1.0, 2.0, 5.0, 10.0, 20.0]);
+        let wide = log_ticks(1e-9, 1e9, 8, false);
+        assert!(wide.len() >= 2 && wide.len() <= 8, "{wide:?}");
         let axis = Axis::new(Scale::Linear, (0.0, 1e-6));
         let f = TickFormat::for_axis(&axis, 8);
         assert_eq!(f.format(0.0), "0");
-        assert!(f.format(5e-7).contains('e'));
+        assert!(f.format(5e-7).contains("10⁻⁷"));
     }
 }

@@ -42,6 +42,7 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 struct TrainArgs {
     /// Experiment TOML (see experiments/). Flags below override its values.
     #[arg(long, short)]

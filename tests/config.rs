@@ -1,0 +1,85 @@
+//! Experiment configs: unknown keys and bad values are clear errors, never panics.
+
+use lottery_tangent::config::ExperimentConfig;
+
+fn err_of(toml: &str) -> String {
+    match ExperimentConfig::from_toml(toml, "test.toml").and_then(|c| c.resolve()) {
+        Ok(_) => panic!("expected an error for:\n{toml}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn default_config_resolves_and_round_trips() {
+    let c = ExperimentConfig::default();
+    let e = c.resolve().unwrap();
+    assert_eq!(e.split.train.len() + e.split.test.len(), 1797);
+    let text = c.to_toml().unwrap();
+    let back = ExperimentConfig::from_toml(&text, "roundtrip").unwrap();
+    assert_eq!(back, c);
+}
+
+#[test]
+fn shipped_experiments_parse() {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/experiments")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            ExperimentConfig::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        }
+    }
+}
+
+#[test]
+fn unknown_keys_are_rejected() {
+    let m = err_of("name = \"x\"\nlearning_rate = 0.1\n");
+    assert!(m.contains("learning_rate"), "{m}");
+    let m = err_of("[train]\nepochs = 1\nbatchsize = 3\n");
+    assert!(m.contains("batchsize"), "{m}");
+    let m = err_of("[train.optimizer]\nkind = \"sgd\"\nlr = 0.1\nmomentun = 0.9\n");
+    assert!(m.contains("momentun"), "{m}");
+    let m = err_of("[model]\nkind = \"mlp\"\nhidden = [8]\nwidth = 3\n");
+    assert!(m.contains("width"), "{m}");
+}
+
+#[test]
+fn bad_values_name_the_field_and_the_expectation() {
+    let m = err_of("[model]\nkind = \"mlp\"\nhidden = [64, 0]\n");
+    assert!(m.contains("model.hidden") && m.contains("> 0"), "{m}");
+    let m = err_of("[train.optimizer]\nkind = \"sgd\"\nlr = 0.0\n");
+    assert!(m.contains("train.optimizer.lr") && m.contains("got 0"), "{m}");
+    let m = err_of("[train.optimizer]\nkind = \"sgd\"\nlr = -1.0\n");
+    assert!(m.contains("train.optimizer.lr"), "{m}");
+    let m = err_of("[train.optimizer]\nkind = \"sgd\"\nlr = 0.1\nmomentum = 1.5\n");
+    assert!(m.contains("momentum"), "{m}");
+    let m = err_of("[train]\nbatch_size = 0\n");
+    assert!(m.contains("train.batch_size"), "{m}");
+    let m = err_of("[train]\nbatch_size = 100000\n");
+    assert!(m.contains("train.batch_size"), "{m}");
+    let m = err_of("[train]\nepochs = 1.0\niterations = 5\n");
+    assert!(m.contains("only one"), "{m}");
+    let m = err_of("[train]\niterations = 10\ncheckpoint_at = [20]\n");
+    assert!(m.contains("checkpoint_at"), "{m}");
+    let m = err_of("[data]\nsource = \"idx\"\n");
+    assert!(m.contains("data.dir"), "{m}");
+    let m = err_of("[data]\nsource = \"idx\"\ndir = \"/nonexistent/dir\"\n");
+    assert!(m.contains("/nonexistent/dir"), "{m}");
+    let m = err_of("[data]\ntest_fraction = 1.5\n");
+    assert!(m.contains("test_fraction"), "{m}");
+    let m = err_of("[model]\nkind = \"conv\"\nchannels = [4, 4, 4, 4]\n");
+    assert!(m.contains("model.channels"), "{m}");
+    let m = err_of("[train.schedule]\nkind = \"step\"\nmilestones = [10, 5]\ngamma = 0.1\n");
+    assert!(m.contains("milestones"), "{m}");
+    let m = err_of("seed = \"abc\"\n");
+    assert!(m.contains("test.toml"), "{m}");
+}
+
+#[test]
+fn cuda_without_the_feature_is_a_clear_error() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let e = lottery_tangent::device::parse("cuda").unwrap_err().to_string();
+    assert!(e.contains("cuda") && e.contains("feature"), "{e}");
+    let e = lottery_tangent::device::parse("tpu").unwrap_err().to_string();
+    assert!(e.contains("cpu, cuda"), "{e}");
+}
