@@ -145,6 +145,7 @@ impl LineChart {
     }
 
     /// Adds a series (builder style).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, s: Series) -> Self {
         self.series.push(s);
         self
@@ -200,7 +201,7 @@ impl LineChart {
                 x_ext.add(x);
                 y_ext.add(y);
             }
-            let mut band: Vec<(f64, Option<f64>, Option<f64>)> = Vec::new();
+            let mut band: Vec<BandEntry> = Vec::new();
             if let Some(b) = &s.band {
                 for &(x, lo, hi) in b {
                     if !usable(x, xs) {
@@ -676,9 +677,18 @@ const TAB10: [(u8, u8, u8); 10] = [
     (23, 190, 207),
 ];
 
+/// Colour of series `i`: tab10, then darker and lighter variants of it for
+/// series 10-19 and 20-29, and so on cyclically.
 fn palette(i: usize) -> RGBColor {
     let (r, g, b) = TAB10[i % TAB10.len()];
-    RGBColor(r, g, b)
+    let shade = |c: u8| -> u8 {
+        match (i / TAB10.len()) % 3 {
+            0 => c,
+            1 => (c as f64 * 0.6).round() as u8,
+            _ => (c as f64 + (255.0 - c as f64) * 0.45).round() as u8,
+        }
+    };
+    RGBColor(shade(r), shade(g), shade(b))
 }
 
 /// Registers the embedded font once; later calls return the first outcome.
@@ -820,11 +830,17 @@ fn padded_range(lo: f64, hi: f64, scale: Scale) -> std::result::Result<(f64, f64
     Ok((a, b))
 }
 
+/// `(x, low, high)` of a band; a `None` end is clamped to the axis bottom.
+type BandEntry = (f64, Option<f64>, Option<f64>);
+
+/// Drawable points and band entries of one series.
+type SeriesData = (Vec<(f64, f64)>, Vec<BandEntry>);
+
 /// The filtered data of a line chart.
 struct LineData {
     /// Per series: drawable points, and band entries `(x, low, high)` where
     /// a `None` end is clamped to the axis bottom.
-    series: Vec<(Vec<(f64, f64)>, Vec<(f64, Option<f64>, Option<f64>)>)>,
+    series: Vec<SeriesData>,
     hlines: Vec<(f64, String)>,
     x_range: (f64, f64),
     y_range: (f64, f64),
@@ -990,15 +1006,9 @@ impl TickFormat {
             Axis::Log { .. } => {
                 let sci = ticks.iter().any(|&v| !(1e-3..1e4).contains(&v));
                 if sci {
-                    TickFormat::Sci {
-                        prec: None,
-                        zero: 0.0,
-                    }
+                    TickFormat::Sci { prec: None, zero: 0.0 }
                 } else {
-                    TickFormat::Decimal {
-                        prec: None,
-                        zero: 0.0,
-                    }
+                    TickFormat::Decimal { prec: None, zero: 0.0 }
                 }
             }
             Axis::Linear(_) => {
@@ -1010,12 +1020,8 @@ impl TickFormat {
                     }
                 }
                 let mag = ticks.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                let mag = if mag > 0.0 {
-                    mag
-                } else {
-                    r.start.abs().max(r.end.abs())
-                };
-                let sci = mag >= 1e5 || mag < 1e-3;
+                let mag = if mag > 0.0 { mag } else { r.start.abs().max(r.end.abs()) };
+                let sci = !(1e-3..1e5).contains(&mag);
                 let tol = step * 1e-6;
                 let exact = |prec: usize| {
                     ticks.iter().all(|&v| {
@@ -1024,9 +1030,7 @@ impl TickFormat {
                         } else {
                             format!("{v:.prec$}")
                         };
-                        s.parse::<f64>()
-                            .map(|p| (p - v).abs() <= tol)
-                            .unwrap_or(false)
+                        s.parse::<f64>().map(|p| (p - v).abs() <= tol).unwrap_or(false)
                     })
                 };
                 let prec = Some((0..=12).find(|&p| exact(p)).unwrap_or(12));
@@ -1056,8 +1060,11 @@ impl TickFormat {
                 if v.abs() <= zero || v == 0.0 {
                     return "0".into();
                 }
+                // Log axes (shortest form) write powers of ten as "10ⁿ",
+                // linear axes as "1×10ⁿ" to match their other labels.
+                let bare_one = prec.is_none();
                 let prec = prec.unwrap_or_else(|| shortest_prec(v, |p| format!("{v:.p$e}")));
-                pretty_sci(&format!("{v:.prec$e}"))
+                pretty_sci(&format!("{v:.prec$e}"), bare_one)
             }
             TickFormat::Category => String::new(),
         }
@@ -1077,8 +1084,9 @@ fn shortest_prec(v: f64, render: impl Fn(usize) -> String) -> usize {
         .unwrap_or(8)
 }
 
-/// Rust's `{:e}` output to a label: "1.50e8" -> "1.5×10⁸", "1e-3" -> "10⁻³".
-fn pretty_sci(s: &str) -> String {
+/// Rust's `{:e}` output to a label: "1.50e8" -> "1.5×10⁸", "1e-3" -> "10⁻³"
+/// (or "1×10⁻³" unless `bare_one`).
+fn pretty_sci(s: &str, bare_one: bool) -> String {
     let Some((m, e)) = s.split_once('e') else {
         return s.to_string();
     };
@@ -1105,8 +1113,8 @@ fn pretty_sci(s: &str) -> String {
         })
         .collect();
     match m {
-        "1" => format!("10{sup}"),
-        "-1" => format!("−10{sup}"),
+        "1" if bare_one => format!("10{sup}"),
+        "-1" if bare_one => format!("−10{sup}"),
         _ => format!("{}×10{sup}", m.replace('-', "−")),
     }
 }
@@ -1399,9 +1407,10 @@ mod tests {
 
     #[test]
     fn tick_labels_are_short() {
-        assert_eq!(pretty_sci("1.50e8"), "1.5×10⁸");
-        assert_eq!(pretty_sci("1e-8"), "10⁻⁸");
-        assert_eq!(pretty_sci("-2.0e3"), "−2×10³");
+        assert_eq!(pretty_sci("1.50e8", true), "1.5×10⁸");
+        assert_eq!(pretty_sci("1e-8", true), "10⁻⁸");
+        assert_eq!(pretty_sci("1.0e-8", false), "1×10⁻⁸");
+        assert_eq!(pretty_sci("-2.0e3", true), "−2×10³");
         let f = TickFormat::Sci { prec: None, zero: 0.0 };
         assert_eq!(f.format(10f64.powf(-7.0)), "10⁻⁷");
         assert_eq!(f.format(2.5e6), "2.5×10⁶");

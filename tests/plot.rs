@@ -45,10 +45,7 @@ fn linear_chart_renders() {
         .add(Series::line("train", curve(50, |x| 2.0 * (-x / 10.0).exp())))
         .add(Series::line("test", curve(50, |x| 2.1 * (-x / 12.0).exp() + 0.05)).dashed())
         .add(Series::points("eval", curve(10, |x| 1.0 / (1.0 + x))))
-        .add(
-            Series::line("with markers", curve(20, |x| 0.1 * x.sin() + 0.5))
-                .with_marker(Marker::LinePoints),
-        );
+        .add(Series::line("with markers", curve(20, |x| 0.1 * x.sin() + 0.5)).with_marker(Marker::LinePoints));
     chart.save_png(&path).unwrap();
     assert_png(&path);
 }
@@ -81,8 +78,7 @@ fn log_log_chart_with_band_and_hline_renders() {
 fn no_finite_point_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty.png");
-    let chart = LineChart::new("t", "x", "y")
-        .add(Series::line("nan", vec![(f64::NAN, 1.0), (2.0, f64::INFINITY)]));
+    let chart = LineChart::new("t", "x", "y").add(Series::line("nan", vec![(f64::NAN, 1.0), (2.0, f64::INFINITY)]));
     assert_plot_err(chart.save_png(&path));
     assert!(!path.exists());
 
@@ -109,11 +105,19 @@ fn log_axis_skips_non_positive_points() {
         .log_y()
         .add(Series::line(
             "mixed",
-            vec![(0.0, 1.0), (1.0, 0.0), (2.0, -3.0), (3.0, 5.0), (10.0, 50.0), (f64::NAN, 2.0)],
+            vec![
+                (0.0, 1.0),
+                (1.0, 0.0),
+                (2.0, -3.0),
+                (3.0, 5.0),
+                (10.0, 50.0),
+                (f64::NAN, 2.0),
+            ],
         ))
-        .add(Series::line("band below zero", curve(20, |x| x + 1.0)).with_band(
-            (1..20).map(|i| (i as f64, i as f64 - 5.0, i as f64 + 5.0)),
-        ))
+        .add(
+            Series::line("band below zero", curve(20, |x| x + 1.0))
+                .with_band((1..20).map(|i| (i as f64, i as f64 - 5.0, i as f64 + 5.0))),
+        )
         .hline(-1.0, "invisible on log axis")
         .hline(20.0, "visible");
     chart.save_png(&path).unwrap();
@@ -161,7 +165,10 @@ fn bar_chart_log_and_negative_values() {
 fn single_point_and_constant_series_render() {
     let dir = tempfile::tempdir().unwrap();
     let cases = vec![
-        ("single", LineChart::new("single", "x", "y").add(Series::line("one", vec![(3.0, 7.0)]))),
+        (
+            "single",
+            LineChart::new("single", "x", "y").add(Series::line("one", vec![(3.0, 7.0)])),
+        ),
         (
             "single_log",
             LineChart::new("single log", "x", "y")
@@ -198,8 +205,7 @@ fn single_point_and_constant_series_render() {
         ),
         (
             "tiny_span",
-            LineChart::new("tiny span", "x", "y")
-                .add(Series::line("near 1", vec![(0.0, 1.0), (1.0, 1.0 + 1e-12)])),
+            LineChart::new("tiny span", "x", "y").add(Series::line("near 1", vec![(0.0, 1.0), (1.0, 1.0 + 1e-12)])),
         ),
         (
             "narrow_log",
@@ -210,9 +216,7 @@ fn single_point_and_constant_series_render() {
     ];
     for (name, chart) in cases {
         let path = dir.path().join(format!("{name}.png"));
-        chart
-            .save_png(&path)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        chart.save_png(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_png(&path);
     }
 }
@@ -248,15 +252,20 @@ fn render_samples_for_inspection() {
         })
         .collect();
     let band: Vec<(f64, f64, f64)> = pts.iter().map(|&(x, y)| (x, y * 0.6, y * 1.6)).collect();
-    let chart = LineChart::new("Kernel distance vs width (log-log)", "width", "relative distance ‖Θ−Θ₀‖")
-        .log_x()
-        .log_y()
-        .add(Series::line("mean over seeds", pts.clone()).with_band(band.clone()))
-        .add(Series::points("seed 0", pts.iter().map(|&(x, y)| (x, y * 1.2))).with_band(
-            band.iter().step_by(4).map(|&(x, l, h)| (x, l * 1.2, h * 1.2)),
-        ))
-        .add(Series::line("theory ∝ n^-1/2", pts.iter().map(|&(x, _)| (x, 800.0 * x.powf(-0.5)))).dashed())
-        .hline(10.0, "threshold");
+    let chart = LineChart::new(
+        "Kernel distance vs width (log-log)",
+        "width",
+        "relative distance ‖Θ−Θ₀‖",
+    )
+    .log_x()
+    .log_y()
+    .add(Series::line("mean over seeds", pts.clone()).with_band(band.clone()))
+    .add(
+        Series::points("seed 0", pts.iter().map(|&(x, y)| (x, y * 1.2)))
+            .with_band(band.iter().step_by(4).map(|&(x, l, h)| (x, l * 1.2, h * 1.2))),
+    )
+    .add(Series::line("theory ∝ n^-1/2", pts.iter().map(|&(x, _)| (x, 800.0 * x.powf(-0.5)))).dashed())
+    .hline(10.0, "threshold");
     chart.save_png(&dir.join("loglog.png")).unwrap();
     chart.save_png(Path::new("/tmp/plot_sample.png")).unwrap();
 
@@ -289,6 +298,25 @@ fn render_samples_for_inspection() {
     LineChart::new("single", "x", "y")
         .add(Series::line("one", vec![(3.0, 7.0)]))
         .save_png(&dir.join("single.png"))
+        .unwrap();
+    let mut many_series = LineChart::new("Twelve series", "x", "y").with_size(1200, 800);
+    for k in 0..12 {
+        many_series.push(Series::line(format!("s{k}"), curve(30, |x| x * k as f64)));
+    }
+    many_series.save_png(&dir.join("many_series.png")).unwrap();
+    LineChart::new("Some points are not positive", "x", "y")
+        .log_x()
+        .log_y()
+        .add(Series::line(
+            "mixed",
+            vec![(0.0, 1.0), (1.0, 0.0), (2.0, -3.0), (3.0, 5.0), (10.0, 50.0)],
+        ))
+        .add(
+            Series::line("band below zero", curve(20, |x| x + 1.0))
+                .with_band((1..20).map(|i| (i as f64, i as f64 - 5.0, i as f64 + 5.0))),
+        )
+        .hline(20.0, "visible")
+        .save_png(&dir.join("log_skip.png"))
         .unwrap();
     let cats: Vec<String> = (0..6).map(|i| format!("conv{i}.weight")).collect();
     BarChart::new("Per-layer sparsity", "layer", "fraction kept", cats)

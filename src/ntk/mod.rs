@@ -2,4 +2,7 @@
 //! (Lee et al. 2019).
 
 pub mod analytic;
+pub mod empirical;
 pub mod spectrum;
+
+pub use empirical::{autodiff_ntk, mlp_ntk, Kernel, KernelKind};

@@ -1,0 +1,441 @@
+//! The empirical neural tangent kernel `Θ(x, x') = J(x) J(x')^T`
+//! (Jacot et al. 2018, Eq. 1 / Lee et al. 2019, Eq. 2), where `J(x)` is the
+//! Jacobian of the outputs with respect to the parameters.
+//!
+//! Two kernels are offered: the **full** kernel, `[n1·C, n2·C]` with row
+//! `i·C + c` for example `i` and output `c`, and the **traced** kernel,
+//! `[n1, n2]`, the **mean** over outputs of the diagonal blocks
+//! (`(1/C) Σ_c Θ_cc`, the convention of neural-tangents' `trace_axes`).
+//!
+//! The structured implementation never forms `J`. For a dense layer
+//! `z = w·h W^T + b·b` the parameter block contributes
+//! `Θ_l((x,c),(x',c')) = (w² ⟨h(x), h(x')⟩ + b²) · ⟨δ_l(x,c), δ_l(x',c')⟩`,
+//! the product of the Gram matrix of the layer's inputs and the Gram matrix of
+//! the back-propagated output derivatives `δ_l(x,c) = ∂f_c(x)/∂z_l`. The
+//! derivatives of all C outputs are propagated at once as a `[n·C, fan_out]`
+//! matrix. Features are computed once per block of examples; kernel blocks
+//! are gemms over those features, so memory is the output plus
+//! `O(n · C · Σ fan_out)` features, never `O(n · C · #params)`.
+//!
+//! With a mask, a masked layer contributes
+//! `Σ_a δ_a(x,c) δ_a(x',c') Σ_b m_ab h_b(x) h_b(x')`, computed per output unit `a`.
+
+use candle_core::{Device, Tensor, Var};
+
+use crate::models::{dense, Mlp, MlpWorkspace, Network};
+use crate::params::{Mask, ParamSet};
+use crate::{Error, Result};
+
+/// Which kernel to compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelKind {
+    /// `[n1·C, n2·C]`.
+    Full,
+    /// `[n1, n2]`, mean over outputs.
+    Traced,
+}
+
+/// A kernel matrix (row-major, f32).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kernel {
+    pub data: Vec<f32>,
+    pub rows: usize,
+    pub cols: usize,
+    pub kind: KernelKind,
+}
+
+impl Kernel {
+    /// The kernel in f64 (for eigendecompositions).
+    pub fn to_f64(&self) -> Vec<f64> {
+        self.data.iter().map(|&v| v as f64).collect()
+    }
+
+    /// Frobenius norm.
+    pub fn frobenius(&self) -> f64 {
+        self.data.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt()
+    }
+
+    /// `||self - other||_F / ||self||_F`; errors on a shape mismatch.
+    pub fn relative_distance(&self, other: &Kernel) -> Result<f64> {
+        if (self.rows, self.cols) != (other.rows, other.cols) {
+            return Err(Error::Shape {
+                what: "kernel".into(),
+                expected: vec![self.rows, self.cols],
+                got: vec![other.rows, other.cols],
+            });
+        }
+        let d: f64 = self
+            .data
+            .iter()
+            .zip(&other.data)
+            .map(|(&a, &b)| ((a - b) as f64).powi(2))
+            .sum();
+        Ok(d.sqrt() / self.frobenius().max(f64::MIN_POSITIVE))
+    }
+}
+
+/// Per-layer features of a block of examples: layer inputs and output derivatives.
+struct Features {
+    n: usize,
+    /// `h[l]`: input of layer l, `[n, fan_in]`.
+    h: Vec<Vec<f32>>,
+    /// `delta[l]`: `∂f_c/∂z_l` for every (example, output), `[n·C, fan_out]`.
+    delta: Vec<Vec<f32>>,
+}
+
+fn features(mlp: &Mlp, p: &ParamSet, x: &[f32], n: usize, ws: &mut MlpWorkspace) -> Result<Features> {
+    let c = mlp.output_dim;
+    let layers = mlp.layers();
+    mlp.forward_fast(p, x, n, ws)?;
+    let mut h = Vec::with_capacity(layers.len());
+    h.push(x.to_vec());
+    for l in 0..layers.len() - 1 {
+        h.push(ws.h[l].clone());
+    }
+    let mut delta = vec![Vec::new(); layers.len()];
+    // Output layer: δ_L(x, c) = e_c.
+    let mut d = vec![0.0f32; n * c * c];
+    for i in 0..n {
+        for k in 0..c {
+            d[(i * c + k) * c + k] = 1.0;
+        }
+    }
+    for l in (0..layers.len()).rev() {
+        if l > 0 {
+            let ld = layers[l];
+            let w = &p.get(mlp.layer_names(l).0)?.data;
+            let mut prev = vec![0.0f32; n * c * ld.fan_in];
+            dense::matmul_nn(&d, w, &mut prev, n * c, ld.fan_in, ld.fan_out, ld.w_mult, false);
+            let z = &ws.z[l - 1];
+            for i in 0..n {
+                let zi = &z[i * ld.fan_in..(i + 1) * ld.fan_in];
+                for k in 0..c {
+                    let row = &mut prev[(i * c + k) * ld.fan_in..(i * c + k + 1) * ld.fan_in];
+                    mlp.activation.mul_derivative_slice(zi, row);
+                }
+            }
+            delta[l] = std::mem::replace(&mut d, prev);
+        } else {
+            delta[l] = std::mem::take(&mut d);
+        }
+    }
+    Ok(Features { n, h, delta })
+}
+
+fn check_inputs(mlp: &Mlp, x: &[f32], n: usize, what: &str) -> Result<()> {
+    if n == 0 || x.len() != n * mlp.input_dim {
+        return Err(Error::Shape {
+            what: format!("NTK inputs {what}"),
+            expected: vec![n.max(1), mlp.input_dim],
+            got: vec![x.len()],
+        });
+    }
+    Ok(())
+}
+
+/// Adds the kernel block between feature blocks `a` and `b` into `out`
+/// (row stride `ld`, top-left corner at `(r0, c0)` in kernel coordinates).
+#[allow(clippy::too_many_arguments)]
+fn accumulate_block(
+    mlp: &Mlp,
+    mask: Option<&Mask>,
+    a: &Features,
+    b: &Features,
+    kind: KernelKind,
+    out: &mut [f32],
+    ld: usize,
+    r0: usize,
+    c0: usize,
+) -> Result<()> {
+    let c = mlp.output_dim;
+    let (na, nb) = (a.n, b.n);
+    let mut gram_h = vec![0.0f32; na * nb];
+    for (l, d) in mlp.layers().iter().enumerate() {
+        let (w2, b2) = (d.w_mult * d.w_mult, d.b_mult * d.b_mult);
+        let layer_mask = mask.and_then(|m| m.0 .0.get(mlp.layer_names(l).0));
+        let (da, db) = (&a.delta[l], &b.delta[l]);
+        // Scale factor of the delta Gram per example pair: w²<h,h'> + b² (unmasked weights).
+        if layer_mask.is_none() {
+            dense::matmul_nt(&a.h[l], &b.h[l], &mut gram_h, na, nb, d.fan_in, w2, false);
+            gram_h.iter_mut().for_each(|v| *v += b2);
+        } else {
+            gram_h.iter_mut().for_each(|v| *v = b2);
+        }
+        match kind {
+            KernelKind::Traced => {
+                // Σ_c <δ(i,c), δ(j,c)> = rows of [n, C·fan_out] dotted.
+                let mut g = vec![0.0f32; na * nb];
+                dense::matmul_nt(da, db, &mut g, na, nb, c * d.fan_out, 1.0 / c as f32, false);
+                for i in 0..na {
+                    let row = &mut out[(r0 + i) * ld + c0..(r0 + i) * ld + c0 + nb];
+                    for j in 0..nb {
+                        row[j] += gram_h[i * nb + j] * g[i * nb + j];
+                    }
+                }
+            }
+            KernelKind::Full => {
+                let mut g = vec![0.0f32; na * c * nb * c];
+                dense::matmul_nt(da, db, &mut g, na * c, nb * c, d.fan_out, 1.0, false);
+                for i in 0..na {
+                    for k in 0..c {
+                        let gr = &g[(i * c + k) * nb * c..(i * c + k + 1) * nb * c];
+                        let orow = &mut out[(r0 + i * c + k) * ld + c0..(r0 + i * c + k) * ld + c0 + nb * c];
+                        for j in 0..nb {
+                            let s = gram_h[i * nb + j];
+                            for (o, &v) in orow[j * c..(j + 1) * c].iter_mut().zip(&gr[j * c..(j + 1) * c]) {
+                                *o += s * v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(m) = layer_mask {
+            masked_weight_block(d.fan_in, d.fan_out, w2, &m.data, a, b, l, c, kind, out, ld, r0, c0);
+        }
+    }
+    Ok(())
+}
+
+/// Masked weight contribution `w² Σ_a δ_a δ'_a Σ_b m_ab h_b h'_b`.
+#[allow(clippy::too_many_arguments)]
+fn masked_weight_block(
+    fan_in: usize,
+    fan_out: usize,
+    w2: f32,
+    m: &[f32],
+    a: &Features,
+    b: &Features,
+    l: usize,
+    c: usize,
+    kind: KernelKind,
+    out: &mut [f32],
+    ld: usize,
+    r0: usize,
+    c0: usize,
+) {
+    let (na, nb) = (a.n, b.n);
+    let mut ha = vec![0.0f32; na * fan_in];
+    let mut g = vec![0.0f32; na * nb];
+    for unit in 0..fan_out {
+        let mrow = &m[unit * fan_in..(unit + 1) * fan_in];
+        if mrow.iter().all(|&v| v == 0.0) {
+            continue;
+        }
+        for i in 0..na {
+            for (t, (&hv, &mv)) in ha[i * fan_in..(i + 1) * fan_in]
+                .iter_mut()
+                .zip(a.h[l][i * fan_in..].iter().zip(mrow))
+            {
+                *t = hv * mv;
+            }
+        }
+        dense::matmul_nt(&ha, &b.h[l], &mut g, na, nb, fan_in, w2, false);
+        let (da, db) = (&a.delta[l], &b.delta[l]);
+        for i in 0..na {
+            for j in 0..nb {
+                let gij = g[i * nb + j];
+                if gij == 0.0 {
+                    continue;
+                }
+                match kind {
+                    KernelKind::Traced => {
+                        let s: f32 = (0..c)
+                            .map(|k| da[(i * c + k) * fan_out + unit] * db[(j * c + k) * fan_out + unit])
+                            .sum();
+                        out[(r0 + i) * ld + c0 + j] += gij * s / c as f32;
+                    }
+                    KernelKind::Full => {
+                        for k in 0..c {
+                            let dak = da[(i * c + k) * fan_out + unit] * gij;
+                            let orow = (r0 + i * c + k) * ld + c0 + j * c;
+                            for k2 in 0..c {
+                                out[orow + k2] += dak * db[(j * c + k2) * fan_out + unit];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Structured empirical NTK of an MLP between `x1` (`[n1, d]`) and `x2`
+/// (`[n2, d]`), over all parameters or, with `mask`, only unmasked weights
+/// (masked-out weights contribute nothing). Examples are processed in blocks
+/// of `block` rows.
+#[allow(clippy::too_many_arguments)]
+pub fn mlp_ntk(
+    mlp: &Mlp,
+    params: &ParamSet,
+    x1: &[f32],
+    n1: usize,
+    x2: &[f32],
+    n2: usize,
+    kind: KernelKind,
+    mask: Option<&Mask>,
+    block: usize,
+) -> Result<Kernel> {
+    mlp.check_params(params)?;
+    check_inputs(mlp, x1, n1, "x1")?;
+    check_inputs(mlp, x2, n2, "x2")?;
+    if let Some(m) = mask {
+        m.validate(params)?;
+    }
+    let block = block.max(1);
+    let c = mlp.output_dim;
+    let d = mlp.input_dim;
+    let per = if kind == KernelKind::Full { c } else { 1 };
+    let (rows, cols) = (n1 * per, n2 * per);
+    let mut out = vec![0.0f32; rows * cols];
+    let mut ws = MlpWorkspace::default();
+    let same = std::ptr::eq(x1.as_ptr(), x2.as_ptr()) && n1 == n2;
+    let blocks2: Vec<Features> = if same {
+        Vec::new()
+    } else {
+        (0..n2)
+            .step_by(block)
+            .map(|s| {
+                let e = (s + block).min(n2);
+                features(mlp, params, &x2[s * d..e * d], e - s, &mut ws)
+            })
+            .collect::<Result<_>>()?
+    };
+    let blocks1: Vec<Features> = (0..n1)
+        .step_by(block)
+        .map(|s| {
+            let e = (s + block).min(n1);
+            features(mlp, params, &x1[s * d..e * d], e - s, &mut ws)
+        })
+        .collect::<Result<_>>()?;
+    let right = if same { &blocks1 } else { &blocks2 };
+    for (bi, a) in blocks1.iter().enumerate() {
+        for (bj, b) in right.iter().enumerate() {
+            if same && bj < bi {
+                continue;
+            }
+            accumulate_block(
+                mlp,
+                mask,
+                a,
+                b,
+                kind,
+                &mut out,
+                cols,
+                bi * block * per,
+                bj * block * per,
+            )?;
+        }
+    }
+    if same {
+        // Mirror the upper block triangle.
+        for bi in 0..blocks1.len() {
+            for bj in 0..bi {
+                let (r0, r1) = (bi * block * per, ((bi * block + blocks1[bi].n) * per));
+                let (c0, c1) = (bj * block * per, ((bj * block + blocks1[bj].n) * per));
+                for r in r0..r1 {
+                    for cc in c0..c1 {
+                        out[r * cols + cc] = out[cc * cols + r];
+                    }
+                }
+            }
+        }
+    }
+    Ok(Kernel {
+        data: out,
+        rows,
+        cols,
+        kind,
+    })
+}
+
+/// Reference NTK from autodiff Jacobians (candle), for any [`Network`]:
+/// one backward pass per (example, output) builds `J` explicitly (columns in
+/// sorted parameter-name order, masked-out weights dropped), then `J1 J2^T`
+/// in f64. Slow and memory-hungry by design: it is what the structured
+/// kernel is tested against.
+pub fn autodiff_ntk(
+    net: &Network,
+    params: &ParamSet,
+    x1: &[f32],
+    n1: usize,
+    x2: &[f32],
+    n2: usize,
+    kind: KernelKind,
+    mask: Option<&Mask>,
+) -> Result<Kernel> {
+    net.check_params(params)?;
+    let j1 = jacobian(net, params, x1, n1, mask)?;
+    let j2 = jacobian(net, params, x2, n2, mask)?;
+    let c = net.output_dim();
+    let pcount = j1.len() / (n1 * c).max(1);
+    let dot = |a: usize, b: usize| -> f64 {
+        j1[a * pcount..(a + 1) * pcount]
+            .iter()
+            .zip(&j2[b * pcount..(b + 1) * pcount])
+            .map(|(&x, &y)| x as f64 * y as f64)
+            .sum()
+    };
+    let (rows, cols, data) = match kind {
+        KernelKind::Full => {
+            let mut d = vec![0.0f32; n1 * c * n2 * c];
+            for r in 0..n1 * c {
+                for s in 0..n2 * c {
+                    d[r * n2 * c + s] = dot(r, s) as f32;
+                }
+            }
+            (n1 * c, n2 * c, d)
+        }
+        KernelKind::Traced => {
+            let mut d = vec![0.0f32; n1 * n2];
+            for i in 0..n1 {
+                for j in 0..n2 {
+                    d[i * n2 + j] = ((0..c).map(|k| dot(i * c + k, j * c + k)).sum::<f64>() / c as f64) as f32;
+                }
+            }
+            (n1, n2, d)
+        }
+    };
+    Ok(Kernel { data, rows, cols, kind })
+}
+
+/// The Jacobian `[n·C, P]` (row `i·C + c`) by autodiff, columns in sorted
+/// parameter order, masked-out weights zeroed.
+pub fn jacobian(net: &Network, params: &ParamSet, x: &[f32], n: usize, mask: Option<&Mask>) -> Result<Vec<f32>> {
+    let dim = net.input_dim();
+    if n == 0 || x.len() != n * dim {
+        return Err(Error::Shape {
+            what: "Jacobian inputs".into(),
+            expected: vec![n.max(1), dim],
+            got: vec![x.len()],
+        });
+    }
+    let dev = Device::Cpu;
+    let mut vars = std::collections::BTreeMap::new();
+    for (k, a) in params.iter() {
+        vars.insert(k.clone(), Var::from_tensor(&a.to_tensor(&dev)?)?);
+    }
+    let ts = vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+    let c = net.output_dim();
+    let p = params.numel();
+    let mut j = Vec::with_capacity(n * c * p);
+    for i in 0..n {
+        let xi = Tensor::from_slice(&x[i * dim..(i + 1) * dim], (1, dim), &dev)?;
+        let f = net.forward_tensor(&ts, &xi)?;
+        for k in 0..c {
+            let g = f.get(0)?.get(k)?.backward()?;
+            for (name, v) in &vars {
+                let grad = match g.get(v.as_tensor()) {
+                    Some(t) => t.flatten_all()?.to_vec1::<f32>()?,
+                    None => vec![0.0; v.elem_count()],
+                };
+                match mask.and_then(|m| m.0 .0.get(name)) {
+                    Some(m) => j.extend(grad.iter().zip(&m.data).map(|(&g, &b)| g * b)),
+                    None => j.extend(grad),
+                }
+            }
+        }
+    }
+    Ok(j)
+}
