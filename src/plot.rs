@@ -60,6 +60,8 @@ pub struct Series {
     pub marker: Marker,
     /// Draw the line dashed.
     pub dashed: bool,
+    /// Palette index of the colour; default: the series' position in the chart.
+    pub color: Option<usize>,
 }
 
 impl Series {
@@ -71,6 +73,7 @@ impl Series {
             band: None,
             marker: Marker::Line,
             dashed: false,
+            color: None,
         }
     }
 
@@ -98,6 +101,12 @@ impl Series {
     /// Sets the marker style.
     pub fn with_marker(mut self, m: Marker) -> Self {
         self.marker = m;
+        self
+    }
+
+    /// Uses palette colour `i` (so related series, e.g. a curve and its fit, share a colour).
+    pub fn with_color(mut self, i: usize) -> Self {
+        self.color = Some(i);
         self
     }
 }
@@ -311,7 +320,7 @@ impl LineChart {
             if band.is_empty() {
                 continue;
             }
-            let c = palette(i);
+            let c = palette(s.color.unwrap_or(i));
             let resolved: Vec<(f64, f64, f64)> = band
                 .iter()
                 .map(|&(x, lo, hi)| (x, lo.unwrap_or(y_bottom), hi.unwrap_or(y_bottom)))
@@ -358,7 +367,7 @@ impl LineChart {
             if pts.is_empty() {
                 continue;
             }
-            let c = palette(i);
+            let c = palette(s.color.unwrap_or(i));
             let style = c.stroke_width(lw);
             if matches!(s.marker, Marker::Line | Marker::LinePoints) && pts.len() > 1 {
                 if s.dashed {
@@ -393,7 +402,7 @@ impl LineChart {
                 entries.push((
                     s.label.clone(),
                     LegendMark::Line {
-                        color: palette(i),
+                        color: palette(s.color.unwrap_or(i)),
                         dashed: s.dashed,
                         marker: s.marker,
                     },

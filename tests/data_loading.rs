@@ -1,9 +1,7 @@
 //! Integration tests for `lottery_tangent::data`: the embedded digits, IDX
 //! files (raw, gzipped, corrupt), splits, batch order and teacher data.
 
-use lottery_tangent::data::{
-    batch::BatchOrder, digits, idx, synthetic, Dataset, Preprocess, Split,
-};
+use lottery_tangent::data::{batch::BatchOrder, digits, idx, synthetic, Dataset, Preprocess, Split};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,10 +20,7 @@ fn digits_load_all() {
     assert_eq!(d.num_classes, 10);
     assert_eq!(d.target_dim, 10);
     assert!(d.targets.is_none());
-    assert!(d
-        .x
-        .iter()
-        .all(|&v| (0.0..=16.0).contains(&v) && v.fract() == 0.0));
+    assert!(d.x.iter().all(|&v| (0.0..=16.0).contains(&v) && v.fract() == 0.0));
     assert_eq!(d.x.iter().copied().fold(0.0, f32::max), 16.0);
     let classes: HashSet<u32> = d.labels.iter().copied().collect();
     assert_eq!(classes, (0..10).collect());
@@ -50,10 +45,7 @@ fn digits_split_is_deterministic() {
     // train and test partition the rows: compare as multisets of rows.
     let all = digits::load_all().unwrap();
     let key = |d: &Dataset, i: usize| {
-        let mut k: Vec<u32> = d.x[i * 64..(i + 1) * 64]
-            .iter()
-            .map(|&v| v as u32)
-            .collect();
+        let mut k: Vec<u32> = d.x[i * 64..(i + 1) * 64].iter().map(|&v| v as u32).collect();
         k.push(d.labels[i]);
         k
     };
@@ -180,13 +172,7 @@ fn idx_load_dir_raw_and_gz() {
 fn idx_num_classes_from_train_labels() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    idx::write_images(
-        &d.join("train-images-idx3-ubyte"),
-        2,
-        2,
-        &pixels(4, 2, 2, 0),
-    )
-    .unwrap();
+    idx::write_images(&d.join("train-images-idx3-ubyte"), 2, 2, &pixels(4, 2, 2, 0)).unwrap();
     idx::write_labels(&d.join("train-labels-idx1-ubyte"), &[0, 0, 0, 0]).unwrap();
     idx::write_images(&d.join("t10k-images-idx3-ubyte"), 2, 2, &pixels(2, 2, 2, 0)).unwrap();
     idx::write_labels(&d.join("t10k-labels-idx1-ubyte"), &[1, 0]).unwrap();
@@ -215,25 +201,16 @@ fn idx_corrupt_magic() {
     idx::write_images(&img, 2, 2, &pixels(3, 2, 2, 0)).unwrap();
     // A label file read as images and vice versa.
     let err = err_of(idx::read_images(&lab));
-    assert!(
-        err.contains("labels-bad-magic") && err.contains("magic"),
-        "{err}"
-    );
+    assert!(err.contains("labels-bad-magic") && err.contains("magic"), "{err}");
     let err = err_of(idx::read_labels(&img));
-    assert!(
-        err.contains("images-bad-magic") && err.contains("magic"),
-        "{err}"
-    );
+    assert!(err.contains("images-bad-magic") && err.contains("magic"), "{err}");
     // A flipped byte.
     let mut bytes = std::fs::read(&img).unwrap();
     bytes[2] = 0x09;
     std::fs::write(&img, &bytes).unwrap();
     let err = err_of(idx::read_images(&img));
     assert!(err.contains("images-bad-magic"), "{err}");
-    assert!(
-        err.contains("0x00000903") && err.contains("0x00000803"),
-        "{err}"
-    );
+    assert!(err.contains("0x00000903") && err.contains("0x00000803"), "{err}");
     // Too short to hold a magic number at all.
     std::fs::write(&img, [0u8, 0]).unwrap();
     let err = err_of(idx::read_images(&img));
@@ -259,10 +236,7 @@ fn idx_truncated_and_trailing() {
     // Truncated inside the header.
     std::fs::write(&img, &full[..10]).unwrap();
     let err = err_of(idx::read_images(&img));
-    assert!(
-        err.contains("short-images") && err.contains("got 10"),
-        "{err}"
-    );
+    assert!(err.contains("short-images") && err.contains("got 10"), "{err}");
 
     let mut long = full.clone();
     long.push(0);
@@ -293,10 +267,7 @@ fn idx_truncated_and_trailing() {
     zimg.truncate(16);
     std::fs::write(&img, &zimg).unwrap();
     let err = err_of(idx::read_images(&img));
-    assert!(
-        err.contains("short-images") && err.contains("nonzero"),
-        "{err}"
-    );
+    assert!(err.contains("short-images") && err.contains("nonzero"), "{err}");
 
     // A header claiming an absurd size must not allocate or panic.
     let mut huge = 0x0000_0803u32.to_be_bytes().to_vec();
@@ -341,10 +312,7 @@ fn idx_count_mismatch() {
     idx::write_labels(&d.join("train-labels-idx1-ubyte"), &[1, 2, 3, 4, 5]).unwrap();
     let err = err_of(idx::load_dir(d));
     assert!(err.contains("train-labels-idx1-ubyte"), "{err}");
-    assert!(
-        err.contains("5 labels") && err.contains("6 images"),
-        "{err}"
-    );
+    assert!(err.contains("5 labels") && err.contains("6 images"), "{err}");
 
     // Test images of another size than the training images.
     let tmp = tempfile::tempdir().unwrap();
@@ -352,10 +320,7 @@ fn idx_count_mismatch() {
     write_dir(d, 6, 4, false);
     idx::write_images(&d.join("t10k-images-idx3-ubyte"), 3, 4, &pixels(4, 3, 4, 0)).unwrap();
     let err = err_of(idx::load_dir(d));
-    assert!(
-        err.contains("t10k-images-idx3-ubyte") && err.contains("3x4"),
-        "{err}"
-    );
+    assert!(err.contains("t10k-images-idx3-ubyte") && err.contains("3x4"), "{err}");
 }
 
 #[test]
@@ -383,10 +348,7 @@ fn idx_missing_file() {
 fn fashion_mnist_if_present() {
     let dir = Path::new("/usr/share/datasets/fashion-mnist");
     if !dir.is_dir() {
-        eprintln!(
-            "note: {} not found; skipping the Fashion-MNIST test",
-            dir.display()
-        );
+        eprintln!("note: {} not found; skipping the Fashion-MNIST test", dir.display());
         return;
     }
     let split = idx::load_dir(dir).unwrap();
@@ -460,10 +422,7 @@ fn dataset_subset_take_gather() {
     assert_eq!(row, [2.0, 3.0]);
     r.gather(&[2], &mut x, &mut t, &mut y);
     assert_eq!(t, vec![4.0, 5.0]);
-    assert_eq!(
-        r.subset(&[2, 0]).unwrap().targets,
-        Some(vec![4.0, 5.0, 0.5, -1.0])
-    );
+    assert_eq!(r.subset(&[2, 0]).unwrap().targets, Some(vec![4.0, 5.0, 0.5, -1.0]));
 
     let mut sc = small(2);
     sc.scale(0.5);
@@ -475,18 +434,9 @@ fn split_train_size() {
     let s = small_split(20, 5).with_train_size(8, 3).unwrap();
     assert_eq!(s.train.len(), 8);
     let id = ids(&s.train);
-    assert!(
-        id.windows(2).all(|w| w[0] < w[1]),
-        "original order kept: {id:?}"
-    );
-    assert_eq!(
-        ids(&small_split(20, 5).with_train_size(8, 3).unwrap().train),
-        id
-    );
-    assert_ne!(
-        ids(&small_split(20, 5).with_train_size(8, 4).unwrap().train),
-        id
-    );
+    assert!(id.windows(2).all(|w| w[0] < w[1]), "original order kept: {id:?}");
+    assert_eq!(ids(&small_split(20, 5).with_train_size(8, 3).unwrap().train), id);
+    assert_ne!(ids(&small_split(20, 5).with_train_size(8, 4).unwrap().train), id);
     // Nested for the same seed.
     let bigger: HashSet<usize> = ids(&small_split(20, 5).with_train_size(12, 3).unwrap().train)
         .into_iter()
@@ -519,11 +469,7 @@ fn split_validation() {
 
     assert!(small_split(20, 5).with_validation(20, 0).is_err());
     assert!(small_split(20, 5).with_validation(25, 0).is_err());
-    assert!(small_split(20, 5)
-        .with_validation(0, 0)
-        .unwrap()
-        .validation
-        .is_none());
+    assert!(small_split(20, 5).with_validation(0, 0).unwrap().validation.is_none());
     assert!(s.with_validation(2, 0).is_err()); // already has one
 }
 
@@ -531,11 +477,7 @@ fn split_validation() {
 fn split_preprocess_fits_on_train() {
     let mut sp = small_split(4, 2); // train x = 0..8, test x = 0..4
     sp.test.x = vec![14.0, 7.0, 0.0, 3.5];
-    let scaled = sp
-        .clone()
-        .with_validation(1, 0)
-        .unwrap()
-        .preprocess(Preprocess::Scale);
+    let scaled = sp.clone().with_validation(1, 0).unwrap().preprocess(Preprocess::Scale);
     let tr_max = scaled.train.x.iter().copied().fold(0.0, f32::max);
     assert!(tr_max <= 1.0);
     assert_eq!(scaled.test.x, vec![2.0, 1.0, 0.0, 0.5]); // divided by the train max 7
@@ -544,17 +486,8 @@ fn split_preprocess_fits_on_train() {
     let st = sp.clone().preprocess(Preprocess::Standardize);
     let n = st.train.x.len() as f32;
     let mean = st.train.x.iter().sum::<f32>() / n;
-    let var = st
-        .train
-        .x
-        .iter()
-        .map(|v| (v - mean) * (v - mean))
-        .sum::<f32>()
-        / n;
-    assert!(
-        mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
-        "{mean} {var}"
-    );
+    let var = st.train.x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4, "{mean} {var}");
     // test uses train statistics: raw mean 3.5, std sqrt(5.25).
     let want = (14.0 - 3.5) / 5.25f32.sqrt();
     assert!((st.test.x[0] - want).abs() < 1e-4);
@@ -568,12 +501,7 @@ fn split_preprocess_fits_on_train() {
     let z = small_split(3, 2);
     let mut zz = z.clone();
     zz.train.x.iter_mut().for_each(|v| *v = 0.0);
-    assert!(zz
-        .preprocess(Preprocess::Scale)
-        .test
-        .x
-        .iter()
-        .all(|v| v.is_finite()));
+    assert!(zz.preprocess(Preprocess::Scale).test.x.iter().all(|v| v.is_finite()));
 }
 
 #[test]
@@ -593,9 +521,7 @@ fn preprocess_serde_names() {
 
 fn epoch(b: &mut BatchOrder, e: usize) -> Vec<usize> {
     let bpe = b.batches_per_epoch();
-    (e * bpe..(e + 1) * bpe)
-        .flat_map(|s| b.batch(s).to_vec())
-        .collect()
+    (e * bpe..(e + 1) * bpe).flat_map(|s| b.batch(s).to_vec()).collect()
 }
 
 #[test]

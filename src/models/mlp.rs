@@ -231,6 +231,9 @@ pub struct MlpWorkspace {
     pub h: Vec<Vec<f32>>,
     delta: Vec<f32>,
     delta_prev: Vec<f32>,
+    /// Tangents `ż` of the pre-activations (forward-mode derivative), `[n, fan_out]`.
+    pub zdot: Vec<Vec<f32>>,
+    hdot: Vec<f32>,
     /// Batch size of the last forward pass.
     pub n: usize,
 }
@@ -353,6 +356,42 @@ impl Mlp {
         }
         ws.delta = delta;
         ws.delta_prev = prev;
+        Ok(())
+    }
+
+    /// Forward-mode derivative (JVP) after [`Mlp::forward_fast`] at `p` on the
+    /// same `x`: the directional derivative `J(x; p) · tangent` of the outputs,
+    /// `[n, output_dim]`, returned as `ws.zdot.last()`. Per layer
+    /// `ż_l = w_mult (ḣ_{l-1} W_l^T + h_{l-1} Ẇ_l^T) + b_mult ḃ_l`, `ḣ_l = φ'(z_l) ⊙ ż_l`, `ḣ_0 = 0`.
+    pub fn jvp_fast(&self, p: &ParamSet, tangent: &ParamSet, x: &[f32], ws: &mut MlpWorkspace) -> Result<()> {
+        let n = ws.n;
+        let layers = self.layers();
+        ws.zdot.resize(layers.len(), Vec::new());
+        for (l, d) in layers.iter().enumerate() {
+            let (wn, bn) = self.layer_names(l);
+            let tw = &tangent.get(wn)?.data;
+            let tb = &tangent.get(bn)?.data;
+            let mut zd = std::mem::take(&mut ws.zdot[l]);
+            zd.resize(n * d.fan_out, 0.0);
+            for row in zd.chunks_exact_mut(d.fan_out) {
+                for (o, &bi) in row.iter_mut().zip(tb) {
+                    *o = d.b_mult * bi;
+                }
+            }
+            let input: &[f32] = if l == 0 { x } else { &ws.h[l - 1] };
+            dense::matmul_nt(input, tw, &mut zd, n, d.fan_out, d.fan_in, d.w_mult, true);
+            if l > 0 {
+                // ḣ_{l-1} = φ'(z_{l-1}) ⊙ ż_{l-1}
+                let mut hd = std::mem::take(&mut ws.hdot);
+                hd.clear();
+                hd.extend_from_slice(&ws.zdot[l - 1]);
+                self.activation.mul_derivative_slice(&ws.z[l - 1], &mut hd);
+                let w = &p.get(wn)?.data;
+                dense::matmul_nt(&hd, w, &mut zd, n, d.fan_out, d.fan_in, d.w_mult, true);
+                ws.hdot = hd;
+            }
+            ws.zdot[l] = zd;
+        }
         Ok(())
     }
 }

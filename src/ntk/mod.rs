@@ -2,7 +2,11 @@
 //! (Lee et al. 2019).
 
 pub mod analytic;
+pub mod compare;
+pub mod dynamics;
 pub mod empirical;
+pub mod linearize;
 pub mod spectrum;
 
 pub use empirical::{autodiff_ntk, mlp_ntk, Kernel, KernelKind};
+pub use linearize::Linearized;

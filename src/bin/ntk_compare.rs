@@ -1,0 +1,239 @@
+//! `ntk_compare`: train a network and its tangent-space linearization side by
+//! side across widths and report how far apart they end up (Lee et al. 2019).
+//! The defaults run on the embedded digits in a few minutes on 2 cores.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use lottery_tangent::config::DataSource;
+use lottery_tangent::models::{Activation, Parameterization};
+use lottery_tangent::ntk::compare::{self, CompareConfig, CompareSummary, WidthResult};
+use lottery_tangent::paths::{read_json, write_json, write_text, RunDir, DEFAULT_RUNS_DIR};
+
+#[derive(Parser)]
+#[command(
+    name = "ntk_compare",
+    version,
+    allow_negative_numbers = true,
+    about = "Train an MLP and its linearization f(θ0) + J(θ0)(θ − θ0) across widths; report RMSE between them, \
+             relative parameter and NTK change, accuracies, and the log-log slope against width (theory: -1/2)."
+)]
+struct Args {
+    /// Experiment TOML with the fields of the flags below (flags override it).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Widths, comma separated (default 64,128,256,512,1024,2048).
+    #[arg(long, value_delimiter = ',')]
+    widths: Option<Vec<usize>>,
+    /// Hidden layers (default 2).
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Optimizer steps (default 500).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Learning rate (default N/λ_max of the NTK at init).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Mini-batch size (default: full batch, i.e. gradient descent).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Parameterization: ntk (default) or standard.
+    #[arg(long)]
+    parameterization: Option<String>,
+    /// Activation: relu (default), erf, tanh.
+    #[arg(long)]
+    activation: Option<String>,
+    /// Data: digits (embedded, default) or an IDX directory (e.g. /usr/share/datasets/fashion-mnist).
+    #[arg(long)]
+    data: Option<String>,
+    /// Training examples (default 256).
+    #[arg(long)]
+    train_size: Option<usize>,
+    /// Test examples (default 256).
+    #[arg(long)]
+    test_size: Option<usize>,
+    /// Init seeds, comma separated (default 0).
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+    /// Compute device (the structured kernels and the linearization run on the CPU).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Parent of the run directory (the run goes to <out>/<name>).
+    #[arg(long, default_value = DEFAULT_RUNS_DIR)]
+    out: PathBuf,
+    /// Run name (default ntk_compare).
+    #[arg(long)]
+    name: Option<String>,
+    /// Keep the finished widths of an earlier run with the same config and run only the missing ones.
+    #[arg(long)]
+    resume: bool,
+    /// Only redraw figures and report from an existing run directory's summary.json.
+    #[arg(long, value_name = "RUN_DIR")]
+    replot: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn build_config(a: &Args) -> Result<CompareConfig> {
+    let mut c = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str::<CompareConfig>(&text).with_context(|| format!("parsing {}", p.display()))?
+        }
+        None => CompareConfig::default(),
+    };
+    if let Some(w) = &a.widths {
+        c.widths = w.clone();
+    }
+    if let Some(d) = a.depth {
+        c.depth = d;
+    }
+    if let Some(s) = a.steps {
+        c.steps = s;
+    }
+    if a.lr.is_some() {
+        c.lr = a.lr;
+    }
+    if a.batch_size.is_some() {
+        c.batch_size = a.batch_size;
+    }
+    if let Some(p) = &a.parameterization {
+        c.parameterization = match p.as_str() {
+            "ntk" => Parameterization::Ntk,
+            "standard" => Parameterization::Standard,
+            o => bail!("--parameterization: expected ntk or standard, got {o:?}"),
+        };
+    }
+    if let Some(act) = &a.activation {
+        c.activation = match act.as_str() {
+            "relu" => Activation::Relu,
+            "erf" => Activation::Erf,
+            "tanh" => Activation::Tanh,
+            o => bail!("--activation: expected relu, erf or tanh, got {o:?}"),
+        };
+    }
+    if let Some(d) = &a.data {
+        if d == "digits" {
+            c.data.source = DataSource::Digits;
+            c.data.dir = None;
+        } else {
+            c.data.source = DataSource::Idx;
+            c.data.dir = Some(PathBuf::from(d));
+        }
+    }
+    if a.train_size.is_some() {
+        c.data.train_size = a.train_size;
+    }
+    if a.test_size.is_some() {
+        c.data.test_size = a.test_size;
+    }
+    if let Some(s) = &a.seeds {
+        c.seeds = s.clone();
+    }
+    if let Some(n) = &a.name {
+        c.name = n.clone();
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+fn run() -> Result<()> {
+    let a = Args::parse();
+    if let Some(dir) = &a.replot {
+        let rd = RunDir::new(dir);
+        let old: CompareSummary =
+            read_json(&rd.summary_json()).with_context(|| format!("{} is not an ntk_compare run", dir.display()))?;
+        let s = compare::summarize(
+            &old.config,
+            old.lr,
+            old.lr_source,
+            (old.train_size, old.test_size),
+            old.results,
+        )?;
+        compare::write_report(&rd, &s)?;
+        print_summary(&s, &rd);
+        return Ok(());
+    }
+    let device = lottery_tangent::device::parse(&a.device)?;
+    if !device.is_cpu() {
+        bail!("ntk_compare's structured kernels and linearization run on the CPU only; use --device cpu");
+    }
+    let cfg = build_config(&a)?;
+    let split = cfg.data.load().context("loading data")?;
+    let dir = RunDir::create(a.out.join(&cfg.name))?;
+    let config_text = toml::to_string_pretty(&cfg)?;
+    if a.resume {
+        let old = std::fs::read_to_string(dir.config()).unwrap_or_default();
+        if !old.is_empty() && old != config_text {
+            bail!(
+                "--resume: {} holds a run with another config; drop --resume to start over",
+                dir.root().display()
+            );
+        }
+    } else if dir.file("results").exists() {
+        std::fs::remove_dir_all(dir.file("results")).context("removing the previous results")?;
+    }
+    write_text(&dir.config(), &config_text)?;
+    let (lr, lr_source) = compare::choose_lr(&cfg, &split)?;
+    println!(
+        "ntk_compare: {} hidden layers, widths {:?}, {} train / {} test ({}), {} steps, lr {lr:.4} ({lr_source})",
+        cfg.depth,
+        cfg.widths,
+        split.train.len(),
+        split.test.len(),
+        split.train.name,
+        cfg.steps
+    );
+    let mut results = Vec::new();
+    for &w in &cfg.widths {
+        for &seed in &cfg.seeds {
+            let path = compare::result_path(&dir, w, seed);
+            let r: WidthResult = if a.resume && path.exists() {
+                read_json(&path)?
+            } else {
+                let r = compare::run_width(&cfg, &split, w, seed, lr, !a.quiet)?;
+                write_json(&path, &r)?;
+                r
+            };
+            println!(
+                "  width {:>5} seed {}: RMSE(full,lin) {:.3e}  Δθ/θ {:.3e}  ΔΘ/Θ {:.3e}  acc full/lin/kernel {:.1}/{:.1}/{:.1}%  ({:.1} s)",
+                w,
+                seed,
+                r.rmse_full_linear,
+                r.relative_parameter_change,
+                r.relative_ntk_change,
+                100.0 * r.accuracy_full,
+                100.0 * r.accuracy_linear,
+                100.0 * r.accuracy_kernel,
+                r.seconds
+            );
+            results.push(r);
+        }
+    }
+    let summary = compare::summarize(&cfg, lr, lr_source, (split.train.len(), split.test.len()), results)?;
+    compare::write_report(&dir, &summary)?;
+    print_summary(&summary, &dir);
+    Ok(())
+}
+
+fn print_summary(s: &CompareSummary, dir: &RunDir) {
+    println!();
+    print!("{}", compare::table(s));
+    println!();
+    print!("{}", compare::slope_lines(s));
+    println!("verdict: {}", s.verdict);
+    println!(
+        "report: {}  figures: {}",
+        dir.report_md().display(),
+        dir.root().join("figures").display()
+    );
+}

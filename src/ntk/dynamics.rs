@@ -1,0 +1,146 @@
+//! Closed-form training dynamics of the linearized network under MSE
+//! (Lee et al. 2019, Eq. 8-9), from the NTK at initialization.
+//!
+//! With `L = (1/2N) Σ_i ||f(x_i) − y_i||²` and full-batch gradient descent at
+//! rate η, the linearized network's train outputs follow
+//! `f_k(X) = y + (I − ηΘ/N)^k (f_0(X) − y)`, and on other inputs
+//! `f_k(x*) = f_0(x*) − Θ(x*, X) Θ^{-1} (I − (I − ηΘ/N)^k) (f_0(X) − y)`,
+//! the discrete-time form of Lee et al.'s `e^{−ηΘt/N}` (identical in the small-η
+//! limit with t = k). With `Θ = V Λ V^T` both are diagonal in the eigenbasis:
+//! mode i decays as `(1 − ηλ_i/N)^k` and contributes `(1 − (1 − ηλ_i/N)^k)/λ_i`
+//! to the test prediction (→ `kη/N` as `λ_i → 0`, so singular kernels are fine).
+//!
+//! The kernel is the output-traced kernel applied to every output (the
+//! infinite-width NTK is `Θ ⊗ I_C`; at finite width this is an approximation).
+
+use super::empirical::{Kernel, KernelKind};
+use super::spectrum;
+use crate::{Error, Result};
+
+/// The eigendecomposed train kernel and initial residual.
+#[derive(Clone, Debug)]
+pub struct KernelDynamics {
+    n: usize,
+    c: usize,
+    /// Eigenvalues of Θ(X, X), descending.
+    pub eigenvalues: Vec<f64>,
+    /// Eigenvectors, column j for eigenvalue j, `[n, n]` row-major.
+    vectors: Vec<f64>,
+    /// `V^T (f_0(X) − y)`, `[n, c]`.
+    resid_eig: Vec<f64>,
+    y: Vec<f64>,
+}
+
+impl KernelDynamics {
+    /// `theta`: traced kernel on the train inputs (`[n, n]`); `f0`, `y`: initial
+    /// outputs and targets on them, `[n, c]`.
+    pub fn new(theta: &Kernel, f0: &[f32], y: &[f32], c: usize) -> Result<Self> {
+        let n = theta.rows;
+        if theta.kind != KernelKind::Traced || theta.cols != n {
+            return Err(Error::invalid(
+                "train kernel",
+                "a square traced kernel",
+                format!("{:?} {}x{}", theta.kind, theta.rows, theta.cols),
+            ));
+        }
+        if f0.len() != n * c || y.len() != n * c {
+            return Err(Error::Shape {
+                what: "initial outputs / targets".into(),
+                expected: vec![n, c],
+                got: vec![f0.len(), y.len()],
+            });
+        }
+        let (eigenvalues, vectors) = spectrum::eigh(&theta.to_f64(), n)?;
+        let mut resid_eig = vec![0.0f64; n * c];
+        for j in 0..n {
+            for k in 0..c {
+                resid_eig[j * c + k] = (0..n)
+                    .map(|i| vectors[i * n + j] * (f0[i * c + k] as f64 - y[i * c + k] as f64))
+                    .sum();
+            }
+        }
+        Ok(KernelDynamics {
+            n,
+            c,
+            eigenvalues,
+            vectors,
+            resid_eig,
+            y: y.iter().map(|&v| v as f64).collect(),
+        })
+    }
+
+    /// The largest stable learning rate of full-batch GD, `2N / λ_max`.
+    pub fn max_stable_lr(&self) -> f64 {
+        2.0 * self.n as f64 / self.eigenvalues.first().copied().unwrap_or(0.0).max(f64::MIN_POSITIVE)
+    }
+
+    fn decay(&self, lam: f64, lr: f64, steps: usize) -> f64 {
+        (1.0 - lr * lam / self.n as f64).powi(steps as i32)
+    }
+
+    /// Predicted train outputs `[n, c]` after `steps` GD steps at rate `lr`.
+    pub fn train_outputs(&self, lr: f64, steps: usize) -> Vec<f64> {
+        let (n, c) = (self.n, self.c);
+        let mut scaled = self.resid_eig.clone();
+        for j in 0..n {
+            let d = self.decay(self.eigenvalues[j], lr, steps);
+            scaled[j * c..(j + 1) * c].iter_mut().for_each(|v| *v *= d);
+        }
+        let mut out = self.y.clone();
+        for i in 0..n {
+            for j in 0..n {
+                let v = self.vectors[i * n + j];
+                for k in 0..c {
+                    out[i * c + k] += v * scaled[j * c + k];
+                }
+            }
+        }
+        out
+    }
+
+    /// Predicted outputs `[m, c]` on other inputs, given `Θ(x*, X)` (`[m, n]`,
+    /// traced) and their initial outputs `f0_test` (`[m, c]`).
+    pub fn test_outputs(&self, theta_test: &Kernel, f0_test: &[f32], lr: f64, steps: usize) -> Result<Vec<f64>> {
+        let (n, c) = (self.n, self.c);
+        let m = theta_test.rows;
+        if theta_test.cols != n || f0_test.len() != m * c {
+            return Err(Error::Shape {
+                what: "test kernel / outputs".into(),
+                expected: vec![m, n, c],
+                got: vec![theta_test.cols, f0_test.len()],
+            });
+        }
+        // g = diag((1 − decay)/λ) V^T (f0 − y), [n, c]
+        let mut g = self.resid_eig.clone();
+        for j in 0..n {
+            let lam = self.eigenvalues[j];
+            let x = lr * lam / n as f64;
+            let w = if x.abs() < 1e-12 {
+                steps as f64 * lr / n as f64
+            } else {
+                (1.0 - self.decay(lam, lr, steps)) / lam
+            };
+            g[j * c..(j + 1) * c].iter_mut().for_each(|v| *v *= w);
+        }
+        // h = V g, [n, c]
+        let mut h = vec![0.0f64; n * c];
+        for i in 0..n {
+            for j in 0..n {
+                let v = self.vectors[i * n + j];
+                for k in 0..c {
+                    h[i * c + k] += v * g[j * c + k];
+                }
+            }
+        }
+        let mut out: Vec<f64> = f0_test.iter().map(|&v| v as f64).collect();
+        for r in 0..m {
+            for i in 0..n {
+                let t = theta_test.data[r * n + i] as f64;
+                for k in 0..c {
+                    out[r * c + k] -= t * h[i * c + k];
+                }
+            }
+        }
+        Ok(out)
+    }
+}
