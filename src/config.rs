@@ -240,6 +240,9 @@ pub struct ExperimentConfig {
     pub model: ModelConfig,
     #[serde(default)]
     pub train: TrainConfig,
+    /// Iterative magnitude pruning (`ltk imp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imp: Option<crate::imp::ImpConfig>,
 }
 
 fn default_name() -> String {
@@ -254,6 +257,7 @@ impl Default for ExperimentConfig {
             data: DataConfig::default(),
             model: ModelConfig::default(),
             train: TrainConfig::default(),
+            imp: None,
         }
     }
 }

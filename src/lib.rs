@@ -10,11 +10,13 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod imp;
 pub mod models;
 pub mod ntk;
 pub mod params;
 pub mod paths;
 pub mod plot;
+pub mod prune;
 pub mod rng;
 pub mod train;
 

@@ -289,6 +289,38 @@ impl Mask {
         Ok(())
     }
 
+    /// Errors unless every entry is exactly 0 or 1.
+    pub fn validate_binary(&self) -> Result<()> {
+        for (k, m) in self.0.iter() {
+            if let Some(v) = m.data.iter().find(|&&v| v != 0.0 && v != 1.0) {
+                return Err(Error::invalid(format!("mask value in `{k}`"), "0 or 1", v));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the masked-out entries of `params` to the matching entries of
+    /// `fill` (Zhou et al. 2019's "frozen at init" variant), in place.
+    pub fn apply_fill(&self, params: &mut ParamSet, fill: &ParamSet) -> Result<()> {
+        for (k, m) in self.0.iter() {
+            let f = fill.get(k)?;
+            let p = params.get_mut(k)?;
+            if p.shape != m.shape || f.shape != m.shape {
+                return Err(Error::Shape {
+                    what: format!("mask / fill for `{k}`"),
+                    expected: m.shape.clone(),
+                    got: p.shape.clone(),
+                });
+            }
+            for ((x, &b), &v) in p.data.iter_mut().zip(&m.data).zip(&f.data) {
+                if b == 0.0 {
+                    *x = v;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Zeroes the masked-out entries of `params` in place.
     pub fn apply(&self, params: &mut ParamSet) -> Result<()> {
         for (k, m) in self.0.iter() {

@@ -29,3 +29,10 @@ fn splitmix(mut z: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+/// A new seed derived from `(seed, name, index)`, for runs that need their own
+/// seed (e.g. the random reinitialization of pruning round `index`).
+pub fn derive_seed(seed: u64, name: &str, index: u64) -> u64 {
+    use rand::RngCore;
+    indexed(seed, name, index).next_u64()
+}

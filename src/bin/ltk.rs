@@ -28,6 +28,8 @@ struct Cli {
 enum Command {
     /// Train a network from an experiment TOML (or the built-in default: LeNet-300-100 on the embedded digits).
     Train(TrainArgs),
+    /// Iterative magnitude pruning with rewinding, controls and Zhou et al. variants (the TOML's [imp] table).
+    Imp(ImpArgs),
     /// Re-draw the figures of a run directory from its saved metrics.json.
     Plot {
         /// The run directory (contains metrics.json).
@@ -39,6 +41,21 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+struct ImpArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Pruning rounds after the dense run.
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// IMP replicates (init and data-order seeds), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+    /// Rewind step k (0 = original init).
+    #[arg(long)]
+    rewind_step: Option<usize>,
 }
 
 #[derive(Args)]
@@ -110,6 +127,7 @@ fn main() {
 fn run() -> Result<()> {
     match Cli::parse().command {
         Command::Train(a) => cmd_train(a),
+        Command::Imp(a) => cmd_imp(a),
         Command::Plot { run } => cmd_plot(run),
         Command::ShowConfig { config } => {
             let c = match config {
@@ -186,15 +204,19 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn cmd_train(a: TrainArgs) -> Result<()> {
+/// Loads the config, applies the flags, resolves it and prepares the run directory.
+fn prepare(
+    a: &TrainArgs,
+    default_name: &str,
+) -> Result<(lottery_tangent::config::Experiment, RunDir, candle_core::Device)> {
     let mut config = match &a.config {
         Some(p) => ExperimentConfig::load(p)?,
         None => ExperimentConfig {
-            name: "train".into(),
+            name: default_name.into(),
             ..Default::default()
         },
     };
-    apply_overrides(&mut config, &a)?;
+    apply_overrides(&mut config, a)?;
     let device = lottery_tangent::device::parse(&a.device)?;
     let exp = config.resolve().context("invalid experiment")?;
     let root = a.out.join(&exp.config.name);
@@ -202,13 +224,19 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
     }
     let dir = RunDir::create(&root)?;
-    if dir.state_progress().exists() && !a.resume {
+    if dir.config().exists() && !a.resume {
         bail!(
             "run directory {} already holds a run: pass --resume to continue it or --force to start over",
             root.display()
         );
     }
     write_text(&dir.config(), &exp.config.to_toml()?)?;
+    Ok((exp, dir, device))
+}
+
+fn cmd_train(a: TrainArgs) -> Result<()> {
+    let (exp, dir, device) = prepare(&a, "train")?;
+    let root = dir.root().to_path_buf();
     let params = exp
         .net
         .param_shapes()
@@ -281,6 +309,42 @@ fn cmd_plot(run: PathBuf) -> Result<()> {
         "wrote {} and {}",
         dir.figure("accuracy").display(),
         dir.figure("loss").display()
+    );
+    Ok(())
+}
+
+fn cmd_imp(a: ImpArgs) -> Result<()> {
+    let (mut exp, dir, device) = prepare(&a.common, "imp")?;
+    let mut cfg = exp.config.imp.clone().unwrap_or_default();
+    if let Some(r) = a.rounds {
+        cfg.rounds = r;
+    }
+    if let Some(s) = &a.seeds {
+        cfg.seeds = s.clone();
+    }
+    if let Some(k) = a.rewind_step {
+        cfg.rewind_step = k;
+    }
+    exp.config.imp = Some(cfg.clone());
+    write_text(&dir.config(), &exp.config.to_toml()?)?;
+    println!(
+        "{}: IMP on {} ({}), {} rounds, rewind to step {}, {:?} pruning at rate {} ({:?}), seeds {:?}, {} steps per run",
+        exp.config.name,
+        exp.net.describe(),
+        exp.split.train.name,
+        cfg.rounds,
+        cfg.rewind_step,
+        cfg.prune.criterion,
+        cfg.prune.rate,
+        cfg.prune.scope,
+        cfg.seeds,
+        exp.spec.steps
+    );
+    let summary = lottery_tangent::imp::run(&exp, &cfg, &dir, &device, !a.common.quiet, a.common.resume)?;
+    print!("{}", lottery_tangent::imp::table(&summary));
+    println!(
+        "test accuracy (%) at the end of training, mean over seeds; run directory {}",
+        dir.root().display()
     );
     Ok(())
 }

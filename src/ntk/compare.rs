@@ -211,6 +211,8 @@ pub struct WidthResult {
     pub accuracy_full: f64,
     pub accuracy_linear: f64,
     pub accuracy_kernel: f64,
+    #[serde(default)]
+    pub initial_train_loss: f64,
     pub final_train_loss_full: f64,
     pub final_train_loss_linear: f64,
     /// Eigenvalues of `Θ_0 / N` on the training inputs, descending.
@@ -316,35 +318,43 @@ fn accuracy<T: Copy + Into<f64>>(out: &[T], labels: &[u32], c: usize) -> f64 {
         / labels.len().max(1) as f64
 }
 
-/// The learning rate to use: the configured one, or `N / λ_max` of the
-/// infinite-width NTK (or, without a closed form, of the empirical NTK of the
-/// widest network).
+/// The learning rate to use: the configured one, or `N / λ_max`, with
+/// `λ_max` the largest eigenvalue among the NTKs at init of every width (first
+/// seed) and the infinite-width NTK where it has a closed form. Full-batch GD
+/// is stable below `2N / λ_max`, so this is half the largest rate that is
+/// stable for every network of the sweep.
 pub fn choose_lr(cfg: &CompareConfig, split: &Split) -> Result<(f64, String)> {
     if let Some(lr) = cfg.lr {
         return Ok((lr, "configured".into()));
     }
     let tr = &split.train;
     let n = tr.len();
-    let lam = match (
-        cfg.parameterization,
-        InfiniteMlp::new(cfg.depth + 1, cfg.activation, cfg.w_std as f64, cfg.b_std as f64),
-    ) {
-        (Parameterization::Ntk, Ok(inf)) => {
+    let mut lam: f64 = 0.0;
+    let mut which = String::new();
+    if cfg.parameterization == Parameterization::Ntk {
+        if let Ok(inf) = InfiniteMlp::new(cfg.depth + 1, cfg.activation, cfg.w_std as f64, cfg.b_std as f64) {
             let k = inf.kernels(&tr.x, n, &tr.x, n, tr.dim())?;
-            spectrum::eigenvalues(&k.ntk, n)?[0]
+            lam = spectrum::eigenvalues(&k.ntk, n)?[0];
+            which = "infinite width".into();
         }
-        _ => {
-            let w = *cfg.widths.last().unwrap_or(&1);
-            let mlp = cfg.mlp(tr.dim(), tr.num_classes, w)?;
-            let p = Network::Mlp(mlp.clone()).init(cfg.seeds[0]);
-            let k = mlp_ntk(&mlp, &p, &tr.x, n, &tr.x, n, KernelKind::Traced, None, 256)?;
-            spectrum::eigenvalues(&k.to_f64(), n)?[0]
+    }
+    for &w in &cfg.widths {
+        let mlp = cfg.mlp(tr.dim(), tr.num_classes, w)?;
+        let p = Network::Mlp(mlp.clone()).init(cfg.seeds[0]);
+        let k = mlp_ntk(&mlp, &p, &tr.x, n, &tr.x, n, KernelKind::Traced, None, 256)?;
+        let l = spectrum::eigenvalues(&k.to_f64(), n)?[0];
+        if l > lam {
+            lam = l;
+            which = format!("width {w}");
         }
-    };
-    if !(lam > 0.0) {
+    }
+    if !(lam > 0.0 && lam.is_finite()) {
         return Err(Error::invalid("largest NTK eigenvalue", "> 0", lam));
     }
-    Ok((n as f64 / lam, format!("N/λ_max = {n}/{lam:.4} (NTK at init)")))
+    Ok((
+        n as f64 / lam,
+        format!("N/λ_max = {n}/{lam:.4}, largest NTK eigenvalue at init ({which})"),
+    ))
 }
 
 /// Trains the network and its linearization at one width and measures everything.
@@ -439,6 +449,7 @@ pub fn run_width(
         accuracy_full: accuracy(&ff, &te.labels, c),
         accuracy_linear: accuracy(&fl, &te.labels, c),
         accuracy_kernel: accuracy(&fk, &te.labels, c),
+        initial_train_loss: loss_on(&mut full, &theta0)?,
         final_train_loss_full: loss_on(&mut full, &out_full.params)?,
         final_train_loss_linear: loss_on(&mut lin, &out_lin.params)?,
         ntk_spectrum: dynamics.eigenvalues.iter().map(|&l| l / n as f64).collect(),

@@ -90,6 +90,9 @@ pub struct TrainOptions<'a> {
     pub resume: bool,
     /// Show a progress bar.
     pub progress: bool,
+    /// With a mask: values for the pruned weights (frozen there, receiving no
+    /// gradient) instead of zero (Zhou et al. 2019).
+    pub frozen: Option<&'a ParamSet>,
     /// Stop (as if killed, without saving) after this many steps; for testing resumption.
     pub stop_after: Option<usize>,
 }
@@ -147,7 +150,10 @@ pub fn train(
     let mut params = init.clone();
     if let Some(m) = opts.mask {
         m.validate(&params)?;
-        m.apply(&mut params)?;
+        match opts.frozen {
+            Some(f) => m.apply_fill(&mut params, f)?,
+            None => m.apply(&mut params)?,
+        }
     }
     let mut grads = params.zeros_like();
     let mut opt = Optimizer::new(&spec.optimizer);
@@ -246,7 +252,7 @@ pub fn train(
             return Err(Error::Diverged { step: step + 1, loss });
         }
         let lr = (base_lr * spec.schedule.factor(step)) as f32;
-        opt.step(&mut params, &mut grads, lr, opts.mask)?;
+        opt.step_with_fill(&mut params, &mut grads, lr, opts.mask, opts.frozen)?;
         train_time += t0.elapsed().as_secs_f64();
         loss_sum += loss as f64;
         loss_count += 1;

@@ -165,6 +165,20 @@ impl Optimizer {
     /// With a mask, gradients of pruned weights are zeroed first and pruned
     /// weights are set to exactly zero after the update.
     pub fn step(&mut self, params: &mut ParamSet, grads: &mut ParamSet, lr: f32, mask: Option<&Mask>) -> Result<()> {
+        self.step_with_fill(params, grads, lr, mask, None)
+    }
+
+    /// As [`Optimizer::step`], but pruned weights are set to the matching
+    /// entries of `fill` (when given) instead of zero: Zhou et al. 2019's
+    /// variant where pruned weights stay frozen at their initial values.
+    pub fn step_with_fill(
+        &mut self,
+        params: &mut ParamSet,
+        grads: &mut ParamSet,
+        lr: f32,
+        mask: Option<&Mask>,
+        fill: Option<&ParamSet>,
+    ) -> Result<()> {
         if let Some(m) = mask {
             for (k, mk) in m.0.iter() {
                 let g = grads.get_mut(k)?;
@@ -184,8 +198,10 @@ impl Optimizer {
                 Optimizer::Adam(o) => o.update(k, &mut w.data, &g.data, lr),
             }
         }
-        if let Some(m) = mask {
-            m.apply(params)?;
+        match (mask, fill) {
+            (Some(m), Some(f)) => m.apply_fill(params, f)?,
+            (Some(m), None) => m.apply(params)?,
+            _ => {}
         }
         Ok(())
     }

@@ -1,0 +1,634 @@
+//! Iterative magnitude pruning with rewinding, its controls and the Zhou et
+//! al. 2019 variants (Frankle & Carbin 2019, Algorithm/Sec. 2 and 5;
+//! Frankle et al. 2019 "late resetting"; Zhou et al. 2019 Sec. 3-5;
+//! Morcos et al. 2019 for ticket transfer).
+//!
+//! Per seed: train the dense network from θ0, keeping θk (the rewind point,
+//! `k = 0` is the original lottery ticket). Each round prunes a fraction of the
+//! remaining weights by the chosen criterion (from the previous round's trained
+//! weights), rewinds the survivors to θk and retrains. At every sparsity the
+//! ticket is compared with controls trained on the same schedule:
+//! random reinitialization (same mask, fresh init) and random pruning (a
+//! random mask with the same per-layer sparsity, original θk); and optionally
+//! with Zhou et al.'s variants: signed-constant reinit, pruned weights frozen at
+//! θk instead of 0, and the untrained "supermask" accuracy of θk under the mask.
+//! Each finished round is saved, so a killed run resumes at the next round.
+
+use std::collections::BTreeMap;
+
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{DataConfig, Experiment};
+use crate::data::Split;
+use crate::params::{Mask, ParamSet};
+use crate::paths::{read_json, write_csv, write_json, RunDir};
+use crate::plot::{LineChart, Marker, Series};
+use crate::prune::{self, PruneSpec};
+use crate::train::{self, OptimizerConfig, Supervised, TrainOptions, TrainOutcome, TrainSpec};
+use crate::{Error, Result};
+
+/// A control trained at every sparsity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    /// Same mask, fresh random initialization.
+    RandomReinit,
+    /// Random mask with the same per-layer sparsity, original (rewound) weights.
+    RandomPrune,
+}
+
+/// A Zhou et al. 2019 variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// Kept weights set to sign(θk) times the layer's init std, then trained.
+    SignReinit,
+    /// Pruned weights frozen at their θk values instead of zero, then trained.
+    FrozenInit,
+    /// Test accuracy of θk under the mask, without training (and of the
+    /// signed-constant weights under the mask).
+    Supermask,
+}
+
+/// `[imp]` of an experiment TOML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImpConfig {
+    /// Pruning rounds after the dense run.
+    #[serde(default = "default_rounds")]
+    pub rounds: usize,
+    /// Rewind step k (0 = reset to the original init).
+    #[serde(default)]
+    pub rewind_step: usize,
+    #[serde(default)]
+    pub prune: PruneSpec,
+    /// Replicates (init and data-order seed of each IMP run).
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    #[serde(default = "default_controls")]
+    pub controls: Vec<Control>,
+    #[serde(default)]
+    pub variants: Vec<Variant>,
+    /// Retrain each ticket with this optimizer too (Morcos et al. 2019).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_optimizer: Option<OptimizerConfig>,
+    /// Retrain each ticket on this data set too (same input shape and classes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_data: Option<DataConfig>,
+}
+
+fn default_rounds() -> usize {
+    5
+}
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+fn default_controls() -> Vec<Control> {
+    vec![Control::RandomReinit, Control::RandomPrune]
+}
+
+impl Default for ImpConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("the empty [imp] takes every default")
+    }
+}
+
+/// The outcome of one trained (or evaluated) network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub final_accuracy: f64,
+    pub final_test_loss: f64,
+    /// Step of minimum validation loss (test loss without a validation set).
+    pub early_stop_step: Option<usize>,
+    pub early_stop_accuracy: Option<f64>,
+}
+
+impl RunRecord {
+    fn from_outcome(o: &TrainOutcome) -> Result<Self> {
+        let last = o
+            .last()
+            .ok_or_else(|| Error::invalid("training history", "at least one evaluation", 0))?;
+        let es = o.early_stop();
+        Ok(RunRecord {
+            final_accuracy: last.test_accuracy,
+            final_test_loss: last.test_loss,
+            early_stop_step: es.map(|r| r.step),
+            early_stop_accuracy: es.map(|r| r.test_accuracy),
+        })
+    }
+}
+
+/// Everything measured at one round of one seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    pub seed: u64,
+    pub round: usize,
+    /// Fraction of prunable weights kept.
+    pub density: f64,
+    pub layer_densities: BTreeMap<String, f64>,
+    /// Keyed by run kind: "ticket", "random_reinit", "random_prune", "sign_reinit",
+    /// "frozen_init", "supermask", "supermask_sign", "transfer_optimizer", "transfer_data".
+    pub runs: BTreeMap<String, RunRecord>,
+}
+
+/// The whole IMP experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImpSummary {
+    pub name: String,
+    pub model: String,
+    pub rounds: Vec<RoundRecord>,
+}
+
+impl ImpConfig {
+    /// Checks the config against the experiment.
+    pub fn validate(&self, exp: &Experiment) -> Result<()> {
+        self.prune.validate(&exp.net.prunable())?;
+        if self.seeds.is_empty() {
+            return Err(Error::config("imp.seeds", "at least one seed", "[]"));
+        }
+        if self.rewind_step > exp.spec.steps {
+            return Err(Error::config(
+                "imp.rewind_step",
+                format!("<= {} (the training length)", exp.spec.steps),
+                self.rewind_step,
+            ));
+        }
+        if let Some(o) = &self.transfer_optimizer {
+            o.validate()?;
+        }
+        Ok(())
+    }
+}
+
+fn round_dir(dir: &RunDir, seed: u64, round: usize) -> Result<RunDir> {
+    dir.child(&format!("seed_{seed}/round_{round:02}"))
+}
+
+struct Ctx<'a> {
+    exp: &'a Experiment,
+    cfg: &'a ImpConfig,
+    device: &'a Device,
+    progress: bool,
+    transfer: Option<Split>,
+    /// The training spec of every round (this seed's data order, no checkpoints).
+    spec: TrainSpec,
+}
+
+impl Ctx<'_> {
+    fn train_with(
+        &self,
+        split: &Split,
+        spec: &TrainSpec,
+        init: &ParamSet,
+        mask: &Mask,
+        frozen: Option<&ParamSet>,
+    ) -> Result<TrainOutcome> {
+        let mut model = Supervised::new(self.exp.net.clone(), self.exp.config.train.loss, self.device);
+        let opts = TrainOptions {
+            mask: Some(mask),
+            frozen,
+            progress: self.progress,
+            ..Default::default()
+        };
+        train::train(&mut model, init, split, spec, &opts)
+    }
+
+    fn train(&self, init: &ParamSet, mask: &Mask, frozen: Option<&ParamSet>) -> Result<TrainOutcome> {
+        self.train_with(&self.exp.split, &self.spec, init, mask, frozen)
+    }
+
+    fn eval(&self, params: &ParamSet) -> Result<RunRecord> {
+        let mut model = Supervised::new(self.exp.net.clone(), self.exp.config.train.loss, self.device);
+        let e = train::evaluate(&mut model, params, &self.exp.split.test, self.exp.spec.eval_chunk)?;
+        Ok(RunRecord {
+            final_accuracy: e.accuracy,
+            final_test_loss: e.loss,
+            early_stop_step: None,
+            early_stop_accuracy: None,
+        })
+    }
+}
+
+/// Runs (or resumes) IMP for every seed; writes records, masks and figures.
+pub fn run(
+    exp: &Experiment,
+    cfg: &ImpConfig,
+    dir: &RunDir,
+    device: &Device,
+    progress: bool,
+    resume: bool,
+) -> Result<ImpSummary> {
+    cfg.validate(exp)?;
+    let transfer = match &cfg.transfer_data {
+        Some(d) => {
+            let s = d.load()?;
+            if s.train.shape != exp.split.train.shape || s.train.num_classes != exp.split.train.num_classes {
+                return Err(Error::config(
+                    "imp.transfer_data",
+                    format!(
+                        "inputs {:?} and {} classes like the main data",
+                        exp.split.train.shape, exp.split.train.num_classes
+                    ),
+                    format!("{:?} and {} classes", s.train.shape, s.train.num_classes),
+                ));
+            }
+            Some(s)
+        }
+        None => None,
+    };
+    let mut records = Vec::new();
+    for &seed in &cfg.seeds {
+        let spec = TrainSpec {
+            data_seed: seed,
+            checkpoint_steps: vec![],
+            ..exp.spec.clone()
+        };
+        let ctx = Ctx {
+            exp,
+            cfg,
+            device,
+            progress,
+            transfer: transfer.clone(),
+            spec,
+        };
+        records.extend(run_seed(&ctx, seed, dir, resume)?);
+    }
+    let summary = ImpSummary {
+        name: exp.config.name.clone(),
+        model: exp.net.describe(),
+        rounds: records,
+    };
+    write_summary(dir, &summary)?;
+    Ok(summary)
+}
+
+fn run_seed(ctx: &Ctx, seed: u64, dir: &RunDir, resume: bool) -> Result<Vec<RoundRecord>> {
+    let (exp, cfg) = (ctx.exp, ctx.cfg);
+    let net = &exp.net;
+    let layers = net.prunable();
+    let theta0 = net.init(seed);
+    let dense_spec = TrainSpec {
+        checkpoint_steps: vec![cfg.rewind_step],
+        ..ctx.spec.clone()
+    };
+
+    let mut records: Vec<RoundRecord> = Vec::new();
+    let mut mask = Mask::ones(&theta0, &layers)?;
+    let mut prev_final: ParamSet;
+    let rewind_path = dir.file(&format!("seed_{seed}/rewind.safetensors"));
+
+    // Completed rounds (resume).
+    let mut start = 0;
+    if resume {
+        while round_dir(dir, seed, start)?.file("record.json").exists() {
+            start += 1;
+        }
+    }
+    let theta_k = if start > 0 {
+        for r in 0..start {
+            records.push(read_json(&round_dir(dir, seed, r)?.file("record.json"))?);
+        }
+        let last = round_dir(dir, seed, start - 1)?;
+        mask = Mask::load(&last.file("mask.safetensors"))?;
+        prev_final = ParamSet::load(&last.file("final.safetensors"))?;
+        ParamSet::load(&rewind_path)?
+    } else {
+        // Round 0: the dense network.
+        let full = Mask::ones(&theta0, &layers)?;
+        let mut model = Supervised::new(net.clone(), exp.config.train.loss, ctx.device);
+        let opts = TrainOptions {
+            progress: ctx.progress,
+            ..Default::default()
+        };
+        let dense = train::train(&mut model, &theta0, &exp.split, &dense_spec, &opts)?;
+        let theta_k = dense
+            .checkpoints
+            .get(&cfg.rewind_step)
+            .cloned()
+            .ok_or_else(|| Error::invalid("rewind checkpoint", "present", cfg.rewind_step))?;
+        theta_k.save(&rewind_path)?;
+        let mut runs = BTreeMap::new();
+        runs.insert("ticket".to_string(), RunRecord::from_outcome(&dense)?);
+        let rec = RoundRecord {
+            seed,
+            round: 0,
+            density: 1.0,
+            layer_densities: prune::densities(&full),
+            runs,
+        };
+        save_round(dir, &rec, &full, &dense.params)?;
+        records.push(rec);
+        prev_final = dense.params;
+        start = 1;
+        theta_k
+    };
+
+    for round in start..=cfg.rounds {
+        let scores = prune::scores(
+            cfg.prune.criterion,
+            &theta_k,
+            &prev_final,
+            &layers,
+            crate::rng::derive_seed(seed, "prune", round as u64),
+        )?;
+        mask = prune::prune(&cfg.prune, &mask, &scores)?;
+        let mut runs = BTreeMap::new();
+        let ticket = ctx.train(&theta_k, &mask, None)?;
+        runs.insert("ticket".to_string(), RunRecord::from_outcome(&ticket)?);
+        for c in &cfg.controls {
+            let out = match c {
+                Control::RandomReinit => {
+                    let fresh = net.init(crate::rng::derive_seed(seed, "random-reinit", round as u64));
+                    ctx.train(&fresh, &mask, None)?
+                }
+                Control::RandomPrune => {
+                    let rm = prune::random_like(&mask, crate::rng::derive_seed(seed, "random-prune", round as u64))?;
+                    ctx.train(&theta_k, &rm, None)?
+                }
+            };
+            let key = serde_json::to_value(c)?.as_str().unwrap_or("control").to_string();
+            runs.insert(key, RunRecord::from_outcome(&out)?);
+        }
+        for v in &cfg.variants {
+            match v {
+                Variant::SignReinit => {
+                    let p = prune::sign_constant(&theta_k, &mask)?;
+                    runs.insert(
+                        "sign_reinit".into(),
+                        RunRecord::from_outcome(&ctx.train(&p, &mask, None)?)?,
+                    );
+                }
+                Variant::FrozenInit => {
+                    runs.insert(
+                        "frozen_init".into(),
+                        RunRecord::from_outcome(&ctx.train(&theta_k, &mask, Some(&theta_k))?)?,
+                    );
+                }
+                Variant::Supermask => {
+                    let mut p = theta_k.clone();
+                    mask.apply(&mut p)?;
+                    runs.insert("supermask".into(), ctx.eval(&p)?);
+                    runs.insert(
+                        "supermask_sign".into(),
+                        ctx.eval(&prune::sign_constant(&theta_k, &mask)?)?,
+                    );
+                }
+            }
+        }
+        if let Some(o) = &cfg.transfer_optimizer {
+            let s = TrainSpec {
+                optimizer: o.clone(),
+                ..ctx.spec.clone()
+            };
+            runs.insert(
+                "transfer_optimizer".into(),
+                RunRecord::from_outcome(&ctx.train_with(&exp.split, &s, &theta_k, &mask, None)?)?,
+            );
+        }
+        if let Some(t) = &ctx.transfer {
+            let s = TrainSpec {
+                batch_size: ctx.spec.batch_size.min(t.train.len()),
+                ..ctx.spec.clone()
+            };
+            runs.insert(
+                "transfer_data".into(),
+                RunRecord::from_outcome(&ctx.train_with(t, &s, &theta_k, &mask, None)?)?,
+            );
+        }
+        let rec = RoundRecord {
+            seed,
+            round,
+            density: mask.density(),
+            layer_densities: prune::densities(&mask),
+            runs,
+        };
+        save_round(dir, &rec, &mask, &ticket.params)?;
+        records.push(rec);
+        prev_final = ticket.params;
+    }
+    Ok(records)
+}
+
+fn save_round(dir: &RunDir, rec: &RoundRecord, mask: &Mask, final_params: &ParamSet) -> Result<()> {
+    let rd = round_dir(dir, rec.seed, rec.round)?;
+    mask.save(&rd.file("mask.safetensors"))?;
+    final_params.save(&rd.file("final.safetensors"))?;
+    // The record is written last: its presence marks the round complete.
+    write_json(&rd.file("record.json"), rec)
+}
+
+/// Mean, min and max over seeds of `f` per round, with the mean density.
+fn aggregate(rounds: &[RoundRecord], kind: &str, f: fn(&RunRecord) -> Option<f64>) -> Vec<(usize, f64, f64, f64, f64)> {
+    let max_round = rounds.iter().map(|r| r.round).max().unwrap_or(0);
+    (0..=max_round)
+        .filter_map(|round| {
+            let recs: Vec<&RoundRecord> = rounds.iter().filter(|r| r.round == round).collect();
+            let vals: Vec<f64> = recs.iter().filter_map(|r| r.runs.get(kind).and_then(f)).collect();
+            if vals.is_empty() {
+                return None;
+            }
+            let density = recs.iter().map(|r| r.density).sum::<f64>() / recs.len() as f64;
+            let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+            let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            Some((round, density, mean, lo, hi))
+        })
+        .collect()
+}
+
+/// The run kinds present, in a fixed order.
+pub fn kinds(s: &ImpSummary) -> Vec<String> {
+    let order = [
+        "ticket",
+        "random_reinit",
+        "random_prune",
+        "sign_reinit",
+        "frozen_init",
+        "supermask",
+        "supermask_sign",
+        "transfer_optimizer",
+        "transfer_data",
+    ];
+    order
+        .iter()
+        .filter(|k| s.rounds.iter().any(|r| r.runs.contains_key(**k)))
+        .map(|k| k.to_string())
+        .collect()
+}
+
+/// Mean final test accuracy per round for `kind` (density, accuracy).
+pub fn mean_accuracy(s: &ImpSummary, kind: &str) -> Vec<(f64, f64)> {
+    aggregate(&s.rounds, kind, |r| Some(r.final_accuracy))
+        .into_iter()
+        .map(|(_, d, m, _, _)| (d, m))
+        .collect()
+}
+
+/// Writes `summary.json`, `rounds.csv`, `report.md` and the figures.
+pub fn write_summary(dir: &RunDir, s: &ImpSummary) -> Result<()> {
+    write_json(&dir.summary_json(), s)?;
+    let mut rows = Vec::new();
+    for r in &s.rounds {
+        for (k, run) in &r.runs {
+            let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+            rows.push(vec![
+                r.seed.to_string(),
+                r.round.to_string(),
+                r.density.to_string(),
+                k.clone(),
+                run.final_accuracy.to_string(),
+                run.final_test_loss.to_string(),
+                run.early_stop_step.map(|v| v.to_string()).unwrap_or_default(),
+                opt(run.early_stop_accuracy),
+            ]);
+        }
+    }
+    write_csv(
+        &dir.file("rounds.csv"),
+        &[
+            "seed",
+            "round",
+            "density",
+            "kind",
+            "final_accuracy",
+            "final_test_loss",
+            "early_stop_step",
+            "early_stop_accuracy",
+        ],
+        &rows,
+    )?;
+    plot(dir, s)?;
+    crate::paths::write_text(
+        &dir.report_md(),
+        &format!("# IMP: {}\n\n{}\n\n{}\n", s.name, s.model, table(s)),
+    )
+}
+
+/// A table of mean accuracies per round (percent), one column per run kind.
+pub fn table(s: &ImpSummary) -> String {
+    let ks = kinds(s);
+    let mut t = format!(
+        "| round | % weights remaining | {} |\n|---:|---:|{}\n",
+        ks.join(" | "),
+        "---:|".repeat(ks.len())
+    );
+    let per: Vec<Vec<(usize, f64, f64, f64, f64)>> = ks
+        .iter()
+        .map(|k| aggregate(&s.rounds, k, |r| Some(r.final_accuracy)))
+        .collect();
+    let max_round = s.rounds.iter().map(|r| r.round).max().unwrap_or(0);
+    for round in 0..=max_round {
+        let dens: Vec<f64> = s
+            .rounds
+            .iter()
+            .filter(|r| r.round == round)
+            .map(|r| r.density)
+            .collect();
+        if dens.is_empty() {
+            continue;
+        }
+        let d = dens.iter().sum::<f64>() / dens.len() as f64;
+        let cells: Vec<String> = per
+            .iter()
+            .map(|v| {
+                v.iter()
+                    .find(|p| p.0 == round)
+                    .map(|p| format!("{:.2}", 100.0 * p.2))
+                    .unwrap_or_else(|| "-".into())
+            })
+            .collect();
+        t.push_str(&format!("| {round} | {:.2} | {} |\n", 100.0 * d, cells.join(" | ")));
+    }
+    t
+}
+
+fn label(kind: &str) -> String {
+    match kind {
+        "ticket" => "winning ticket (IMP, rewound)".into(),
+        "random_reinit" => "random reinit (same mask)".into(),
+        "random_prune" => "random pruning (same sparsity)".into(),
+        "sign_reinit" => "signed-constant reinit".into(),
+        "frozen_init" => "pruned weights frozen at init".into(),
+        "supermask" => "supermask, untrained init".into(),
+        "supermask_sign" => "supermask, untrained signed constant".into(),
+        "transfer_optimizer" => "ticket retrained with transfer optimizer".into(),
+        "transfer_data" => "ticket retrained on transfer data".into(),
+        k => k.into(),
+    }
+}
+
+fn plot(dir: &RunDir, s: &ImpSummary) -> Result<()> {
+    let ks = kinds(s);
+    for (name, title, f) in [
+        (
+            "accuracy_vs_sparsity",
+            "test accuracy at the end of training (%)",
+            (|r: &RunRecord| Some(100.0 * r.final_accuracy)) as fn(&RunRecord) -> Option<f64>,
+        ),
+        (
+            "early_stop_accuracy_vs_sparsity",
+            "test accuracy at early stop (%)",
+            |r| r.early_stop_accuracy.map(|v| 100.0 * v),
+        ),
+    ] {
+        let mut c = LineChart::new(
+            &format!("{}: {title}", s.name),
+            "% of weights remaining (log scale)",
+            title,
+        )
+        .log_x();
+        for k in &ks {
+            let pts = aggregate(&s.rounds, k, f);
+            if pts.is_empty() {
+                continue;
+            }
+            c.push(
+                Series::line(label(k), pts.iter().map(|p| (100.0 * p.1, p.2)))
+                    .with_marker(Marker::LinePoints)
+                    .with_band(pts.iter().map(|p| (100.0 * p.1, p.3, p.4))),
+            );
+        }
+        c.save_png(&dir.figure(name))?;
+    }
+    let mut es = LineChart::new(
+        &format!("{}: early-stop iteration", s.name),
+        "% of weights remaining (log scale)",
+        "iteration of minimum validation loss",
+    )
+    .log_x();
+    for k in &ks {
+        let pts = aggregate(&s.rounds, k, |r| r.early_stop_step.map(|v| v as f64));
+        if !pts.is_empty() {
+            es.push(
+                Series::line(label(k), pts.iter().map(|p| (100.0 * p.1, p.2)))
+                    .with_marker(Marker::LinePoints)
+                    .with_band(pts.iter().map(|p| (100.0 * p.1, p.3, p.4))),
+            );
+        }
+    }
+    es.save_png(&dir.figure("early_stop_vs_sparsity"))?;
+    let seed0: Vec<&RoundRecord> = s
+        .rounds
+        .iter()
+        .filter(|r| Some(r.seed) == s.rounds.first().map(|f| f.seed))
+        .collect();
+    let mut layers = LineChart::new(
+        &format!("{}: per-layer density", s.name),
+        "pruning round",
+        "% of the layer's weights remaining",
+    )
+    .log_y();
+    if let Some(first) = seed0.first() {
+        for k in first.layer_densities.keys() {
+            layers.push(
+                Series::line(
+                    k.clone(),
+                    seed0.iter().map(|r| (r.round as f64, 100.0 * r.layer_densities[k])),
+                )
+                .with_marker(Marker::LinePoints),
+            );
+        }
+    }
+    layers.save_png(&dir.figure("layer_density"))
+}

@@ -1,0 +1,254 @@
+//! Pruning: which weights a mask removes (Frankle & Carbin 2019, Sec. 2;
+//! Zhou et al. 2019, Sec. 3 for the alternative criteria).
+//!
+//! A [`Criterion`] scores every weight (higher = keep); [`prune`] removes
+//! the lowest-scoring fraction of the weights that are still kept, per layer
+//! or globally. Each criterion is one file and one variant.
+//!
+//! Invariants (checked by the property tests): masks are 0/1 and only shrink;
+//! a pruned weight is never counted or removed again; layer-wise pruning
+//! removes `round(p · kept)` weights of each layer, global pruning exactly
+//! `round(p · kept)` weights in all; excluded layers stay as they are; ties are
+//! broken deterministically (lower flat index is pruned first).
+
+pub mod magnitude;
+pub mod magnitude_increase;
+pub mod movement;
+pub mod random;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::params::{Array, Mask, ParamSet};
+use crate::{Error, Result};
+
+/// How weights are scored (higher scores are kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Criterion {
+    /// `|w_final|` (Frankle & Carbin 2019; Zhou et al.'s "large final").
+    #[default]
+    Magnitude,
+    /// `|w_final| − |w_init|` (Zhou et al. 2019, "magnitude increase").
+    MagnitudeIncrease,
+    /// `|w_final − w_init|` (Zhou et al. 2019, "movement").
+    Movement,
+    /// Uniform random scores (the random-pruning control).
+    Random,
+}
+
+/// Per-layer or global ranking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Each layer loses its own fraction of its kept weights.
+    #[default]
+    Layerwise,
+    /// One ranking over all prunable layers; `rate` is the global fraction.
+    Global,
+}
+
+/// What to prune and how much per round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneSpec {
+    #[serde(default)]
+    pub criterion: Criterion,
+    #[serde(default)]
+    pub scope: Scope,
+    /// Fraction of the remaining weights removed per round, in [0, 1).
+    #[serde(default = "default_rate")]
+    pub rate: f64,
+    /// Per-layer rates (layer-wise scope), e.g. `{ "fc3.weight" = 0.1 }`.
+    #[serde(default)]
+    pub layer_rates: BTreeMap<String, f64>,
+    /// Layers never pruned.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+fn default_rate() -> f64 {
+    0.2
+}
+
+impl Default for PruneSpec {
+    fn default() -> Self {
+        PruneSpec {
+            criterion: Criterion::default(),
+            scope: Scope::default(),
+            rate: 0.2,
+            layer_rates: BTreeMap::new(),
+            exclude: Vec::new(),
+        }
+    }
+}
+
+impl PruneSpec {
+    /// Errors on rates outside [0, 1), or layer names that are not in `prunable`.
+    pub fn validate(&self, prunable: &[String]) -> Result<()> {
+        let check = |field: String, v: f64| -> Result<()> {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::config(field, "a pruning rate in [0, 1)", v))
+            }
+        };
+        check("prune.rate".into(), self.rate)?;
+        for (k, &v) in &self.layer_rates {
+            check(format!("prune.layer_rates.{k}"), v)?;
+        }
+        for k in self.layer_rates.keys().chain(&self.exclude) {
+            if !prunable.contains(k) {
+                return Err(Error::config("prune layer name", format!("one of {prunable:?}"), k));
+            }
+        }
+        if self.scope == Scope::Global && !self.layer_rates.is_empty() {
+            return Err(Error::config(
+                "prune.layer_rates",
+                "no per-layer rates with scope = \"global\"",
+                format!("{:?}", self.layer_rates),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The rate applied to `layer`.
+    pub fn rate_of(&self, layer: &str) -> f64 {
+        if self.exclude.iter().any(|e| e == layer) {
+            0.0
+        } else {
+            self.layer_rates.get(layer).copied().unwrap_or(self.rate)
+        }
+    }
+}
+
+/// Scores of the masked layers under `criterion`; `init` and `trained` have
+/// the same layout, `seed` drives the random criterion.
+pub fn scores(
+    criterion: Criterion,
+    init: &ParamSet,
+    trained: &ParamSet,
+    layers: &[String],
+    seed: u64,
+) -> Result<ParamSet> {
+    match criterion {
+        Criterion::Magnitude => magnitude::scores(trained, layers),
+        Criterion::MagnitudeIncrease => magnitude_increase::scores(init, trained, layers),
+        Criterion::Movement => movement::scores(init, trained, layers),
+        Criterion::Random => random::scores(trained, layers, seed),
+    }
+}
+
+/// One pruning round: removes the lowest-scoring fraction of the kept weights.
+/// `scores` must cover every layer of `mask`.
+pub fn prune(spec: &PruneSpec, mask: &Mask, scores: &ParamSet) -> Result<Mask> {
+    let layers: Vec<String> = mask.0.names().cloned().collect();
+    spec.validate(&layers)?;
+    for k in &layers {
+        let (m, s) = (mask.0.get(k)?, scores.get(k)?);
+        if m.shape != s.shape {
+            return Err(Error::Shape {
+                what: format!("scores of `{k}`"),
+                expected: m.shape.clone(),
+                got: s.shape.clone(),
+            });
+        }
+        if let Some(v) = s.data.iter().find(|v| v.is_nan()) {
+            return Err(Error::invalid(format!("pruning score in `{k}`"), "a number", v));
+        }
+    }
+    mask.validate_binary()?;
+    let mut out = mask.clone();
+    match spec.scope {
+        Scope::Layerwise => {
+            for k in &layers {
+                let m = mask.0.get(k)?;
+                let kept: Vec<usize> = (0..m.len()).filter(|&i| m.data[i] != 0.0).collect();
+                let remove = (spec.rate_of(k) * kept.len() as f64).round() as usize;
+                let sk = &scores.get(k)?.data;
+                let order = rank(kept.iter().map(|&i| (sk[i], 0usize, i)).collect());
+                let o = out.0.get_mut(k)?;
+                for &(_, _, i) in order.iter().take(remove) {
+                    o.data[i] = 0.0;
+                }
+            }
+        }
+        Scope::Global => {
+            let mut all = Vec::new();
+            for (li, k) in layers.iter().enumerate() {
+                if spec.exclude.contains(k) {
+                    continue;
+                }
+                let (m, s) = (mask.0.get(k)?, scores.get(k)?);
+                all.extend((0..m.len()).filter(|&i| m.data[i] != 0.0).map(|i| (s.data[i], li, i)));
+            }
+            let remove = (spec.rate * all.len() as f64).round() as usize;
+            let order = rank(all);
+            for &(_, li, i) in order.iter().take(remove) {
+                out.0.get_mut(&layers[li])?.data[i] = 0.0;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Sorts candidates by (score, layer, index) ascending: the deterministic tie-break.
+fn rank(mut v: Vec<(f32, usize, usize)>) -> Vec<(f32, usize, usize)> {
+    v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    v
+}
+
+/// A random mask with exactly the per-layer kept counts of `mask`
+/// (the random-pruning control of Frankle & Carbin 2019).
+pub fn random_like(mask: &Mask, seed: u64) -> Result<Mask> {
+    let mut rng = crate::rng::stream(seed, "random-mask");
+    let mut out = ParamSet::new();
+    for (k, m) in mask.0.iter() {
+        let kept = m.data.iter().filter(|&&v| v != 0.0).count();
+        let mut idx: Vec<usize> = (0..m.len()).collect();
+        rand::seq::SliceRandom::shuffle(idx.as_mut_slice(), &mut rng);
+        let mut data = vec![0.0f32; m.len()];
+        for &i in idx.iter().take(kept) {
+            data[i] = 1.0;
+        }
+        out.insert(
+            k.clone(),
+            Array {
+                shape: m.shape.clone(),
+                data,
+            },
+        );
+    }
+    Ok(Mask(out))
+}
+
+/// Zhou et al. 2019's sign-only reinitialization: each kept weight becomes
+/// `sign(w_init) · σ_l`, with `σ_l` the standard deviation of layer l's
+/// initial weights; masked weights are 0; other parameters keep `init`.
+pub fn sign_constant(init: &ParamSet, mask: &Mask) -> Result<ParamSet> {
+    let mut p = init.clone();
+    for (k, m) in mask.0.iter() {
+        let w = p.get_mut(k)?;
+        let n = w.len().max(1) as f64;
+        let mean = w.data.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let std = (w.data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt() as f32;
+        for (v, &b) in w.data.iter_mut().zip(&m.data) {
+            *v = if b == 0.0 { 0.0 } else { std * v.signum() };
+        }
+    }
+    Ok(p)
+}
+
+/// Per-layer density (kept fraction) of a mask.
+pub fn densities(mask: &Mask) -> BTreeMap<String, f64> {
+    mask.0
+        .iter()
+        .map(|(k, m)| {
+            (
+                k.clone(),
+                m.data.iter().filter(|&&v| v != 0.0).count() as f64 / m.len().max(1) as f64,
+            )
+        })
+        .collect()
+}

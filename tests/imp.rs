@@ -1,0 +1,95 @@
+//! IMP end to end on the embedded digits (small and fast), and its per-round resume.
+
+use candle_core::Device;
+use lottery_tangent::config::ExperimentConfig;
+use lottery_tangent::imp::{self, Control, ImpConfig, Variant};
+use lottery_tangent::paths::RunDir;
+use lottery_tangent::prune::PruneSpec;
+
+fn config(rounds: usize, seeds: Vec<u64>) -> (ExperimentConfig, ImpConfig) {
+    let text = r#"
+        name = "imp_test"
+        [data]
+        source = "digits"
+        validation_size = 200
+        [model]
+        kind = "lenet300_100"
+        [train]
+        iterations = 300
+        batch_size = 32
+        eval_every = 50
+        [train.optimizer]
+        kind = "sgd"
+        lr = 0.05
+        momentum = 0.9
+    "#;
+    let exp = ExperimentConfig::from_toml(text, "imp_test").unwrap();
+    let imp = ImpConfig {
+        rounds,
+        seeds,
+        prune: PruneSpec {
+            rate: 0.5,
+            ..Default::default()
+        },
+        controls: vec![Control::RandomReinit],
+        ..Default::default()
+    };
+    (exp, imp)
+}
+
+/// Frankle & Carbin 2019's central finding, in miniature: at 3% of weights
+/// remaining (5 rounds of 50% layer-wise magnitude pruning, k = 0) the winning
+/// ticket beats the same mask with a fresh random init, averaged over 3 seeds.
+/// (Measured: ticket about 97%, random reinit about 93%; chance is 10%.)
+#[test]
+fn ticket_beats_random_reinit_at_high_sparsity() {
+    let (exp, imp) = config(5, vec![0, 1, 2]);
+    let exp = exp.resolve().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(dir.path()).unwrap();
+    let s = imp::run(&exp, &imp, &rd, &Device::Cpu, false, false).unwrap();
+    let ticket = imp::mean_accuracy(&s, "ticket");
+    let reinit = imp::mean_accuracy(&s, "random_reinit");
+    let (d, t) = *ticket.last().unwrap();
+    let (_, r) = *reinit.last().unwrap();
+    assert!((d - 0.5f64.powi(5)).abs() < 0.01, "density {d}");
+    assert!(t > r + 0.01, "ticket {t} vs random reinit {r} at density {d}");
+    // densities only shrink and every seed has every round
+    assert_eq!(s.rounds.len(), 3 * 6);
+    assert!(ticket.windows(2).all(|w| w[1].0 < w[0].0));
+    assert!(rd.figure("accuracy_vs_sparsity").exists() && rd.file("rounds.csv").exists());
+}
+
+/// A run killed after round 2 (its round-3 record never written) resumes and
+/// ends with exactly the records of an uninterrupted run.
+#[test]
+fn imp_resumes_per_round() {
+    let (exp, mut imp) = config(3, vec![4]);
+    imp.variants = vec![Variant::Supermask];
+    let exp = exp.resolve().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let full_dir = RunDir::create(dir.path().join("full")).unwrap();
+    let full = imp::run(&exp, &imp, &full_dir, &Device::Cpu, false, false).unwrap();
+    let part_dir = RunDir::create(dir.path().join("part")).unwrap();
+    imp::run(&exp, &imp, &part_dir, &Device::Cpu, false, false).unwrap();
+    std::fs::remove_file(part_dir.file("seed_4/round_03/record.json")).unwrap();
+    std::fs::remove_file(part_dir.file("seed_4/round_02/record.json")).unwrap();
+    let resumed = imp::run(&exp, &imp, &part_dir, &Device::Cpu, false, true).unwrap();
+    assert_eq!(resumed.rounds, full.rounds);
+}
+
+#[test]
+fn bad_imp_configs_are_errors() {
+    let (exp, mut imp) = config(2, vec![0]);
+    let exp = exp.resolve().unwrap();
+    imp.prune.rate = 1.0;
+    let e = imp.validate(&exp).unwrap_err().to_string();
+    assert!(e.contains("prune.rate") && e.contains("[0, 1)"), "{e}");
+    imp.prune.rate = 0.2;
+    imp.prune.exclude = vec!["fc9.weight".into()];
+    let e = imp.validate(&exp).unwrap_err().to_string();
+    assert!(e.contains("fc9.weight"), "{e}");
+    imp.prune.exclude.clear();
+    imp.rewind_step = 10_000;
+    assert!(imp.validate(&exp).unwrap_err().to_string().contains("rewind_step"));
+}
