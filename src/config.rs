@@ -243,6 +243,9 @@ pub struct ExperimentConfig {
     /// Iterative magnitude pruning (`ltk imp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imp: Option<crate::imp::ImpConfig>,
+    /// Linear mode connectivity (`ltk lmc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lmc: Option<crate::lmc::LmcConfig>,
 }
 
 fn default_name() -> String {
@@ -258,6 +261,7 @@ impl Default for ExperimentConfig {
             model: ModelConfig::default(),
             train: TrainConfig::default(),
             imp: None,
+            lmc: None,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod imp;
+pub mod lmc;
 pub mod models;
 pub mod ntk;
 pub mod params;

@@ -177,8 +177,10 @@ impl ParamSet {
     }
 
     /// Linear interpolation `(1 - alpha) * self + alpha * other`
-    /// (Frankle et al. 2020, Eq. for the interpolated network).
-    /// At `alpha = 0` and `alpha = 1` the endpoints are reproduced exactly.
+    /// (Frankle et al. 2020's interpolated network), computed as
+    /// `self + alpha * (other - self)` so that equal endpoints give exactly
+    /// that point for every alpha. At `alpha = 0` and `alpha = 1` the
+    /// endpoints are reproduced exactly.
     pub fn lerp(&self, other: &ParamSet, alpha: f32) -> Result<ParamSet> {
         if alpha == 0.0 {
             self.check_same_layout(other, "lerp")?;
@@ -188,7 +190,7 @@ impl ParamSet {
             self.check_same_layout(other, "lerp")?;
             return Ok(other.clone());
         }
-        self.zip_map(other, |a, b| (1.0 - alpha) * a + alpha * b)
+        self.zip_map(other, |a, b| a + alpha * (b - a))
     }
 
     /// Euclidean norm over all scalars (accumulated in f64).

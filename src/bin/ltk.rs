@@ -30,6 +30,8 @@ enum Command {
     Train(TrainArgs),
     /// Iterative magnitude pruning with rewinding, controls and Zhou et al. variants (the TOML's [imp] table).
     Imp(ImpArgs),
+    /// Linear mode connectivity / instability analysis under SGD noise (the TOML's [lmc] table).
+    Lmc(LmcArgs),
     /// Re-draw the figures of a run directory from its saved metrics.json.
     Plot {
         /// The run directory (contains metrics.json).
@@ -56,6 +58,24 @@ struct ImpArgs {
     /// Rewind step k (0 = original init).
     #[arg(long)]
     rewind_step: Option<usize>,
+}
+
+#[derive(Args)]
+struct LmcArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Spawn steps k, comma separated (e.g. 0,25,100,500,2000).
+    #[arg(long, value_delimiter = ',')]
+    ks: Option<Vec<usize>>,
+    /// Pairs of copies per k.
+    #[arg(long)]
+    pairs: Option<usize>,
+    /// Interpolation points.
+    #[arg(long)]
+    points: Option<usize>,
+    /// Also analyze the subnetwork with this IMP mask (e.g. runs/imp_x/seed_0/round_07/mask.safetensors).
+    #[arg(long)]
+    mask: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -128,6 +148,7 @@ fn run() -> Result<()> {
     match Cli::parse().command {
         Command::Train(a) => cmd_train(a),
         Command::Imp(a) => cmd_imp(a),
+        Command::Lmc(a) => cmd_lmc(a),
         Command::Plot { run } => cmd_plot(run),
         Command::ShowConfig { config } => {
             let c = match config {
@@ -346,5 +367,49 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
         "test accuracy (%) at the end of training, mean over seeds; run directory {}",
         dir.root().display()
     );
+    Ok(())
+}
+
+fn cmd_lmc(a: LmcArgs) -> Result<()> {
+    let (mut exp, dir, device) = prepare(&a.common, "lmc")?;
+    let mut cfg = exp.config.lmc.clone().unwrap_or_default();
+    if let Some(k) = &a.ks {
+        cfg.ks = k.clone();
+    }
+    if let Some(p) = a.pairs {
+        cfg.pairs = p;
+    }
+    if let Some(p) = a.points {
+        cfg.points = p;
+    }
+    if a.mask.is_some() {
+        cfg.mask = a.mask.clone();
+        cfg.sparse_density = None;
+    }
+    exp.config.lmc = Some(cfg.clone());
+    write_text(&dir.config(), &exp.config.to_toml()?)?;
+    println!(
+        "{}: instability analysis of {} on {}, k in {:?}, {} pairs, {} points, {} steps",
+        exp.config.name,
+        exp.net.describe(),
+        exp.split.train.name,
+        cfg.ks,
+        cfg.pairs,
+        cfg.points,
+        exp.spec.steps
+    );
+    let s = lottery_tangent::lmc::run(&exp, &cfg, &dir, &device, !a.common.quiet, a.common.resume)?;
+    print!("{}", lottery_tangent::lmc::table(&s));
+    let secs: Vec<f64> = s.results.iter().map(|r| r.path_seconds).collect();
+    if !secs.is_empty() {
+        println!(
+            "path evaluation ({} points on {} test examples{}): mean {:.3} s per pair",
+            cfg.points,
+            exp.split.test.len(),
+            if cfg.train_eval_size > 0 { " + train-loss subset" } else { "" },
+            secs.iter().sum::<f64>() / secs.len() as f64
+        );
+    }
+    println!("run directory {}", dir.root().display());
     Ok(())
 }

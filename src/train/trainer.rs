@@ -93,6 +93,9 @@ pub struct TrainOptions<'a> {
     /// With a mask: values for the pruned weights (frozen there, receiving no
     /// gradient) instead of zero (Zhou et al. 2019).
     pub frozen: Option<&'a ParamSet>,
+    /// Start at this step of the schedule and data order (a branch spawned from
+    /// a checkpoint at step k, as in Frankle et al. 2020); the optimizer state starts fresh.
+    pub start_step: usize,
     /// Stop (as if killed, without saving) after this many steps; for testing resumption.
     pub stop_after: Option<usize>,
 }
@@ -161,7 +164,10 @@ pub fn train(
     let per_epoch = order.batches_per_epoch();
     let base_lr = spec.optimizer.lr();
 
-    let mut step = 0usize;
+    if opts.start_step > spec.steps {
+        return Err(Error::invalid("start step", format!("<= {} (the run length)", spec.steps), opts.start_step));
+    }
+    let mut step = opts.start_step;
     let mut history: Vec<EvalRecord> = Vec::new();
     let mut loss_sum = 0.0f64;
     let mut loss_count = 0usize;
@@ -226,11 +232,11 @@ pub fn train(
         Ok(())
     };
 
-    if step == 0 && history.is_empty() {
-        history.push(eval(model, &params, 0, None)?);
-    }
-    if step == 0 && spec.checkpoint_steps.contains(&0) {
-        keep_checkpoint(&mut checkpoints, 0, &params, opts.run_dir)?;
+    if history.is_empty() {
+        history.push(eval(model, &params, step, None)?);
+        if spec.checkpoint_steps.contains(&step) {
+            keep_checkpoint(&mut checkpoints, step, &params, opts.run_dir)?;
+        }
     }
 
     let bar = progress_bar(opts.progress, spec.steps as u64, step as u64);
