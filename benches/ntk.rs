@@ -37,6 +37,19 @@ fn bench(c: &mut Criterion) {
         }
     }
     group.finish();
+    // N = 2048, full kernel (a 20480 x 20480 f32 output, 1.7 GB): only with
+    // NTK_BENCH_LARGE=1 (about 10 runs of several seconds each). Peer: 27 s and
+    // 13.9 GB peak with neural-tangents.
+    if std::env::var("NTK_BENCH_LARGE").is_ok_and(|v| v == "1") {
+        let n = 2048;
+        let x: Vec<f32> = (0..n * 784).map(|_| rng.gen::<f32>()).collect();
+        let mut large = c.benchmark_group("ntk_784_512_512_10_large");
+        large.sample_size(10);
+        large.bench_with_input(BenchmarkId::new("full", n), &n, |b, &n| {
+            b.iter(|| mlp_ntk(&mlp, &params, &x, n, &x, n, KernelKind::Full, None, 256).expect("ntk"))
+        });
+        large.finish();
+    }
 }
 
 criterion_group!(benches, bench);

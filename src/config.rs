@@ -246,6 +246,9 @@ pub struct ExperimentConfig {
     /// Linear mode connectivity (`ltk lmc`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lmc: Option<crate::lmc::LmcConfig>,
+    /// Strong lottery tickets (`ltk strong`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strong: Option<crate::strong::experiment::StrongConfig>,
 }
 
 fn default_name() -> String {
@@ -262,6 +265,7 @@ impl Default for ExperimentConfig {
             train: TrainConfig::default(),
             imp: None,
             lmc: None,
+            strong: None,
         }
     }
 }

@@ -405,8 +405,16 @@ fn run_seed(ctx: &Ctx, seed: u64, dir: &RunDir, resume: bool) -> Result<Vec<Roun
         };
         save_round(dir, &rec, &mask, &ticket.params)?;
         if ctx.progress {
-            let accs: Vec<String> = rec.runs.iter().map(|(k, r)| format!("{k} {:.2}%", 100.0 * r.final_accuracy)).collect();
-            eprintln!("seed {seed} round {round}: {:.2}% of weights remaining; {}", 100.0 * rec.density, accs.join(", "));
+            let accs: Vec<String> = rec
+                .runs
+                .iter()
+                .map(|(k, r)| format!("{k} {:.2}%", 100.0 * r.final_accuracy))
+                .collect();
+            eprintln!(
+                "seed {seed} round {round}: {:.2}% of weights remaining; {}",
+                100.0 * rec.density,
+                accs.join(", ")
+            );
         }
         records.push(rec);
         prev_final = ticket.params;

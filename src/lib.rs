@@ -19,6 +19,7 @@ pub mod paths;
 pub mod plot;
 pub mod prune;
 pub mod rng;
+pub mod strong;
 pub mod train;
 
 pub use error::{Error, Result};

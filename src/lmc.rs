@@ -76,7 +76,11 @@ impl LmcConfig {
             return Err(Error::config("lmc.ks", "at least one spawn step", "[]"));
         }
         if let Some(&k) = self.ks.iter().find(|&&k| k > total_steps) {
-            return Err(Error::config("lmc.ks", format!("steps <= {total_steps} (the training length)"), k));
+            return Err(Error::config(
+                "lmc.ks",
+                format!("steps <= {total_steps} (the training length)"),
+                k,
+            ));
         }
         if self.points < 2 {
             return Err(Error::config("lmc.points", ">= 2", self.points));
@@ -90,7 +94,11 @@ impl LmcConfig {
             }
         }
         if self.mask.is_some() && self.sparse_density.is_some() {
-            return Err(Error::config("lmc.mask / lmc.sparse_density", "at most one of the two", "both"));
+            return Err(Error::config(
+                "lmc.mask / lmc.sparse_density",
+                "at most one of the two",
+                "both",
+            ));
         }
         Ok(())
     }
@@ -131,7 +139,12 @@ pub fn evaluate_path(
     train: Option<&Dataset>,
     chunk: usize,
 ) -> Result<PathEval> {
-    let mut out = PathEval { alphas: alphas.to_vec(), test_error: vec![], test_loss: vec![], train_loss: vec![] };
+    let mut out = PathEval {
+        alphas: alphas.to_vec(),
+        test_error: vec![],
+        test_loss: vec![],
+        train_loss: vec![],
+    };
     for &a in alphas {
         let p = theta1.lerp(theta2, a)?;
         let e = train::evaluate(model, &p, test, chunk)?;
@@ -186,7 +199,14 @@ pub struct LmcSummary {
 pub const STABLE_THRESHOLD: f64 = 0.02;
 
 /// Runs (or resumes) the analysis for the dense network and, if configured, a sparse one.
-pub fn run(exp: &Experiment, cfg: &LmcConfig, dir: &RunDir, device: &Device, progress: bool, resume: bool) -> Result<LmcSummary> {
+pub fn run(
+    exp: &Experiment,
+    cfg: &LmcConfig,
+    dir: &RunDir,
+    device: &Device,
+    progress: bool,
+    resume: bool,
+) -> Result<LmcSummary> {
     cfg.validate(exp.spec.steps)?;
     let net = &exp.net;
     let seed = exp.config.seed;
@@ -196,10 +216,29 @@ pub fn run(exp: &Experiment, cfg: &LmcConfig, dir: &RunDir, device: &Device, pro
     ks.sort_unstable();
     ks.dedup();
     // The parent run, keeping θk for every k (and trained to the end when a one-shot mask is needed).
-    let parent_steps = if cfg.sparse_density.is_some() { exp.spec.steps } else { *ks.last().unwrap_or(&0) };
-    let parent_spec = TrainSpec { steps: parent_steps.max(1), checkpoint_steps: ks.clone(), eval_every: 0, save_every: 0, ..exp.spec.clone() };
+    let parent_steps = if cfg.sparse_density.is_some() {
+        exp.spec.steps
+    } else {
+        *ks.last().unwrap_or(&0)
+    };
+    let parent_spec = TrainSpec {
+        steps: parent_steps.max(1),
+        checkpoint_steps: ks.clone(),
+        eval_every: 0,
+        save_every: 0,
+        ..exp.spec.clone()
+    };
     let mut model = Supervised::new(net.clone(), loss, device);
-    let parent = train::train(&mut model, &theta0, &exp.split, &parent_spec, &TrainOptions { progress, ..Default::default() })?;
+    let parent = train::train(
+        &mut model,
+        &theta0,
+        &exp.split,
+        &parent_spec,
+        &TrainOptions {
+            progress,
+            ..Default::default()
+        },
+    )?;
 
     let mask = match (&cfg.mask, cfg.sparse_density) {
         (Some(path), _) => {
@@ -209,13 +248,20 @@ pub fn run(exp: &Experiment, cfg: &LmcConfig, dir: &RunDir, device: &Device, pro
         }
         (None, Some(d)) => {
             let layers = net.prunable();
-            let spec = PruneSpec { rate: 1.0 - d, ..Default::default() };
+            let spec = PruneSpec {
+                rate: 1.0 - d,
+                ..Default::default()
+            };
             let scores = prune::scores(prune::Criterion::Magnitude, &theta0, &parent.params, &layers, seed)?;
             Some(prune::prune(&spec, &Mask::ones(&theta0, &layers)?, &scores)?)
         }
         _ => None,
     };
-    let train_eval = if cfg.train_eval_size > 0 { Some(exp.split.train.take(cfg.train_eval_size.min(exp.split.train.len()))?) } else { None };
+    let train_eval = if cfg.train_eval_size > 0 {
+        Some(exp.split.train.take(cfg.train_eval_size.min(exp.split.train.len()))?)
+    } else {
+        None
+    };
 
     let mut results = Vec::new();
     let networks: Vec<(&str, Option<&Mask>)> = match &mask {
@@ -224,7 +270,10 @@ pub fn run(exp: &Experiment, cfg: &LmcConfig, dir: &RunDir, device: &Device, pro
     };
     for (name, m) in networks {
         for &k in &ks {
-            let theta_k = parent.checkpoints.get(&k).ok_or_else(|| Error::invalid("parent checkpoint", "present", k))?;
+            let theta_k = parent
+                .checkpoints
+                .get(&k)
+                .ok_or_else(|| Error::invalid("parent checkpoint", "present", k))?;
             for pair in 0..cfg.pairs {
                 let path = dir.file(&format!("results/{name}_k{k}_pair{pair}.json"));
                 if resume && path.exists() {
@@ -233,20 +282,43 @@ pub fn run(exp: &Experiment, cfg: &LmcConfig, dir: &RunDir, device: &Device, pro
                 }
                 let mut ends = Vec::new();
                 for side in ["a", "b"] {
-                    let data_seed = crate::rng::derive_seed(seed, &format!("lmc-{side}"), (k as u64) << 16 | pair as u64);
-                    let spec = TrainSpec { data_seed, checkpoint_steps: vec![], save_every: 0, ..exp.spec.clone() };
-                    let opts = TrainOptions { mask: m, start_step: k, progress, ..Default::default() };
+                    let data_seed =
+                        crate::rng::derive_seed(seed, &format!("lmc-{side}"), (k as u64) << 16 | pair as u64);
+                    let spec = TrainSpec {
+                        data_seed,
+                        checkpoint_steps: vec![],
+                        save_every: 0,
+                        ..exp.spec.clone()
+                    };
+                    let opts = TrainOptions {
+                        mask: m,
+                        start_step: k,
+                        progress,
+                        ..Default::default()
+                    };
                     let mut model = Supervised::new(net.clone(), loss, device);
                     ends.push(train::train(&mut model, theta_k, &exp.split, &spec, &opts)?.params);
                 }
                 let t0 = Instant::now();
-                let pe = evaluate_path(&mut model, &ends[0], &ends[1], &cfg.alphas(), &exp.split.test, train_eval.as_ref(), exp.spec.eval_chunk)?;
+                let pe = evaluate_path(
+                    &mut model,
+                    &ends[0],
+                    &ends[1],
+                    &cfg.alphas(),
+                    &exp.split.test,
+                    train_eval.as_ref(),
+                    exp.spec.eval_chunk,
+                )?;
                 let r = PairResult {
                     network: name.into(),
                     k,
                     pair,
                     instability: barrier(&pe.test_error),
-                    train_loss_barrier: if pe.train_loss.is_empty() { None } else { Some(barrier(&pe.train_loss)) },
+                    train_loss_barrier: if pe.train_loss.is_empty() {
+                        None
+                    } else {
+                        Some(barrier(&pe.train_loss))
+                    },
                     path: pe,
                     path_seconds: t0.elapsed().as_secs_f64(),
                 };
@@ -291,7 +363,9 @@ pub fn aggregate(results: &[PairResult]) -> Vec<KSummary> {
 
 /// The per-k table.
 pub fn table(s: &LmcSummary) -> String {
-    let mut t = String::from("| network | k | pairs | instability (pp, mean) | min | max | stable |\n|---|---:|---:|---:|---:|---:|---|\n");
+    let mut t = String::from(
+        "| network | k | pairs | instability (pp, mean) | min | max | stable |\n|---|---:|---:|---:|---:|---:|---|\n",
+    );
     for r in &s.per_k {
         t.push_str(&format!(
             "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {} |\n",
@@ -324,20 +398,35 @@ pub fn write_summary(dir: &RunDir, s: &LmcSummary) -> Result<()> {
             ]);
         }
     }
-    write_csv(&dir.file("paths.csv"), &["network", "k", "pair", "alpha", "test_error", "test_loss", "train_loss"], &rows)?;
+    write_csv(
+        &dir.file("paths.csv"),
+        &["network", "k", "pair", "alpha", "test_error", "test_loss", "train_loss"],
+        &rows,
+    )?;
     for network in ["dense", "sparse"] {
         let rs: Vec<&PairResult> = s.results.iter().filter(|r| r.network == network).collect();
         if rs.is_empty() {
             continue;
         }
-        let mut curves = LineChart::new(&format!("{}: test error along the linear path ({network})", s.name), "interpolation α", "test error (%)");
+        let mut curves = LineChart::new(
+            &format!("{}: test error along the linear path ({network})", s.name),
+            "interpolation α",
+            "test error (%)",
+        );
         let mut ks: Vec<usize> = rs.iter().map(|r| r.k).collect();
         ks.dedup();
         for k in &ks {
             let group: Vec<&&PairResult> = rs.iter().filter(|r| r.k == *k).collect();
             let n = group.len() as f64;
             let alphas = &group[0].path.alphas;
-            let mean: Vec<(f64, f64)> = (0..alphas.len()).map(|i| (alphas[i] as f64, 100.0 * group.iter().map(|r| r.path.test_error[i]).sum::<f64>() / n)).collect();
+            let mean: Vec<(f64, f64)> = (0..alphas.len())
+                .map(|i| {
+                    (
+                        alphas[i] as f64,
+                        100.0 * group.iter().map(|r| r.path.test_error[i]).sum::<f64>() / n,
+                    )
+                })
+                .collect();
             curves.push(Series::line(format!("k = {k}"), mean));
         }
         curves.save_png(&dir.figure(&format!("error_vs_alpha_{network}")))?;
@@ -357,5 +446,13 @@ pub fn write_summary(dir: &RunDir, s: &LmcSummary) -> Result<()> {
         );
         inst.save_png(&dir.figure(&format!("instability_vs_k_{network}")))?;
     }
-    crate::paths::write_text(&dir.report_md(), &format!("# Linear mode connectivity: {}\n\n{}\n\n{}\n", s.name, s.model, table(s)))
+    crate::paths::write_text(
+        &dir.report_md(),
+        &format!(
+            "# Linear mode connectivity: {}\n\n{}\n\n{}\n",
+            s.name,
+            s.model,
+            table(s)
+        ),
+    )
 }

@@ -93,3 +93,46 @@ fn bad_imp_configs_are_errors() {
     imp.rewind_step = 10_000;
     assert!(imp.validate(&exp).unwrap_err().to_string().contains("rewind_step"));
 }
+
+/// Ticket transfer (Morcos et al. 2019): each ticket is also retrained with
+/// Adam and on a data set of the same shape; a data set of another shape is a
+/// clear error.
+#[test]
+fn tickets_transfer_to_another_optimizer_and_data_set() {
+    use lottery_tangent::config::{DataConfig, DataSource};
+    use lottery_tangent::train::optim::AdamConfig;
+    use lottery_tangent::train::OptimizerConfig;
+    let (exp, mut imp) = config(1, vec![0]);
+    let exp = exp.resolve().unwrap();
+    imp.controls.clear();
+    imp.transfer_optimizer = Some(OptimizerConfig::Adam(AdamConfig {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+    }));
+    imp.transfer_data = Some(DataConfig {
+        split_seed: 5,
+        test_fraction: 0.3,
+        ..DataConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(dir.path()).unwrap();
+    let s = imp::run(&exp, &imp, &rd, &Device::Cpu, false, false).unwrap();
+    let r1 = &s.rounds[1].runs;
+    assert!(
+        r1["transfer_optimizer"].final_accuracy > 0.8,
+        "{:?}",
+        r1["transfer_optimizer"]
+    );
+    assert!(r1["transfer_data"].final_accuracy > 0.8, "{:?}", r1["transfer_data"]);
+    imp.transfer_data = Some(DataConfig {
+        source: DataSource::Teacher,
+        ..DataConfig::default()
+    });
+    let e = imp::run(&exp, &imp, &rd, &Device::Cpu, false, false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("imp.transfer_data"), "{e}");
+}

@@ -27,7 +27,10 @@ fn experiment(steps: usize) -> lottery_tangent::config::Experiment {
         momentum = 0.9
     "#
     );
-    ExperimentConfig::from_toml(&text, "lmc_test").unwrap().resolve().unwrap()
+    ExperimentConfig::from_toml(&text, "lmc_test")
+        .unwrap()
+        .resolve()
+        .unwrap()
 }
 
 #[test]
@@ -39,7 +42,10 @@ fn interpolation_endpoints_are_exact_and_masks_are_kept() {
     assert_eq!(a.lerp(&b, 1.0).unwrap(), b);
     let mut mask = Mask::ones(&a, &exp.net.prunable()).unwrap();
     for v in mask.0 .0.values_mut() {
-        v.data.iter_mut().enumerate().for_each(|(i, x)| *x = (i % 3 == 0) as u8 as f32);
+        v.data
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, x)| *x = (i % 3 == 0) as u8 as f32);
     }
     let (mut am, mut bm) = (a.clone(), b.clone());
     mask.apply(&mut am).unwrap();
@@ -47,7 +53,15 @@ fn interpolation_endpoints_are_exact_and_masks_are_kept() {
     for alpha in [0.0, 0.1, 0.5, 0.9, 1.0] {
         let p = am.lerp(&bm, alpha).unwrap();
         for (k, m) in mask.0.iter() {
-            assert!(p.get(k).unwrap().data.iter().zip(&m.data).all(|(&w, &b)| b != 0.0 || w == 0.0), "{k} at {alpha}");
+            assert!(
+                p.get(k)
+                    .unwrap()
+                    .data
+                    .iter()
+                    .zip(&m.data)
+                    .all(|(&w, &b)| b != 0.0 || w == 0.0),
+                "{k} at {alpha}"
+            );
         }
     }
     // mismatched layouts are an error, not a panic
@@ -61,7 +75,16 @@ fn barrier_of_identical_networks_is_zero() {
     let p = exp.net.init(3);
     let mut model = Supervised::new(exp.net.clone(), Loss::CrossEntropy, &Device::Cpu);
     let alphas: Vec<f32> = (0..7).map(|i| i as f32 / 6.0).collect();
-    let path = evaluate_path(&mut model, &p, &p, &alphas, &exp.split.test, Some(&exp.split.train), 500).unwrap();
+    let path = evaluate_path(
+        &mut model,
+        &p,
+        &p,
+        &alphas,
+        &exp.split.test,
+        Some(&exp.split.train),
+        500,
+    )
+    .unwrap();
     assert_eq!(barrier(&path.test_error), 0.0);
     assert_eq!(barrier(&path.train_loss), 0.0);
     // closed-form barriers of synthetic curves
@@ -72,7 +95,14 @@ fn barrier_of_identical_networks_is_zero() {
 #[test]
 fn small_instability_analysis_runs_dense_and_sparse() {
     let exp = experiment(120);
-    let cfg = LmcConfig { ks: vec![0, 60], pairs: 2, points: 5, train_eval_size: 200, mask: None, sparse_density: Some(0.3) };
+    let cfg = LmcConfig {
+        ks: vec![0, 60],
+        pairs: 2,
+        points: 5,
+        train_eval_size: 200,
+        mask: None,
+        sparse_density: Some(0.3),
+    };
     let dir = tempfile::tempdir().unwrap();
     let rd = RunDir::create(dir.path()).unwrap();
     let s = lmc::run(&exp, &cfg, &rd, &Device::Cpu, false, false).unwrap();
@@ -81,7 +111,12 @@ fn small_instability_analysis_runs_dense_and_sparse() {
     for r in &s.results {
         assert_eq!(r.path.test_error.len(), 5);
         assert!(r.instability >= -1e-12 && r.instability <= 1.0);
-        assert!(r.instability >= r.path.test_error.iter().copied().fold(f64::NEG_INFINITY, f64::max) - 0.5 * (r.path.test_error[0] + r.path.test_error[4]) - 1e-12);
+        assert!(
+            r.instability
+                >= r.path.test_error.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                    - 0.5 * (r.path.test_error[0] + r.path.test_error[4])
+                    - 1e-12
+        );
         // the two copies train on different data orders, so they end apart
         assert!(r.path.test_loss[0] != r.path.test_loss[4]);
     }

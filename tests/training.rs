@@ -278,3 +278,29 @@ fn conv_net_trains_on_digits() {
     let out = run(&c, &TrainOptions::default());
     assert!(out.last().unwrap().test_accuracy > 0.5, "{:?}", out.last());
 }
+
+/// Our SGD behind candle's `Optimizer` trait: one step on a `Var` matches the
+/// hand-written momentum recurrence (here the first step, w − lr·g).
+#[test]
+fn sgd_through_candles_optimizer_trait() {
+    use candle_nn::Optimizer as _;
+    let var = candle_core::Var::new(&[1.0f32, -2.0], &Device::Cpu).unwrap();
+    let cfg = SgdConfig {
+        lr: 0.5,
+        momentum: 0.9,
+        weight_decay: 0.0,
+        nesterov: false,
+    };
+    let mut opt = lottery_tangent::train::optim::Sgd::from_slice(&[&var], cfg).unwrap();
+    let loss = var.as_tensor().sqr().unwrap().sum_all().unwrap(); // grad = 2w
+    opt.backward_step(&loss).unwrap();
+    assert_eq!(var.as_tensor().to_vec1::<f32>().unwrap(), vec![0.0, 0.0]);
+    let loss = var.as_tensor().sum_all().unwrap(); // grad = 1; buffer = 0.9*(2w0) + 1
+    opt.backward_step(&loss).unwrap();
+    let want = [0.0 - 0.5 * (0.9 * 2.0 + 1.0), 0.0 - 0.5 * (0.9 * -4.0 + 1.0)];
+    let got = var.as_tensor().to_vec1::<f32>().unwrap();
+    assert!(
+        (got[0] - want[0]).abs() < 1e-6 && (got[1] - want[1]).abs() < 1e-6,
+        "{got:?} vs {want:?}"
+    );
+}

@@ -32,6 +32,10 @@ enum Command {
     Imp(ImpArgs),
     /// Linear mode connectivity / instability analysis under SGD noise (the TOML's [lmc] table).
     Lmc(LmcArgs),
+    /// Strong lottery tickets: subset-sum pruning of random networks (Pensia et al. 2020) and edge-popup (the TOML's [strong] table).
+    Strong(StrongArgs),
+    /// Lueker's subset-sum experiment: best approximation error of n Uniform[-1,1] candidates vs n.
+    SubsetSum(SubsetSumArgs),
     /// Re-draw the figures of a run directory from its saved metrics.json.
     Plot {
         /// The run directory (contains metrics.json).
@@ -76,6 +80,40 @@ struct LmcArgs {
     /// Also analyze the subnetwork with this IMP mask (e.g. runs/imp_x/seed_0/round_07/mask.safetensors).
     #[arg(long)]
     mask: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct StrongArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Random paths per target weight, comma separated (e.g. 2,4,8,16,21).
+    #[arg(long, value_delimiter = ',')]
+    paths: Option<Vec<usize>>,
+    /// Edge-popup kept fractions, comma separated (empty skips edge-popup).
+    #[arg(long, value_delimiter = ',')]
+    keep: Option<Vec<f64>>,
+}
+
+#[derive(Args)]
+struct SubsetSumArgs {
+    /// Candidate counts n, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "4,6,8,10,12,14,16,18,20,22,24")]
+    ns: Vec<usize>,
+    /// Independent draws of the candidates per n.
+    #[arg(long, default_value_t = 20)]
+    trials: usize,
+    /// Evenly spaced targets in [-1, 1].
+    #[arg(long, default_value_t = 201)]
+    grid: usize,
+    /// Seed of the candidate draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Parent of the run directory.
+    #[arg(long, default_value = DEFAULT_RUNS_DIR)]
+    out: PathBuf,
+    /// Run name.
+    #[arg(long, default_value = "subset_sum")]
+    name: String,
 }
 
 #[derive(Args)]
@@ -149,6 +187,8 @@ fn run() -> Result<()> {
         Command::Train(a) => cmd_train(a),
         Command::Imp(a) => cmd_imp(a),
         Command::Lmc(a) => cmd_lmc(a),
+        Command::Strong(a) => cmd_strong(a),
+        Command::SubsetSum(a) => cmd_subset_sum(a),
         Command::Plot { run } => cmd_plot(run),
         Command::ShowConfig { config } => {
             let c = match config {
@@ -406,10 +446,78 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
             "path evaluation ({} points on {} test examples{}): mean {:.3} s per pair",
             cfg.points,
             exp.split.test.len(),
-            if cfg.train_eval_size > 0 { " + train-loss subset" } else { "" },
+            if cfg.train_eval_size > 0 {
+                " + train-loss subset"
+            } else {
+                ""
+            },
             secs.iter().sum::<f64>() / secs.len() as f64
         );
     }
     println!("run directory {}", dir.root().display());
+    Ok(())
+}
+
+fn cmd_strong(a: StrongArgs) -> Result<()> {
+    use lottery_tangent::strong::experiment;
+    let (mut exp, dir, device) = prepare(&a.common, "strong")?;
+    let mut cfg = exp.config.strong.clone().unwrap_or_default();
+    if let Some(p) = &a.paths {
+        cfg.paths = p.clone();
+    }
+    if let Some(k) = &a.keep {
+        cfg.edge_popup_keep = k.clone();
+    }
+    exp.config.strong = Some(cfg.clone());
+    write_text(&dir.config(), &exp.config.to_toml()?)?;
+    println!(
+        "{}: strong tickets for target {} on {}; paths per weight {:?}; edge-popup kept fractions {:?}",
+        exp.config.name,
+        exp.net.describe(),
+        exp.split.train.name,
+        cfg.paths,
+        cfg.edge_popup_keep
+    );
+    let t = std::time::Instant::now();
+    let s = experiment::run(&exp, &cfg, &dir, &device, !a.common.quiet)?;
+    print!("{}", experiment::table(&s));
+    println!(
+        "total {:.1} s; run directory {}",
+        t.elapsed().as_secs_f64(),
+        dir.root().display()
+    );
+    Ok(())
+}
+
+fn cmd_subset_sum(a: SubsetSumArgs) -> Result<()> {
+    use lottery_tangent::strong::lueker;
+    let dir = RunDir::create(a.out.join(&a.name))?;
+    let t = std::time::Instant::now();
+    let r = lueker::experiment(&a.ns, a.trials, a.grid, a.seed)?;
+    lottery_tangent::paths::write_json(&dir.summary_json(), &r)?;
+    lueker::plot(&r, &dir.figure("lueker"))?;
+    println!(
+        "{:>4} {:>12} {:>12} {:>16}",
+        "n", "mean error", "max error", "median max error"
+    );
+    for p in &r.points {
+        println!(
+            "{:>4} {:>12.3e} {:>12.3e} {:>16.3e}",
+            p.n, p.mean_error, p.max_error, p.median_max_error
+        );
+    }
+    println!(
+        "fitted ln(max error) = {:.3} {:+.3} n  (error ~ e^({:.3} n) = 2^({:.3} n)); ln(mean error) rate {:+.3}",
+        r.intercept_max,
+        r.rate_max,
+        r.rate_max,
+        r.rate_max / std::f64::consts::LN_2,
+        r.rate_mean
+    );
+    println!(
+        "{:.1} s; run directory {}",
+        t.elapsed().as_secs_f64(),
+        dir.root().display()
+    );
     Ok(())
 }

@@ -21,6 +21,7 @@
 //! `Σ_a δ_a(x,c) δ_a(x',c') Σ_b m_ab h_b(x) h_b(x')`, computed per output unit `a`.
 
 use candle_core::{Device, Tensor, Var};
+use rayon::prelude::*;
 
 use crate::models::{dense, Mlp, MlpWorkspace, Network};
 use crate::params::{Mask, ParamSet};
@@ -177,18 +178,19 @@ fn accumulate_block(
             KernelKind::Full => {
                 let mut g = vec![0.0f32; na * c * nb * c];
                 dense::matmul_nt(da, db, &mut g, na * c, nb * c, d.fan_out, 1.0, false);
-                for i in 0..na {
-                    for k in 0..c {
-                        let gr = &g[(i * c + k) * nb * c..(i * c + k + 1) * nb * c];
-                        let orow = &mut out[(r0 + i * c + k) * ld + c0..(r0 + i * c + k) * ld + c0 + nb * c];
-                        for j in 0..nb {
-                            let s = gram_h[i * nb + j];
-                            for (o, &v) in orow[j * c..(j + 1) * c].iter_mut().zip(&gr[j * c..(j + 1) * c]) {
-                                *o += s * v;
-                            }
+                // Rows (i, k) of this block are disjoint slices of `out`: scale and add in parallel.
+                let band = &mut out[r0 * ld..(r0 + na * c) * ld];
+                band.par_chunks_mut(ld).enumerate().for_each(|(row, orow)| {
+                    let i = row / c;
+                    let gr = &g[row * nb * c..(row + 1) * nb * c];
+                    let orow = &mut orow[c0..c0 + nb * c];
+                    for j in 0..nb {
+                        let s = gram_h[i * nb + j];
+                        for (o, &v) in orow[j * c..(j + 1) * c].iter_mut().zip(&gr[j * c..(j + 1) * c]) {
+                            *o += s * v;
                         }
                     }
-                }
+                });
             }
         }
         if let Some(m) = layer_mask {
@@ -261,6 +263,41 @@ fn masked_weight_block(
     }
 }
 
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+// SAFETY: used only by `mirror_upper_to_lower`, whose tasks write disjoint
+// strictly-lower entries and read only strictly-upper ones.
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Copies the strict upper triangle of the square `[n, n]` matrix onto the
+/// strict lower one (making it exactly symmetric), in 64x64 tiles, bands of
+/// rows in parallel.
+fn mirror_upper_to_lower(out: &mut [f32], n: usize) {
+    const T: usize = 64;
+    assert!(out.len() >= n * n, "mirror: buffer too small");
+    let base = SharedMut(out.as_mut_ptr());
+    (0..n.div_ceil(T)).into_par_iter().for_each(|band| {
+        let p = base.get();
+        let (r0, r1) = (band * T, ((band + 1) * T).min(n));
+        for c0 in (0..r1).step_by(T) {
+            for r in r0..r1 {
+                for c in c0..(c0 + T).min(r) {
+                    // SAFETY: c < r < n, so (r, c) is strictly lower (written only here,
+                    // by this band) and (c, r) strictly upper (never written).
+                    unsafe { *p.add(r * n + c) = *p.add(c * n + r) };
+                }
+            }
+        }
+    });
+}
+
 /// Structured empirical NTK of an MLP between `x1` (`[n1, d]`) and `x2`
 /// (`[n2, d]`), over all parameters or, with `mask`, only unmasked weights
 /// (masked-out weights contribute nothing). Examples are processed in blocks
@@ -329,18 +366,7 @@ pub fn mlp_ntk(
         }
     }
     if same {
-        // Mirror the upper block triangle.
-        for bi in 0..blocks1.len() {
-            for bj in 0..bi {
-                let (r0, r1) = (bi * block * per, ((bi * block + blocks1[bi].n) * per));
-                let (c0, c1) = (bj * block * per, ((bj * block + blocks1[bj].n) * per));
-                for r in r0..r1 {
-                    for cc in c0..c1 {
-                        out[r * cols + cc] = out[cc * cols + r];
-                    }
-                }
-            }
-        }
+        mirror_upper_to_lower(&mut out, rows);
     }
     Ok(Kernel {
         data: out,

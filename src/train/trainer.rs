@@ -165,7 +165,11 @@ pub fn train(
     let base_lr = spec.optimizer.lr();
 
     if opts.start_step > spec.steps {
-        return Err(Error::invalid("start step", format!("<= {} (the run length)", spec.steps), opts.start_step));
+        return Err(Error::invalid(
+            "start step",
+            format!("<= {} (the run length)", spec.steps),
+            opts.start_step,
+        ));
     }
     let mut step = opts.start_step;
     let mut history: Vec<EvalRecord> = Vec::new();

@@ -147,21 +147,7 @@ impl candle_nn::Optimizer for Adam {
     fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
         let lr = self.lr as f32;
         let vars = self.vars.clone();
-        for (i, var) in vars.iter().enumerate() {
-            if let Some(g) = grads.get(var) {
-                let shape = var.shape().clone();
-                let mut w = var
-                    .as_tensor()
-                    .flatten_all()?
-                    .to_dtype(candle_core::DType::F32)?
-                    .to_vec1::<f32>()?;
-                let g = g.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
-                self.update(&format!("var{i}"), &mut w, &g, lr);
-                let t = candle_core::Tensor::from_vec(w, shape, var.device())?.to_dtype(var.dtype())?;
-                var.set(&t)?;
-            }
-        }
-        Ok(())
+        super::step_vars(&vars, grads, |name, w, g| self.update(name, w, g, lr))
     }
 
     fn learning_rate(&self) -> f64 {

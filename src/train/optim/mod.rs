@@ -57,6 +57,27 @@ fn par_zip4(
         .for_each(|(((a, b), c), d)| f(a, b, c, d));
 }
 
+/// candle's `Optimizer::step` for our optimizers: applies `update(name, w, g)`
+/// (names `var0`, `var1`, ... in the order the `Var`s were given) to every
+/// variable that has a gradient, through host copies.
+fn step_vars(
+    vars: &[candle_core::Var],
+    grads: &candle_core::backprop::GradStore,
+    mut update: impl FnMut(&str, &mut [f32], &[f32]),
+) -> candle_core::Result<()> {
+    use candle_core::DType;
+    for (i, var) in vars.iter().enumerate() {
+        if let Some(g) = grads.get(var) {
+            let mut w = var.as_tensor().flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+            let g = g.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+            update(&format!("var{i}"), &mut w, &g);
+            let t = candle_core::Tensor::from_vec(w, var.shape().clone(), var.device())?.to_dtype(var.dtype())?;
+            var.set(&t)?;
+        }
+    }
+    Ok(())
+}
+
 /// An optimizer as written in `[train.optimizer]` (`kind = "sgd"` or `"adam"`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -1,0 +1,179 @@
+//! Edge-popup (Ramanujan et al. 2020, Algorithm 1): learn which edges of a
+//! network with fixed random weights to keep. Every weight has a score; the
+//! forward pass uses the weights whose |score| is in the top `keep` fraction
+//! of their layer; the straight-through estimator updates every score with
+//! `∂L/∂s = ∂L/∂w_eff · w` as if the mask were the identity. Weights never change.
+//!
+//! Weights are Kaiming-uniform (`U[−b, b]`, `b = sqrt(6 / fan_in)`) or
+//! signed constants (`±sqrt(2 / fan_in)`, random signs), scaled by
+//! `1/sqrt(keep)` so activations keep their scale (the "scaled" variant of
+//! the paper); biases are zero.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::models::{Mlp, MlpWorkspace};
+use crate::params::{Array, ParamSet};
+use crate::train::{Batch, Loss, Trainable};
+use crate::{Error, Result};
+
+/// The fixed random weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightInit {
+    KaimingUniform,
+    SignedConstant,
+}
+
+/// An MLP with frozen random weights whose trainable parameters are edge scores.
+pub struct EdgePopup {
+    mlp: Mlp,
+    weights: ParamSet,
+    keep: f64,
+    eff: ParamSet,
+    egrads: ParamSet,
+    ws: MlpWorkspace,
+    dout: Vec<f32>,
+    loss: Loss,
+}
+
+impl EdgePopup {
+    /// Random weights for `mlp` (seed stream "edge-popup-weights") and the
+    /// initial scores (Kaiming-uniform, stream "edge-popup-scores").
+    pub fn new(mlp: Mlp, init: WeightInit, keep: f64, loss: Loss, seed: u64) -> Result<(Self, ParamSet)> {
+        if !(keep > 0.0 && keep <= 1.0) {
+            return Err(Error::invalid("edge-popup keep fraction", "a value in (0, 1]", keep));
+        }
+        let mut rng = crate::rng::stream(seed, "edge-popup-weights");
+        let mut srng = crate::rng::stream(seed, "edge-popup-scores");
+        let mut weights = ParamSet::new();
+        let mut scores = ParamSet::new();
+        let scale = (1.0 / keep).sqrt() as f32;
+        for (name, shape) in mlp.param_shapes() {
+            let n: usize = shape.iter().product();
+            if name.ends_with(".weight") {
+                let fan_in = shape[1] as f32;
+                let b = (6.0 / fan_in).sqrt();
+                let data = match init {
+                    WeightInit::KaimingUniform => (0..n).map(|_| scale * rng.gen_range(-b..b)).collect(),
+                    WeightInit::SignedConstant => {
+                        let c = scale * (2.0 / fan_in).sqrt();
+                        (0..n).map(|_| if rng.gen_bool(0.5) { c } else { -c }).collect()
+                    }
+                };
+                weights.insert(
+                    name.clone(),
+                    Array {
+                        shape: shape.clone(),
+                        data,
+                    },
+                );
+                scores.insert(
+                    name,
+                    Array {
+                        shape,
+                        data: (0..n).map(|_| srng.gen_range(-b..b)).collect(),
+                    },
+                );
+            } else {
+                weights.insert(name, Array::zeros(&shape));
+            }
+        }
+        let eff = weights.clone();
+        let egrads = weights.zeros_like();
+        Ok((
+            EdgePopup {
+                mlp,
+                weights,
+                keep,
+                eff,
+                egrads,
+                ws: MlpWorkspace::default(),
+                dout: Vec::new(),
+                loss,
+            },
+            scores,
+        ))
+    }
+
+    /// The fixed random weights.
+    pub fn weights(&self) -> &ParamSet {
+        &self.weights
+    }
+
+    /// The top-`keep` mask of each layer's |scores| (ties broken by position).
+    pub fn mask(&self, scores: &ParamSet) -> Result<ParamSet> {
+        let mut m = ParamSet::new();
+        for (k, s) in scores.iter() {
+            let n = s.len();
+            let keep = ((self.keep * n as f64).round() as usize).clamp(1, n);
+            let mut idx: Vec<usize> = (0..n).collect();
+            // descending |score|; position breaks ties
+            idx.select_nth_unstable_by(keep - 1, |&a, &b| {
+                s.data[b].abs().total_cmp(&s.data[a].abs()).then(a.cmp(&b))
+            });
+            let mut data = vec![0.0f32; n];
+            for &i in &idx[..keep] {
+                data[i] = 1.0;
+            }
+            m.insert(
+                k.clone(),
+                Array {
+                    shape: s.shape.clone(),
+                    data,
+                },
+            );
+        }
+        Ok(m)
+    }
+
+    fn effective(&mut self, scores: &ParamSet) -> Result<()> {
+        let mask = self.mask(scores)?;
+        for (k, m) in mask.iter() {
+            let w = self.weights.get(k)?;
+            let e = self.eff.get_mut(k)?;
+            for ((x, &wv), &b) in e.data.iter_mut().zip(&w.data).zip(&m.data) {
+                *x = wv * b;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Trainable for EdgePopup {
+    fn loss(&self) -> Loss {
+        self.loss
+    }
+
+    fn outputs(&self) -> usize {
+        self.mlp.output_dim
+    }
+
+    fn loss_and_grad(&mut self, scores: &ParamSet, batch: &Batch, grads: &mut ParamSet) -> Result<f32> {
+        self.effective(scores)?;
+        let n = batch.len();
+        let c = self.mlp.output_dim;
+        self.mlp.forward_fast(&self.eff, &batch.x, n, &mut self.ws)?;
+        self.dout.resize(n * c, 0.0);
+        let l = self
+            .loss
+            .value_and_grad(self.ws.output(), &batch.t, &batch.y, c, &mut self.dout);
+        self.mlp
+            .backward_fast(&self.eff, &batch.x, &self.dout, &mut self.ws, &mut self.egrads)?;
+        for (k, g) in grads.0.iter_mut() {
+            let (ge, w, s) = (self.egrads.get(k)?, self.weights.get(k)?, scores.get(k)?);
+            for (((gs, &d), &wv), &sv) in g.data.iter_mut().zip(&ge.data).zip(&w.data).zip(&s.data) {
+                *gs = d * wv * sv.signum();
+            }
+        }
+        Ok(l)
+    }
+
+    fn predict(&mut self, scores: &ParamSet, x: &[f32], n: usize, out: &mut Vec<f32>) -> Result<()> {
+        self.effective(scores)?;
+        self.mlp.forward_fast(&self.eff, x, n, &mut self.ws)?;
+        out.clear();
+        out.extend_from_slice(self.ws.output());
+        Ok(())
+    }
+}

@@ -1,0 +1,326 @@
+//! The strong-lottery-ticket experiment (`ltk strong`): train a bias-free
+//! target network, realize it inside random networks by subset-sum pruning
+//! for a sweep of path counts (Pensia et al. 2020), and learn edge-popup
+//! supermasks over random weights (Ramanujan et al. 2020; Zhou et al. 2019).
+
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+
+use super::edge_popup::{EdgePopup, WeightInit};
+use super::pensia::{self, ConstructionStats};
+use crate::config::Experiment;
+use crate::models::{Network, Parameterization};
+use crate::params::ParamSet;
+use crate::paths::{write_json, write_text, RunDir};
+use crate::plot::{LineChart, Marker, Series};
+use crate::train::{self, Supervised, TrainOptions, Trainable};
+use crate::{Error, Result};
+
+/// `[strong]` of an experiment TOML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrongConfig {
+    /// Random paths per target weight (the n of the subset-sum problems).
+    #[serde(default = "default_paths")]
+    pub paths: Vec<usize>,
+    /// Seed of the random networks.
+    #[serde(default)]
+    pub seed: u64,
+    /// Kept fractions for edge-popup (empty = skip edge-popup).
+    #[serde(default = "default_keep")]
+    pub edge_popup_keep: Vec<f64>,
+    #[serde(default = "default_weights")]
+    pub edge_popup_weights: Vec<WeightInit>,
+}
+
+fn default_paths() -> Vec<usize> {
+    vec![2, 4, 8, 12, 16, 21]
+}
+fn default_keep() -> Vec<f64> {
+    vec![0.05, 0.1, 0.3, 0.5, 0.7]
+}
+fn default_weights() -> Vec<WeightInit> {
+    vec![WeightInit::KaimingUniform, WeightInit::SignedConstant]
+}
+
+impl Default for StrongConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("the empty [strong] takes every default")
+    }
+}
+
+/// One subset-sum construction, evaluated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PensiaRecord {
+    pub stats: ConstructionStats,
+    pub test_accuracy: f64,
+    /// RMSE and largest |difference| between pruned-random and target outputs on the test set.
+    pub output_rmse: f64,
+    pub output_max_error: f64,
+}
+
+/// One edge-popup run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EdgePopupRecord {
+    pub weights: WeightInit,
+    pub keep: f64,
+    pub test_accuracy: f64,
+}
+
+/// Everything `ltk strong` reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StrongSummary {
+    pub name: String,
+    pub target: String,
+    pub target_parameters: usize,
+    pub target_accuracy: f64,
+    pub target_train_seconds: f64,
+    pub pensia: Vec<PensiaRecord>,
+    pub edge_popup: Vec<EdgePopupRecord>,
+}
+
+/// Runs the experiment; the experiment's model must be a ReLU MLP in standard parameterization.
+pub fn run(
+    exp: &Experiment,
+    cfg: &StrongConfig,
+    dir: &RunDir,
+    device: &Device,
+    progress: bool,
+) -> Result<StrongSummary> {
+    let mlp = match &exp.net {
+        Network::Mlp(m) if m.parameterization == Parameterization::Standard => m.clone(),
+        other => {
+            return Err(Error::invalid(
+                "strong-ticket target model",
+                "an MLP in standard parameterization",
+                other.describe(),
+            ))
+        }
+    };
+    if let Some(&p) = cfg.paths.iter().find(|&&p| p == 0 || p > 32) {
+        return Err(Error::config("strong.paths", "path counts in 1..=32", p));
+    }
+    if let Some(&k) = cfg.edge_popup_keep.iter().find(|&&k| !(k > 0.0 && k <= 1.0)) {
+        return Err(Error::config("strong.edge_popup_keep", "fractions in (0, 1]", k));
+    }
+    let net = exp.net.clone();
+    let loss = exp.config.train.loss;
+    // The target, trained with its biases masked to zero.
+    let theta0 = net.init(exp.config.seed);
+    let bias_mask = pensia::bias_free_mask(&mlp, &theta0)?;
+    let mut model = Supervised::new(net.clone(), loss, device);
+    let t0 = std::time::Instant::now();
+    let out = train::train(
+        &mut model,
+        &theta0,
+        &exp.split,
+        &exp.spec,
+        &TrainOptions {
+            mask: Some(&bias_mask),
+            progress,
+            ..Default::default()
+        },
+    )?;
+    let target_train_seconds = t0.elapsed().as_secs_f64();
+    let target = out.params;
+    target.save(&dir.file("target.safetensors"))?;
+    let test = &exp.split.test;
+    let mut target_out = Vec::new();
+    model.predict(&target, &test.x, test.len(), &mut target_out)?;
+    let target_accuracy = train::evaluate(&mut model, &target, test, exp.spec.eval_chunk)?.accuracy;
+
+    let mut pensia_records = Vec::new();
+    for &n in &cfg.paths {
+        let c = pensia::construct(&mlp, &target, n, cfg.seed, device)?;
+        let pruned = c.pruned()?;
+        let mut rmodel = Supervised::new(Network::Mlp(c.mlp.clone()), loss, device);
+        let mut pruned_out = Vec::new();
+        let mut acc_hits = 0usize;
+        let chunk = 1000usize;
+        let mut start = 0;
+        while start < test.len() {
+            let end = (start + chunk).min(test.len());
+            let mut o = Vec::new();
+            rmodel.predict(
+                &pruned,
+                &test.x[start * test.dim()..end * test.dim()],
+                end - start,
+                &mut o,
+            )?;
+            pruned_out.extend_from_slice(&o);
+            start = end;
+        }
+        let classes = mlp.output_dim;
+        for (i, row) in pruned_out.chunks_exact(classes).enumerate() {
+            let best = row
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(j, _)| j)
+                .unwrap_or(0);
+            if best == test.labels[i] as usize {
+                acc_hits += 1;
+            }
+        }
+        let diffs: Vec<f64> = pruned_out
+            .iter()
+            .zip(&target_out)
+            .map(|(a, b)| (*a as f64 - *b as f64).abs())
+            .collect();
+        let rec = PensiaRecord {
+            test_accuracy: acc_hits as f64 / test.len().max(1) as f64,
+            output_rmse: (diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len().max(1) as f64).sqrt(),
+            output_max_error: diffs.iter().copied().fold(0.0, f64::max),
+            stats: c.stats,
+        };
+        if progress {
+            eprintln!(
+                "n = {n:>2}: max weight error {:.2e}, test accuracy {:.2}% (target {:.2}%), {} random / {} kept weights, {:.1} s",
+                rec.stats.max_weight_error,
+                100.0 * rec.test_accuracy,
+                100.0 * target_accuracy,
+                rec.stats.random_weights,
+                rec.stats.kept_weights,
+                rec.stats.total_seconds
+            );
+        }
+        pensia_records.push(rec);
+    }
+
+    let mut edge = Vec::new();
+    for &w in &cfg.edge_popup_weights {
+        for &keep in &cfg.edge_popup_keep {
+            let (mut ep, scores0) = EdgePopup::new(mlp.clone(), w, keep, loss, cfg.seed)?;
+            let o = train::train(
+                &mut ep,
+                &scores0,
+                &exp.split,
+                &exp.spec,
+                &TrainOptions {
+                    progress,
+                    ..Default::default()
+                },
+            )?;
+            let acc = train::evaluate(&mut ep, &o.params, test, exp.spec.eval_chunk)?.accuracy;
+            if progress {
+                eprintln!("edge-popup {w:?} keep {keep}: test accuracy {:.2}%", 100.0 * acc);
+            }
+            edge.push(EdgePopupRecord {
+                weights: w,
+                keep,
+                test_accuracy: acc,
+            });
+        }
+    }
+    let s = StrongSummary {
+        name: exp.config.name.clone(),
+        target: exp.net.describe(),
+        target_parameters: ParamSet::numel(&target),
+        target_accuracy,
+        target_train_seconds,
+        pensia: pensia_records,
+        edge_popup: edge,
+    };
+    write_summary(dir, &s)?;
+    Ok(s)
+}
+
+/// The human-readable tables.
+pub fn table(s: &StrongSummary) -> String {
+    let mut t = format!(
+        "target {}: {:.2}% test accuracy\n\n| paths n | max weight error | mean weight error | output RMSE | test acc (pruned random) | random weights | kept | random/target | seconds |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        s.target,
+        100.0 * s.target_accuracy
+    );
+    for r in &s.pensia {
+        t.push_str(&format!(
+            "| {} | {:.2e} | {:.2e} | {:.2e} | {:.2}% | {} | {} | {:.1}x | {:.1} |\n",
+            r.stats.paths,
+            r.stats.max_weight_error,
+            r.stats.mean_weight_error,
+            r.output_rmse,
+            100.0 * r.test_accuracy,
+            r.stats.random_weights,
+            r.stats.kept_weights,
+            r.stats.overparameterization(),
+            r.stats.total_seconds
+        ));
+    }
+    if !s.edge_popup.is_empty() {
+        t.push_str("\n| edge-popup weights | kept fraction | test acc |\n|---|---:|---:|\n");
+        for r in &s.edge_popup {
+            t.push_str(&format!(
+                "| {:?} | {} | {:.2}% |\n",
+                r.weights,
+                r.keep,
+                100.0 * r.test_accuracy
+            ));
+        }
+    }
+    t
+}
+
+/// Writes `summary.json`, `report.md` and the figures.
+pub fn write_summary(dir: &RunDir, s: &StrongSummary) -> Result<()> {
+    write_json(&dir.summary_json(), s)?;
+    write_text(
+        &dir.report_md(),
+        &format!("# Strong lottery tickets: {}\n\n{}\n", s.name, table(s)),
+    )?;
+    if !s.pensia.is_empty() {
+        let pts = |f: fn(&PensiaRecord) -> f64| {
+            s.pensia
+                .iter()
+                .map(move |r| (r.stats.paths as f64, f(r)))
+                .collect::<Vec<_>>()
+        };
+        LineChart::new(
+            "Subset-sum pruned random network vs. target",
+            "random paths per target weight n",
+            "test accuracy (%)",
+        )
+        .add(
+            Series::line("pruned random network (no training)", pts(|r| 100.0 * r.test_accuracy))
+                .with_marker(Marker::LinePoints),
+        )
+        .hline(100.0 * s.target_accuracy, "target network")
+        .save_png(&dir.figure("pensia_accuracy_vs_paths"))?;
+        LineChart::new(
+            "Approximation error vs. paths per weight",
+            "random paths per target weight n",
+            "error",
+        )
+        .log_y()
+        .add(
+            Series::line("max |realized − target weight|", pts(|r| r.stats.max_weight_error))
+                .with_marker(Marker::LinePoints),
+        )
+        .add(
+            Series::line("mean |realized − target weight|", pts(|r| r.stats.mean_weight_error))
+                .with_marker(Marker::LinePoints),
+        )
+        .add(Series::line("output RMSE on test data", pts(|r| r.output_rmse)).with_marker(Marker::LinePoints))
+        .save_png(&dir.figure("pensia_error_vs_paths"))?;
+    }
+    if !s.edge_popup.is_empty() {
+        let mut c = LineChart::new(
+            "Edge-popup supermasks over random weights",
+            "fraction of weights kept",
+            "test accuracy (%)",
+        )
+        .hline(100.0 * s.target_accuracy, "trained target network");
+        for w in [WeightInit::KaimingUniform, WeightInit::SignedConstant] {
+            let pts: Vec<(f64, f64)> = s
+                .edge_popup
+                .iter()
+                .filter(|r| r.weights == w)
+                .map(|r| (r.keep, 100.0 * r.test_accuracy))
+                .collect();
+            if !pts.is_empty() {
+                c.push(Series::line(format!("{w:?} weights"), pts).with_marker(Marker::LinePoints));
+            }
+        }
+        c.save_png(&dir.figure("edge_popup_accuracy_vs_keep"))?;
+    }
+    Ok(())
+}

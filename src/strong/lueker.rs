@@ -1,0 +1,236 @@
+//! Lueker's (1998) random SubsetSum result, measured.
+//!
+//! For `n` iid Uniform[-1, 1] candidates, with high probability every target
+//! in [-1, 1] is the sum of some subset up to error `O(2^{-cn})` (Lueker,
+//! "Exponentially small bounds on the expected optimum of the partition and
+//! subset sum problems", 1998). Pensia et al. (2020) use it to show that a
+//! random network only logarithmically wider than a target network contains a
+//! subnetwork approximating it. [`experiment`] measures the best error over a
+//! grid of targets as `n` grows and fits the exponential rate.
+
+use std::path::Path;
+
+use rand::Rng as _;
+use rayon::prelude::*;
+
+use crate::plot::{LineChart, Marker, Series};
+use crate::strong::subset_sum::{MeetInMiddle, MAX_EXACT_N};
+use crate::{Error, Result};
+
+/// Errors for one `n`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LuekerPoint {
+    /// Number of candidates.
+    pub n: usize,
+    /// Mean over trials and grid targets of the best error.
+    pub mean_error: f64,
+    /// Mean over trials of the worst (over the grid) best error.
+    pub max_error: f64,
+    /// Median over trials of the worst (over the grid) best error.
+    pub median_max_error: f64,
+    /// Number of independent candidate draws.
+    pub trials: usize,
+}
+
+/// The measured points and least-squares fits of `ln(error) = intercept + rate * n`
+/// (`rate_max`/`intercept_max` for `max_error`, `rate_mean` for `mean_error`); rate < 0.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LuekerResult {
+    pub points: Vec<LuekerPoint>,
+    pub rate_max: f64,
+    pub rate_mean: f64,
+    pub intercept_max: f64,
+}
+
+/// Least-squares line through `(x, ln y)`: (intercept, rate). Needs two distinct
+/// x values and positive y.
+fn fit_log(points: &[(f64, f64)], what: &str) -> Result<(f64, f64)> {
+    if let Some(&(x, y)) = points.iter().find(|(_, y)| !(*y > 0.0 && y.is_finite())) {
+        return Err(Error::invalid(
+            format!("{what} at n = {x} for the exponential fit"),
+            "a positive finite error",
+            y,
+        ));
+    }
+    let k = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / k;
+    let my = points.iter().map(|p| p.1.ln()).sum::<f64>() / k;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1.ln() - my)).sum();
+    if sxx <= 0.0 {
+        return Err(Error::invalid(
+            "candidate counts for the exponential fit",
+            "at least two distinct values of n",
+            format!("{:?}", points.iter().map(|p| p.0).collect::<Vec<_>>()),
+        ));
+    }
+    let rate = sxy / sxx;
+    Ok((my - rate * mx, rate))
+}
+
+/// The `grid` evenly spaced targets in [-1, 1] (just 0 for a grid of one).
+fn targets(grid: usize) -> Vec<f64> {
+    if grid == 1 {
+        return vec![0.0];
+    }
+    (0..grid).map(|i| -1.0 + 2.0 * i as f64 / (grid - 1) as f64).collect()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let k = v.len();
+    if k % 2 == 1 {
+        v[k / 2]
+    } else {
+        0.5 * (v[k / 2 - 1] + v[k / 2])
+    }
+}
+
+/// For each n in `ns`: `trials` independent draws of n Uniform[-1,1] candidates (seeded from `seed`); for each draw, the best error for each of `grid` evenly spaced targets in [-1,1] (exact solver); max over the grid per trial (then mean and median over trials) and mean over grid and trials.
+///
+/// Trial `t` at size `n` draws from `rng::indexed(seed, "lueker", (n << 32) | t)`,
+/// so results do not depend on the number of threads. Errors if `ns` has fewer
+/// than two distinct values, an `n` is outside 1..=48, or `trials`/`grid` is 0.
+pub fn experiment(ns: &[usize], trials: usize, grid: usize, seed: u64) -> Result<LuekerResult> {
+    if let Some(&n) = ns.iter().find(|&&n| n == 0 || n > MAX_EXACT_N) {
+        return Err(Error::invalid(
+            "Lueker candidate count n",
+            format!("1..={MAX_EXACT_N}"),
+            n,
+        ));
+    }
+    if trials == 0 {
+        return Err(Error::invalid("Lueker trials", "at least 1", trials));
+    }
+    if trials > u32::MAX as usize {
+        return Err(Error::invalid("Lueker trials", "at most 2^32 - 1", trials));
+    }
+    if grid == 0 {
+        return Err(Error::invalid("Lueker target grid size", "at least 1", grid));
+    }
+    let zs = targets(grid);
+    let mut points = Vec::with_capacity(ns.len());
+    for &n in ns {
+        // Per trial: (max over grid, sum over grid).
+        let per_trial: Vec<(f64, f64)> = (0..trials)
+            .into_par_iter()
+            .map(|trial| -> Result<(f64, f64)> {
+                let mut rng = crate::rng::indexed(seed, "lueker", ((n as u64) << 32) | trial as u64);
+                let cands: Vec<f64> = (0..n).map(|_| rng.gen_range(-1.0..=1.0)).collect();
+                let solver = MeetInMiddle::new(&cands)?;
+                let (mut max, mut sum) = (0.0f64, 0.0f64);
+                for &z in &zs {
+                    let e = solver.solve(z)?.error;
+                    max = max.max(e);
+                    sum += e;
+                }
+                Ok((max, sum))
+            })
+            .collect::<Result<_>>()?;
+        let mut maxes: Vec<f64> = per_trial.iter().map(|p| p.0).collect();
+        let total: f64 = per_trial.iter().map(|p| p.1).sum();
+        let max_error = maxes.iter().sum::<f64>() / trials as f64;
+        points.push(LuekerPoint {
+            n,
+            mean_error: total / (trials * zs.len()) as f64,
+            max_error,
+            median_max_error: median(&mut maxes),
+            trials,
+        });
+    }
+    let (intercept_max, rate_max) = fit_log(
+        &points.iter().map(|p| (p.n as f64, p.max_error)).collect::<Vec<_>>(),
+        "max error",
+    )?;
+    let (_, rate_mean) = fit_log(
+        &points.iter().map(|p| (p.n as f64, p.mean_error)).collect::<Vec<_>>(),
+        "mean error",
+    )?;
+    Ok(LuekerResult {
+        points,
+        rate_max,
+        rate_mean,
+        intercept_max,
+    })
+}
+
+fn fit_label(intercept: f64, rate: f64) -> String {
+    let sign = if rate < 0.0 { '−' } else { '+' };
+    format!("fit exp({intercept:.2} {sign} {:.3} n)", rate.abs())
+}
+
+/// Writes a log-y PNG of mean and max error vs n with the fitted exponential lines.
+pub fn plot(result: &LuekerResult, path: &Path) -> Result<()> {
+    let pts = &result.points;
+    let mean: Vec<(f64, f64)> = pts.iter().map(|p| (p.n as f64, p.mean_error)).collect();
+    let max: Vec<(f64, f64)> = pts.iter().map(|p| (p.n as f64, p.max_error)).collect();
+    let xs: Vec<f64> = pts.iter().map(|p| p.n as f64).collect();
+    let line = |intercept: f64, rate: f64| -> Vec<(f64, f64)> {
+        xs.iter().map(|&x| (x, (intercept + rate * x).exp())).collect()
+    };
+    let mut chart = LineChart::new(
+        "Random SubsetSum: best error over targets in [-1, 1]",
+        "n (Uniform[-1, 1] candidates)",
+        "error",
+    )
+    .log_y()
+    .add(
+        Series::line("max over targets (mean over trials)", max.clone())
+            .with_marker(Marker::LinePoints)
+            .with_color(0),
+    )
+    .add(
+        Series::line(
+            fit_label(result.intercept_max, result.rate_max),
+            line(result.intercept_max, result.rate_max),
+        )
+        .dashed()
+        .with_color(0),
+    )
+    .add(
+        Series::line("mean over targets and trials", mean.clone())
+            .with_marker(Marker::LinePoints)
+            .with_color(1),
+    );
+    // The mean line's intercept is not stored; refit it (the rate matches `rate_mean`).
+    if let Ok((intercept_mean, rate_mean)) = fit_log(&mean, "mean error") {
+        chart.push(
+            Series::line(fit_label(intercept_mean, rate_mean), line(intercept_mean, rate_mean))
+                .dashed()
+                .with_color(1),
+        );
+    }
+    chart.save_png(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_recovers_a_line() {
+        let pts: Vec<(f64, f64)> = (1..6).map(|n| (n as f64, (0.5 - 0.7 * n as f64).exp())).collect();
+        let (a, b) = fit_log(&pts, "t").unwrap();
+        assert!((a - 0.5).abs() < 1e-12 && (b + 0.7).abs() < 1e-12);
+        assert!(fit_log(&[(1.0, 1.0), (1.0, 2.0)], "t").is_err());
+        assert!(fit_log(&[(1.0, 0.0), (2.0, 2.0)], "t").is_err());
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        assert!(experiment(&[4, 8], 0, 5, 0).is_err());
+        assert!(experiment(&[4, 8], 2, 0, 0).is_err());
+        assert!(experiment(&[0, 8], 2, 5, 0).is_err());
+        assert!(experiment(&[8, 8], 2, 5, 0).is_err());
+        assert!(experiment(&[8, 49], 2, 5, 0).is_err());
+    }
+
+    #[test]
+    fn plot_writes_png() {
+        let r = experiment(&[2, 4, 6], 3, 11, 1).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fig").join("lueker.png");
+        plot(&r, &p).unwrap();
+        assert!(std::fs::metadata(&p).unwrap().len() > 0);
+    }
+}
