@@ -65,10 +65,11 @@ fn pruned_network_is_a_masked_copy_realizing_the_target_weights() {
             }
         }
     }
+    // Lueker: 8 candidates per sign leave mean errors of a few 1e-3.
     assert!(
-        c.stats.max_weight_error < 0.05,
-        "16 paths should approximate well: {}",
-        c.stats.max_weight_error
+        c.stats.mean_weight_error < 0.02,
+        "mean weight error with 16 paths: {}",
+        c.stats.mean_weight_error
     );
     assert_eq!(c.stats.random_weights, 16 * 4 * 4 + 3 * 16 * 4);
     assert!(c.stats.kept_weights < c.stats.random_weights);
@@ -76,9 +77,8 @@ fn pruned_network_is_a_masked_copy_realizing_the_target_weights() {
 
 /// Lueker/Pensia: more random paths per weight approximate every weight
 /// better, so the pruned network's outputs approach the target's. Measured on
-/// this 6-8-3 target: mean weight error 0.092 (n = 4) -> 0.0058 (n = 20); the
-/// largest error falls more slowly (0.51 -> 0.15) because a few weights get
-/// little same-sign candidate mass; output error 0.195 -> 0.089.
+/// this 6-8-3 target: mean weight error 0.091 (n = 4) -> 0.0023 (n = 20),
+/// largest weight error 0.44 -> 0.060, largest output error 0.19 -> 0.0039.
 #[test]
 fn more_paths_approximate_a_deep_target_better() {
     let (mlp, target) = bias_free_target(6, vec![8], 3, 2);
@@ -96,9 +96,12 @@ fn more_paths_approximate_a_deep_target_better() {
     };
     let (e4, w4, m4) = err_at(4);
     let (e20, w20, m20) = err_at(20);
+    eprintln!(
+        "n=4: output {e4}, max weight {w4}, mean weight {m4}; n=20: output {e20}, max weight {w20}, mean weight {m20}"
+    );
     assert!(m20 < m4 / 5.0, "mean weight error {m4} -> {m20}");
     assert!(w20 < w4 / 2.0, "max weight error {w4} -> {w20}");
-    assert!(e20 < e4 / 1.5, "output error {e4} -> {e20}");
+    assert!(e20 < e4 / 10.0, "output error {e4} -> {e20}");
 }
 
 #[test]

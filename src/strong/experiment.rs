@@ -31,6 +31,11 @@ pub struct StrongConfig {
     pub edge_popup_keep: Vec<f64>,
     #[serde(default = "default_weights")]
     pub edge_popup_weights: Vec<WeightInit>,
+    /// Rescale each target layer to this largest |weight| before the
+    /// construction (the function changes only by a positive factor, so
+    /// predictions do not); none = use the trained weights as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescale_to: Option<f64>,
 }
 
 fn default_paths() -> Vec<usize> {
@@ -54,7 +59,8 @@ impl Default for StrongConfig {
 pub struct PensiaRecord {
     pub stats: ConstructionStats,
     pub test_accuracy: f64,
-    /// RMSE and largest |difference| between pruned-random and target outputs on the test set.
+    /// RMSE and largest |difference| between pruned-random and target outputs
+    /// on the test set, in the target's units (divided by the rescaling factor).
     pub output_rmse: f64,
     pub output_max_error: f64,
 }
@@ -75,6 +81,10 @@ pub struct StrongSummary {
     pub target_parameters: usize,
     pub target_accuracy: f64,
     pub target_train_seconds: f64,
+    /// Factor S by which the rescaled target's outputs exceed the target's
+    /// (1 without `rescale_to`); weight errors are in rescaled units.
+    #[serde(default)]
+    pub output_scale: f64,
     pub pensia: Vec<PensiaRecord>,
     pub edge_popup: Vec<EdgePopupRecord>,
 }
@@ -97,8 +107,8 @@ pub fn run(
             ))
         }
     };
-    if let Some(&p) = cfg.paths.iter().find(|&&p| p == 0 || p > 32) {
-        return Err(Error::config("strong.paths", "path counts in 1..=32", p));
+    if let Some(&p) = cfg.paths.iter().find(|&&p| p == 0 || p > 64) {
+        return Err(Error::config("strong.paths", "path counts in 1..=64", p));
     }
     if let Some(&k) = cfg.edge_popup_keep.iter().find(|&&k| !(k > 0.0 && k <= 1.0)) {
         return Err(Error::config("strong.edge_popup_keep", "fractions in (0, 1]", k));
@@ -129,9 +139,13 @@ pub fn run(
     model.predict(&target, &test.x, test.len(), &mut target_out)?;
     let target_accuracy = train::evaluate(&mut model, &target, test, exp.spec.eval_chunk)?.accuracy;
 
+    let (scaled, scale) = match cfg.rescale_to {
+        Some(m) => pensia::rescale_layers(&mlp, &target, m)?,
+        None => (target.clone(), 1.0),
+    };
     let mut pensia_records = Vec::new();
     for &n in &cfg.paths {
-        let c = pensia::construct(&mlp, &target, n, cfg.seed, device)?;
+        let c = pensia::construct(&mlp, &scaled, n, cfg.seed, device)?;
         let pruned = c.pruned()?;
         let mut rmodel = Supervised::new(Network::Mlp(c.mlp.clone()), loss, device);
         let mut pruned_out = Vec::new();
@@ -218,6 +232,7 @@ pub fn run(
         target_parameters: ParamSet::numel(&target),
         target_accuracy,
         target_train_seconds,
+        output_scale: scale,
         pensia: pensia_records,
         edge_popup: edge,
     };

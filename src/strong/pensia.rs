@@ -4,16 +4,17 @@
 //! path weights.
 //!
 //! Target layer `W` (`[d_out, d_in]`, no bias) becomes two random layers:
-//! `U` (`[n·d_in, d_in]`) and `V` (`[d_out, n·d_in]`), all entries iid
-//! Uniform[−1, 1]. Pruning keeps in `U` only the entry linking hidden unit
+//! `U` (`[n·d_in, d_in]`) and `V` (`[d_out, n·d_in]`), entries Uniform[−1, 1],
+//! except that the entry linking hidden unit `(j, i)` to input `j` has
+//! |u| ~ Uniform[0, 1] with a positive sign for the first ⌈n/2⌉ paths of each
+//! input and a negative one for the rest. Pruning keeps in `U` only the entry linking hidden unit
 //! `(j, i)` (row `j·n + i`) to input `j`, so that unit computes
 //! `relu(u_ji x_j)`. With `relu(ux) = ux` for `ux > 0`, output `k` is
 //! `Σ_j Σ_i m_kji v_kji relu(u_ji x_j)`, i.e. `x_j · Σ_{i: u_ji > 0} m v u` for
 //! `x_j > 0` and `x_j · Σ_{i: u_ji < 0} m v u` for `x_j < 0` (the identity
 //! `x = relu(x) − relu(−x)` of the paper). Both sums must approximate `w_kj`:
-//! two subset-sum problems per target weight, over the candidates
-//! `v_kji u_ji` with positive (resp. negative) `u_ji` (the other half padded
-//! with zeros, which are never kept). The random network has ReLU after every
+//! two subset-sum problems per target weight, each over the ⌈n/2⌉ candidates
+//! `v_kji u_ji` with positive (resp. negative) `u_ji`. The random network has ReLU after every
 //! layer but the last, so the target's ReLUs are reproduced.
 
 use std::time::Instant;
@@ -84,8 +85,8 @@ pub fn construct(target: &Mlp, params: &ParamSet, paths: usize, seed: u64, devic
             target_desc(target),
         ));
     }
-    if !(1..=32).contains(&paths) {
-        return Err(Error::invalid("paths per weight", "1..=32", paths));
+    if !(1..=64).contains(&paths) {
+        return Err(Error::invalid("paths per weight", "1..=64", paths));
     }
     for l in 0..target.depth() {
         let b = params.get(target.layer_names(l).1)?;
@@ -129,6 +130,20 @@ pub fn construct(target: &Mlp, params: &ParamSet, paths: usize, seed: u64, devic
         }
         random.insert(name, Array { shape, data });
     }
+    // Sign split of the kept first-layer entries: paths 0..half of each input
+    // get positive, the others negative weights (|u| stays Uniform[0, 1]), so
+    // each of the two subset-sum problems of a weight has half the paths as
+    // candidates (Pensia et al.'s relu(x) - relu(-x) = x construction).
+    let half = paths.div_ceil(2);
+    for (l, d) in layers.iter().enumerate() {
+        let u = random.get_mut(mlp.layer_names(2 * l).0)?;
+        for j in 0..d.fan_in {
+            for i in 0..paths {
+                let e = &mut u.data[(j * paths + i) * d.fan_in + j];
+                *e = if i < half { e.abs() } else { -e.abs() };
+            }
+        }
+    }
 
     let (mut max_err, mut sum_err, mut count, mut problems, mut solve_seconds) =
         (0.0f64, 0.0f64, 0usize, 0usize, 0.0f64);
@@ -142,26 +157,27 @@ pub fn construct(target: &Mlp, params: &ParamSet, paths: usize, seed: u64, devic
         let v = random.get(&vname)?.data.clone();
         let (d_in, d_out, width) = (d.fan_in, d.fan_out, paths * d.fan_in);
         let u_of = |j: usize, i: usize| u[(j * paths + i) * d_in + j];
-        // Problems in order (k, j, sign): candidates v_kji u_ji of that sign, zeros otherwise.
+        // Problems in order (k, j, sign): candidates v_kji u_ji over the `half`
+        // paths of that sign (the negative group is zero-padded when `paths` is odd).
         let np = d_out * d_in * 2;
-        let mut cand = vec![0.0f32; np * paths];
+        let mut cand = vec![0.0f32; np * half];
         let mut targets = vec![0.0f32; np];
         for k in 0..d_out {
             for j in 0..d_in {
                 for s in 0..2 {
                     let p = (k * d_in + j) * 2 + s;
                     targets[p] = w[k * d_in + j];
-                    for i in 0..paths {
-                        let uji = u_of(j, i);
-                        if (s == 0 && uji > 0.0) || (s == 1 && uji < 0.0) {
-                            cand[p * paths + i] = v[k * width + j * paths + i] * uji;
+                    for t in 0..half {
+                        let i = s * half + t;
+                        if i < paths {
+                            cand[p * half + t] = v[k * width + j * paths + i] * u_of(j, i);
                         }
                     }
                 }
             }
         }
         let t0 = Instant::now();
-        let sol = solve_all(&cand, &targets, paths, device)?;
+        let sol = solve_all(&cand, &targets, half, device)?;
         solve_seconds += t0.elapsed().as_secs_f64();
         problems += np;
         let mut used = vec![false; width];
@@ -171,9 +187,9 @@ pub fn construct(target: &Mlp, params: &ParamSet, paths: usize, seed: u64, devic
                 for s in 0..2 {
                     let p = (k * d_in + j) * 2 + s;
                     let mut realized = 0.0f64;
-                    for i in 0..paths {
-                        let c = cand[p * paths + i];
-                        if c != 0.0 && (sol[p].subset >> i) & 1 == 1 {
+                    for t in 0..half {
+                        let (i, c) = (s * half + t, cand[p * half + t]);
+                        if i < paths && c != 0.0 && (sol[p].subset >> t) & 1 == 1 {
                             vm[k * width + j * paths + i] = 1.0;
                             used[j * paths + i] = true;
                             realized += c as f64;
@@ -239,6 +255,29 @@ fn target_desc(m: &Mlp) -> String {
         m.activation.name(),
         m.parameterization
     )
+}
+
+/// Rescales each layer of a bias-free ReLU MLP so that its largest |weight| is
+/// `max_abs` (Pensia et al. assume |w| <= 1). By positive homogeneity
+/// (`relu(c z) = c relu(z)` for c > 0) the rescaled network computes
+/// `S · f(x)` with `S = Π_l max_abs / max_l |W_l|`, so its predictions
+/// (argmax) are the target's. Returns the rescaled parameters and `S`.
+pub fn rescale_layers(target: &Mlp, params: &ParamSet, max_abs: f64) -> Result<(ParamSet, f64)> {
+    if !(max_abs > 0.0 && max_abs.is_finite()) {
+        return Err(Error::invalid("rescaled largest weight", "a finite value > 0", max_abs));
+    }
+    let mut p = params.clone();
+    let mut scale = 1.0f64;
+    for l in 0..target.depth() {
+        let w = p.get_mut(target.layer_names(l).0)?;
+        let m = w.data.iter().fold(0.0f32, |a, v| a.max(v.abs())) as f64;
+        if m > 0.0 {
+            let c = max_abs / m;
+            w.data.iter_mut().for_each(|v| *v = (*v as f64 * c) as f32);
+            scale *= c;
+        }
+    }
+    Ok((p, scale))
 }
 
 /// A mask that keeps all weights and no bias of `mlp` (train a bias-free target with it).
