@@ -266,9 +266,12 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
 }
 
 /// Loads the config, applies the flags, resolves it and prepares the run directory.
+/// `section` applies the subcommand's own flags to its config table and
+/// validates it, before any directory is created.
 fn prepare(
     a: &TrainArgs,
     default_name: &str,
+    section: impl FnOnce(&mut lottery_tangent::config::Experiment) -> Result<()>,
 ) -> Result<(lottery_tangent::config::Experiment, RunDir, candle_core::Device)> {
     let mut config = match &a.config {
         Some(p) => ExperimentConfig::load(p)?,
@@ -279,7 +282,8 @@ fn prepare(
     };
     apply_overrides(&mut config, a)?;
     let device = lottery_tangent::device::parse(&a.device)?;
-    let exp = config.resolve().context("invalid experiment")?;
+    let mut exp = config.resolve().context("invalid experiment")?;
+    section(&mut exp).context("invalid experiment")?;
     let root = a.out.join(&exp.config.name);
     if a.force && root.exists() {
         std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
@@ -296,7 +300,7 @@ fn prepare(
 }
 
 fn cmd_train(a: TrainArgs) -> Result<()> {
-    let (exp, dir, device) = prepare(&a, "train")?;
+    let (exp, dir, device) = prepare(&a, "train", |_| Ok(()))?;
     let root = dir.root().to_path_buf();
     let params = exp
         .net
@@ -375,19 +379,22 @@ fn cmd_plot(run: PathBuf) -> Result<()> {
 }
 
 fn cmd_imp(a: ImpArgs) -> Result<()> {
-    let (mut exp, dir, device) = prepare(&a.common, "imp")?;
-    let mut cfg = exp.config.imp.clone().unwrap_or_default();
-    if let Some(r) = a.rounds {
-        cfg.rounds = r;
-    }
-    if let Some(s) = &a.seeds {
-        cfg.seeds = s.clone();
-    }
-    if let Some(k) = a.rewind_step {
-        cfg.rewind_step = k;
-    }
-    exp.config.imp = Some(cfg.clone());
-    write_text(&dir.config(), &exp.config.to_toml()?)?;
+    let (exp, dir, device) = prepare(&a.common, "imp", |exp| {
+        let mut cfg = exp.config.imp.clone().unwrap_or_default();
+        if let Some(r) = a.rounds {
+            cfg.rounds = r;
+        }
+        if let Some(s) = &a.seeds {
+            cfg.seeds = s.clone();
+        }
+        if let Some(k) = a.rewind_step {
+            cfg.rewind_step = k;
+        }
+        cfg.validate(exp)?;
+        exp.config.imp = Some(cfg);
+        Ok(())
+    })?;
+    let cfg = exp.config.imp.clone().unwrap_or_default();
     println!(
         "{}: IMP on {} ({}), {} rounds, rewind to step {}, {:?} pruning at rate {} ({:?}), seeds {:?}, {} steps per run",
         exp.config.name,
@@ -411,23 +418,26 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
 }
 
 fn cmd_lmc(a: LmcArgs) -> Result<()> {
-    let (mut exp, dir, device) = prepare(&a.common, "lmc")?;
-    let mut cfg = exp.config.lmc.clone().unwrap_or_default();
-    if let Some(k) = &a.ks {
-        cfg.ks = k.clone();
-    }
-    if let Some(p) = a.pairs {
-        cfg.pairs = p;
-    }
-    if let Some(p) = a.points {
-        cfg.points = p;
-    }
-    if a.mask.is_some() {
-        cfg.mask = a.mask.clone();
-        cfg.sparse_density = None;
-    }
-    exp.config.lmc = Some(cfg.clone());
-    write_text(&dir.config(), &exp.config.to_toml()?)?;
+    let (exp, dir, device) = prepare(&a.common, "lmc", |exp| {
+        let mut cfg = exp.config.lmc.clone().unwrap_or_default();
+        if let Some(k) = &a.ks {
+            cfg.ks = k.clone();
+        }
+        if let Some(p) = a.pairs {
+            cfg.pairs = p;
+        }
+        if let Some(p) = a.points {
+            cfg.points = p;
+        }
+        if a.mask.is_some() {
+            cfg.mask = a.mask.clone();
+            cfg.sparse_density = None;
+        }
+        cfg.validate(exp.spec.steps)?;
+        exp.config.lmc = Some(cfg);
+        Ok(())
+    })?;
+    let cfg = exp.config.lmc.clone().unwrap_or_default();
     println!(
         "{}: instability analysis of {} on {}, k in {:?}, {} pairs, {} points, {} steps",
         exp.config.name,
@@ -460,16 +470,19 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
 
 fn cmd_strong(a: StrongArgs) -> Result<()> {
     use lottery_tangent::strong::experiment;
-    let (mut exp, dir, device) = prepare(&a.common, "strong")?;
-    let mut cfg = exp.config.strong.clone().unwrap_or_default();
-    if let Some(p) = &a.paths {
-        cfg.paths = p.clone();
-    }
-    if let Some(k) = &a.keep {
-        cfg.edge_popup_keep = k.clone();
-    }
-    exp.config.strong = Some(cfg.clone());
-    write_text(&dir.config(), &exp.config.to_toml()?)?;
+    let (exp, dir, device) = prepare(&a.common, "strong", |exp| {
+        let mut cfg = exp.config.strong.clone().unwrap_or_default();
+        if let Some(p) = &a.paths {
+            cfg.paths = p.clone();
+        }
+        if let Some(k) = &a.keep {
+            cfg.edge_popup_keep = k.clone();
+        }
+        cfg.validate(&exp.net)?;
+        exp.config.strong = Some(cfg);
+        Ok(())
+    })?;
+    let cfg = exp.config.strong.clone().unwrap_or_default();
     println!(
         "{}: strong tickets for target {} on {}; paths per weight {:?}; edge-popup kept fractions {:?}",
         exp.config.name,

@@ -248,17 +248,7 @@ impl MlpWorkspace {
 impl Mlp {
     /// Checks that `p` has this network's names and shapes.
     pub fn check_params(&self, p: &ParamSet) -> Result<()> {
-        for (name, shape) in self.param_shapes() {
-            let a = p.get(&name)?;
-            if a.shape != shape {
-                return Err(Error::Shape {
-                    what: name,
-                    expected: shape,
-                    got: a.shape.clone(),
-                });
-            }
-        }
-        Ok(())
+        super::check_shapes(p, self.param_shapes())
     }
 
     /// Slice forward pass. `x`: `[n, input_dim]`. The output is `ws.output()`.

@@ -180,17 +180,7 @@ impl Network {
                 ),
             });
         }
-        for (name, shape) in want {
-            let a = p.get(&name)?;
-            if a.shape != shape {
-                return Err(Error::Shape {
-                    what: name,
-                    expected: shape,
-                    got: a.shape.clone(),
-                });
-            }
-        }
-        Ok(())
+        check_shapes(p, want)
     }
 
     /// Differentiable forward pass in candle ops: `x` `[n, input_dim]` to `[n, outputs]`.
@@ -222,4 +212,19 @@ impl Network {
             ),
         }
     }
+}
+
+/// Errors unless every named parameter of `shapes` is in `p` with that shape.
+fn check_shapes(p: &ParamSet, shapes: Vec<(String, Vec<usize>)>) -> Result<()> {
+    for (name, shape) in shapes {
+        let a = p.get(&name)?;
+        if a.shape != shape {
+            return Err(Error::Shape {
+                what: name,
+                expected: shape,
+                got: a.shape.clone(),
+            });
+        }
+    }
+    Ok(())
 }

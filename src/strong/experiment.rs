@@ -48,6 +48,40 @@ fn default_weights() -> Vec<WeightInit> {
     vec![WeightInit::KaimingUniform, WeightInit::SignedConstant]
 }
 
+impl StrongConfig {
+    /// Checks the sweep values and that `net` can be a target (a ReLU MLP in
+    /// standard parameterization); returns that MLP.
+    pub fn validate(&self, net: &Network) -> Result<crate::models::Mlp> {
+        let mlp = match net {
+            Network::Mlp(m)
+                if m.parameterization == Parameterization::Standard
+                    && m.activation == crate::models::Activation::Relu =>
+            {
+                m.clone()
+            }
+            other => {
+                return Err(Error::invalid(
+                    "strong-ticket target model",
+                    "a ReLU MLP in standard parameterization",
+                    other.describe(),
+                ))
+            }
+        };
+        if let Some(&p) = self.paths.iter().find(|&&p| p == 0 || p > 64) {
+            return Err(Error::config("strong.paths", "path counts in 1..=64", p));
+        }
+        if let Some(&k) = self.edge_popup_keep.iter().find(|&&k| !(k > 0.0 && k <= 1.0)) {
+            return Err(Error::config("strong.edge_popup_keep", "fractions in (0, 1]", k));
+        }
+        if let Some(r) = self.rescale_to {
+            if !(r > 0.0 && r.is_finite()) {
+                return Err(Error::config("strong.rescale_to", "a finite value > 0", r));
+            }
+        }
+        Ok(mlp)
+    }
+}
+
 impl Default for StrongConfig {
     fn default() -> Self {
         toml::from_str("").expect("the empty [strong] takes every default")
@@ -97,22 +131,7 @@ pub fn run(
     device: &Device,
     progress: bool,
 ) -> Result<StrongSummary> {
-    let mlp = match &exp.net {
-        Network::Mlp(m) if m.parameterization == Parameterization::Standard => m.clone(),
-        other => {
-            return Err(Error::invalid(
-                "strong-ticket target model",
-                "an MLP in standard parameterization",
-                other.describe(),
-            ))
-        }
-    };
-    if let Some(&p) = cfg.paths.iter().find(|&&p| p == 0 || p > 64) {
-        return Err(Error::config("strong.paths", "path counts in 1..=64", p));
-    }
-    if let Some(&k) = cfg.edge_popup_keep.iter().find(|&&k| !(k > 0.0 && k <= 1.0)) {
-        return Err(Error::config("strong.edge_popup_keep", "fractions in (0, 1]", k));
-    }
+    let mlp = cfg.validate(&exp.net)?;
     let net = exp.net.clone();
     let loss = exp.config.train.loss;
     // The target, trained with its biases masked to zero.
