@@ -128,3 +128,52 @@ fn small_instability_analysis_runs_dense_and_sparse() {
     let bad = LmcConfig { ks: vec![500], ..cfg };
     assert!(bad.validate(120).unwrap_err().to_string().contains("lmc.ks"));
 }
+
+/// The analysis is model-generic: the conv net (trained through candle
+/// autodiff) runs through the same spawn / interpolate / barrier path.
+#[test]
+fn instability_analysis_works_for_the_conv_net() {
+    let text = r#"
+        name = "lmc_conv"
+        [data]
+        source = "digits"
+        [model]
+        kind = "conv"
+        channels = [4, 8]
+        hidden = [16]
+        [train]
+        iterations = 30
+        batch_size = 32
+        [train.optimizer]
+        kind = "sgd"
+        lr = 0.05
+        momentum = 0.9
+    "#;
+    let exp = ExperimentConfig::from_toml(text, "lmc_conv")
+        .unwrap()
+        .resolve()
+        .unwrap();
+    let cfg = LmcConfig {
+        ks: vec![0, 10],
+        pairs: 1,
+        points: 3,
+        train_eval_size: 0,
+        mask: None,
+        sparse_density: Some(0.5),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = lmc::run(
+        &exp,
+        &cfg,
+        &RunDir::create(dir.path()).unwrap(),
+        &Device::Cpu,
+        false,
+        false,
+    )
+    .unwrap();
+    assert_eq!(s.results.len(), 4);
+    assert!(s
+        .results
+        .iter()
+        .all(|r| r.path.test_error.len() == 3 && r.instability >= 0.0));
+}
