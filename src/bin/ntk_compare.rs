@@ -204,18 +204,7 @@ fn run() -> Result<()> {
                 write_json(&path, &r)?;
                 r
             };
-            println!(
-                "  width {:>5} seed {}: RMSE(full,lin) {:.3e}  Δθ/θ {:.3e}  ΔΘ/Θ {:.3e}  acc full/lin/kernel {:.1}/{:.1}/{:.1}%  ({:.1} s)",
-                w,
-                seed,
-                r.rmse_full_linear,
-                r.relative_parameter_change,
-                r.relative_ntk_change,
-                100.0 * r.accuracy_full,
-                100.0 * r.accuracy_linear,
-                100.0 * r.accuracy_kernel,
-                r.seconds
-            );
+            println!("  {}", compare::width_line(&r));
             results.push(r);
         }
     }

@@ -662,6 +662,22 @@ pub fn plot_summary(dir: &RunDir, s: &CompareSummary) -> Result<()> {
     spec.save_png(&dir.figure("ntk_spectrum"))
 }
 
+/// A one-line progress summary of one width.
+pub fn width_line(r: &WidthResult) -> String {
+    format!(
+        "width {:>5} seed {}: RMSE(full,lin) {:.3e}  Δθ/θ {:.3e}  ΔΘ/Θ {:.3e}  acc full/lin/kernel {:.1}/{:.1}/{:.1}%  ({:.1} s)",
+        r.width,
+        r.seed,
+        r.rmse_full_linear,
+        r.relative_parameter_change,
+        r.relative_ntk_change,
+        100.0 * r.accuracy_full,
+        100.0 * r.accuracy_linear,
+        100.0 * r.accuracy_kernel,
+        r.seconds
+    )
+}
+
 /// The human-readable table.
 pub fn table(s: &CompareSummary) -> String {
     let mut t = String::new();
