@@ -80,33 +80,42 @@ unsafe fn gemm_blocked(
     let len = if split_n { n } else { m };
     let block = len.div_ceil(threads).next_multiple_of(16).max(16);
     let blocks = len.div_ceil(block);
-    rayon::scope(|s| {
-        for b in 0..blocks {
-            let start = b * block;
-            let size = block.min(len - start);
-            let run = &run;
-            s.spawn(move |_| {
-                let st = start as isize;
-                if split_n {
-                    run(
-                        m,
-                        size,
-                        Ptr(d.get().offset(st * dst_cs)),
-                        l,
-                        Ptr(r.get().offset(st * rhs_cs)),
-                    );
-                } else {
-                    run(
-                        size,
-                        n,
-                        Ptr(d.get().offset(st * dst_rs)),
-                        Ptr(l.get().offset(st * lhs_rs)),
-                        r,
-                    );
-                }
-            });
+    let run_block = |b: usize| {
+        let start = b * block;
+        let size = block.min(len - start);
+        let st = start as isize;
+        // SAFETY: blocks are disjoint column (or row) ranges of dst, inside the bounds checked by the caller.
+        unsafe {
+            if split_n {
+                run(
+                    m,
+                    size,
+                    Ptr(d.get().offset(st * dst_cs)),
+                    l,
+                    Ptr(r.get().offset(st * rhs_cs)),
+                );
+            } else {
+                run(
+                    size,
+                    n,
+                    Ptr(d.get().offset(st * dst_rs)),
+                    Ptr(l.get().offset(st * lhs_rs)),
+                    r,
+                );
+            }
         }
-    });
+    };
+    // Fork-join over the blocks (rayon's join is cheaper than a scope for the
+    // few blocks of small products).
+    fn fork(lo: usize, hi: usize, f: &(impl Fn(usize) + Sync)) {
+        if hi - lo == 1 {
+            f(lo);
+        } else {
+            let mid = (lo + hi) / 2;
+            rayon::join(|| fork(lo, mid, f), || fork(mid, hi, f));
+        }
+    }
+    fork(0, blocks, &run_block);
 }
 
 /// `c[m,n] = (accumulate ? c : 0) + alpha · a[m,k] · b[n,k]^T`.
