@@ -171,5 +171,5 @@ fn edge_popup_learns_a_supermask() {
         0
     )
     .is_err());
-    let _ = ep.outputs();
+    assert_eq!(ep.outputs(), 10);
 }
