@@ -21,5 +21,6 @@ pub mod prune;
 pub mod rng;
 pub mod strong;
 pub mod train;
+pub mod verdict;
 
 pub use error::{Error, Result};

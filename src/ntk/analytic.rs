@@ -1,5 +1,7 @@
 //! The infinite-width NNGP and NTK of a fully connected network in NTK
-//! parameterization (Jacot et al. 2018; Lee et al. 2019, Eq. 4-5), with the
+//! parameterization (Jacot et al. 2018; Lee et al. 2019, Eq. 4-5), and in
+//! standard parameterization ([`InfiniteMlp::kernels_standard`],
+//! neural-tangents' convention), with the
 //! closed-form Gaussian expectations of ReLU (the arc-cosine kernel, Cho & Saul
 //! 2009, as written in Arora et al. 2019) and erf (Williams 1997).
 //!
@@ -179,6 +181,53 @@ impl InfiniteMlp {
     /// those of `x2` (`[n2, d]`). Errors on empty inputs, a length that does not
     /// match `[n, d]`, or a non-finite input value.
     pub fn kernels(&self, x1: &[f32], n1: usize, x2: &[f32], n2: usize, d: usize) -> Result<Kernels> {
+        self.kernels_impl(None, x1, n1, x2, n2, d)
+    }
+
+    /// The kernels of the same network in **standard parameterization**
+    /// (`W ~ N(0, W_std²/fan_in)`, `b ~ N(0, b_std²)`, `z = W h + b`), in
+    /// neural-tangents' convention (`stax.Dense(parameterization='standard')`,
+    /// neural_tangents/_src/stax/linear.py): the NNGP is the same as in NTK
+    /// parameterization, but each weight matrix contributes its fan-in times
+    /// the kernel of its inputs to the NTK, so the NTK depends on the finite
+    /// widths `hidden` (one per hidden layer, `depth − 1` of them):
+    ///
+    /// ```text
+    /// Θ^1     = d · (x·x'/d) + 1
+    /// Θ^{l+1} = n_l E[phi(u) phi(v)] + 1 + Θ^l · K̇^{l+1}
+    /// ```
+    ///
+    /// (the `+ 1` is the bias gradient). It is the infinite-width limit of the
+    /// empirical NTK divided by nothing: the empirical NTK of a standard
+    /// network grows linearly with width, and this kernel tracks it.
+    pub fn kernels_standard(
+        &self,
+        hidden: &[usize],
+        x1: &[f32],
+        n1: usize,
+        x2: &[f32],
+        n2: usize,
+        d: usize,
+    ) -> Result<Kernels> {
+        if hidden.len() + 1 != self.depth || hidden.contains(&0) {
+            return Err(Error::invalid(
+                "hidden widths of the standard-parameterization kernel",
+                format!("{} widths > 0 (depth − 1)", self.depth.saturating_sub(1)),
+                format!("{hidden:?}"),
+            ));
+        }
+        self.kernels_impl(Some(hidden), x1, n1, x2, n2, d)
+    }
+
+    fn kernels_impl(
+        &self,
+        standard: Option<&[usize]>,
+        x1: &[f32],
+        n1: usize,
+        x2: &[f32],
+        n2: usize,
+        d: usize,
+    ) -> Result<Kernels> {
         self.validate()?;
         check_input("x1", x1, n1, d)?;
         check_input("x2", x2, n2, d)?;
@@ -201,11 +250,17 @@ impl InfiniteMlp {
             |m: &DMatrix<f64>| -> Vec<f64> { m.row_iter().map(|r| scale * r.norm_squared() + b2).collect() };
         let mut k1 = self_kernel(&m1);
         let mut k2 = self_kernel(&m2);
-        let mut ntk = nngp.clone();
+        let mut ntk = match standard {
+            // Θ^1 = x·x' + 1: the weight gradient is the raw input.
+            Some(_) => (0..n1 * n2).map(|ij| gram[(ij / n2, ij % n2)] + 1.0).collect(),
+            None => nngp.clone(),
+        };
 
         // Layers 2..=depth.
         let act = self.activation;
-        for _ in 1..self.depth {
+        for l in 1..self.depth {
+            // Standard parameterization: the weight block contributes fan_in · E[phi phi] + 1.
+            let fan_in = standard.map(|h| h[l - 1] as f64);
             nngp.par_chunks_mut(n2)
                 .zip(ntk.par_chunks_mut(n2))
                 .zip(k1.par_iter())
@@ -213,7 +268,11 @@ impl InfiniteMlp {
                     for ((k, t), &k22) in k_row.iter_mut().zip(t_row.iter_mut()).zip(&k2) {
                         let (e, ed) = expectations(act, k11, k22, *k);
                         let k_next = w2 * e + b2;
-                        *t = k_next + *t * (w2 * ed);
+                        let own = match fan_in {
+                            Some(n) => n * e + 1.0,
+                            None => k_next,
+                        };
+                        *t = own + *t * (w2 * ed);
                         *k = k_next;
                     }
                 });
@@ -470,6 +529,19 @@ mod tests {
     /// any width; with two it is off by O(1/width).
     #[test]
     fn matches_wide_finite_networks() {
+        use crate::models::Parameterization;
+        matches_wide_finite(Parameterization::Ntk);
+    }
+
+    /// The same for standard parameterization against `kernels_standard`
+    /// (whose NTK grows with the widths, as the empirical one does).
+    #[test]
+    fn standard_parameterization_matches_wide_finite_networks() {
+        use crate::models::Parameterization;
+        matches_wide_finite(Parameterization::Standard);
+    }
+
+    fn matches_wide_finite(param: crate::models::Parameterization) {
         use crate::models::{Mlp, MlpWorkspace, Parameterization};
         let (d, n) = (5, 3);
         let mut rng = ChaCha8Rng::seed_from_u64(11);
@@ -478,7 +550,7 @@ mod tests {
         for (hidden, seeds, tol) in [(vec![4096], 16, 0.02), (vec![1024, 1024], 16, 0.04)] {
             for act in [Activation::Relu, Activation::Erf] {
                 let depth = hidden.len() + 1;
-                let mlp = Mlp::new(d, hidden.clone(), 1, act, Parameterization::Ntk, w, b).unwrap();
+                let mlp = Mlp::new(d, hidden.clone(), 1, act, param, w, b).unwrap();
                 let mut emp = vec![0.0f64; n * n];
                 for seed in 0..seeds {
                     let p = mlp.init(&mut crate::rng::indexed(5, "init", seed));
@@ -501,13 +573,16 @@ mod tests {
                     }
                 }
                 let net = InfiniteMlp::new(depth, act, w as f64, b as f64).unwrap();
-                let k = net.kernels(&x, n, &x, n, d).unwrap();
+                let k = match param {
+                    Parameterization::Ntk => net.kernels(&x, n, &x, n, d).unwrap(),
+                    Parameterization::Standard => net.kernels_standard(&hidden, &x, n, &x, n, d).unwrap(),
+                };
                 for i in 0..n {
                     for j in 0..n {
                         let (e, ana) = (emp[i * n + j], k.ntk[i * n + j]);
                         let scale = (k.ntk[i * n + i] * k.ntk[j * n + j]).sqrt();
                         let err = (e - ana).abs() / scale;
-                        eprintln!("{act:?} depth {depth} ({i}, {j}): empirical {e:.5} analytic {ana:.5} rel {err:.4}");
+                        eprintln!("{param:?} {act:?} depth {depth} ({i}, {j}): empirical {e:.5} analytic {ana:.5} rel {err:.4}");
                         assert!(
                             err <= tol,
                             "{act:?} depth {depth} ({i}, {j}): empirical {e} vs analytic {ana}"
@@ -545,5 +620,10 @@ mod tests {
             ..net
         };
         assert!(bad.kernels(&x, 2, &x, 2, 3).is_err());
+        // Standard parameterization needs one width per hidden layer.
+        assert!(net.kernels_standard(&[8], &x, 2, &x, 2, 3).is_ok());
+        assert!(net.kernels_standard(&[], &x, 2, &x, 2, 3).is_err());
+        assert!(net.kernels_standard(&[8, 8], &x, 2, &x, 2, 3).is_err());
+        assert!(net.kernels_standard(&[0], &x, 2, &x, 2, 3).is_err());
     }
 }

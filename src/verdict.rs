@@ -1,0 +1,385 @@
+//! Verdicts you can quote: the statistics behind them and one form for every
+//! experiment's closing lines.
+//!
+//! A [`Claim`] states what a theory predicts (with its source), what was
+//! measured (with its spread and the regime it covers) and a three-valued
+//! [`Verdict`]: consistent, contradicts, or inconclusive. Every experiment's
+//! `report.md` ends with its claims rendered by [`claims_markdown`], and its
+//! last printed lines by [`claims_text`].
+//!
+//! Slopes against a scale parameter (width, number of candidates) are fitted
+//! by [`fit_power_law`]: ordinary least squares of `ln y` on `ln x` over every
+//! independent observation (each width × seed is one point), with a 95%
+//! Student-t confidence interval from the regression's standard error
+//! (`n − 2` degrees of freedom). The residual variance pools the seed-to-seed
+//! spread and any lack of fit. We use the t interval rather than a bootstrap
+//! over seeds because with the 3-5 seeds a sweep affords, a percentile
+//! bootstrap under-covers (it has only a handful of distinct resamples and
+//! shrinks the variance by `(s − 1)/s`).
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+use crate::{Error, Result};
+
+/// The confidence level of every interval the toolkit reports.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// The three outcomes of checking a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The measurement is within what the theory allows.
+    Consistent,
+    /// The measurement lies outside what the theory allows, beyond its uncertainty.
+    Contradicts,
+    /// The data cannot decide (too few points, too wide an interval, or outside the theory's regime).
+    Inconclusive,
+}
+
+impl Verdict {
+    /// `consistent`, `contradicts` or `inconclusive`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Consistent => "consistent",
+            Verdict::Contradicts => "contradicts",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// One checked claim.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// What the theory predicts, e.g. "RMSE(full, linear) = O(width^-1/2)".
+    pub claim: String,
+    /// Where the prediction comes from (paper, theorem or figure).
+    pub source: String,
+    /// What was measured: numbers with spread, seeds and regime.
+    pub measured: String,
+    pub verdict: Verdict,
+    /// Why this verdict, and for "inconclusive" what would decide it.
+    pub reason: String,
+}
+
+impl Claim {
+    /// One line: `[verdict] claim (source): measured. reason`.
+    pub fn line(&self) -> String {
+        format!(
+            "[{}] {} ({}): {}. {}",
+            self.verdict.word(),
+            self.claim,
+            self.source,
+            self.measured,
+            self.reason
+        )
+    }
+}
+
+/// The claims as a markdown section (`## Verdicts` and one bullet each).
+pub fn claims_markdown(claims: &[Claim]) -> String {
+    let mut s = String::from("## Verdicts\n\n");
+    if claims.is_empty() {
+        s.push_str("No claim could be checked.\n");
+    }
+    for c in claims {
+        s.push_str(&format!(
+            "- **{}**: {} ({}).\n  Measured: {}.\n  {}\n",
+            c.verdict.word(),
+            c.claim,
+            c.source,
+            c.measured,
+            c.reason
+        ));
+    }
+    s
+}
+
+/// The claims as plain lines for the terminal.
+pub fn claims_text(claims: &[Claim]) -> String {
+    let mut s = String::from("verdicts:\n");
+    for c in claims {
+        s.push_str("  ");
+        s.push_str(&c.line());
+        s.push('\n');
+    }
+    s
+}
+
+/// Mean and sample standard deviation (0 for one value); `None` when empty
+/// or when a value is not finite.
+pub fn mean_sd(v: &[f64]) -> Option<(f64, f64)> {
+    if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let sd = if v.len() > 1 {
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        0.0
+    };
+    Some((m, sd))
+}
+
+/// The two-sided 95% Student-t quantile with `dof` degrees of freedom.
+pub fn t_quantile(dof: usize) -> Result<f64> {
+    if dof == 0 {
+        return Err(Error::invalid("degrees of freedom of a t interval", ">= 1", 0));
+    }
+    let t = StudentsT::new(0.0, 1.0, dof as f64).map_err(|e| Error::invalid("Student t distribution", "valid", e))?;
+    Ok(t.inverse_cdf(0.5 + CONFIDENCE / 2.0))
+}
+
+/// A 95% t interval for the mean of `v`: `(mean, half_width)`; `None` with
+/// fewer than 2 values or a non-finite value.
+pub fn mean_ci(v: &[f64]) -> Option<(f64, f64)> {
+    let (m, sd) = mean_sd(v)?;
+    if v.len() < 2 {
+        return None;
+    }
+    let t = t_quantile(v.len() - 1).ok()?;
+    Some((m, t * sd / (v.len() as f64).sqrt()))
+}
+
+/// A fitted power law `y = e^a x^b` with its uncertainty.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PowerFit {
+    /// Exponent `b` (the log-log slope).
+    pub slope: f64,
+    /// `a`, the intercept of `ln y`.
+    pub intercept: f64,
+    /// Standard error of the slope (0 when the points fit exactly).
+    pub slope_se: f64,
+    /// 95% confidence interval of the slope; `None` with only 2 points
+    /// (no degrees of freedom left).
+    pub ci: Option<(f64, f64)>,
+    pub r_squared: f64,
+    /// Observations used (x, y), in the order given.
+    pub points: usize,
+    /// Distinct x values among them.
+    pub distinct_x: usize,
+}
+
+impl PowerFit {
+    /// The fitted `y` at `x`.
+    pub fn at(&self, x: f64) -> f64 {
+        (self.intercept + self.slope * x.ln()).exp()
+    }
+
+    /// `-0.52 [95% CI -0.61, -0.43]` (or `(no CI: 2 points)`).
+    pub fn describe(&self) -> String {
+        match self.ci {
+            Some((lo, hi)) => format!("{:+.3} [95% CI {:+.3}, {:+.3}]", self.slope, lo, hi),
+            None => format!("{:+.3} (no CI: {} points)", self.slope, self.points),
+        }
+    }
+}
+
+/// Least squares of `ln y` on `ln x` over the observations; points with a
+/// non-positive or non-finite `x` or `y` are dropped. Errors with fewer than 2
+/// usable points or fewer than 2 distinct `x`.
+pub fn fit_power_law(obs: &[(f64, f64)], quantity: &str) -> Result<PowerFit> {
+    let pts: Vec<(f64, f64)> = obs
+        .iter()
+        .filter(|(x, y)| *x > 0.0 && *y > 0.0 && x.is_finite() && y.is_finite())
+        .map(|(x, y)| (x.ln(), y.ln()))
+        .collect();
+    if pts.len() < 2 {
+        return Err(Error::invalid(
+            format!("log-log fit of {quantity}"),
+            "at least 2 positive, finite points",
+            pts.len(),
+        ));
+    }
+    let mut xs: Vec<f64> = pts.iter().map(|p| p.0).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    if xs.len() < 2 {
+        return Err(Error::invalid(
+            format!("log-log fit of {quantity}"),
+            "at least 2 distinct x values",
+            1,
+        ));
+    }
+    let n = pts.len() as f64;
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let syy: f64 = pts.iter().map(|p| (p.1 - my).powi(2)).sum();
+    let slope = sxy / sxx;
+    let intercept = my - slope * mx;
+    let sse: f64 = pts.iter().map(|p| (p.1 - intercept - slope * p.0).powi(2)).sum();
+    let r_squared = if syy > 0.0 { 1.0 - sse / syy } else { 1.0 };
+    let dof = pts.len() - 2;
+    let (slope_se, ci) = if dof == 0 {
+        (0.0, None)
+    } else {
+        let se = (sse / dof as f64 / sxx).sqrt();
+        let t = t_quantile(dof)?;
+        (se, Some((slope - t * se, slope + t * se)))
+    };
+    Ok(PowerFit {
+        slope,
+        intercept,
+        slope_se,
+        ci,
+        r_squared,
+        points: pts.len(),
+        distinct_x: xs.len(),
+    })
+}
+
+/// The rules for checking an upper bound `y = O(x^bound)` against a fitted slope.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BoundRule {
+    /// The bound's exponent (e.g. -0.5).
+    pub bound: f64,
+    /// Fewest distinct x values in the theory's regime for a conclusive verdict.
+    pub min_points: usize,
+    /// Widest CI half-width for a conclusive verdict.
+    pub max_half_width: f64,
+}
+
+impl BoundRule {
+    /// The default rule: at least 3 distinct x, and a half-width of at most
+    /// 0.5 (the distance between the two reference rates n^-1/2 and n^-1 that
+    /// the NTK literature argues about; a wider interval cannot tell them apart).
+    pub fn new(bound: f64) -> Self {
+        BoundRule {
+            bound,
+            min_points: 3,
+            max_half_width: 0.5,
+        }
+    }
+
+    /// The verdict on an upper bound and why: consistent when the CI reaches
+    /// the bound's exponent or below, contradicts when it lies wholly above,
+    /// inconclusive with too few distinct x or too wide (or no) CI.
+    pub fn check(&self, fit: Option<&PowerFit>) -> (Verdict, String) {
+        let Some(fit) = fit else {
+            return (
+                Verdict::Inconclusive,
+                format!(
+                    "no fit: fewer than 2 usable points in the regime (need at least {})",
+                    self.min_points
+                ),
+            );
+        };
+        if fit.distinct_x < self.min_points {
+            return (
+                Verdict::Inconclusive,
+                format!(
+                    "only {} distinct values in the regime, at least {} needed",
+                    fit.distinct_x, self.min_points
+                ),
+            );
+        }
+        let Some((lo, hi)) = fit.ci else {
+            return (
+                Verdict::Inconclusive,
+                "no confidence interval (one observation per point and exactly 2 points)".into(),
+            );
+        };
+        let half = (hi - lo) / 2.0;
+        if half > self.max_half_width {
+            return (
+                Verdict::Inconclusive,
+                format!(
+                    "the 95% CI is too wide to decide (half-width {half:.2} > {:.2}); more seeds or a wider range of scales would narrow it",
+                    self.max_half_width
+                ),
+            );
+        }
+        if lo <= self.bound {
+            (
+                Verdict::Consistent,
+                format!("the 95% CI reaches the bound's exponent {:+.2} or below", self.bound),
+            )
+        } else {
+            (
+                Verdict::Contradicts,
+                format!(
+                    "the whole 95% CI lies above the bound's exponent {:+.2}: the quantity falls more slowly than the bound allows",
+                    self.bound
+                ),
+            )
+        }
+    }
+}
+
+/// Which of the reference exponents the fitted slope's CI contains, in words
+/// (`refs`: label and exponent).
+pub fn favoured_rate(fit: Option<&PowerFit>, refs: &[(&str, f64)]) -> String {
+    let Some(fit) = fit else {
+        return "no fit".into();
+    };
+    let Some((lo, hi)) = fit.ci else {
+        let nearest = refs
+            .iter()
+            .min_by(|a, b| (a.1 - fit.slope).abs().total_cmp(&(b.1 - fit.slope).abs()));
+        return match nearest {
+            Some((l, _)) => format!("nearest reference rate {l} (no CI)"),
+            None => "no reference rate".into(),
+        };
+    };
+    let inside: Vec<&str> = refs
+        .iter()
+        .filter(|(_, e)| lo <= *e && *e <= hi)
+        .map(|(l, _)| *l)
+        .collect();
+    match inside.len() {
+        0 => {
+            let nearest = refs
+                .iter()
+                .min_by(|a, b| (a.1 - fit.slope).abs().total_cmp(&(b.1 - fit.slope).abs()));
+            match nearest {
+                Some((l, _)) => format!("the CI contains none of the reference rates; nearest {l}"),
+                None => "no reference rate".into(),
+            }
+        }
+        1 => format!("the data favour {} (the only reference rate inside the CI)", inside[0]),
+        _ => format!(
+            "the CI contains {}: the data cannot tell them apart",
+            inside.join(" and ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t_quantiles_match_tables() {
+        // Two-sided 95%: 12.706 (1 dof), 2.776 (4), 2.228 (10), 1.960 (inf).
+        assert!((t_quantile(1).unwrap() - 12.706).abs() < 1e-3);
+        assert!((t_quantile(4).unwrap() - 2.776).abs() < 1e-3);
+        assert!((t_quantile(10).unwrap() - 2.228).abs() < 1e-3);
+        assert!((t_quantile(100_000).unwrap() - 1.960).abs() < 1e-3);
+        assert!(t_quantile(0).is_err());
+    }
+
+    #[test]
+    fn exact_power_law_has_zero_width_ci() {
+        let obs: Vec<(f64, f64)> = [64.0, 128.0, 256.0]
+            .iter()
+            .map(|&x: &f64| (x, 2.0 * x.powf(-0.7)))
+            .collect();
+        let f = fit_power_law(&obs, "q").unwrap();
+        assert!((f.slope + 0.7).abs() < 1e-12 && (f.r_squared - 1.0).abs() < 1e-12);
+        let (lo, hi) = f.ci.unwrap();
+        assert!((hi - lo).abs() < 1e-9);
+        assert!((f.at(64.0) - 2.0 * 64f64.powf(-0.7)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mean_sd_and_ci() {
+        let (m, sd) = mean_sd(&[1.0, 2.0, 3.0]).unwrap();
+        assert!((m - 2.0).abs() < 1e-12 && (sd - 1.0).abs() < 1e-12);
+        let (m, h) = mean_ci(&[1.0, 2.0, 3.0]).unwrap();
+        assert!((m - 2.0).abs() < 1e-12 && (h - 4.303 / 3f64.sqrt()).abs() < 1e-3);
+        assert!(mean_sd(&[]).is_none() && mean_sd(&[f64::NAN]).is_none() && mean_ci(&[1.0]).is_none());
+    }
+}
