@@ -1,65 +1,355 @@
-//! ntk_compare's library pieces: the log-log fit against closed forms, and a
-//! small end-to-end sweep whose measurements must be internally consistent.
+//! ntk_compare: the verdict rules on synthetic measurements, the exact
+//! closed-form linearization against the trained one, divergence as an
+//! outcome, and a small end-to-end sweep whose measurements must be internally
+//! consistent.
 
-use lottery_tangent::ntk::compare::{self, fit_loglog, CompareConfig};
+use lottery_tangent::data::Split;
+use lottery_tangent::models::Network;
+use lottery_tangent::ntk::compare::{
+    self, CompareConfig, CompareSummary, Diverging, LayerChange, LayerRole, LinearMethod, Measurements, Outcome,
+    Timings, WidthResult,
+};
+use lottery_tangent::ntk::dynamics::exact_linear_gd;
+use lottery_tangent::ntk::empirical::{mlp_ntk, KernelKind};
+use lottery_tangent::ntk::linearize::Linearized;
+use lottery_tangent::paths::RunDir;
+use lottery_tangent::train::optim::SgdConfig;
+use lottery_tangent::train::{self, Loss, OptimizerConfig, Schedule, TrainOptions, TrainSpec, Trainable};
+use lottery_tangent::verdict::Verdict;
+
+/// A measured result whose function gap is `gap`, everything else plausible
+/// and in the linear regime (ΔΘ/Θ = 0.05).
+fn synthetic(width: usize, seed: u64, gap: f64) -> WidthResult {
+    let w = width as f64;
+    let layers = [
+        (LayerRole::Input, 28.0 * w.sqrt()),
+        (LayerRole::Hidden, w),
+        (LayerRole::Output, 3.0 * w.sqrt()),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(l, &(role, norm))| LayerChange {
+        name: format!("l{l}.weight"),
+        role,
+        init_norm: norm,
+        relative_change: 1.0 / norm,
+    })
+    .collect();
+    WidthResult {
+        width,
+        seed,
+        parameters: 1000,
+        lambda_max_init: 100.0,
+        linearization: LinearMethod::ClosedForm,
+        outcome: Outcome::Measured(Box::new(Measurements {
+            rmse_full_linear: gap,
+            rmse_over_training: vec![(0, 0.0), (10, gap)],
+            rmse_linear_kernel: 0.01,
+            relative_parameter_change: 1.0 / w,
+            init_param_norm: w,
+            layers,
+            relative_ntk_change: 0.05,
+            ntk_vs_analytic: Some(w.powf(-0.5)),
+            accuracy_full: 0.9,
+            accuracy_linear: 0.9,
+            accuracy_kernel: 0.9,
+            initial_train_loss: 1.0,
+            final_train_loss_full: 0.1,
+            final_train_loss_linear: 0.1,
+            ntk_spectrum: vec![2.0, 1.0],
+            trajectories: vec![],
+        })),
+        timings: Timings::default(),
+    }
+}
+
+/// Gap values `w^slope` with a small deterministic seed-to-seed spread (±2%).
+fn sweep(widths: &[usize], slope: f64) -> (CompareConfig, CompareSummary) {
+    let cfg = CompareConfig {
+        widths: widths.to_vec(),
+        ..Default::default()
+    };
+    let mut results = Vec::new();
+    for &w in widths {
+        for (i, &seed) in cfg.seeds.iter().enumerate() {
+            let jitter = 1.0 + 0.02 * (i as f64 - 1.0);
+            results.push(synthetic(w, seed, (w as f64).powf(slope) * jitter));
+        }
+    }
+    let s = compare::summarize(&cfg, 0.1, "test".into(), (10, 10), results).unwrap();
+    (cfg, s)
+}
 
 #[test]
-fn loglog_fit_recovers_power_laws() {
-    let xs = [64.0, 128.0, 256.0, 512.0];
-    let ys: Vec<f64> = xs.iter().map(|x: &f64| 3.0 * x.powf(-0.5)).collect();
-    let s = fit_loglog(&xs, &ys, "q").unwrap();
+fn flat_gap_contradicts_the_bound() {
+    let (_, s) = sweep(&[256, 512, 1024, 2048], -0.2);
+    let q = &s.quantities[0];
+    assert_eq!(q.key, "rmse_full_linear");
+    let (lo, hi) = q.fit.as_ref().unwrap().ci.unwrap();
+    assert!(lo > -0.5 && hi < 0.0, "CI [{lo}, {hi}]");
+    assert_eq!(q.claim.verdict, Verdict::Contradicts, "{}", q.claim.line());
+    assert!(s.verdict.starts_with("[contradicts]"), "{}", s.verdict);
+    // The other quantities follow their own exponents: parameter change 1/‖θ0‖ exactly.
+    let p = s
+        .quantities
+        .iter()
+        .find(|q| q.key == "relative_parameter_change")
+        .unwrap();
+    assert!((p.bound.unwrap() + 1.0).abs() < 1e-9);
+    assert_eq!(p.claim.verdict, Verdict::Consistent, "{}", p.claim.line());
+    let hidden = s.quantities.iter().find(|q| q.key == "layer_2_hidden").unwrap();
+    assert!((hidden.bound.unwrap() + 1.0).abs() < 1e-9);
+    let input = s.quantities.iter().find(|q| q.key == "layer_1_input").unwrap();
+    assert!((input.bound.unwrap() + 0.5).abs() < 1e-9);
+}
+
+#[test]
+fn steep_gap_is_consistent_and_favours_one_over_n() {
+    let (_, s) = sweep(&[256, 512, 1024, 2048], -0.9);
+    let q = &s.quantities[0];
+    assert_eq!(q.claim.verdict, Verdict::Consistent, "{}", q.claim.line());
+    assert!(q.claim.reason.contains("nearest n^-1"), "{}", q.claim.reason);
+    assert_eq!(s.regime_widths, vec![256, 512, 1024, 2048]);
+}
+
+#[test]
+fn two_widths_are_inconclusive() {
+    let (_, s) = sweep(&[512, 1024], -0.9);
+    for q in &s.quantities {
+        assert_eq!(q.claim.verdict, Verdict::Inconclusive, "{}", q.claim.line());
+    }
     assert!(
-        (s.slope + 0.5).abs() < 1e-12 && (s.intercept - 3f64.ln()).abs() < 1e-12 && (s.r_squared - 1.0).abs() < 1e-12
+        s.quantities[0].claim.reason.contains("add widths above 1024"),
+        "{}",
+        s.verdict
     );
-    assert!(s.agrees);
-    let flat: Vec<f64> = xs.iter().map(|x: &f64| x.powf(-0.2)).collect();
-    assert!(!fit_loglog(&xs, &flat, "q").unwrap().agrees);
-    assert!(fit_loglog(&[1.0], &[1.0], "q").is_err());
-    assert!(fit_loglog(&[2.0, 2.0], &[1.0, 3.0], "q").is_err());
+}
+
+#[test]
+fn widths_outside_the_linear_regime_do_not_carry_the_verdict() {
+    let cfg = CompareConfig {
+        widths: vec![64, 128, 256, 512],
+        ..Default::default()
+    };
+    let mut results = Vec::new();
+    for &w in &cfg.widths {
+        for &seed in &cfg.seeds {
+            let mut r = synthetic(w, seed, (w as f64).powf(-0.9));
+            if let Outcome::Measured(m) = &mut r.outcome {
+                m.relative_ntk_change = if w <= 128 { 0.5 } else { 0.05 };
+            }
+            results.push(r);
+        }
+    }
+    let s = compare::summarize(&cfg, 0.1, "test".into(), (10, 10), results).unwrap();
+    assert_eq!(s.regime_widths, vec![256, 512]);
+    assert_eq!(s.quantities[0].claim.verdict, Verdict::Inconclusive);
+    assert!(s.quantities[0].fit_all.as_ref().unwrap().distinct_x == 4);
+}
+
+#[test]
+fn bad_inputs_give_inconclusive_reports_without_nan() {
+    // One width, one seed; and a sweep where every run diverged.
+    let one = CompareConfig {
+        widths: vec![128],
+        seeds: vec![3],
+        ..Default::default()
+    };
+    let s1 = compare::summarize(&one, 0.1, "test".into(), (10, 10), vec![synthetic(128, 3, 0.1)]).unwrap();
+    let diverged = CompareConfig {
+        widths: vec![64, 128],
+        seeds: vec![0],
+        ..Default::default()
+    };
+    let results = [64, 128]
+        .iter()
+        .map(|&w| WidthResult {
+            outcome: Outcome::Diverged {
+                model: Diverging::Network,
+                step: 7,
+                loss: None,
+            },
+            ..synthetic(w, 0, 0.1)
+        })
+        .collect();
+    let s2 = compare::summarize(&diverged, 0.1, "test".into(), (10, 10), results).unwrap();
+    for s in [&s1, &s2] {
+        assert!(s.quantities.iter().all(|q| q.claim.verdict == Verdict::Inconclusive));
+        let dir = tempfile::tempdir().unwrap();
+        let rd = RunDir::create(dir.path()).unwrap();
+        compare::write_report(&rd, s).unwrap();
+        let md = std::fs::read_to_string(rd.report_md()).unwrap();
+        assert!(!md.contains("NaN") && !md.contains("inf "), "{md}");
+        assert!(md.contains("## Verdicts") && md.contains("inconclusive"));
+        // summary.json round-trips (replot).
+        let back: CompareSummary = lottery_tangent::paths::read_json(&rd.summary_json()).unwrap();
+        assert_eq!(back.quantities.len(), s.quantities.len());
+    }
+    assert!(compare::table(&s2).contains("network diverged at step 7"));
+    assert!(s2.quantities[0]
+        .claim
+        .measured
+        .contains("left out: width 64 seed 0 (network diverged at step 7)"));
+    // Duplicate seeds and a bad threshold are config errors.
+    let dup = CompareConfig {
+        seeds: vec![1, 1],
+        ..Default::default()
+    };
+    assert!(dup.validate().unwrap_err().to_string().contains("seeds"));
+    let thr = CompareConfig {
+        regime_ntk_change: 0.0,
+        ..Default::default()
+    };
+    assert!(thr.validate().unwrap_err().to_string().contains("regime_ntk_change"));
+}
+
+fn small_split(train: usize, test: usize) -> (CompareConfig, Split) {
+    let mut cfg = CompareConfig {
+        steps: 40,
+        eval_points: 4,
+        ..Default::default()
+    };
+    cfg.data.train_size = Some(train);
+    cfg.data.test_size = Some(test);
+    cfg.validate().unwrap();
+    let split = cfg.data.load().unwrap();
+    (cfg, split)
+}
+
+/// The closed form from the full NTK is the trajectory the trained linearized
+/// network follows under full-batch GD (same lr and steps), at two widths.
+#[test]
+fn exact_linearization_equals_the_trained_one() {
+    let (cfg, split) = small_split(48, 20);
+    let (tr, te) = (&split.train, &split.test);
+    let (n, c) = (tr.len(), tr.num_classes);
+    let steps = cfg.eval_steps();
+    for width in [32, 256] {
+        let mlp = cfg.mlp(tr.dim(), c, width).unwrap();
+        let theta0 = Network::Mlp(mlp.clone()).init(4);
+        let k_tr = mlp_ntk(&mlp, &theta0, &tr.x, n, &tr.x, n, KernelKind::Full, None, 256).unwrap();
+        let k_te = mlp_ntk(&mlp, &theta0, &te.x, te.len(), &tr.x, n, KernelKind::Full, None, 256).unwrap();
+        let lr = 0.5 * n as f64 / lottery_tangent::ntk::spectrum::largest_eigenvalue(&k_tr.data, k_tr.rows).unwrap();
+        let mut lin = Linearized::new(mlp.clone(), theta0.clone(), Loss::Mse).unwrap();
+        let spec = TrainSpec {
+            optimizer: OptimizerConfig::Sgd(SgdConfig {
+                lr,
+                momentum: 0.0,
+                weight_decay: 0.0,
+                nesterov: false,
+            }),
+            schedule: Schedule::default(),
+            batch_size: n,
+            steps: cfg.steps,
+            eval_every: 0,
+            eval_chunk: 1024,
+            checkpoint_steps: steps.clone(),
+            save_every: 0,
+            data_seed: 4,
+        };
+        let out = train::train(&mut lin, &theta0, &split, &spec, &TrainOptions::default()).unwrap();
+        let mut f0_tr = Vec::new();
+        let mut f0_te = Vec::new();
+        lin.predict(&theta0, &tr.x, n, &mut f0_tr).unwrap();
+        lin.predict(&theta0, &te.x, te.len(), &mut f0_te).unwrap();
+        let mut y = vec![0.0f32; n * c];
+        for i in 0..n {
+            tr.target_row(i, &mut y[i * c..(i + 1) * c]);
+        }
+        let snaps = exact_linear_gd(&k_tr, &k_te, &f0_tr, &f0_te, &y, n, lr, &steps).unwrap();
+        let mut moved = 0.0f64;
+        for snap in &snaps {
+            let p = &out.checkpoints[&snap.step];
+            for (x, m, want) in [(&tr.x, n, &snap.train), (&te.x, te.len(), &snap.test)] {
+                let mut got = Vec::new();
+                lin.predict(p, x, m, &mut got).unwrap();
+                let scale = want.iter().map(|v| v.abs()).fold(0.0, f64::max);
+                let err = got
+                    .iter()
+                    .zip(want.iter())
+                    .map(|(&g, &w)| (g as f64 - w).abs())
+                    .fold(0.0, f64::max);
+                assert!(
+                    err <= 1e-4 * scale.max(1.0),
+                    "width {width} step {}: max error {err}",
+                    snap.step
+                );
+            }
+            moved = moved.max(
+                snap.test
+                    .iter()
+                    .zip(&f0_te)
+                    .map(|(a, &b)| (a - b as f64).abs())
+                    .fold(0.0, f64::max),
+            );
+        }
+        // The comparison is not vacuous: the outputs moved.
+        assert!(moved > 0.05, "outputs moved only {moved}");
+    }
+}
+
+/// A learning rate far above the stable one makes the linearization diverge
+/// (the ReLU network itself may blow up and die instead): the sweep records it
+/// and goes on.
+#[test]
+fn divergence_is_an_outcome() {
+    let (mut cfg, split) = small_split(32, 16);
+    cfg.widths = vec![32];
+    cfg.lr = Some(50.0);
+    let r = compare::run_width(&cfg, &split, 32, 0, 50.0, false).unwrap();
+    assert!(r.lambda_max_init * 50.0 / 32.0 > 2.0);
+    assert!(
+        matches!(
+            r.outcome,
+            Outcome::Diverged {
+                model: Diverging::Linearization,
+                ..
+            }
+        ),
+        "{:?}",
+        r.outcome
+    );
+    assert!(compare::width_line(&r).contains("linearization DIVERGED"));
 }
 
 #[test]
 fn small_sweep_is_consistent() {
-    let mut cfg = CompareConfig {
-        widths: vec![32, 256],
-        steps: 30,
-        eval_points: 4,
-        ..Default::default()
-    };
-    cfg.data.train_size = Some(64);
-    cfg.data.test_size = Some(40);
-    cfg.validate().unwrap();
-    let split = cfg.data.load().unwrap();
-    let (lr, _) = compare::choose_lr(&cfg, &split).unwrap();
-    assert!(lr > 0.0);
-    let results: Vec<_> = cfg
-        .widths
-        .iter()
-        .map(|&w| compare::run_width(&cfg, &split, w, 0, lr, false).unwrap())
-        .collect();
+    let (mut cfg, split) = small_split(64, 40);
+    cfg.widths = vec![32, 256];
+    cfg.seeds = vec![0, 1];
+    cfg.steps = 30;
+    let (lr, source) = compare::choose_lr(&cfg, &split).unwrap();
+    assert!(lr > 0.0 && source.contains("full NTK"), "{source}");
+    let mut results = Vec::new();
+    for &w in &cfg.widths {
+        for &seed in &cfg.seeds {
+            results.push(compare::run_width(&cfg, &split, w, seed, lr, false).unwrap());
+        }
+    }
     for r in &results {
-        // At step 0 full and linearized networks coincide exactly.
-        assert_eq!(r.rmse_over_training[0], (0, 0.0));
-        assert_eq!(r.trajectories[0].full, r.trajectories[0].linear);
-        assert!(r.rmse_full_linear > 0.0 && r.relative_parameter_change > 0.0 && r.relative_ntk_change > 0.0);
-        assert!(r.ntk_spectrum.windows(2).all(|w| w[0] >= w[1]) && *r.ntk_spectrum.last().unwrap() > -1e-6);
-        assert!(
-            r.final_train_loss_linear < 0.8 * r.initial_train_loss,
-            "{} -> {}",
-            r.initial_train_loss,
-            r.final_train_loss_linear
-        );
-        assert!(
-            r.final_train_loss_full < 0.8 * r.initial_train_loss,
-            "{} -> {}",
-            r.initial_train_loss,
-            r.final_train_loss_full
-        );
+        // The rate is half the stable one for every network of the sweep.
+        assert!(lr * r.lambda_max_init / 64.0 <= 1.0 + 1e-9);
+        let m = r.measured().expect("no divergence at half the stable rate");
+        // At step 0 full and linearized networks coincide (up to the f32 forward pass).
+        assert!(m.rmse_over_training[0].1 < 1e-5, "{:?}", m.rmse_over_training[0]);
+        assert!(m.rmse_full_linear > 0.0 && m.relative_parameter_change > 0.0 && m.relative_ntk_change > 0.0);
+        assert!(m.ntk_spectrum.windows(2).all(|w| w[0] >= w[1]) && *m.ntk_spectrum.last().unwrap() > -1e-6);
+        assert!(m.final_train_loss_linear < 0.8 * m.initial_train_loss);
+        assert!(m.final_train_loss_full < 0.8 * m.initial_train_loss);
+        assert_eq!(m.layers.len(), 3);
+        assert!(m.ntk_vs_analytic.unwrap() > 0.0);
     }
     // Wider networks move their parameters relatively less (Lee et al. 2019).
-    assert!(results[1].relative_parameter_change < results[0].relative_parameter_change);
+    let change = |w: usize| {
+        results
+            .iter()
+            .filter(|r| r.width == w)
+            .map(|r| r.measured().unwrap().relative_parameter_change)
+            .sum::<f64>()
+    };
+    assert!(change(256) < change(32));
     let s = compare::summarize(&cfg, lr, "test".into(), (64, 40), results).unwrap();
-    assert_eq!(s.slopes.len(), 3);
+    assert!(s.quantities.len() >= 6);
     assert_eq!(s.local_rmse_slopes.len(), 1);
     assert!(s.verdict.contains("Lee et al. 2019"));
     let bad = CompareConfig {

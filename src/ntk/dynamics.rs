@@ -144,3 +144,91 @@ impl KernelDynamics {
         Ok(out)
     }
 }
+
+/// Outputs of the linearized network at one step of [`exact_linear_gd`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearSnapshot {
+    pub step: usize,
+    /// Train outputs, `[n, c]`.
+    pub train: Vec<f64>,
+    /// Test outputs, `[m, c]`.
+    pub test: Vec<f64>,
+}
+
+/// Full-batch gradient descent of the linearized network on
+/// `L = (1/2N) Σ_i ||f(x_i) − y_i||²`, exactly, from the **full** NTK at init
+/// (`[N·C, N·C]`, row `i·C + c`; not the traced kernel ⊗ I).
+///
+/// The linearized network is linear in θ, so one GD step moves its outputs by
+/// `−(η/N) Θ(x, X) (f_k(X) − y)` exactly, with the full kernel at init:
+///
+/// ```text
+/// r_{k+1}   = (I − (η/N) Θ(X, X)) r_k,          r_k = f_k(X) − y
+/// f_k(x*)   = f_0(x*) − (η/N) Θ(x*, X) Σ_{j<k} r_j
+/// ```
+///
+/// (Lee et al. 2019, Eq. 7-9 in discrete time). This is the trajectory the
+/// trained [`super::linearize::Linearized`] network follows under full-batch
+/// GD, up to float rounding, without training it: one `[N·C]²` product per
+/// step and one `[M·C, N·C]` product per requested step. `steps` must be
+/// ascending; `theta_test` is the full kernel `Θ(x*, X)`, `[M·C, N·C]`.
+#[allow(clippy::too_many_arguments)]
+pub fn exact_linear_gd(
+    theta_train: &Kernel,
+    theta_test: &Kernel,
+    f0_train: &[f32],
+    f0_test: &[f32],
+    y: &[f32],
+    n: usize,
+    lr: f64,
+    steps: &[usize],
+) -> Result<Vec<LinearSnapshot>> {
+    let nc = theta_train.rows;
+    if theta_train.kind != KernelKind::Full || theta_train.cols != nc || n == 0 || nc % n != 0 {
+        return Err(Error::invalid(
+            "train kernel for the exact linearized dynamics",
+            format!("a square full kernel [N·C, N·C] with N = {n}"),
+            format!("{:?} {}x{}", theta_train.kind, theta_train.rows, theta_train.cols),
+        ));
+    }
+    let mc = theta_test.rows;
+    if theta_test.kind != KernelKind::Full || theta_test.cols != nc {
+        return Err(Error::invalid(
+            "test kernel for the exact linearized dynamics",
+            format!("a full kernel [M·C, {nc}]"),
+            format!("{:?} {}x{}", theta_test.kind, theta_test.rows, theta_test.cols),
+        ));
+    }
+    if f0_train.len() != nc || y.len() != nc || f0_test.len() != mc {
+        return Err(Error::Shape {
+            what: "initial outputs / targets of the exact linearized dynamics".into(),
+            expected: vec![nc, nc, mc],
+            got: vec![f0_train.len(), y.len(), f0_test.len()],
+        });
+    }
+    if steps.windows(2).any(|w| w[0] > w[1]) {
+        return Err(Error::invalid("evaluation steps", "ascending", format!("{steps:?}")));
+    }
+    let scale = lr / n as f64;
+    let mut r: Vec<f64> = f0_train.iter().zip(y).map(|(&f, &t)| f as f64 - t as f64).collect();
+    let mut sum = vec![0.0f64; nc];
+    let mut ar = vec![0.0f64; nc];
+    let mut out = Vec::with_capacity(steps.len());
+    let mut k = 0usize;
+    for &s in steps {
+        while k < s {
+            sum.iter_mut().zip(&r).for_each(|(a, b)| *a += b);
+            spectrum::matvec(&theta_train.data, nc, nc, &r, &mut ar);
+            r.iter_mut().zip(&ar).for_each(|(ri, ai)| *ri -= scale * ai);
+            k += 1;
+        }
+        let mut test = vec![0.0f64; mc];
+        spectrum::matvec(&theta_test.data, mc, nc, &sum, &mut test);
+        test.iter_mut()
+            .zip(f0_test)
+            .for_each(|(t, &f0)| *t = f0 as f64 - scale * *t);
+        let train = r.iter().zip(y).map(|(ri, &t)| ri + t as f64).collect();
+        out.push(LinearSnapshot { step: s, train, test });
+    }
+    Ok(out)
+}

@@ -47,6 +47,32 @@ pub struct Kernel {
 }
 
 impl Kernel {
+    /// The traced kernel `(1/C) Σ_c Θ_cc` of a full kernel with `c` outputs
+    /// (what [`KernelKind::Traced`] computes directly, without a second pass).
+    pub fn traced(&self, c: usize) -> Result<Kernel> {
+        if self.kind != KernelKind::Full || c == 0 || self.rows % c != 0 || self.cols % c != 0 {
+            return Err(Error::invalid(
+                "kernel to trace",
+                format!("a full kernel whose sides are multiples of C = {c}"),
+                format!("{:?} {}x{}", self.kind, self.rows, self.cols),
+            ));
+        }
+        let (n1, n2) = (self.rows / c, self.cols / c);
+        let mut data = vec![0.0f32; n1 * n2];
+        for i in 0..n1 {
+            for j in 0..n2 {
+                let s: f32 = (0..c).map(|k| self.data[(i * c + k) * self.cols + j * c + k]).sum();
+                data[i * n2 + j] = s / c as f32;
+            }
+        }
+        Ok(Kernel {
+            data,
+            rows: n1,
+            cols: n2,
+            kind: KernelKind::Traced,
+        })
+    }
+
     /// The kernel in f64 (for eigendecompositions).
     pub fn to_f64(&self) -> Vec<f64> {
         self.data.iter().map(|&v| v as f64).collect()

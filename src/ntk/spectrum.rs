@@ -306,3 +306,76 @@ mod tests {
         assert!(nalgebra_backend::eigenvalues(&[f64::NAN], 1)[0].is_nan());
     }
 }
+
+/// `out = A x` for a row-major `[rows, cols]` f32 matrix and an f64 vector,
+/// accumulated in f64, rows in parallel. Hand-written because it is the hot
+/// loop of [`largest_eigenvalue`] and of the exact linearized dynamics
+/// (a few hundred products with a matrix that stays in cache), and the
+/// gemm crate has no mixed f32 × f64 product.
+pub fn matvec(a: &[f32], rows: usize, cols: usize, x: &[f64], out: &mut [f64]) {
+    use rayon::prelude::*;
+    debug_assert!(a.len() == rows * cols && x.len() == cols && out.len() == rows);
+    out.par_chunks_mut(64).enumerate().for_each(|(blk, o)| {
+        for (r, ov) in o.iter_mut().enumerate() {
+            let row = &a[(blk * 64 + r) * cols..(blk * 64 + r + 1) * cols];
+            // Four partial sums so the loop vectorizes.
+            let mut s = [0.0f64; 4];
+            let mut chunks = row.chunks_exact(4).zip(x.chunks_exact(4));
+            for (ra, xa) in &mut chunks {
+                for k in 0..4 {
+                    s[k] += ra[k] as f64 * xa[k];
+                }
+            }
+            let tail = cols - cols % 4;
+            let mut t = s[0] + s[1] + s[2] + s[3];
+            for k in tail..cols {
+                t += row[k] as f64 * x[k];
+            }
+            *ov = t;
+        }
+    });
+}
+
+/// The largest eigenvalue of a symmetric positive semi-definite `[n, n]`
+/// row-major f32 matrix, by power iteration from the all-ones vector (which
+/// overlaps the top eigenvector of a kernel matrix with positive entries),
+/// stopped when the Rayleigh quotient changes by less than `1e-7` relative
+/// (at most 10,000 products). Errors on a wrong size, a non-finite entry, or
+/// no convergence.
+pub fn largest_eigenvalue(a: &[f32], n: usize) -> Result<f64> {
+    if n == 0 || n.checked_mul(n) != Some(a.len()) {
+        return Err(Error::Shape {
+            what: "square matrix for power iteration".into(),
+            expected: vec![n, n],
+            got: vec![a.len()],
+        });
+    }
+    if a.iter().any(|v| !v.is_finite()) {
+        return Err(Error::invalid(
+            "matrix for power iteration",
+            "finite entries",
+            "NaN or inf",
+        ));
+    }
+    let mut v = vec![1.0 / (n as f64).sqrt(); n];
+    let mut w = vec![0.0f64; n];
+    let mut lam = 0.0f64;
+    for _ in 0..10_000 {
+        matvec(a, n, n, &v, &mut w);
+        let rq: f64 = v.iter().zip(&w).map(|(a, b)| a * b).sum();
+        let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            return Ok(0.0);
+        }
+        v.iter_mut().zip(&w).for_each(|(vi, wi)| *vi = wi / norm);
+        if (rq - lam).abs() <= 1e-7 * rq.abs() {
+            return Ok(rq);
+        }
+        lam = rq;
+    }
+    Err(Error::invalid(
+        "power iteration for the largest eigenvalue",
+        "convergence within 10000 iterations",
+        format!("last estimate {lam}"),
+    ))
+}
