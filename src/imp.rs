@@ -26,6 +26,7 @@ use crate::paths::{read_json, write_csv, write_json, RunDir};
 use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, PruneSpec};
 use crate::train::{self, OptimizerConfig, Supervised, TrainOptions, TrainOutcome, TrainSpec};
+use crate::verdict::{self, Claim, Verdict};
 use crate::{Error, Result};
 
 /// A control trained at every sparsity.
@@ -513,7 +514,13 @@ pub fn write_summary(dir: &RunDir, s: &ImpSummary) -> Result<()> {
     plot(dir, s)?;
     crate::paths::write_text(
         &dir.report_md(),
-        &format!("# IMP: {}\n\n{}\n\n{}\n", s.name, s.model, table(s)),
+        &format!(
+            "# IMP: {}\n\n{}\n\n{}\n\n{}",
+            s.name,
+            s.model,
+            table(s),
+            verdict::claims_markdown(&claims(s))
+        ),
     )
 }
 
@@ -643,4 +650,142 @@ fn plot(dir: &RunDir, s: &ImpSummary) -> Result<()> {
         }
     }
     layers.save_png(&dir.figure("layer_density"))
+}
+
+/// Final test accuracies of `kind` at `round`, one per seed.
+fn accuracies(s: &ImpSummary, kind: &str, round: usize) -> Vec<f64> {
+    s.rounds
+        .iter()
+        .filter(|r| r.round == round)
+        .filter_map(|r| r.runs.get(kind).map(|x| x.final_accuracy))
+        .collect()
+}
+
+/// The verdicts (Frankle & Carbin 2019; "matching" as in Frankle et al. 2020:
+/// final test accuracy within one standard deviation over seeds of the dense
+/// network's). Round 0's ticket is the dense network.
+///
+/// - Winning tickets: consistent when, at some pruned round, the IMP ticket
+///   matches while the random-reinit control (same mask) does not;
+///   contradicts when the control falls below dense somewhere and at every
+///   such round the ticket does too; inconclusive with fewer than 2 seeds (no
+///   spread to define matching), no control, or a control that never falls.
+pub fn claims(s: &ImpSummary) -> Vec<Claim> {
+    let max_round = s.rounds.iter().map(|r| r.round).max().unwrap_or(0);
+    let dense = accuracies(s, "ticket", 0);
+    let density = |round: usize| {
+        let d: Vec<f64> = s
+            .rounds
+            .iter()
+            .filter(|r| r.round == round)
+            .map(|r| r.density)
+            .collect();
+        100.0 * d.iter().sum::<f64>() / d.len().max(1) as f64
+    };
+    let source = "Frankle & Carbin 2019 (winning tickets); matching = within one standard deviation of dense, Frankle et al. 2020".to_string();
+    let claim = "IMP with rewinding finds subnetworks that match the dense network's accuracy at sparsities where the same mask randomly reinitialized does not".to_string();
+    let Some((dm, dsd)) = verdict::mean_sd(&dense) else {
+        return vec![Claim {
+            claim,
+            source,
+            measured: "no dense run".into(),
+            verdict: Verdict::Inconclusive,
+            reason: "round 0 is missing".into(),
+        }];
+    };
+    let matches = |v: &[f64]| verdict::mean_sd(v).map(|(m, _)| m >= dm - dsd);
+    let mut ticket_down_to = None;
+    let mut contiguous = true;
+    let mut reinit_falls_at = None;
+    let mut ticket_only = Vec::new();
+    let mut both_fail = Vec::new();
+    let mut rows = Vec::new();
+    for round in 1..=max_round {
+        let t = accuracies(s, "ticket", round);
+        let r = accuracies(s, "random_reinit", round);
+        let (tm, rm) = (matches(&t), matches(&r));
+        if tm == Some(true) && contiguous {
+            ticket_down_to = Some(density(round));
+        } else {
+            contiguous = false;
+        }
+        if rm == Some(false) && reinit_falls_at.is_none() {
+            reinit_falls_at = Some(density(round));
+        }
+        if tm == Some(true) && rm == Some(false) {
+            ticket_only.push(density(round));
+        }
+        if rm == Some(false) && tm == Some(false) {
+            both_fail.push(density(round));
+        }
+        let fmt = |v: &[f64]| {
+            verdict::mean_sd(v)
+                .map(|(m, sd)| format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * sd))
+                .unwrap_or_else(|| "–".into())
+        };
+        rows.push(format!(
+            "{:.1}%: ticket {} / reinit {}",
+            density(round),
+            fmt(&t),
+            fmt(&r)
+        ));
+    }
+    let seeds = dense.len();
+    let measured = format!(
+        "dense {:.2} ± {:.2}% over {seeds} seeds (matching threshold {:.2}%); tickets match contiguously down to {} weights remaining; random reinit first falls below at {}; per density (mean ± sd %): {}",
+        100.0 * dm,
+        100.0 * dsd,
+        100.0 * (dm - dsd),
+        ticket_down_to.map(|d| format!("{d:.1}%")).unwrap_or_else(|| "no pruned round".into()),
+        reinit_falls_at.map(|d| format!("{d:.1}%")).unwrap_or_else(|| "no round".into()),
+        rows.join("; ")
+    );
+    let has_control = s.rounds.iter().any(|r| r.runs.contains_key("random_reinit"));
+    let (verdict, reason) = if seeds < 2 {
+        (
+            Verdict::Inconclusive,
+            "one seed gives no spread to define matching: run at least 2 seeds".to_string(),
+        )
+    } else if !has_control {
+        (
+            Verdict::Inconclusive,
+            "no random-reinit control: enable it in [imp] controls".to_string(),
+        )
+    } else if !ticket_only.is_empty() {
+        (
+            Verdict::Consistent,
+            format!(
+                "at {} weights remaining the ticket matches and random reinit does not",
+                ticket_only
+                    .iter()
+                    .map(|d| format!("{d:.1}%"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    } else if reinit_falls_at.is_none() {
+        (
+            Verdict::Inconclusive,
+            "random reinit never falls below dense: prune further (more rounds) to separate them".to_string(),
+        )
+    } else {
+        (
+            Verdict::Contradicts,
+            format!(
+                "wherever random reinit falls below dense the ticket does too ({})",
+                both_fail
+                    .iter()
+                    .map(|d| format!("{d:.1}%"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    };
+    vec![Claim {
+        claim,
+        source,
+        measured,
+        verdict,
+        reason,
+    }]
 }

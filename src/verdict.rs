@@ -185,6 +185,23 @@ pub fn fit_power_law(obs: &[(f64, f64)], quantity: &str) -> Result<PowerFit> {
         .filter(|(x, y)| *x > 0.0 && *y > 0.0 && x.is_finite() && y.is_finite())
         .map(|(x, y)| (x.ln(), y.ln()))
         .collect();
+    fit_line(pts, quantity)
+}
+
+/// Least squares of `ln y` on `x` (an exponential `y = e^a e^{b x}`; the
+/// "slope" is the rate `b` per unit of x), with the same interval as
+/// [`fit_power_law`]; [`PowerFit::at`] does not apply to it.
+pub fn fit_exponential(obs: &[(f64, f64)], quantity: &str) -> Result<PowerFit> {
+    let pts: Vec<(f64, f64)> = obs
+        .iter()
+        .filter(|(x, y)| *y > 0.0 && x.is_finite() && y.is_finite())
+        .map(|(x, y)| (*x, y.ln()))
+        .collect();
+    fit_line(pts, quantity)
+}
+
+/// Ordinary least squares of `pts.1` on `pts.0` with a 95% t interval on the slope.
+fn fit_line(pts: Vec<(f64, f64)>, quantity: &str) -> Result<PowerFit> {
     if pts.len() < 2 {
         return Err(Error::invalid(
             format!("log-log fit of {quantity}"),
@@ -306,6 +323,42 @@ impl BoundRule {
                 ),
             )
         }
+    }
+}
+
+/// The rule for checking a predicted rate (two-sided): consistent when the
+/// 95% CI contains it, contradicts when the CI excludes it, inconclusive with
+/// fewer than `min_points` distinct x or a half-width above `max_half_width`.
+pub fn check_rate(fit: Option<&PowerFit>, expected: f64, min_points: usize, max_half_width: f64) -> (Verdict, String) {
+    let Some(fit) = fit else {
+        return (Verdict::Inconclusive, "no fit: fewer than 2 usable points".into());
+    };
+    if fit.distinct_x < min_points {
+        return (
+            Verdict::Inconclusive,
+            format!("only {} distinct values, at least {min_points} needed", fit.distinct_x),
+        );
+    }
+    let Some((lo, hi)) = fit.ci else {
+        return (Verdict::Inconclusive, "no confidence interval (2 points)".into());
+    };
+    let half = (hi - lo) / 2.0;
+    if half > max_half_width {
+        return (
+            Verdict::Inconclusive,
+            format!("the 95% CI is too wide to decide (half-width {half:.3} > {max_half_width:.3}); more points or trials would narrow it"),
+        );
+    }
+    if lo <= expected && expected <= hi {
+        (
+            Verdict::Consistent,
+            format!("the 95% CI contains the predicted {expected:+.3}"),
+        )
+    } else {
+        (
+            Verdict::Contradicts,
+            format!("the 95% CI [{lo:+.3}, {hi:+.3}] excludes the predicted {expected:+.3}"),
+        )
     }
 }
 

@@ -414,6 +414,10 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
         "test accuracy (%) at the end of training, mean over seeds; run directory {}",
         dir.root().display()
     );
+    print!(
+        "{}",
+        lottery_tangent::verdict::claims_text(&lottery_tangent::imp::claims(&summary))
+    );
     Ok(())
 }
 
@@ -465,6 +469,10 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
         );
     }
     println!("run directory {}", dir.root().display());
+    print!(
+        "{}",
+        lottery_tangent::verdict::claims_text(&lottery_tangent::lmc::claims(&s))
+    );
     Ok(())
 }
 
@@ -499,6 +507,7 @@ fn cmd_strong(a: StrongArgs) -> Result<()> {
         t.elapsed().as_secs_f64(),
         dir.root().display()
     );
+    print!("{}", lottery_tangent::verdict::claims_text(&experiment::claims(&s)));
     Ok(())
 }
 
@@ -527,10 +536,26 @@ fn cmd_subset_sum(a: SubsetSumArgs) -> Result<()> {
         r.rate_max / std::f64::consts::LN_2,
         r.rate_mean
     );
+    let claims = lueker::claims(&r);
+    lottery_tangent::paths::write_text(
+        &dir.report_md(),
+        &format!(
+            "# Lueker: subset-sum error vs. number of candidates\n\n| n | mean error | max error | median max error |\n|---:|---:|---:|---:|\n{}\n![lueker](figures/lueker.png)\n\n{}",
+            r.points
+                .iter()
+                .map(|p| format!(
+                    "| {} | {:.3e} | {:.3e} | {:.3e} |\n",
+                    p.n, p.mean_error, p.max_error, p.median_max_error
+                ))
+                .collect::<String>(),
+            lottery_tangent::verdict::claims_markdown(&claims)
+        ),
+    )?;
     println!(
         "{:.1} s; run directory {}",
         t.elapsed().as_secs_f64(),
         dir.root().display()
     );
+    print!("{}", lottery_tangent::verdict::claims_text(&claims));
     Ok(())
 }

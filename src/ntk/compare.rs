@@ -1128,12 +1128,14 @@ pub fn summarize(
 pub fn plot_summary(dir: &RunDir, s: &CompareSummary) -> Result<()> {
     let regime = &s.regime_widths;
     // The three headline quantities (and the init kernel error) vs width.
+    let x_label = format!(
+        "width (linear regime, mean ΔΘ/Θ < {}: {}; dashed: fits there)",
+        s.config.regime_ntk_change,
+        fmt_widths(regime)
+    );
     let mut chart = LineChart::new(
-        &format!(
-            "Full vs. linearized network across widths (bands: seed min-max; ○ linear regime, ΔΘ/Θ < {})",
-            s.config.regime_ntk_change
-        ),
-        "width",
+        "Full vs. linearized network (bands: seed min-max)",
+        &x_label,
         "relative gap",
     )
     .log_x()
@@ -1150,7 +1152,7 @@ pub fn plot_summary(dir: &RunDir, s: &CompareSummary) -> Result<()> {
     if !layers.is_empty() {
         let mut lc = LineChart::new(
             "Relative weight change per layer (bands: seed min-max)",
-            "width",
+            &x_label,
             "‖W_T − W_0‖ / ‖W_0‖",
         )
         .log_x()

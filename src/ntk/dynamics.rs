@@ -184,7 +184,7 @@ pub fn exact_linear_gd(
     steps: &[usize],
 ) -> Result<Vec<LinearSnapshot>> {
     let nc = theta_train.rows;
-    if theta_train.kind != KernelKind::Full || theta_train.cols != nc || n == 0 || nc % n != 0 {
+    if theta_train.kind != KernelKind::Full || theta_train.cols != nc || n == 0 || !nc.is_multiple_of(n) {
         return Err(Error::invalid(
             "train kernel for the exact linearized dynamics",
             format!("a square full kernel [N·C, N·C] with N = {n}"),

@@ -50,7 +50,7 @@ impl Kernel {
     /// The traced kernel `(1/C) Σ_c Θ_cc` of a full kernel with `c` outputs
     /// (what [`KernelKind::Traced`] computes directly, without a second pass).
     pub fn traced(&self, c: usize) -> Result<Kernel> {
-        if self.kind != KernelKind::Full || c == 0 || self.rows % c != 0 || self.cols % c != 0 {
+        if self.kind != KernelKind::Full || c == 0 || !self.rows.is_multiple_of(c) || !self.cols.is_multiple_of(c) {
             return Err(Error::invalid(
                 "kernel to trace",
                 format!("a full kernel whose sides are multiples of C = {c}"),

@@ -14,6 +14,7 @@ use crate::params::ParamSet;
 use crate::paths::{write_json, write_text, RunDir};
 use crate::plot::{LineChart, Marker, Series};
 use crate::train::{self, Supervised, TrainOptions, Trainable};
+use crate::verdict::{self, Claim, Verdict};
 use crate::{Error, Result};
 
 /// `[strong]` of an experiment TOML.
@@ -299,7 +300,12 @@ pub fn write_summary(dir: &RunDir, s: &StrongSummary) -> Result<()> {
     write_json(&dir.summary_json(), s)?;
     write_text(
         &dir.report_md(),
-        &format!("# Strong lottery tickets: {}\n\n{}\n", s.name, table(s)),
+        &format!(
+            "# Strong lottery tickets: {}\n\n{}\n\n{}",
+            s.name,
+            table(s),
+            verdict::claims_markdown(&claims(s))
+        ),
     )?;
     if !s.pensia.is_empty() {
         let pts = |f: fn(&PensiaRecord) -> f64| {
@@ -357,4 +363,84 @@ pub fn write_summary(dir: &RunDir, s: &StrongSummary) -> Result<()> {
         c.save_png(&dir.figure("edge_popup_accuracy_vs_keep"))?;
     }
     Ok(())
+}
+
+/// The margin, in accuracy, within which the pruned random network counts as
+/// reaching the target (1 percentage point).
+pub const STRONG_MARGIN: f64 = 0.01;
+
+/// The verdict on Pensia et al. 2020 (Thm. 1): a random network twice as deep,
+/// pruned by subset sum with `n = O(log(d·l/ε))` paths per weight,
+/// approximates the target to within ε. Consistent when the weight error falls
+/// with n (95% CI of its exponential rate below 0) and the pruned network's
+/// test accuracy is within [`STRONG_MARGIN`] of the target's from some n on;
+/// contradicts when the CI of the rate lies at or above 0 (more paths do not
+/// help); inconclusive with fewer than 3 values of n, or when no tested n
+/// reaches the margin (larger n would decide).
+pub fn claims(s: &StrongSummary) -> Vec<Claim> {
+    if s.pensia.is_empty() {
+        return Vec::new();
+    }
+    let mut recs: Vec<&PensiaRecord> = s.pensia.iter().collect();
+    recs.sort_by_key(|r| r.stats.paths);
+    let within = |r: &PensiaRecord| r.test_accuracy >= s.target_accuracy - STRONG_MARGIN;
+    let from = (0..recs.len())
+        .find(|&i| recs[i..].iter().all(|r| within(r)))
+        .map(|i| recs[i].stats.paths);
+    let obs: Vec<(f64, f64)> = recs
+        .iter()
+        .map(|r| (r.stats.paths as f64, r.stats.max_weight_error))
+        .collect();
+    let fit = verdict::fit_exponential(&obs, "max weight error").ok();
+    let rows = recs
+        .iter()
+        .map(|r| {
+            format!(
+                "n = {}: {:.2}% (max weight error {:.2e})",
+                r.stats.paths,
+                100.0 * r.test_accuracy,
+                r.stats.max_weight_error
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rate = fit
+        .as_ref()
+        .map(|f| f.describe())
+        .unwrap_or_else(|| "not fitted".into());
+    let (verdict, reason) = match (&fit, from) {
+        (Some(f), _) if f.distinct_x < 3 || f.ci.is_none() => (
+            Verdict::Inconclusive,
+            "fewer than 3 values of n: add more to `paths`".to_string(),
+        ),
+        (Some(f), _) if f.ci.is_some_and(|(lo, _)| lo >= 0.0) => (
+            Verdict::Contradicts,
+            "the weight error does not fall with n (95% CI of its rate at or above 0)".to_string(),
+        ),
+        (Some(f), Some(n)) if f.ci.is_some_and(|(_, hi)| hi < 0.0) => (
+            Verdict::Consistent,
+            format!("the weight error falls exponentially in n and the accuracy is within the margin from n = {n} on"),
+        ),
+        (Some(_), None) => (
+            Verdict::Inconclusive,
+            "no tested n reaches the margin: try larger n".to_string(),
+        ),
+        _ => (
+            Verdict::Inconclusive,
+            "the rate's 95% CI includes 0: more values of n would decide".to_string(),
+        ),
+    };
+    vec![Claim {
+        claim: format!(
+            "subset-sum pruning of a random network twice as deep approximates the target: accuracy within {:.0} point of the target's once n is large enough, weight error falling exponentially in n",
+            100.0 * STRONG_MARGIN
+        ),
+        source: "Pensia et al. 2020, Thm. 1 (n = O(log(d·l/ε)) paths per weight)".into(),
+        measured: format!(
+            "target {:.2}%; {rows}; ln(max weight error) rate per path {rate}; one construction per n (seeded)",
+            100.0 * s.target_accuracy
+        ),
+        verdict,
+        reason,
+    }]
 }

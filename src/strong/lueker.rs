@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::plot::{LineChart, Marker, Series};
 use crate::strong::subset_sum::{MeetInMiddle, MAX_EXACT_N};
+use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// Errors for one `n`.
@@ -233,4 +234,38 @@ mod tests {
         plot(&r, &p).unwrap();
         assert!(std::fs::metadata(&p).unwrap().len() > 0);
     }
+}
+
+/// The verdict on Lueker 1998: with n candidates uniform on [-1, 1], with
+/// high probability every target in [-1, 1] is within `2^{-Θ(n)}` of a
+/// subset sum, and no better than about `2^-n` (2^n subsets share an interval
+/// of length 2). The quantity the theorem is about is the worst error over
+/// the targets, with high probability: its median over trials
+/// (`median_max_error`), fitted as `ln(error)` on n; the slope should be
+/// `−ln 2`. (The mean over trials is not used: rare draws of small candidates
+/// leave the edge targets out of reach with O(1) error and dominate it.)
+/// Two-sided: consistent when the 95% CI (regression over the n values)
+/// contains `−ln 2`, contradicts when it excludes it, inconclusive with fewer
+/// than 3 values of n or a half-width above 0.15. Sub-exponential factors
+/// (√n, the grid) bend a fit over a short range of n.
+pub fn claims(r: &LuekerResult) -> Vec<Claim> {
+    let obs: Vec<(f64, f64)> = r.points.iter().map(|p| (p.n as f64, p.median_max_error)).collect();
+    let fit = verdict::fit_exponential(&obs, "median max subset-sum error").ok();
+    let expected = -std::f64::consts::LN_2;
+    let (v, reason) = verdict::check_rate(fit.as_ref(), expected, 3, 0.15);
+    let trials = r.points.first().map(|p| p.trials).unwrap_or(0);
+    vec![Claim {
+        claim: "the worst-case best subset-sum error of n uniform candidates falls as 2^-n (rate −ln 2 ≈ −0.693 per candidate)".into(),
+        source: "Lueker 1998, as used by Pensia et al. 2020 (Lemma 1)".into(),
+        measured: format!(
+            "rate of ln(median over trials of the max error over targets) per candidate {} over n = {} ({trials} trials each; R² {}); rates of the means over trials: mean error {:+.3}, max error {:+.3}",
+            fit.as_ref().map(|f| f.describe()).unwrap_or_else(|| "not fitted".into()),
+            r.points.iter().map(|p| p.n.to_string()).collect::<Vec<_>>().join(", "),
+            fit.as_ref().map(|f| format!("{:.4}", f.r_squared)).unwrap_or_else(|| "–".into()),
+            r.rate_mean,
+            r.rate_max
+        ),
+        verdict: v,
+        reason,
+    }]
 }
