@@ -326,42 +326,6 @@ impl BoundRule {
     }
 }
 
-/// The rule for checking a predicted rate (two-sided): consistent when the
-/// 95% CI contains it, contradicts when the CI excludes it, inconclusive with
-/// fewer than `min_points` distinct x or a half-width above `max_half_width`.
-pub fn check_rate(fit: Option<&PowerFit>, expected: f64, min_points: usize, max_half_width: f64) -> (Verdict, String) {
-    let Some(fit) = fit else {
-        return (Verdict::Inconclusive, "no fit: fewer than 2 usable points".into());
-    };
-    if fit.distinct_x < min_points {
-        return (
-            Verdict::Inconclusive,
-            format!("only {} distinct values, at least {min_points} needed", fit.distinct_x),
-        );
-    }
-    let Some((lo, hi)) = fit.ci else {
-        return (Verdict::Inconclusive, "no confidence interval (2 points)".into());
-    };
-    let half = (hi - lo) / 2.0;
-    if half > max_half_width {
-        return (
-            Verdict::Inconclusive,
-            format!("the 95% CI is too wide to decide (half-width {half:.3} > {max_half_width:.3}); more points or trials would narrow it"),
-        );
-    }
-    if lo <= expected && expected <= hi {
-        (
-            Verdict::Consistent,
-            format!("the 95% CI contains the predicted {expected:+.3}"),
-        )
-    } else {
-        (
-            Verdict::Contradicts,
-            format!("the 95% CI [{lo:+.3}, {hi:+.3}] excludes the predicted {expected:+.3}"),
-        )
-    }
-}
-
 /// Which of the reference exponents the fitted slope's CI contains, in words
 /// (`refs`: label and exponent).
 pub fn favoured_rate(fit: Option<&PowerFit>, refs: &[(&str, f64)]) -> String {

@@ -165,13 +165,15 @@ fn strong_verdicts() {
     assert!(strong::claims(&strong_summary(vec![])).is_empty());
 }
 
-/// Lueker's rate on a small real run: the worst-case error falls as 2^-n.
+/// Lueker on a small real run: the worst-case error decays exponentially, no
+/// faster than 2^-n.
 #[test]
 fn lueker_rate_is_ln2() {
     let r = lueker::experiment(&[6, 8, 10, 12, 14], 400, 16, 0).unwrap();
     let c = &lueker::claims(&r)[0];
     eprintln!("{}", c.line());
     assert_eq!(c.verdict, Verdict::Consistent, "{}", c.line());
+    assert!(c.reason.contains("of the counting limit"), "{}", c.reason);
     let two = lueker::experiment(&[6, 8], 50, 8, 0).unwrap();
     assert_eq!(lueker::claims(&two)[0].verdict, Verdict::Inconclusive);
 }
