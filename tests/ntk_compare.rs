@@ -13,8 +13,7 @@ use lottery_tangent::ntk::dynamics::exact_linear_gd;
 use lottery_tangent::ntk::empirical::{mlp_ntk, KernelKind};
 use lottery_tangent::ntk::linearize::Linearized;
 use lottery_tangent::paths::RunDir;
-use lottery_tangent::train::optim::SgdConfig;
-use lottery_tangent::train::{self, Loss, OptimizerConfig, Schedule, TrainOptions, TrainSpec, Trainable};
+use lottery_tangent::train::{self, Loss, TrainOptions, Trainable};
 use lottery_tangent::verdict::Verdict;
 
 /// A measured result whose function gap is `gap`, everything else plausible
@@ -231,22 +230,7 @@ fn exact_linearization_equals_the_trained_one() {
         let k_te = mlp_ntk(&mlp, &theta0, &te.x, te.len(), &tr.x, n, KernelKind::Full, None, 256).unwrap();
         let lr = 0.5 * n as f64 / lottery_tangent::ntk::spectrum::largest_eigenvalue(&k_tr.data, k_tr.rows).unwrap();
         let mut lin = Linearized::new(mlp.clone(), theta0.clone(), Loss::Mse).unwrap();
-        let spec = TrainSpec {
-            optimizer: OptimizerConfig::Sgd(SgdConfig {
-                lr,
-                momentum: 0.0,
-                weight_decay: 0.0,
-                nesterov: false,
-            }),
-            schedule: Schedule::default(),
-            batch_size: n,
-            steps: cfg.steps,
-            eval_every: 0,
-            eval_chunk: 1024,
-            checkpoint_steps: steps.clone(),
-            save_every: 0,
-            data_seed: 4,
-        };
+        let spec = cfg.sgd_spec(lr, n, 4);
         let out = train::train(&mut lin, &theta0, &split, &spec, &TrainOptions::default()).unwrap();
         let mut f0_tr = Vec::new();
         let mut f0_te = Vec::new();

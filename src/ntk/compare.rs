@@ -242,6 +242,28 @@ impl CompareConfig {
         )
     }
 
+    /// The training of every (width, seed): plain SGD at rate `lr` (no
+    /// momentum or weight decay, constant schedule, the data order from
+    /// `seed`) for `steps` steps, with checkpoints at the evaluation steps.
+    pub fn sgd_spec(&self, lr: f64, batch_size: usize, seed: u64) -> TrainSpec {
+        TrainSpec {
+            optimizer: OptimizerConfig::Sgd(SgdConfig {
+                lr,
+                momentum: 0.0,
+                weight_decay: 0.0,
+                nesterov: false,
+            }),
+            schedule: Schedule::default(),
+            batch_size,
+            steps: self.steps,
+            eval_every: 0,
+            eval_chunk: 1024,
+            checkpoint_steps: self.eval_steps(),
+            save_every: 0,
+            data_seed: seed,
+        }
+    }
+
     /// Log-spaced evaluation steps from 0 to `steps`.
     pub fn eval_steps(&self) -> Vec<usize> {
         let mut s = vec![0usize];
@@ -584,25 +606,27 @@ pub fn run_width(
     let theta_te = full_te.traced(c)?;
     timings.kernels += t.elapsed().as_secs_f64();
 
-    let spec = TrainSpec {
-        optimizer: OptimizerConfig::Sgd(SgdConfig {
-            lr,
-            momentum: 0.0,
-            weight_decay: 0.0,
-            nesterov: false,
-        }),
-        schedule: Schedule::default(),
-        batch_size,
-        steps: cfg.steps,
-        eval_every: 0,
-        eval_chunk: 1024,
-        checkpoint_steps: eval_steps.clone(),
-        save_every: 0,
-        data_seed: seed,
-    };
+    let spec = cfg.sgd_spec(lr, batch_size, seed);
     let opts = TrainOptions {
         progress,
         ..Default::default()
+    };
+    // A divergence ends this (width, seed) as a measured outcome.
+    let diverged = |model: Diverging, step: usize, loss: f64, mut timings: Timings| {
+        timings.total = start.elapsed().as_secs_f64();
+        WidthResult {
+            width,
+            seed,
+            parameters: theta0.numel(),
+            lambda_max_init,
+            linearization: method,
+            outcome: Outcome::Diverged {
+                model,
+                step,
+                loss: Some(loss as f32).filter(|l| l.is_finite()),
+            },
+            timings,
+        }
     };
     let t = std::time::Instant::now();
     let mut full = Supervised::new(net.clone(), Loss::Mse, &candle_core::Device::Cpu);
@@ -610,20 +634,7 @@ pub fn run_width(
         Ok(o) => o,
         Err(Error::Diverged { step, loss }) => {
             timings.full = t.elapsed().as_secs_f64();
-            timings.total = start.elapsed().as_secs_f64();
-            return Ok(WidthResult {
-                width,
-                seed,
-                parameters: theta0.numel(),
-                lambda_max_init,
-                linearization: method,
-                outcome: Outcome::Diverged {
-                    model: Diverging::Network,
-                    step,
-                    loss: loss.is_finite().then_some(loss),
-                },
-                timings,
-            });
+            return Ok(diverged(Diverging::Network, step, loss as f64, timings));
         }
         Err(e) => return Err(e),
     };
@@ -637,20 +648,7 @@ pub fn run_width(
     let f0_te = outputs(&mut full, &theta0, te)?;
     let linear_diverged = |step: usize, loss: f64, mut timings: Timings| {
         timings.linear = t.elapsed().as_secs_f64();
-        timings.total = start.elapsed().as_secs_f64();
-        WidthResult {
-            width,
-            seed,
-            parameters: theta0.numel(),
-            lambda_max_init,
-            linearization: method,
-            outcome: Outcome::Diverged {
-                model: Diverging::Linearization,
-                step,
-                loss: Some(loss as f32).filter(|l| l.is_finite()),
-            },
-            timings,
-        }
+        diverged(Diverging::Linearization, step, loss, timings)
     };
     let initial_loss = mse_loss(&f0_tr.iter().map(|&v| v as f64).collect::<Vec<_>>(), &y_tr, n);
     let (lin_test, final_train_loss_linear): (Vec<Vec<f64>>, f64) = match method {

@@ -169,8 +169,11 @@ pub struct LinearSnapshot {
 ///
 /// (Lee et al. 2019, Eq. 7-9 in discrete time). This is the trajectory the
 /// trained [`super::linearize::Linearized`] network follows under full-batch
-/// GD, up to float rounding, without training it: one `[N·C]²` product per
-/// step and one `[M·C, N·C]` product per requested step. `steps` must be
+/// GD, up to float rounding, without training it. The matrix powers are
+/// evaluated in a Krylov basis of `Θ(X, X)` from `r_0` grown until the result
+/// no longer changes at `1e-10` relative (see `krylov_gd_coefficients`): a
+/// few dozen `[N·C]²` products instead of one per step, and one
+/// `[M·C, N·C]` product per requested step. `steps` must be
 /// ascending; `theta_test` is the full kernel `Θ(x*, X)`, `[M·C, N·C]`.
 #[allow(clippy::too_many_arguments)]
 pub fn exact_linear_gd(
@@ -209,26 +212,158 @@ pub fn exact_linear_gd(
     if steps.windows(2).any(|w| w[0] > w[1]) {
         return Err(Error::invalid("evaluation steps", "ascending", format!("{steps:?}")));
     }
-    let scale = lr / n as f64;
-    let mut r: Vec<f64> = f0_train.iter().zip(y).map(|(&f, &t)| f as f64 - t as f64).collect();
-    let mut sum = vec![0.0f64; nc];
-    let mut ar = vec![0.0f64; nc];
+    let h = lr / n as f64;
+    let r0: Vec<f64> = f0_train.iter().zip(y).map(|(&f, &t)| f as f64 - t as f64).collect();
+    let (basis, coefs) = krylov_gd_coefficients(&theta_train.data, nc, &r0, h, steps)?;
     let mut out = Vec::with_capacity(steps.len());
-    let mut k = 0usize;
-    for &s in steps {
-        while k < s {
-            sum.iter_mut().zip(&r).for_each(|(a, b)| *a += b);
-            spectrum::matvec(&theta_train.data, nc, nc, &r, &mut ar);
-            r.iter_mut().zip(&ar).for_each(|(ri, ai)| *ri -= scale * ai);
-            k += 1;
-        }
-        let mut test = vec![0.0f64; mc];
+    let mut test = vec![0.0f64; mc];
+    for (&s, (c, g)) in steps.iter().zip(&coefs) {
+        // r_s = V c, Σ_{j<s} r_j = V g.
+        let combine = |w: &[f64]| -> Vec<f64> {
+            let mut v = vec![0.0f64; nc];
+            for (b, &wi) in basis.iter().zip(w) {
+                v.iter_mut().zip(b).for_each(|(a, &x)| *a += wi * x);
+            }
+            v
+        };
+        let r = combine(c);
+        let sum = combine(g);
         spectrum::matvec(&theta_test.data, mc, nc, &sum, &mut test);
-        test.iter_mut()
-            .zip(f0_test)
-            .for_each(|(t, &f0)| *t = f0 as f64 - scale * *t);
+        let test_out = test.iter().zip(f0_test).map(|(t, &f0)| f0 as f64 - h * t).collect();
         let train = r.iter().zip(y).map(|(ri, &t)| ri + t as f64).collect();
-        out.push(LinearSnapshot { step: s, train, test });
+        out.push(LinearSnapshot {
+            step: s,
+            train,
+            test: test_out,
+        });
     }
     Ok(out)
+}
+
+/// The Krylov (Lanczos) evaluation of `r_s = (I − hA)^s r_0` and
+/// `Σ_{j<s} r_j` at every step `s`: an orthonormal basis `V` of the Krylov
+/// space of `A` (`[nc, nc]`, f32, symmetric) from `r_0`, with full
+/// reorthogonalization, and for each step the coefficients `(c_s, g_s)` with
+/// `r_s = V c_s`, `Σ_{j<s} r_j = V g_s`, from the eigendecomposition of the
+/// tridiagonal `T = Vᵀ A V` (`c = β_0 Q diag(q^s) Qᵀ e_1`, `q = 1 − hθ`, and
+/// the geometric sum for `g`). The basis grows 8 vectors at a time until the
+/// coefficients at the last step change by less than `1e-10` (relative to
+/// `β_0`, and to `s·β_0` for the sum), or spans an invariant subspace: then it
+/// is exact. A smooth function of a kernel with a fast-decaying spectrum needs
+/// a few dozen products instead of one per step.
+#[allow(clippy::type_complexity)]
+fn krylov_gd_coefficients(
+    a: &[f32],
+    nc: usize,
+    r0: &[f64],
+    h: f64,
+    steps: &[usize],
+) -> Result<(Vec<Vec<f64>>, Vec<(Vec<f64>, Vec<f64>)>)> {
+    let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f64>();
+    let beta0 = dot(r0, r0).sqrt();
+    if !beta0.is_finite() {
+        return Err(Error::invalid("initial residual", "finite values", beta0));
+    }
+    if beta0 == 0.0 {
+        let zero = (vec![0.0], vec![0.0]);
+        return Ok((vec![vec![0.0; nc]], vec![zero; steps.len()]));
+    }
+    let last = steps.last().copied().unwrap_or(0);
+    let mut basis: Vec<Vec<f64>> = vec![r0.iter().map(|v| v / beta0).collect()];
+    let mut alpha: Vec<f64> = Vec::new();
+    let mut beta: Vec<f64> = Vec::new();
+    let mut w = vec![0.0f64; nc];
+    let mut previous: Option<(Vec<f64>, Vec<f64>)> = None;
+    loop {
+        let j = basis.len() - 1;
+        spectrum::matvec(a, nc, nc, &basis[j], &mut w);
+        let aj = dot(&basis[j], &w);
+        alpha.push(aj);
+        // Full reorthogonalization, twice (Gram-Schmidt "twice is enough").
+        for _ in 0..2 {
+            for b in &basis {
+                let c = dot(b, &w);
+                w.iter_mut().zip(b).for_each(|(x, &y)| *x -= c * y);
+            }
+        }
+        let bj = dot(&w, &w).sqrt();
+        let m = alpha.len();
+        let scale = alpha
+            .iter()
+            .fold(0.0f64, |acc, v| acc.max(v.abs()))
+            .max(f64::MIN_POSITIVE);
+        let invariant = bj <= 1e-12 * scale || m == nc;
+        if invariant || m % 8 == 0 {
+            let now = tridiagonal_coefficients(&alpha, &beta, beta0, h, &[last]).swap_remove(0);
+            let converged = previous.as_ref().is_some_and(|(pc, pg)| {
+                let change = |new: &[f64], old: &[f64]| {
+                    new.iter()
+                        .enumerate()
+                        .map(|(i, v)| (v - old.get(i).copied().unwrap_or(0.0)).powi(2))
+                        .sum::<f64>()
+                        .sqrt()
+                };
+                change(&now.0, pc) <= 1e-10 * beta0 && change(&now.1, pg) <= 1e-10 * beta0 * last.max(1) as f64
+            });
+            if invariant || converged {
+                let coefs = tridiagonal_coefficients(&alpha, &beta, beta0, h, steps);
+                return Ok((basis, coefs));
+            }
+            previous = Some(now);
+        }
+        beta.push(bj);
+        basis.push(w.iter().map(|v| v / bj).collect());
+    }
+}
+
+/// For the symmetric tridiagonal `T` (diagonal `alpha`, off-diagonal `beta`)
+/// and each step `s`: `c = β_0 (I − hT)^s e_1` and `g = β_0 Σ_{j<s} (I − hT)^j e_1`.
+fn tridiagonal_coefficients(
+    alpha: &[f64],
+    beta: &[f64],
+    beta0: f64,
+    h: f64,
+    steps: &[usize],
+) -> Vec<(Vec<f64>, Vec<f64>)> {
+    let m = alpha.len();
+    let t = nalgebra::DMatrix::from_fn(m, m, |i, j| {
+        if i == j {
+            alpha[i]
+        } else if i + 1 == j {
+            beta[i]
+        } else if j + 1 == i {
+            beta[j]
+        } else {
+            0.0
+        }
+    });
+    let eig = nalgebra::SymmetricEigen::new(t);
+    steps
+        .iter()
+        .map(|&s| {
+            let mut c = vec![0.0f64; m];
+            let mut g = vec![0.0f64; m];
+            for (i, &theta) in eig.eigenvalues.iter().enumerate() {
+                let q = 1.0 - h * theta;
+                let e = eig.eigenvectors[(0, i)] * beta0;
+                let qs = q.powi(s.min(i32::MAX as usize) as i32);
+                // Σ_{j<s} q^j = (1 − q^s) / (hθ), written with expm1/ln_1p
+                // for small hθ (slow modes) so it keeps its precision.
+                let x = h * theta;
+                let geo = if x == 0.0 {
+                    s as f64
+                } else if x.abs() < 1e-3 {
+                    -(s as f64 * (-x).ln_1p()).exp_m1() / x
+                } else {
+                    (1.0 - qs) / x
+                };
+                for k in 0..m {
+                    let v = eig.eigenvectors[(k, i)] * e;
+                    c[k] += v * qs;
+                    g[k] += v * geo;
+                }
+            }
+            (c, g)
+        })
+        .collect()
 }
