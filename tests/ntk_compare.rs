@@ -302,12 +302,23 @@ fn small_sweep_is_consistent() {
     cfg.widths = vec![32, 256];
     cfg.seeds = vec![0, 1];
     cfg.steps = 30;
-    let (lr, source) = compare::choose_lr(&cfg, &split).unwrap();
-    assert!(lr > 0.0 && source.contains("full NTK"), "{source}");
+    let mut choice = compare::choose_lr(&cfg, &split).unwrap();
+    let lr = choice.lr;
+    assert!(lr > 0.0 && choice.source.contains("full NTK"), "{}", choice.source);
     let mut results = Vec::new();
     for &w in &cfg.widths {
         for &seed in &cfg.seeds {
-            results.push(compare::run_width(&cfg, &split, w, seed, lr, false).unwrap());
+            // The cached init kernel gives the same result as computing it again.
+            let init = choice.take_init(w, seed);
+            assert!(init.is_some());
+            let r = compare::run_width_with(&cfg, &split, w, seed, lr, false, init).unwrap();
+            if seed == 0 {
+                assert_eq!(
+                    r.outcome,
+                    compare::run_width(&cfg, &split, w, seed, lr, false).unwrap().outcome
+                );
+            }
+            results.push(r);
         }
     }
     for r in &results {

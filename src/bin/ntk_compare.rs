@@ -191,7 +191,8 @@ fn run() -> Result<()> {
         std::fs::remove_dir_all(dir.file("results")).context("removing the previous results")?;
     }
     write_text(&dir.config(), &config_text)?;
-    let (lr, lr_source) = compare::choose_lr(&cfg, &split)?;
+    let mut choice = compare::choose_lr(&cfg, &split)?;
+    let (lr, lr_source) = (choice.lr, choice.source.clone());
     println!(
         "ntk_compare: {} hidden layers, widths {:?}, {} train / {} test ({}), {} steps, lr {lr:.4} ({lr_source})",
         cfg.depth,
@@ -208,7 +209,8 @@ fn run() -> Result<()> {
             let r: WidthResult = if a.resume && path.exists() {
                 read_json(&path)?
             } else {
-                let r = compare::run_width(&cfg, &split, w, seed, lr, !a.quiet)?;
+                let init = choice.take_init(w, seed);
+                let r = compare::run_width_with(&cfg, &split, w, seed, lr, !a.quiet, init)?;
                 write_json(&path, &r)?;
                 r
             };

@@ -532,15 +532,43 @@ fn full_kernel(mlp: &Mlp, p: &ParamSet, a: &Dataset, b: &Dataset) -> Result<Kern
     mlp_ntk(mlp, p, &a.x, a.len(), &b.x, b.len(), KernelKind::Full, None, 256)
 }
 
+/// The full train NTK at init of one (width, seed) and its largest eigenvalue.
+pub type InitKernel = (Kernel, f64);
+
+/// The learning-rate choice, with the init kernels it computed kept for
+/// [`run_width_with`] (so each is computed once) while they fit in
+/// [`KERNEL_CACHE_BYTES`].
+#[derive(Debug, Default)]
+pub struct LrChoice {
+    pub lr: f64,
+    /// How the rate was chosen, in words.
+    pub source: String,
+    init: std::collections::BTreeMap<(usize, u64), InitKernel>,
+}
+
+impl LrChoice {
+    /// The cached init kernel of (width, seed), if any (removed from the cache).
+    pub fn take_init(&mut self, width: usize, seed: u64) -> Option<InitKernel> {
+        self.init.remove(&(width, seed))
+    }
+}
+
+/// Most memory the learning-rate pass keeps in init kernels for reuse.
+pub const KERNEL_CACHE_BYTES: usize = 1 << 30;
+
 /// The learning rate to use: the configured one, or `N / λ_max`, with
 /// `λ_max` the largest eigenvalue of the full NTK at init over every width
 /// and seed, and of the infinite-width NTK where it has a closed form (NTK
 /// parameterization). Full-batch GD on the linearized network is stable below
 /// `2N / λ_max`, so this is half the largest rate that is stable for every
 /// network of the sweep at init.
-pub fn choose_lr(cfg: &CompareConfig, split: &Split) -> Result<(f64, String)> {
+pub fn choose_lr(cfg: &CompareConfig, split: &Split) -> Result<LrChoice> {
     if let Some(lr) = cfg.lr {
-        return Ok((lr, "configured".into()));
+        return Ok(LrChoice {
+            lr,
+            source: "configured".into(),
+            ..Default::default()
+        });
     }
     let tr = &split.train;
     let n = tr.len();
@@ -552,6 +580,8 @@ pub fn choose_lr(cfg: &CompareConfig, split: &Split) -> Result<(f64, String)> {
             which = "infinite width".into();
         }
     }
+    let mut init = std::collections::BTreeMap::new();
+    let mut cached = 0usize;
     for &w in &cfg.widths {
         let mlp = cfg.mlp(tr.dim(), tr.num_classes, w)?;
         for &seed in &cfg.seeds {
@@ -562,15 +592,21 @@ pub fn choose_lr(cfg: &CompareConfig, split: &Split) -> Result<(f64, String)> {
                 lam = l;
                 which = format!("width {w}, seed {seed}");
             }
+            let bytes = k.data.len() * std::mem::size_of::<f32>();
+            if cached + bytes <= KERNEL_CACHE_BYTES {
+                cached += bytes;
+                init.insert((w, seed), (k, l));
+            }
         }
     }
     if !(lam > 0.0 && lam.is_finite()) {
         return Err(Error::invalid("largest NTK eigenvalue", "> 0", lam));
     }
-    Ok((
-        n as f64 / lam,
-        format!("N/λ_max = {n}/{lam:.1}, λ_max of the full NTK at init ({which})"),
-    ))
+    Ok(LrChoice {
+        lr: n as f64 / lam,
+        source: format!("N/λ_max = {n}/{lam:.1}, λ_max of the full NTK at init ({which})"),
+        init,
+    })
 }
 
 /// Trains width `width` from `seed` and measures everything.
@@ -581,6 +617,20 @@ pub fn run_width(
     seed: u64,
     lr: f64,
     progress: bool,
+) -> Result<WidthResult> {
+    run_width_with(cfg, split, width, seed, lr, progress, None)
+}
+
+/// [`run_width`] reusing the full train NTK at init and its largest
+/// eigenvalue when the learning-rate pass computed them ([`LrChoice::take_init`]).
+pub fn run_width_with(
+    cfg: &CompareConfig,
+    split: &Split,
+    width: usize,
+    seed: u64,
+    lr: f64,
+    progress: bool,
+    init: Option<InitKernel>,
 ) -> Result<WidthResult> {
     let start = std::time::Instant::now();
     let (tr, te) = (&split.train, &split.test);
@@ -599,8 +649,14 @@ pub fn run_width(
 
     // Kernels at init: full (exact dynamics, λ_max) and traced (spectrum, approximation).
     let t = std::time::Instant::now();
-    let full_tr = full_kernel(&mlp, &theta0, tr, tr)?;
-    let lambda_max_init = spectrum::largest_eigenvalue(&full_tr.data, full_tr.rows)?;
+    let (full_tr, lambda_max_init) = match init {
+        Some((k, l)) if k.rows == n * c && k.cols == n * c => (k, l),
+        _ => {
+            let k = full_kernel(&mlp, &theta0, tr, tr)?;
+            let l = spectrum::largest_eigenvalue(&k.data, k.rows)?;
+            (k, l)
+        }
+    };
     let theta_tr = full_tr.traced(c)?;
     let full_te = full_kernel(&mlp, &theta0, te, tr)?;
     let theta_te = full_te.traced(c)?;
