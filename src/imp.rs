@@ -3,15 +3,26 @@
 //! Frankle et al. 2019 "late resetting"; Zhou et al. 2019 Sec. 3-5;
 //! Morcos et al. 2019 for ticket transfer).
 //!
-//! Per seed: train the dense network from θ0, keeping θk (the rewind point,
-//! `k = 0` is the original lottery ticket). Each round prunes a fraction of the
-//! remaining weights by the chosen criterion (from the previous round's trained
-//! weights), rewinds the survivors to θk and retrains. At every sparsity the
-//! ticket is compared with controls trained on the same schedule:
-//! random reinitialization (same mask, fresh init) and random pruning (a
-//! random mask with the same per-layer sparsity, original θk); and optionally
-//! with Zhou et al.'s variants: signed-constant reinit, pruned weights frozen at
-//! θk instead of 0, and the untrained "supermask" accuracy of θk under the mask.
+//! Per seed: train the dense network from θ0 for T steps, keeping θk (the
+//! rewind point, `k = 0` is the original lottery ticket). Each round prunes a
+//! fraction of the remaining weights by the chosen criterion (from the
+//! previous round's trained weights and, for Zhou et al.'s criteria, θ0),
+//! rewinds the survivors to θk and retrains them **from step k to step T**:
+//! T − k optimizer steps whose learning-rate schedule and data order continue
+//! from step k exactly as in the dense run (Frankle et al. 2020, Sec. 4;
+//! open_lth `lottery/runner.py` `_train_level` calls `standard_train(...,
+//! start_step=train_start_step)`, and `training/train.py` steps the schedule
+//! and skips the data loader to `start_step`; the optimizer starts fresh).
+//! At every sparsity the ticket is compared with controls trained on the same
+//! steps k..T: random reinitialization (same mask, fresh init; open_lth's
+//! `randomly_reinitialize` branch also starts at `train_start_step`) and
+//! random pruning (a random mask with the same per-layer counts, θk); and
+//! optionally with Zhou et al.'s variants: signed-constant reinit (signs of
+//! θk), pruned weights frozen at θk instead of 0, and the untrained
+//! "supermask" accuracy of **θ0** under the mask (and of signed constants
+//! with θ0's signs and each layer's init std; Zhou et al. 2019, Sec. 5).
+//! Layer-wise pruning prunes the output layer at half the rate unless the
+//! config names it ([`PruneSpec::resolved`]).
 //! Each finished round is saved, so a killed run resumes at the next round.
 
 use std::collections::BTreeMap;
@@ -103,6 +114,12 @@ pub struct RunRecord {
     /// Step of minimum validation loss (test loss without a validation set).
     pub early_stop_step: Option<usize>,
     pub early_stop_accuracy: Option<f64>,
+    /// The step training started at (the rewind step k; 0 for the dense run).
+    #[serde(default)]
+    pub start_step: usize,
+    /// Optimizer steps taken (T − k for a rewound run; 0 when only evaluated).
+    #[serde(default)]
+    pub optimizer_steps: usize,
 }
 
 impl RunRecord {
@@ -116,6 +133,8 @@ impl RunRecord {
             final_test_loss: last.test_loss,
             early_stop_step: es.map(|r| r.step),
             early_stop_accuracy: es.map(|r| r.test_accuracy),
+            start_step: o.start_step,
+            optimizer_steps: o.steps_done - o.start_step,
         })
     }
 }
@@ -142,24 +161,44 @@ pub struct ImpSummary {
 }
 
 impl ImpConfig {
-    /// Checks the config against the experiment.
+    /// Checks the config against the experiment, before any training: rates,
+    /// layer names, a rewind step inside the run, and a schedule that leaves
+    /// every pruned layer at least one weight after the last round.
     pub fn validate(&self, exp: &Experiment) -> Result<()> {
-        self.prune.validate(&exp.net.prunable())?;
+        let layers = exp.net.prunable();
+        self.prune.validate(&layers)?;
         if self.seeds.is_empty() {
             return Err(Error::config("imp.seeds", "at least one seed", "[]"));
         }
-        if self.rewind_step > exp.spec.steps {
+        if self.rewind_step >= exp.spec.steps {
             return Err(Error::config(
                 "imp.rewind_step",
-                format!("<= {} (the training length)", exp.spec.steps),
+                format!(
+                    "< {} (the training length T; retraining runs steps k..T)",
+                    exp.spec.steps
+                ),
                 self.rewind_step,
             ));
         }
+        let counts = layer_counts(&exp.net);
+        self.prune
+            .resolved(&layers)
+            .planned_densities(&counts, &counts, self.rounds)?;
         if let Some(o) = &self.transfer_optimizer {
             o.validate()?;
         }
         Ok(())
     }
+}
+
+/// Weights per prunable layer of `net`.
+pub fn layer_counts(net: &crate::models::Network) -> BTreeMap<String, usize> {
+    let prunable = net.prunable();
+    net.param_shapes()
+        .into_iter()
+        .filter(|(k, _)| prunable.contains(k))
+        .map(|(k, s)| (k, s.iter().product()))
+        .collect()
 }
 
 fn round_dir(dir: &RunDir, seed: u64, round: usize) -> Result<RunDir> {
@@ -174,6 +213,8 @@ struct Ctx<'a> {
     transfer: Option<Split>,
     /// The training spec of every round (this seed's data order, no checkpoints).
     spec: TrainSpec,
+    /// The pruning spec with the output layer's rate resolved.
+    prune: PruneSpec,
 }
 
 impl Ctx<'_> {
@@ -190,6 +231,8 @@ impl Ctx<'_> {
             mask: Some(mask),
             frozen,
             progress: self.progress,
+            // Steps k..T, schedule and data order continuing from k.
+            start_step: self.cfg.rewind_step,
             ..Default::default()
         };
         train::train(&mut model, init, split, spec, &opts)
@@ -207,6 +250,8 @@ impl Ctx<'_> {
             final_test_loss: e.loss,
             early_stop_step: None,
             early_stop_accuracy: None,
+            start_step: 0,
+            optimizer_steps: 0,
         })
     }
 }
@@ -252,6 +297,7 @@ pub fn run(
             progress,
             transfer: transfer.clone(),
             spec,
+            prune: cfg.prune.resolved(&exp.net.prunable()),
         };
         records.extend(run_seed(&ctx, seed, dir, resume)?);
     }
@@ -326,14 +372,15 @@ fn run_seed(ctx: &Ctx, seed: u64, dir: &RunDir, resume: bool) -> Result<Vec<Roun
     };
 
     for round in start..=cfg.rounds {
+        // Zhou et al.'s criteria compare with θ0, whatever the rewind step.
         let scores = prune::scores(
             cfg.prune.criterion,
-            &theta_k,
+            &theta0,
             &prev_final,
             &layers,
             crate::rng::derive_seed(seed, "prune", round as u64),
         )?;
-        mask = prune::prune(&cfg.prune, &mask, &scores)?;
+        mask = prune::prune(&ctx.prune, &mask, &scores)?;
         let mut runs = BTreeMap::new();
         let ticket = ctx.train(&theta_k, &mask, None)?;
         runs.insert("ticket".to_string(), RunRecord::from_outcome(&ticket)?);
@@ -367,12 +414,13 @@ fn run_seed(ctx: &Ctx, seed: u64, dir: &RunDir, resume: bool) -> Result<Vec<Roun
                     );
                 }
                 Variant::Supermask => {
-                    let mut p = theta_k.clone();
+                    // Zhou et al. 2019, Sec. 5: the mask on the untrained θ0.
+                    let mut p = theta0.clone();
                     mask.apply(&mut p)?;
                     runs.insert("supermask".into(), ctx.eval(&p)?);
                     runs.insert(
                         "supermask_sign".into(),
-                        ctx.eval(&prune::sign_constant(&theta_k, &mask)?)?,
+                        ctx.eval(&prune::sign_constant(&theta0, &mask)?)?,
                     );
                 }
             }

@@ -1,15 +1,38 @@
 //! Linear mode connectivity and instability analysis (Frankle, Dziugaite,
-//! Roy & Carbin 2020, Sec. 2-3).
+//! Roy & Carbin 2020, Sec. 2-4).
 //!
 //! A parent network is trained from θ0 with the experiment's data order; at
 //! step k two copies are spawned from θk that differ only in their data order
-//! (the SGD noise) and trained to the end, T steps. The error along the line
-//! `θ(α) = (1 − α) θ1 + α θ2` (Frankle et al. 2020, Eq. for the
-//! interpolated network) is evaluated at evenly spaced α; the **instability**
-//! (error barrier) is `max_α E(θ(α)) − (E(θ1) + E(θ2)) / 2`. A network is
-//! *stable* at k when the instability is about 0 (under 2 percentage points).
+//! (the SGD noise) and trained to the end, steps k..T with the learning-rate
+//! schedule continuing from k. The error along the line
+//! `θ(α) = (1 − α) θ1 + α θ2` (Frankle et al. 2020, Sec. 2) is evaluated at
+//! evenly spaced α; the **instability** (error barrier) is
+//! `max_α E(θ(α)) − (E(θ1) + E(θ2)) / 2`. A network is *stable* at k when
+//! the instability is about 0 (under 2 percentage points).
+//!
+//! Sparse networks, two different experiments:
+//! - **Per-k IMP** (`[lmc.imp]`, Frankle et al. 2020, Sec. 4): for each k the
+//!   subnetwork is found by IMP with rewinding to k (prune the trained
+//!   weights, rewind the survivors to θk, retrain steps k..T, repeat) down to
+//!   each target density; the IMP subnetwork θk ⊙ m and a randomly pruned one
+//!   (same per-layer counts, θk) are each spawned as a pair from θk and
+//!   analysed as above. A subnetwork is *matching* when its accuracy (mean
+//!   over the pair endpoints) is no lower than the dense network's mean minus
+//!   one standard deviation (dense networks: the parent and every dense
+//!   endpoint). The paper's finding: "IMP subnetworks are only matching when
+//!   they are stable".
+//! - **One mask** (`mask` or `sparse_density`): one fixed mask (a file, or a
+//!   one-shot magnitude mask of the trained parent) serves every k. This is
+//!   not the paper's procedure and is labelled `one_mask` in every output.
+//!
 //! With a mask, both copies and every interpolated network share it: masked
 //! weights are 0 at both ends, hence 0 all along the line.
+//!
+//! Children start with a fresh optimizer by default: open_lth creates the
+//! optimizer anew whenever training starts at a step k (`training/train.py`;
+//! only the schedule and the data order are advanced), which is the code
+//! Frankle et al. 2020 used. `inherit_optimizer_state = true` starts both
+//! children from the parent's optimizer state (momentum) at k instead.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -27,6 +50,35 @@ use crate::train::{self, Supervised, TrainOptions, TrainSpec, Trainable};
 use crate::verdict::{self, Claim, Verdict};
 use crate::{Error, Result};
 
+/// `[lmc.imp]`: per-k IMP subnetworks (Frankle et al. 2020, Sec. 4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LmcImpConfig {
+    /// Target densities (fraction of prunable weights kept); each is reached
+    /// at the IMP round whose planned density is closest.
+    #[serde(default = "default_densities")]
+    pub densities: Vec<f64>,
+    /// Pruning per round (default: 20% layer-wise magnitude, output layer at half rate).
+    #[serde(default)]
+    pub prune: PruneSpec,
+    /// Also analyse a randomly pruned subnetwork at each density.
+    #[serde(default = "default_true")]
+    pub random_control: bool,
+}
+
+fn default_densities() -> Vec<f64> {
+    vec![0.035, 0.014]
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for LmcImpConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("the empty [lmc.imp] takes every default")
+    }
+}
+
 /// `[lmc]` of an experiment TOML.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,12 +95,19 @@ pub struct LmcConfig {
     /// Train examples on which the train loss along the path is evaluated (0 = skip).
     #[serde(default = "default_train_eval")]
     pub train_eval_size: usize,
-    /// Also analyze a sparse subnetwork with this IMP mask (from `ltk imp`).
+    /// Start each child from the parent's optimizer state at k (default:
+    /// fresh, as open_lth does; see the module docs).
+    #[serde(default)]
+    pub inherit_optimizer_state: bool,
+    /// One-mask mode: analyse the subnetwork with this mask file (from `ltk imp`) at every k.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask: Option<std::path::PathBuf>,
-    /// Or with a one-shot magnitude mask of the trained parent at this density (fraction kept).
+    /// One-mask mode: a one-shot magnitude mask of the trained parent at this density.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sparse_density: Option<f64>,
+    /// Per-k IMP subnetworks (Frankle et al. 2020, Sec. 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imp: Option<LmcImpConfig>,
 }
 
 fn default_ks() -> Vec<usize> {
@@ -70,16 +129,37 @@ impl Default for LmcConfig {
     }
 }
 
+/// The IMP round whose planned density is closest to each target, with that density.
+fn target_rounds(planned: &[f64], targets: &[f64]) -> Vec<(usize, f64)> {
+    targets
+        .iter()
+        .map(|&t| {
+            let (r, d) = planned
+                .iter()
+                .enumerate()
+                .skip(1)
+                .min_by(|a, b| (a.1.ln() - t.ln()).abs().total_cmp(&(b.1.ln() - t.ln()).abs()))
+                .map(|(r, &d)| (r, d))
+                .unwrap_or((0, 1.0));
+            (r, d)
+        })
+        .collect()
+}
+
+/// Rounds searched for a target density (0.8^40 ≈ 1.3e-4).
+const MAX_PLANNED_ROUNDS: usize = 40;
+
 impl LmcConfig {
-    /// Errors on k past the end, fewer than 2 points, no pairs, a bad density, or both mask sources.
+    /// Errors on k outside the run, fewer than 2 points, no pairs, a bad
+    /// density, more than one sparse mode, or an IMP schedule that empties a layer.
     pub fn validate(&self, total_steps: usize) -> Result<()> {
         if self.ks.is_empty() {
             return Err(Error::config("lmc.ks", "at least one spawn step", "[]"));
         }
-        if let Some(&k) = self.ks.iter().find(|&&k| k > total_steps) {
+        if let Some(&k) = self.ks.iter().find(|&&k| k >= total_steps) {
             return Err(Error::config(
                 "lmc.ks",
-                format!("steps <= {total_steps} (the training length)"),
+                format!("steps < {total_steps} (the training length T; children train k..T)"),
                 k,
             ));
         }
@@ -94,14 +174,64 @@ impl LmcConfig {
                 return Err(Error::config("lmc.sparse_density", "a fraction in (0, 1)", d));
             }
         }
-        if self.mask.is_some() && self.sparse_density.is_some() {
+        let modes = [self.mask.is_some(), self.sparse_density.is_some(), self.imp.is_some()]
+            .iter()
+            .filter(|&&b| b)
+            .count();
+        if modes > 1 {
             return Err(Error::config(
-                "lmc.mask / lmc.sparse_density",
-                "at most one of the two",
-                "both",
+                "lmc.mask / lmc.sparse_density / lmc.imp",
+                "at most one sparse mode",
+                format!("{modes} of them"),
             ));
         }
+        if let Some(imp) = &self.imp {
+            if imp.densities.is_empty() {
+                return Err(Error::config("lmc.imp.densities", "at least one target density", "[]"));
+            }
+            if let Some(&d) = imp.densities.iter().find(|&&d| !(d > 0.0 && d < 1.0)) {
+                return Err(Error::config("lmc.imp.densities", "fractions in (0, 1)", d));
+            }
+        }
         Ok(())
+    }
+
+    /// Checks what needs the network (layer names, the IMP schedule) and
+    /// returns the per-target (round, planned density) of the IMP mode.
+    pub fn plan(&self, exp: &Experiment) -> Result<Vec<(usize, f64)>> {
+        self.validate(exp.spec.steps)?;
+        let Some(imp) = &self.imp else { return Ok(vec![]) };
+        let layers = exp.net.prunable();
+        imp.prune.validate(&layers)?;
+        let spec = imp.prune.resolved(&layers);
+        let counts = crate::imp::layer_counts(&exp.net);
+        // The planned densities up to the smallest target (or until a layer would empty).
+        let mut planned = vec![1.0];
+        let smallest = imp.densities.iter().copied().fold(1.0, f64::min);
+        for r in 1..=MAX_PLANNED_ROUNDS {
+            match spec.planned_densities(&counts, &counts, r) {
+                Ok(p) => planned = p,
+                Err(e) if r == 1 => return Err(e),
+                Err(_) => break,
+            }
+            if planned[r] < smallest {
+                break;
+            }
+        }
+        let out = target_rounds(&planned, &imp.densities);
+        for (&t, &(_, d)) in imp.densities.iter().zip(&out) {
+            if (d.ln() - t.ln()).abs() > 0.5f64.max((1.0 / (1.0 - spec.rate)).ln()) {
+                return Err(Error::config(
+                    "lmc.imp.densities",
+                    format!(
+                        "densities IMP reaches at rate {} before a layer empties (closest: {d:.4})",
+                        spec.rate
+                    ),
+                    t,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// The interpolation coefficients.
@@ -161,9 +291,13 @@ pub fn evaluate_path(
 /// One pair of copies spawned at step k.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairResult {
+    /// "dense", "one_mask", "imp" (per-k IMP subnetwork) or "random" (random pruning).
     pub network: String,
     pub k: usize,
     pub pair: usize,
+    /// Density of the subnetwork (None for dense).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub density: Option<f64>,
     pub path: PathEval,
     /// Test-error barrier.
     pub instability: f64,
@@ -173,16 +307,42 @@ pub struct PairResult {
     pub path_seconds: f64,
 }
 
-/// Per-k aggregate over pairs.
+impl PairResult {
+    /// Test accuracies of the two endpoints.
+    pub fn endpoint_accuracies(&self) -> [f64; 2] {
+        let e = &self.path.test_error;
+        [
+            1.0 - e.first().copied().unwrap_or(1.0),
+            1.0 - e.last().copied().unwrap_or(1.0),
+        ]
+    }
+}
+
+/// Per-(network, density, k) aggregate over pairs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KSummary {
     pub network: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub density: Option<f64>,
     pub k: usize,
     pub pairs: usize,
     pub mean: f64,
     pub min: f64,
     pub max: f64,
     pub stable: bool,
+    /// Mean test accuracy of the pair endpoints.
+    #[serde(default)]
+    pub accuracy: f64,
+}
+
+/// One IMP round of the per-k IMP mode (trained on the parent's data order, steps k..T).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImpRound {
+    pub k: usize,
+    pub round: usize,
+    pub density: f64,
+    pub test_accuracy: f64,
+    pub optimizer_steps: usize,
 }
 
 /// The whole analysis.
@@ -192,14 +352,103 @@ pub struct LmcSummary {
     pub model: String,
     pub results: Vec<PairResult>,
     pub per_k: Vec<KSummary>,
-    /// Sparse network's density, when analyzed.
+    /// One-mask mode: the mask's density.
     pub sparse_density: Option<f64>,
+    /// Dense test accuracies (the parent and every dense endpoint), for "matching".
+    #[serde(default)]
+    pub dense_accuracies: Vec<f64>,
+    /// Per-k IMP mode: every IMP round.
+    #[serde(default)]
+    pub imp_rounds: Vec<ImpRound>,
 }
 
 /// Instability under 2 percentage points counts as stable (Frankle et al. 2020).
 pub const STABLE_THRESHOLD: f64 = 0.02;
 
-/// Runs (or resumes) the analysis for the dense network and, if configured, a sparse one.
+/// Spawns `cfg.pairs` pairs from `start` at step k (with `mask`), trains each
+/// child steps k..T on its own data order, and evaluates the path; saved pairs
+/// are reused on resume.
+#[allow(clippy::too_many_arguments)]
+fn run_pairs(
+    exp: &Experiment,
+    cfg: &LmcConfig,
+    dir: &RunDir,
+    device: &Device,
+    progress: bool,
+    resume: bool,
+    (network, density): (&str, Option<f64>),
+    k: usize,
+    start: &ParamSet,
+    optimizer_state: Option<&ParamSet>,
+    mask: Option<&Mask>,
+    train_eval: Option<&Dataset>,
+) -> Result<Vec<PairResult>> {
+    let seed = exp.config.seed;
+    let loss = exp.config.train.loss;
+    let tag = match density {
+        Some(d) => format!("{network}_d{:.5}", d),
+        None => network.to_string(),
+    };
+    let mut out = Vec::new();
+    for pair in 0..cfg.pairs {
+        let path = dir.file(&format!("results/{tag}_k{k}_pair{pair}.json"));
+        if resume && path.exists() {
+            out.push(read_json(&path)?);
+            continue;
+        }
+        let mut ends = Vec::new();
+        for side in ["a", "b"] {
+            let data_seed = crate::rng::derive_seed(seed, &format!("lmc-{side}"), (k as u64) << 16 | pair as u64);
+            let spec = TrainSpec {
+                data_seed,
+                checkpoint_steps: vec![],
+                save_every: 0,
+                ..exp.spec.clone()
+            };
+            let opts = TrainOptions {
+                mask,
+                start_step: k,
+                progress,
+                optimizer_state,
+                ..Default::default()
+            };
+            let mut model = Supervised::new(exp.net.clone(), loss, device);
+            ends.push(train::train(&mut model, start, &exp.split, &spec, &opts)?.params);
+        }
+        let mut model = Supervised::new(exp.net.clone(), loss, device);
+        let t0 = Instant::now();
+        let pe = evaluate_path(
+            &mut model,
+            &ends[0],
+            &ends[1],
+            &cfg.alphas(),
+            &exp.split.test,
+            train_eval,
+            exp.spec.eval_chunk,
+        )?;
+        let r = PairResult {
+            network: network.into(),
+            k,
+            pair,
+            density,
+            instability: barrier(&pe.test_error),
+            train_loss_barrier: if pe.train_loss.is_empty() {
+                None
+            } else {
+                Some(barrier(&pe.train_loss))
+            },
+            path: pe,
+            path_seconds: t0.elapsed().as_secs_f64(),
+        };
+        write_json(&path, &r)?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Runs (or resumes) the analysis for the dense network and the configured
+/// sparse networks. Everything is validated (including a mask file's names
+/// and shapes and the IMP schedule) before any training.
 pub fn run(
     exp: &Experiment,
     cfg: &LmcConfig,
@@ -208,16 +457,26 @@ pub fn run(
     progress: bool,
     resume: bool,
 ) -> Result<LmcSummary> {
-    cfg.validate(exp.spec.steps)?;
+    let targets = cfg.plan(exp)?;
     let net = &exp.net;
     let seed = exp.config.seed;
     let theta0 = net.init(seed);
     let loss = exp.config.train.loss;
+    let layers = net.prunable();
+    let file_mask = match &cfg.mask {
+        Some(path) => {
+            let m = Mask::load(path)?;
+            m.validate(&theta0)?;
+            Some(m)
+        }
+        None => None,
+    };
     let mut ks = cfg.ks.clone();
     ks.sort_unstable();
     ks.dedup();
-    // The parent run, keeping θk for every k (and trained to the end when a one-shot mask is needed).
-    let parent_steps = if cfg.sparse_density.is_some() {
+    // The parent run, keeping θk for every k (trained to the end when a
+    // sparse mode needs its final weights, and for the dense accuracy).
+    let parent_steps = if cfg.sparse_density.is_some() || cfg.imp.is_some() {
         exp.spec.steps
     } else {
         *ks.last().unwrap_or(&0)
@@ -237,18 +496,20 @@ pub fn run(
         &parent_spec,
         &TrainOptions {
             progress,
+            keep_optimizer_checkpoints: cfg.inherit_optimizer_state,
             ..Default::default()
         },
     )?;
-
-    let mask = match (&cfg.mask, cfg.sparse_density) {
-        (Some(path), _) => {
-            let m = Mask::load(path)?;
-            m.validate(&theta0)?;
-            Some(m)
+    let mut dense_accuracies = Vec::new();
+    if parent_steps == exp.spec.steps {
+        if let Some(last) = parent.last() {
+            dense_accuracies.push(last.test_accuracy);
         }
+    }
+
+    let one_mask = match (file_mask, cfg.sparse_density) {
+        (Some(m), _) => Some(m),
         (None, Some(d)) => {
-            let layers = net.prunable();
             let spec = PruneSpec {
                 rate: 1.0 - d,
                 ..Default::default()
@@ -263,68 +524,153 @@ pub fn run(
     } else {
         None
     };
+    let checkpoint = |k: usize| -> Result<(&ParamSet, Option<&ParamSet>)> {
+        let p = parent
+            .checkpoints
+            .get(&k)
+            .ok_or_else(|| Error::invalid("parent checkpoint", "present", k))?;
+        let o = if cfg.inherit_optimizer_state {
+            Some(
+                parent
+                    .optimizer_checkpoints
+                    .get(&k)
+                    .ok_or_else(|| Error::invalid("parent optimizer checkpoint", "present", k))?,
+            )
+        } else {
+            None
+        };
+        Ok((p, o))
+    };
 
     let mut results = Vec::new();
-    let networks: Vec<(&str, Option<&Mask>)> = match &mask {
-        Some(m) => vec![("dense", None), ("sparse", Some(m))],
-        None => vec![("dense", None)],
-    };
+    let mut networks: Vec<(&str, Option<&Mask>)> = vec![("dense", None)];
+    if let Some(m) = &one_mask {
+        networks.push(("one_mask", Some(m)));
+    }
     for (name, m) in networks {
+        let density = m.map(|m| m.density());
         for &k in &ks {
-            let theta_k = parent
-                .checkpoints
-                .get(&k)
-                .ok_or_else(|| Error::invalid("parent checkpoint", "present", k))?;
-            for pair in 0..cfg.pairs {
-                let path = dir.file(&format!("results/{name}_k{k}_pair{pair}.json"));
-                if resume && path.exists() {
-                    results.push(read_json(&path)?);
-                    continue;
-                }
-                let mut ends = Vec::new();
-                for side in ["a", "b"] {
-                    let data_seed =
-                        crate::rng::derive_seed(seed, &format!("lmc-{side}"), (k as u64) << 16 | pair as u64);
-                    let spec = TrainSpec {
-                        data_seed,
-                        checkpoint_steps: vec![],
-                        save_every: 0,
-                        ..exp.spec.clone()
-                    };
-                    let opts = TrainOptions {
-                        mask: m,
-                        start_step: k,
-                        progress,
-                        ..Default::default()
-                    };
-                    let mut model = Supervised::new(net.clone(), loss, device);
-                    ends.push(train::train(&mut model, theta_k, &exp.split, &spec, &opts)?.params);
-                }
-                let t0 = Instant::now();
-                let pe = evaluate_path(
-                    &mut model,
-                    &ends[0],
-                    &ends[1],
-                    &cfg.alphas(),
-                    &exp.split.test,
-                    train_eval.as_ref(),
-                    exp.spec.eval_chunk,
+            let (theta_k, opt_k) = checkpoint(k)?;
+            results.extend(run_pairs(
+                exp,
+                cfg,
+                dir,
+                device,
+                progress,
+                resume,
+                (name, density),
+                k,
+                theta_k,
+                opt_k,
+                m,
+                train_eval.as_ref(),
+            )?);
+        }
+    }
+    for r in results.iter().filter(|r| r.network == "dense" && r.k == ks[0]) {
+        dense_accuracies.extend(r.endpoint_accuracies());
+    }
+
+    // Per-k IMP subnetworks.
+    let mut imp_rounds = Vec::new();
+    if let Some(icfg) = &cfg.imp {
+        let spec = icfg.prune.resolved(&layers);
+        let last_round = targets.iter().map(|t| t.0).max().unwrap_or(0);
+        for &k in &ks {
+            let (theta_k, opt_k) = checkpoint(k)?;
+            let mut mask = Mask::ones(&theta0, &layers)?;
+            let mut prev_final = parent.params.clone();
+            for round in 1..=last_round {
+                let scores = prune::scores(
+                    icfg.prune.criterion,
+                    &theta0,
+                    &prev_final,
+                    &layers,
+                    crate::rng::derive_seed(seed, "prune", round as u64),
                 )?;
-                let r = PairResult {
-                    network: name.into(),
-                    k,
-                    pair,
-                    instability: barrier(&pe.test_error),
-                    train_loss_barrier: if pe.train_loss.is_empty() {
-                        None
-                    } else {
-                        Some(barrier(&pe.train_loss))
-                    },
-                    path: pe,
-                    path_seconds: t0.elapsed().as_secs_f64(),
+                mask = prune::prune(&spec, &mask, &scores)?;
+                let rd = dir.child(&format!("imp/k{k}/round_{round:02}"))?;
+                let (rec, final_params) = if resume && rd.file("record.json").exists() {
+                    let m = Mask::load(&rd.file("mask.safetensors"))?;
+                    m.0.check_same_layout(&mask.0, "saved IMP mask")?;
+                    mask = m;
+                    (
+                        read_json::<ImpRound>(&rd.file("record.json"))?,
+                        ParamSet::load(&rd.file("final.safetensors"))?,
+                    )
+                } else {
+                    // The IMP retraining: θk ⊙ m, steps k..T, the parent's data order.
+                    let mut model = Supervised::new(net.clone(), loss, device);
+                    let o = train::train(
+                        &mut model,
+                        theta_k,
+                        &exp.split,
+                        &exp.spec,
+                        &TrainOptions {
+                            mask: Some(&mask),
+                            start_step: k,
+                            progress,
+                            ..Default::default()
+                        },
+                    )?;
+                    let rec = ImpRound {
+                        k,
+                        round,
+                        density: mask.density(),
+                        test_accuracy: o.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN),
+                        optimizer_steps: o.steps_done - o.start_step,
+                    };
+                    mask.save(&rd.file("mask.safetensors"))?;
+                    o.params.save(&rd.file("final.safetensors"))?;
+                    write_json(&rd.file("record.json"), &rec)?;
+                    (rec, o.params)
                 };
-                write_json(&path, &r)?;
-                results.push(r);
+                if progress {
+                    eprintln!(
+                        "k = {k}: IMP round {round}, {:.2}% of weights remaining, test accuracy {:.2}%",
+                        100.0 * rec.density,
+                        100.0 * rec.test_accuracy
+                    );
+                }
+                imp_rounds.push(rec);
+                prev_final = final_params;
+                if targets.iter().any(|t| t.0 == round) {
+                    let d = mask.density();
+                    results.extend(run_pairs(
+                        exp,
+                        cfg,
+                        dir,
+                        device,
+                        progress,
+                        resume,
+                        ("imp", Some(d)),
+                        k,
+                        theta_k,
+                        opt_k,
+                        Some(&mask),
+                        train_eval.as_ref(),
+                    )?);
+                    if icfg.random_control {
+                        let rm = prune::random_like(
+                            &mask,
+                            crate::rng::derive_seed(seed, "lmc-random-prune", ((k as u64) << 16) | round as u64),
+                        )?;
+                        results.extend(run_pairs(
+                            exp,
+                            cfg,
+                            dir,
+                            device,
+                            progress,
+                            resume,
+                            ("random", Some(d)),
+                            k,
+                            theta_k,
+                            opt_k,
+                            Some(&rm),
+                            train_eval.as_ref(),
+                        )?);
+                    }
+                }
             }
         }
     }
@@ -333,53 +679,110 @@ pub fn run(
         model: net.describe(),
         per_k: aggregate(&results),
         results,
-        sparse_density: mask.as_ref().map(|m| m.density()),
+        sparse_density: one_mask.as_ref().map(|m| m.density()),
+        dense_accuracies,
+        imp_rounds,
     };
     write_summary(dir, &summary)?;
     Ok(summary)
 }
 
-/// Mean/min/max instability per (network, k).
+/// Mean/min/max instability and mean endpoint accuracy per (network, density, k).
 pub fn aggregate(results: &[PairResult]) -> Vec<KSummary> {
-    let mut groups: BTreeMap<(String, usize), Vec<f64>> = BTreeMap::new();
+    type Key = (String, Option<u64>, usize);
+    let mut groups: BTreeMap<Key, (Option<f64>, Vec<f64>, Vec<f64>)> = BTreeMap::new();
     for r in results {
-        groups.entry((r.network.clone(), r.k)).or_default().push(r.instability);
+        // Sort denser first: order by the negated density's bits within a network.
+        let key = (r.network.clone(), r.density.map(|d| (1.0 - d).to_bits()), r.k);
+        let g = groups.entry(key).or_insert((r.density, vec![], vec![]));
+        g.1.push(r.instability);
+        g.2.extend(r.endpoint_accuracies());
     }
     groups
         .into_iter()
-        .map(|((network, k), v)| {
+        .map(|((network, _, k), (density, v, acc))| {
             let mean = v.iter().sum::<f64>() / v.len() as f64;
             KSummary {
                 network,
+                density,
                 k,
                 pairs: v.len(),
                 mean,
                 min: v.iter().copied().fold(f64::INFINITY, f64::min),
                 max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                 stable: mean < STABLE_THRESHOLD,
+                accuracy: acc.iter().sum::<f64>() / acc.len().max(1) as f64,
             }
         })
         .collect()
 }
 
-/// The per-k table.
+/// The dense accuracy's mean and standard deviation, and the matching threshold (mean − sd).
+/// None with fewer than 2 dense networks (no spread).
+pub fn matching_threshold(s: &LmcSummary) -> Option<(f64, f64, f64)> {
+    if s.dense_accuracies.len() < 2 {
+        return None;
+    }
+    verdict::mean_sd(&s.dense_accuracies).map(|(m, sd)| (m, sd, m - sd))
+}
+
+fn network_label(network: &str, density: Option<f64>) -> String {
+    match (network, density) {
+        ("imp", Some(d)) => format!("IMP subnetwork ({:.2}% of weights)", 100.0 * d),
+        ("random", Some(d)) => format!("random pruning ({:.2}% of weights)", 100.0 * d),
+        ("one_mask", Some(d)) => format!("one fixed mask ({:.2}% of weights)", 100.0 * d),
+        (n, _) => n.to_string(),
+    }
+}
+
+/// The per-k table (instability in percentage points, accuracy in percent).
 pub fn table(s: &LmcSummary) -> String {
+    let thr = matching_threshold(s);
     let mut t = String::from(
-        "| network | k | pairs | instability (pp, mean) | min | max | stable |\n|---|---:|---:|---:|---:|---:|---|\n",
+        "| network | % weights | k | pairs | instability (pp, mean) | min | max | stable | accuracy (%) | matching |\n|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n",
     );
     for r in &s.per_k {
+        let matching = match (r.network.as_str(), thr) {
+            ("dense", _) | (_, None) => "–".to_string(),
+            (_, Some((_, _, th))) => if r.accuracy >= th { "yes" } else { "no" }.to_string(),
+        };
         t.push_str(&format!(
-            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {} |\n",
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {} |\n",
             r.network,
+            r.density
+                .map(|d| format!("{:.2}", 100.0 * d))
+                .unwrap_or_else(|| "100".into()),
             r.k,
             r.pairs,
             100.0 * r.mean,
             100.0 * r.min,
             100.0 * r.max,
-            if r.stable { "yes" } else { "no" }
+            if r.stable { "yes" } else { "no" },
+            100.0 * r.accuracy,
+            matching
+        ));
+    }
+    if let Some((m, sd, th)) = thr {
+        t.push_str(&format!(
+            "\ndense accuracy {:.2} ± {:.2}% over {} networks (the parent and the dense endpoints at the first k); matching = accuracy ≥ {:.2}% (one standard deviation below dense, Frankle et al. 2020)\n",
+            100.0 * m,
+            100.0 * sd,
+            s.dense_accuracies.len(),
+            100.0 * th
         ));
     }
     t
+}
+
+/// The (network, density) groups present, dense first.
+fn groups(s: &LmcSummary) -> Vec<(String, Option<f64>)> {
+    let mut g: Vec<(String, Option<f64>)> = Vec::new();
+    for r in &s.per_k {
+        if !g.iter().any(|(n, d)| *n == r.network && *d == r.density) {
+            g.push((r.network.clone(), r.density));
+        }
+    }
+    g
 }
 
 /// Writes `summary.json`, `paths.csv`, `report.md` and the figures.
@@ -390,6 +793,7 @@ pub fn write_summary(dir: &RunDir, s: &LmcSummary) -> Result<()> {
         for (i, a) in r.path.alphas.iter().enumerate() {
             rows.push(vec![
                 r.network.clone(),
+                r.density.map(|d| d.to_string()).unwrap_or_default(),
                 r.k.to_string(),
                 r.pair.to_string(),
                 a.to_string(),
@@ -401,10 +805,20 @@ pub fn write_summary(dir: &RunDir, s: &LmcSummary) -> Result<()> {
     }
     write_csv(
         &dir.file("paths.csv"),
-        &["network", "k", "pair", "alpha", "test_error", "test_loss", "train_loss"],
+        &[
+            "network",
+            "density",
+            "k",
+            "pair",
+            "alpha",
+            "test_error",
+            "test_loss",
+            "train_loss",
+        ],
         &rows,
     )?;
-    for network in ["dense", "sparse"] {
+    let x = |k: usize| if k == 0 { 1.0 } else { k as f64 };
+    for network in ["dense", "one_mask"] {
         let rs: Vec<&PairResult> = s.results.iter().filter(|r| r.network == network).collect();
         if rs.is_empty() {
             continue;
@@ -432,7 +846,6 @@ pub fn write_summary(dir: &RunDir, s: &LmcSummary) -> Result<()> {
         }
         curves.save_png(&dir.figure(&format!("error_vs_alpha_{network}")))?;
         let per: Vec<&KSummary> = s.per_k.iter().filter(|r| r.network == network).collect();
-        let x = |k: usize| if k == 0 { 1.0 } else { k as f64 };
         let inst = LineChart::new(
             &format!("{}: instability vs. spawn step ({network})", s.name),
             "spawn step k (log scale; k = 0 drawn at 1)",
@@ -447,39 +860,130 @@ pub fn write_summary(dir: &RunDir, s: &LmcSummary) -> Result<()> {
         );
         inst.save_png(&dir.figure(&format!("instability_vs_k_{network}")))?;
     }
+    // Per-k IMP: instability and accuracy vs k, one pair of figures per density
+    // (the shape of Frankle et al. 2020, Fig. 3 and 5).
+    let mut densities: Vec<f64> = s
+        .per_k
+        .iter()
+        .filter(|r| r.network == "imp")
+        .filter_map(|r| r.density)
+        .collect();
+    densities.dedup();
+    for (i, d) in densities.iter().enumerate() {
+        let mut inst = LineChart::new(
+            &format!(
+                "{}: instability of sparse subnetworks ({:.2}% of weights)",
+                s.name,
+                100.0 * d
+            ),
+            "rewind / spawn step k (log scale; k = 0 drawn at 1)",
+            "instability: test-error barrier (pp)",
+        )
+        .log_x()
+        .hline(100.0 * STABLE_THRESHOLD, "stable below 2 pp (Frankle et al. 2020)");
+        let mut acc = LineChart::new(
+            &format!(
+                "{}: accuracy of sparse subnetworks ({:.2}% of weights)",
+                s.name,
+                100.0 * d
+            ),
+            "rewind / spawn step k (log scale; k = 0 drawn at 1)",
+            "test accuracy (%), mean of the pair endpoints",
+        )
+        .log_x();
+        if let Some((m, _, th)) = matching_threshold(s) {
+            acc = acc
+                .hline(100.0 * m, "dense network (mean)")
+                .hline(100.0 * th, "matching threshold (dense mean − 1 sd)");
+        }
+        for network in ["imp", "random"] {
+            let per: Vec<&KSummary> = s
+                .per_k
+                .iter()
+                .filter(|r| r.network == network && r.density == Some(*d))
+                .collect();
+            if per.is_empty() {
+                continue;
+            }
+            let label = network_label(network, Some(*d));
+            inst.push(
+                Series::line(label.clone(), per.iter().map(|r| (x(r.k), 100.0 * r.mean)))
+                    .with_marker(Marker::LinePoints)
+                    .with_band(per.iter().map(|r| (x(r.k), 100.0 * r.min, 100.0 * r.max))),
+            );
+            acc.push(
+                Series::line(label, per.iter().map(|r| (x(r.k), 100.0 * r.accuracy))).with_marker(Marker::LinePoints),
+            );
+        }
+        inst.save_png(&dir.figure(&format!("instability_vs_k_sparse_{i}")))?;
+        acc.save_png(&dir.figure(&format!("accuracy_vs_k_sparse_{i}")))?;
+    }
     crate::paths::write_text(
         &dir.report_md(),
         &format!(
-            "# Linear mode connectivity: {}\n\n{}\n\n{}\n\n{}",
+            "# Linear mode connectivity: {}\n\n{}\n\n{}{}\n\n{}",
             s.name,
             s.model,
+            if s.results.iter().any(|r| r.network == "one_mask") {
+                "The `one_mask` network uses one fixed mask at every k: a different experiment from Frankle et al. 2020's per-k IMP subnetworks.\n\n"
+            } else {
+                ""
+            },
             table(s),
             verdict::claims_markdown(&claims(s))
         ),
     )
 }
 
-/// The verdicts: for each network, whether it is stable to SGD noise at its
-/// smallest spawn step (Frankle et al. 2020, Sec. 3: stable means an
-/// instability under 2 percentage points). Consistent when the 95% t interval
-/// of the mean instability over pairs lies below 2 pp, contradicts when it
-/// lies above, inconclusive when it straddles 2 pp or there is one pair.
+/// Stability of a group from its pairs: Some(true) when the 95% t interval of
+/// the mean instability lies below 2 pp, Some(false) when above, None when it
+/// straddles 2 pp or there is one pair.
+fn stability(v: &[f64]) -> Option<bool> {
+    let (m, h) = verdict::mean_ci(v)?;
+    if m + h < STABLE_THRESHOLD {
+        Some(true)
+    } else if m - h > STABLE_THRESHOLD {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The verdicts.
+///
+/// - For each network, whether it is stable to SGD noise at its smallest
+///   spawn step (Frankle et al. 2020, Sec. 3: stable means an instability
+///   under 2 percentage points). Consistent when the 95% t interval of the
+///   mean instability over pairs lies below 2 pp, contradicts when it lies
+///   above, inconclusive when it straddles 2 pp or there is one pair.
+/// - Per-k IMP: "IMP subnetworks are only matching when they are stable"
+///   (Frankle et al. 2020, Sec. 4). Contradicts when some IMP subnetwork is
+///   matching while its instability interval lies wholly above 2 pp;
+///   consistent when at least one is matching and every matching one is
+///   stable by its interval; otherwise inconclusive (none matching, or a
+///   matching one whose interval straddles 2 pp).
 pub fn claims(s: &LmcSummary) -> Vec<Claim> {
     let t = 100.0 * STABLE_THRESHOLD;
     let mut out = Vec::new();
-    for network in ["dense", "sparse"] {
-        let Some(k0) = s.results.iter().filter(|r| r.network == network).map(|r| r.k).min() else {
+    for (network, density) in groups(s) {
+        let Some(k0) = s
+            .results
+            .iter()
+            .filter(|r| r.network == network && r.density == density)
+            .map(|r| r.k)
+            .min()
+        else {
             continue;
         };
         let v: Vec<f64> = s
             .results
             .iter()
-            .filter(|r| r.network == network && r.k == k0)
+            .filter(|r| r.network == network && r.density == density && r.k == k0)
             .map(|r| 100.0 * r.instability)
             .collect();
-        let what = match (network, s.sparse_density) {
-            ("sparse", Some(d)) => format!("the sparse network ({:.1}% of weights)", 100.0 * d),
-            _ => format!("the {network} network"),
+        let what = match density {
+            Some(_) => format!("the {}", network_label(&network, density)),
+            None => format!("the {network} network"),
         };
         let spread = verdict::mean_sd(&v)
             .map(|(m, sd)| {
@@ -520,5 +1024,90 @@ pub fn claims(s: &LmcSummary) -> Vec<Claim> {
             reason,
         });
     }
+    if s.results.iter().any(|r| r.network == "imp") {
+        out.push(matching_claim(s));
+    }
     out
+}
+
+fn matching_claim(s: &LmcSummary) -> Claim {
+    let claim = "IMP subnetworks (rewound to k) are matching only when they are stable to SGD noise".to_string();
+    let source = "Frankle et al. 2020, Sec. 4 (matching: accuracy within one standard deviation of dense)".to_string();
+    let Some((dm, dsd, th)) = matching_threshold(s) else {
+        return Claim {
+            claim,
+            source,
+            measured: format!("{} dense accuracies", s.dense_accuracies.len()),
+            verdict: Verdict::Inconclusive,
+            reason: "fewer than 2 dense networks: no spread to define matching".into(),
+        };
+    };
+    let mut rows = Vec::new();
+    let (mut matching, mut matching_unstable, mut matching_unknown) = (0, 0, 0);
+    for g in s.per_k.iter().filter(|r| r.network == "imp") {
+        let v: Vec<f64> = s
+            .results
+            .iter()
+            .filter(|r| r.network == "imp" && r.density == g.density && r.k == g.k)
+            .map(|r| r.instability)
+            .collect();
+        let st = stability(&v);
+        let m = g.accuracy >= th;
+        if m {
+            matching += 1;
+            match st {
+                Some(false) => matching_unstable += 1,
+                None => matching_unknown += 1,
+                Some(true) => {}
+            }
+        }
+        rows.push(format!(
+            "{:.2}% k={}: instability {:.2} pp ({}), accuracy {:.2}% ({})",
+            100.0 * g.density.unwrap_or(1.0),
+            g.k,
+            100.0 * g.mean,
+            match st {
+                Some(true) => "stable",
+                Some(false) => "unstable",
+                None => "undecided",
+            },
+            100.0 * g.accuracy,
+            if m { "matching" } else { "not matching" }
+        ));
+    }
+    let measured = format!(
+        "dense {:.2} ± {:.2}% (threshold {:.2}%); {}",
+        100.0 * dm,
+        100.0 * dsd,
+        100.0 * th,
+        rows.join("; ")
+    );
+    let (verdict, reason) = if matching_unstable > 0 {
+        (
+            Verdict::Contradicts,
+            format!("{matching_unstable} matching IMP subnetwork(s) are unstable (95% CI above 2 pp)"),
+        )
+    } else if matching == 0 {
+        (
+            Verdict::Inconclusive,
+            "no IMP subnetwork is matching, so the claim is not tested: use a higher density or later k".into(),
+        )
+    } else if matching_unknown > 0 {
+        (
+            Verdict::Inconclusive,
+            format!("{matching_unknown} matching subnetwork(s) have an instability interval straddling 2 pp (or one pair): run more pairs"),
+        )
+    } else {
+        (
+            Verdict::Consistent,
+            format!("all {matching} matching IMP subnetwork(s) are stable (95% CI below 2 pp)"),
+        )
+    };
+    Claim {
+        claim,
+        source,
+        measured,
+        verdict,
+        reason,
+    }
 }

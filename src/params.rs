@@ -49,6 +49,18 @@ impl Array {
         Ok(Array { shape, data })
     }
 
+    /// Errors unless this array has `shape` (`what` names it in the message).
+    pub fn check_shape(&self, shape: &[usize], what: &str) -> Result<()> {
+        if self.shape != shape {
+            return Err(Error::Shape {
+                what: what.into(),
+                expected: shape.to_vec(),
+                got: self.shape.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         self.data.len()

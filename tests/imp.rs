@@ -136,3 +136,70 @@ fn tickets_transfer_to_another_optimizer_and_data_set() {
         .to_string();
     assert!(e.contains("imp.transfer_data"), "{e}");
 }
+
+/// Rewinding to k (Frankle et al. 2020; open_lth): the ticket and every
+/// control train steps k..T (T − k optimizer steps); the dense run trains 0..T.
+/// The supermask is θ0 under the mask (Zhou et al. 2019), not θk.
+#[test]
+fn rewound_runs_train_from_k_to_t_and_supermasks_use_theta0() {
+    use lottery_tangent::params::{Mask, ParamSet};
+    use lottery_tangent::train::{self, Supervised};
+    let (exp, mut imp) = config(1, vec![0]);
+    let exp = exp.resolve().unwrap();
+    imp.rewind_step = 100;
+    imp.controls = vec![Control::RandomReinit, Control::RandomPrune];
+    imp.variants = vec![Variant::Supermask, Variant::SignReinit];
+    let dir = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(dir.path()).unwrap();
+    let s = imp::run(&exp, &imp, &rd, &Device::Cpu, false, false).unwrap();
+    let dense = &s.rounds[0].runs["ticket"];
+    assert_eq!((dense.start_step, dense.optimizer_steps), (0, 300));
+    for kind in ["ticket", "random_reinit", "random_prune", "sign_reinit"] {
+        let r = &s.rounds[1].runs[kind];
+        assert_eq!((r.start_step, r.optimizer_steps), (100, 200), "{kind}");
+    }
+    // the supermask accuracy is that of θ0 ⊙ m
+    let mask = Mask::load(&rd.file("seed_0/round_01/mask.safetensors")).unwrap();
+    let mut p: ParamSet = exp.net.init(0);
+    mask.apply(&mut p).unwrap();
+    let mut model = Supervised::new(exp.net.clone(), exp.config.train.loss, &Device::Cpu);
+    let e = train::evaluate(&mut model, &p, &exp.split.test, 1000).unwrap();
+    assert_eq!(s.rounds[1].runs["supermask"].final_accuracy, e.accuracy);
+}
+
+/// Zhou et al.'s criteria compare with θ0 even when rewinding to k > 0: a
+/// large_init mask is the same for every rewind step.
+#[test]
+fn zhou_criteria_read_theta0_whatever_the_rewind_step() {
+    use lottery_tangent::params::Mask;
+    use lottery_tangent::prune::Criterion;
+    let (exp, mut imp) = config(1, vec![0]);
+    let exp = exp.resolve().unwrap();
+    imp.controls.clear();
+    imp.prune.criterion = Criterion::LargeInit;
+    let mut masks = Vec::new();
+    for k in [0, 150] {
+        imp.rewind_step = k;
+        let dir = tempfile::tempdir().unwrap();
+        let rd = RunDir::create(dir.path()).unwrap();
+        imp::run(&exp, &imp, &rd, &Device::Cpu, false, false).unwrap();
+        masks.push(Mask::load(&rd.file("seed_0/round_01/mask.safetensors")).unwrap());
+    }
+    assert_eq!(masks[0], masks[1]);
+}
+
+/// Bad input is refused before any training: a rewind step at or past T, and
+/// a schedule that would leave a layer with no weight.
+#[test]
+fn rewind_past_the_run_and_emptied_layers_are_refused() {
+    let (exp, mut imp) = config(3, vec![0]);
+    let exp = exp.resolve().unwrap();
+    imp.rewind_step = 300;
+    let e = imp.validate(&exp).unwrap_err().to_string();
+    assert!(e.contains("rewind_step") && e.contains("300"), "{e}");
+    imp.rewind_step = 0;
+    imp.rounds = 40;
+    imp.prune.rate = 0.9;
+    let e = imp.validate(&exp).unwrap_err().to_string();
+    assert!(e.contains("fc") && e.contains("round"), "{e}");
+}

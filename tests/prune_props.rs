@@ -24,6 +24,19 @@ fn kept(m: &Mask, k: &str) -> usize {
     m.0.get(k).unwrap().data.iter().filter(|&&v| v != 0.0).count()
 }
 
+/// Prunes, or returns None when the round would empty a layer (which must be
+/// the error, with its message).
+fn prune_or_empty(spec: &PruneSpec, mask: &Mask, scores: &ParamSet) -> Option<Mask> {
+    match prune::prune(spec, mask, scores) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            let e = e.to_string();
+            assert!(e.contains("at least one weight left"), "{e}");
+            None
+        }
+    }
+}
+
 fn arb_params() -> impl Strategy<Value = ParamSet> {
     (
         prop::collection::vec((1usize..12, 1usize..12), 1..4),
@@ -45,7 +58,15 @@ proptest! {
         let mut mask = Mask::ones(&p, &layers).unwrap();
         for r in 1..=rounds {
             let scores = prune::scores(Criterion::Magnitude, &p, &p, &layers, 0).unwrap();
-            let next = prune::prune(&spec, &mask, &scores).unwrap();
+            let empties = layers.iter().any(|k| {
+                let n = kept(&mask, k);
+                n > 0 && (rate * n as f64).round() as usize >= n
+            });
+            let Some(next) = prune_or_empty(&spec, &mask, &scores) else {
+                prop_assert!(empties, "an error although no layer empties");
+                break;
+            };
+            prop_assert!(!empties, "a layer was emptied without an error");
             next.validate(&p).unwrap();
             for k in &layers {
                 let (old, new) = (mask.0.get(k).unwrap(), next.0.get(k).unwrap());
@@ -68,7 +89,7 @@ proptest! {
         let spec = PruneSpec { rate, scope: Scope::Global, exclude: exclude.clone(), ..Default::default() };
         let mask = Mask::ones(&p, &layers).unwrap();
         let scores = prune::scores(Criterion::Magnitude, &p, &p, &layers, 0).unwrap();
-        let next = prune::prune(&spec, &mask, &scores).unwrap();
+        let Some(next) = prune_or_empty(&spec, &mask, &scores) else { return Ok(()) };
         let eligible: usize = layers.iter().filter(|k| !exclude.contains(k)).map(|k| kept(&mask, k)).sum();
         let removed: usize = layers.iter().map(|k| kept(&mask, k) - kept(&next, k)).sum();
         prop_assert_eq!(removed, (rate * eligible as f64).round() as usize);
@@ -93,7 +114,7 @@ proptest! {
     fn rewinding_and_training_keep_pruned_weights_zero(p in arb_params(), rate in 0.05f64..0.9, g in -5.0f32..5.0) {
         let layers = names(&p);
         let spec = PruneSpec { rate, ..Default::default() };
-        let mask = prune::prune(&spec, &Mask::ones(&p, &layers).unwrap(), &prune::scores(Criterion::Magnitude, &p, &p, &layers, 0).unwrap()).unwrap();
+        let Some(mask) = prune_or_empty(&spec, &Mask::ones(&p, &layers).unwrap(), &prune::scores(Criterion::Magnitude, &p, &p, &layers, 0).unwrap()) else { return Ok(()) };
         let mut rewound = p.clone();
         mask.apply(&mut rewound).unwrap();
         for k in &layers {
@@ -124,7 +145,10 @@ proptest! {
         let spec = PruneSpec { rate, ..Default::default() };
         let mask = Mask::ones(&p, &layers).unwrap();
         let scores = prune::scores(Criterion::Magnitude, &p, &p, &layers, 0).unwrap();
-        let a = prune::prune(&spec, &mask, &scores).unwrap();
+        let Some(a) = prune_or_empty(&spec, &mask, &scores) else {
+            prop_assert_eq!((rate * (rows * cols) as f64).round() as usize, rows * cols);
+            return Ok(());
+        };
         let b = prune::prune(&spec, &mask, &scores).unwrap();
         prop_assert_eq!(&a, &b);
         let removed = (rate * (rows * cols) as f64).round() as usize;
@@ -137,12 +161,107 @@ proptest! {
     fn random_masks_match_layer_sparsity(p in arb_params(), rate in 0.0f64..0.95, seed in any::<u64>()) {
         let layers = names(&p);
         let spec = PruneSpec { rate, ..Default::default() };
-        let mask = prune::prune(&spec, &Mask::ones(&p, &layers).unwrap(), &prune::scores(Criterion::Magnitude, &p, &p, &layers, 0).unwrap()).unwrap();
+        let Some(mask) = prune_or_empty(&spec, &Mask::ones(&p, &layers).unwrap(), &prune::scores(Criterion::Magnitude, &p, &p, &layers, 0).unwrap()) else { return Ok(()) };
         let r = prune::random_like(&mask, seed).unwrap();
         for k in &layers {
             prop_assert_eq!(kept(&r, k), kept(&mask, k));
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Every criterion is deterministic for a seed, shrinks the mask by the
+    /// exact count, and the Zhou et al. criteria read θ0 as `init`.
+    #[test]
+    fn every_criterion_prunes_the_exact_count(p in arb_params(), qv in prop::collection::vec(-3.0f32..3.0, 1..200), rate in 0.0f64..0.6, seed in any::<u64>()) {
+        // trained weights with the layout of p
+        let mut q = p.clone();
+        let mut it = qv.iter().cycle();
+        for a in q.0.values_mut() {
+            a.data.iter_mut().for_each(|v| *v = *it.next().unwrap());
+        }
+        let layers = names(&p);
+        let spec = PruneSpec { rate, ..Default::default() };
+        let mask = Mask::ones(&p, &layers).unwrap();
+        for c in Criterion::ALL {
+            let s1 = prune::scores(c, &p, &q, &layers, seed).unwrap();
+            let s2 = prune::scores(c, &p, &q, &layers, seed).unwrap();
+            prop_assert_eq!(&s1, &s2);
+            let Some(m) = prune_or_empty(&spec, &mask, &s1) else { continue };
+            for k in &layers {
+                let n = kept(&mask, k);
+                prop_assert_eq!(kept(&m, k), n - (rate * n as f64).round() as usize, "{:?} {}", c, k);
+            }
+        }
+    }
+
+    /// large_final_same_sign prunes every sign-flipped weight before any
+    /// weight that kept its sign; large_init_large_final keeps a weight only
+    /// if no pruned weight beats it on both |w_init| rank and |w_final| rank.
+    #[test]
+    fn zhou_criteria_order_weights_as_defined(init in prop::collection::vec(-3.0f32..3.0, 4..60), fin in prop::collection::vec(-3.0f32..3.0, 4..60), rate in 0.05f64..0.9) {
+        let n = init.len().min(fin.len());
+        let p0 = params_from(&[(1, n)], &init[..n]);
+        let pf = params_from(&[(1, n)], &fin[..n]);
+        let layers = names(&p0);
+        let spec = PruneSpec { rate, ..Default::default() };
+        let ones = Mask::ones(&p0, &layers).unwrap();
+        let s = prune::scores(Criterion::LargeFinalSameSign, &p0, &pf, &layers, 0).unwrap();
+        let Some(m) = prune_or_empty(&spec, &ones, &s) else { return Ok(()) };
+        let m = &m.0.get("fc1.weight").unwrap().data;
+        let same = |i: usize| init[i].signum() == fin[i].signum();
+        let flipped_kept = (0..n).any(|i| m[i] != 0.0 && !same(i));
+        let same_pruned = (0..n).any(|i| m[i] == 0.0 && same(i));
+        prop_assert!(!(flipped_kept && same_pruned), "a flipped weight kept while a same-sign one is pruned");
+        let s = prune::scores(Criterion::LargeInitLargeFinal, &p0, &pf, &layers, 0).unwrap();
+        let Some(m) = prune_or_empty(&spec, &ones, &s) else { return Ok(()) };
+        let m = &m.0.get("fc1.weight").unwrap().data;
+        for i in (0..n).filter(|&i| m[i] != 0.0) {
+            for j in (0..n).filter(|&j| m[j] == 0.0) {
+                let beats = init[j].abs() > init[i].abs() && fin[j].abs() > fin[i].abs();
+                prop_assert!(!beats, "pruned {} dominates kept {}", j, i);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_output_layer_is_pruned_at_half_rate_by_default() {
+    let layers: Vec<String> = ["fc1.weight", "fc2.weight", "fc3.weight"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let spec = PruneSpec::default().resolved(&layers);
+    assert_eq!(spec.rate_of("fc1.weight"), 0.2);
+    assert_eq!(spec.rate_of("fc3.weight"), 0.1);
+    // an explicit rate wins, and a global scope has no per-layer rates
+    let mut explicit = PruneSpec::default();
+    explicit.layer_rates.insert("fc3.weight".into(), 0.2);
+    assert_eq!(explicit.resolved(&layers).rate_of("fc3.weight"), 0.2);
+    let global = PruneSpec {
+        scope: Scope::Global,
+        ..Default::default()
+    };
+    assert!(global.resolved(&layers).layer_rates.is_empty());
+}
+
+#[test]
+fn a_schedule_that_empties_a_layer_is_refused_before_training() {
+    let counts: std::collections::BTreeMap<String, usize> =
+        [("fc1.weight".to_string(), 100), ("fc3.weight".to_string(), 3)]
+            .into_iter()
+            .collect();
+    let spec = PruneSpec {
+        rate: 0.5,
+        ..Default::default()
+    };
+    let e = spec.planned_densities(&counts, &counts, 4).unwrap_err().to_string();
+    assert!(e.contains("fc3.weight") && e.contains("round"), "{e}");
+    let ok = PruneSpec::default().planned_densities(&counts, &counts, 3).unwrap();
+    assert_eq!(ok.len(), 4);
+    assert!((ok[0] - 1.0).abs() < 1e-12 && ok[3] < ok[2] && ok[2] < ok[1]);
 }
 
 #[test]

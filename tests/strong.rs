@@ -173,3 +173,98 @@ fn edge_popup_learns_a_supermask() {
     .is_err());
     assert_eq!(ep.outputs(), 10);
 }
+
+/// Pensia et al.'s construction with `rescale_to`: the pruned network
+/// realizes the rescaled target S·f, so its output errors are measured after
+/// dividing by S, in the target's units (before the fix they were |S − 1|·|f|).
+#[test]
+fn output_errors_with_rescaling_are_in_the_targets_units() {
+    use lottery_tangent::config::ExperimentConfig;
+    use lottery_tangent::paths::RunDir;
+    use lottery_tangent::strong::experiment::{self, StrongConfig};
+    let text = r#"
+        name = "strong_rescale"
+        [data]
+        source = "digits"
+        [model]
+        kind = "mlp"
+        hidden = [16]
+        [train]
+        iterations = 150
+        batch_size = 32
+        [train.optimizer]
+        kind = "sgd"
+        lr = 0.05
+        momentum = 0.9
+    "#;
+    let exp = ExperimentConfig::from_toml(text, "strong_rescale")
+        .unwrap()
+        .resolve()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |rescale_to: Option<f64>, name: &str| {
+        let cfg = StrongConfig {
+            paths: vec![21],
+            seed: 0,
+            edge_popup_keep: vec![],
+            edge_popup_weights: vec![],
+            edge_popup_score_init: Default::default(),
+            rescale_to,
+        };
+        experiment::run(
+            &exp,
+            &cfg,
+            &RunDir::create(dir.path().join(name)).unwrap(),
+            &Device::Cpu,
+            false,
+        )
+        .unwrap()
+    };
+    let scaled = run(Some(0.5), "scaled");
+    let r = &scaled.pensia[0];
+    let s_factor = scaled.output_scale;
+    assert!((s_factor - 1.0).abs() > 0.5, "S = {s_factor}");
+    // recompute the errors from the saved target: S⁻¹ · pruned(x) vs target(x)
+    let mlp = match &exp.net {
+        Network::Mlp(m) => m.clone(),
+        _ => unreachable!(),
+    };
+    let target = lottery_tangent::params::ParamSet::load(&dir.path().join("scaled/target.safetensors")).unwrap();
+    let (rescaled, s2) = pensia::rescale_layers(&mlp, &target, 0.5).unwrap();
+    assert_eq!(s2, s_factor);
+    let c = pensia::construct(&mlp, &rescaled, 21, 0, &Device::Cpu).unwrap();
+    let test = &exp.split.test;
+    let (mut f, mut g) = (Vec::new(), Vec::new());
+    Supervised::new(exp.net.clone(), Loss::CrossEntropy, &Device::Cpu)
+        .predict(&target, &test.x, test.len(), &mut f)
+        .unwrap();
+    Supervised::new(Network::Mlp(c.mlp.clone()), Loss::CrossEntropy, &Device::Cpu)
+        .predict(&c.pruned().unwrap(), &test.x, test.len(), &mut g)
+        .unwrap();
+    let d: Vec<f64> = g
+        .iter()
+        .zip(&f)
+        .map(|(a, b)| (*a as f64 / s_factor - *b as f64).abs())
+        .collect();
+    let rmse = (d.iter().map(|x| x * x).sum::<f64>() / d.len() as f64).sqrt();
+    let max = d.iter().copied().fold(0.0, f64::max);
+    assert!(
+        (r.output_rmse - rmse).abs() <= 1e-4 * rmse.max(1e-6),
+        "{} vs {rmse}",
+        r.output_rmse
+    );
+    assert!(
+        (r.output_max_error - max).abs() <= 1e-4 * max.max(1e-6),
+        "{} vs {max}",
+        r.output_max_error
+    );
+    // the unscaled comparison (the old bug) would differ by far
+    let old: f64 = (g
+        .iter()
+        .zip(&f)
+        .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+        .sum::<f64>()
+        / d.len() as f64)
+        .sqrt();
+    assert!((old - rmse).abs() > 0.1 * rmse, "old {old} vs fixed {rmse}");
+}

@@ -304,3 +304,109 @@ fn sgd_through_candles_optimizer_trait() {
         "{got:?} vs {want:?}"
     );
 }
+
+/// Records the labels of every training batch it sees (the data order).
+struct Recorder {
+    inner: Supervised,
+    batches: Vec<Vec<u32>>,
+}
+
+impl Trainable for Recorder {
+    fn loss(&self) -> Loss {
+        self.inner.loss()
+    }
+    fn outputs(&self) -> usize {
+        self.inner.outputs()
+    }
+    fn loss_and_grad(
+        &mut self,
+        params: &ParamSet,
+        batch: &Batch,
+        grads: &mut ParamSet,
+    ) -> lottery_tangent::Result<f32> {
+        // labels plus the first input of each row identify the examples
+        let d = batch.x.len() / batch.len().max(1);
+        let mut key = batch.y.clone();
+        key.extend(batch.x.iter().step_by(d.max(1)).map(|v| v.to_bits()));
+        self.batches.push(key);
+        self.inner.loss_and_grad(params, batch, grads)
+    }
+    fn predict(&mut self, params: &ParamSet, x: &[f32], n: usize, out: &mut Vec<f32>) -> lottery_tangent::Result<()> {
+        self.inner.predict(params, x, n, out)
+    }
+}
+
+/// Rewinding to step k (Frankle et al. 2020; open_lth `training/train.py`):
+/// a run started at k takes exactly T − k optimizer steps, sees at step j the
+/// batch the dense run saw at step j, and uses the schedule's rate at j.
+#[test]
+fn a_run_started_at_k_continues_the_data_order_and_schedule() {
+    let (t, k) = (90, 35);
+    let mut c = small_config(t);
+    c.train.schedule = lottery_tangent::train::Schedule::Step {
+        milestones: vec![38, 60],
+        gamma: 0.5,
+        warmup_steps: 10,
+    };
+    let e = c.resolve().unwrap();
+    let init = e.net.init(c.seed);
+    let mut dense = Recorder {
+        inner: Supervised::new(e.net.clone(), e.spec_loss(), &Device::Cpu),
+        batches: vec![],
+    };
+    let d = train::train(&mut dense, &init, &e.split, &e.spec, &TrainOptions::default()).unwrap();
+    let mut rewound = Recorder {
+        inner: Supervised::new(e.net.clone(), e.spec_loss(), &Device::Cpu),
+        batches: vec![],
+    };
+    let opts = TrainOptions {
+        start_step: k,
+        ..Default::default()
+    };
+    let r = train::train(&mut rewound, &init, &e.split, &e.spec, &opts).unwrap();
+    assert_eq!(dense.batches.len(), t);
+    assert_eq!(rewound.batches.len(), t - k);
+    assert_eq!(rewound.batches[..], dense.batches[k..]);
+    assert_eq!((r.start_step, r.steps_done), (k, t));
+    // the first evaluation is at step k with the schedule's rate there
+    let first = &r.history[0];
+    assert_eq!(first.step, k);
+    let at_40 = d.history.iter().find(|h| h.step == 40).unwrap();
+    let r40 = r.history.iter().find(|h| h.step == 40).unwrap();
+    assert_eq!(at_40.lr, r40.lr);
+    assert!(r40.lr < d.history[0].lr.max(0.05), "the milestone at 38 applies");
+}
+
+/// A run may start from a given optimizer state (LMC children inheriting the
+/// parent's momentum); the parent keeps its state at checkpoint steps.
+#[test]
+fn optimizer_state_can_be_kept_and_inherited() {
+    let c = small_config(60);
+    let mut e = c.resolve().unwrap();
+    e.spec.checkpoint_steps = vec![0, 30];
+    let init = e.net.init(c.seed);
+    let mut m = Supervised::new(e.net.clone(), e.spec_loss(), &Device::Cpu);
+    let keep = TrainOptions {
+        keep_optimizer_checkpoints: true,
+        ..Default::default()
+    };
+    let parent = train::train(&mut m, &init, &e.split, &e.spec, &keep).unwrap();
+    let state = &parent.optimizer_checkpoints[&30];
+    assert!(state.numel() > 0);
+    let theta = &parent.checkpoints[&30];
+    // continuing with the inherited state from θ30 reproduces the parent exactly
+    let cont = TrainOptions {
+        start_step: 30,
+        optimizer_state: Some(state),
+        ..Default::default()
+    };
+    let child = train::train(&mut m, theta, &e.split, &e.spec, &cont).unwrap();
+    assert_eq!(child.params, parent.params);
+    // a fresh optimizer from θ30 does not
+    let fresh = TrainOptions {
+        start_step: 30,
+        ..Default::default()
+    };
+    let other = train::train(&mut m, theta, &e.split, &e.spec, &fresh).unwrap();
+    assert_ne!(other.params, parent.params);
+}

@@ -17,6 +17,8 @@ fn run(acc: f64) -> RunRecord {
         final_test_loss: 0.1,
         early_stop_step: None,
         early_stop_accuracy: None,
+        start_step: 0,
+        optimizer_steps: 0,
     }
 }
 
@@ -82,6 +84,7 @@ fn lmc_summary(instabilities: &[f64]) -> LmcSummary {
             network: "dense".into(),
             k: 0,
             pair,
+            density: None,
             path: PathEval {
                 alphas: vec![0.0, 1.0],
                 test_error: vec![0.1, 0.1],
@@ -99,7 +102,63 @@ fn lmc_summary(instabilities: &[f64]) -> LmcSummary {
         per_k: lmc::aggregate(&results),
         results,
         sparse_density: None,
+        dense_accuracies: vec![],
+        imp_rounds: vec![],
     }
+}
+
+/// An LMC summary with IMP subnetworks at one density: per k, the pair
+/// instabilities and the endpoint error; dense accuracies 90 ± 1%.
+fn sparse_lmc_summary(rows: &[(usize, &[f64], f64)]) -> LmcSummary {
+    let mut results = Vec::new();
+    for &(k, inst, err) in rows {
+        for (pair, &i) in inst.iter().enumerate() {
+            results.push(PairResult {
+                network: "imp".into(),
+                k,
+                pair,
+                density: Some(0.035),
+                path: PathEval {
+                    alphas: vec![0.0, 0.5, 1.0],
+                    test_error: vec![err, err + i, err],
+                    test_loss: vec![0.3; 3],
+                    train_loss: vec![],
+                },
+                instability: i,
+                train_loss_barrier: None,
+                path_seconds: 0.0,
+            });
+        }
+    }
+    LmcSummary {
+        name: "t".into(),
+        model: "m".into(),
+        per_k: lmc::aggregate(&results),
+        results,
+        sparse_density: None,
+        dense_accuracies: vec![0.89, 0.90, 0.91],
+        imp_rounds: vec![],
+    }
+}
+
+#[test]
+fn the_sparse_matching_verdict_follows_frankle_2020_sec_4() {
+    let verdict_of = |s: &LmcSummary| {
+        lmc::claims(s)
+            .into_iter()
+            .find(|c| c.claim.contains("matching only when"))
+            .unwrap()
+            .verdict
+    };
+    // matching (error 10% = dense mean) and stable at k = 500; not matching and unstable at k = 0
+    let s = sparse_lmc_summary(&[(0, &[0.20, 0.22, 0.21], 0.30), (500, &[0.001, 0.002, 0.0], 0.10)]);
+    assert_eq!(verdict_of(&s), Verdict::Consistent);
+    // matching while clearly unstable
+    let s = sparse_lmc_summary(&[(0, &[0.20, 0.22, 0.21], 0.10)]);
+    assert_eq!(verdict_of(&s), Verdict::Contradicts);
+    // nothing matching: the claim is not tested
+    let s = sparse_lmc_summary(&[(0, &[0.20, 0.22, 0.21], 0.30)]);
+    assert_eq!(verdict_of(&s), Verdict::Inconclusive);
 }
 
 #[test]

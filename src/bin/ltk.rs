@@ -77,9 +77,15 @@ struct LmcArgs {
     /// Interpolation points.
     #[arg(long)]
     points: Option<usize>,
-    /// Also analyze the subnetwork with this IMP mask (e.g. runs/imp_x/seed_0/round_07/mask.safetensors).
+    /// One-mask mode: analyze the subnetwork with this fixed mask at every k
+    /// (e.g. runs/imp_x/seed_0/round_07/mask.safetensors); replaces [lmc.imp].
+    /// Not Frankle et al. 2020's per-k IMP procedure, which [lmc.imp] runs.
     #[arg(long)]
     mask: Option<PathBuf>,
+    /// Start each child from the parent's optimizer state (momentum) at k
+    /// instead of a fresh optimizer (the default, as in open_lth).
+    #[arg(long)]
+    inherit_optimizer_state: bool,
 }
 
 #[derive(Args)]
@@ -191,11 +197,19 @@ fn run() -> Result<()> {
         Command::SubsetSum(a) => cmd_subset_sum(a),
         Command::Plot { run } => cmd_plot(run),
         Command::ShowConfig { config } => {
-            let c = match config {
+            let mut c = match config {
                 Some(p) => ExperimentConfig::load(&p)?,
                 None => ExperimentConfig::default(),
             };
-            c.resolve()?;
+            let exp = c.resolve()?;
+            // Show the pruning rates actually used (the output layer's default half rate).
+            let prunable = exp.net.prunable();
+            if let Some(i) = &mut c.imp {
+                i.prune = i.prune.resolved(&prunable);
+            }
+            if let Some(l) = c.lmc.as_mut().and_then(|l| l.imp.as_mut()) {
+                l.prune = l.prune.resolved(&prunable);
+            }
             print!("{}", c.to_toml()?);
             Ok(())
         }
@@ -390,6 +404,7 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
         if let Some(k) = a.rewind_step {
             cfg.rewind_step = k;
         }
+        cfg.prune = cfg.prune.resolved(&exp.net.prunable());
         cfg.validate(exp)?;
         exp.config.imp = Some(cfg);
         Ok(())
@@ -433,11 +448,18 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
         if let Some(p) = a.points {
             cfg.points = p;
         }
+        if a.inherit_optimizer_state {
+            cfg.inherit_optimizer_state = true;
+        }
         if a.mask.is_some() {
             cfg.mask = a.mask.clone();
             cfg.sparse_density = None;
+            cfg.imp = None;
         }
-        cfg.validate(exp.spec.steps)?;
+        if let Some(i) = &mut cfg.imp {
+            i.prune = i.prune.resolved(&exp.net.prunable());
+        }
+        cfg.plan(exp)?;
         exp.config.lmc = Some(cfg);
         Ok(())
     })?;

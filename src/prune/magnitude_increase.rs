@@ -8,6 +8,7 @@ pub fn scores(init: &ParamSet, trained: &ParamSet, layers: &[String]) -> Result<
     let mut s = ParamSet::new();
     for k in layers {
         let (w0, w) = (init.get(k)?, trained.get(k)?);
+        w0.check_shape(&w.shape, &format!("init of `{k}`"))?;
         let data = w.data.iter().zip(&w0.data).map(|(a, b)| a.abs() - b.abs()).collect();
         s.insert(
             k.clone(),

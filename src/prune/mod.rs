@@ -1,6 +1,16 @@
 //! Pruning: which weights a mask removes (Frankle & Carbin 2019, Sec. 2;
 //! Zhou et al. 2019, Sec. 3 for the alternative criteria).
 //!
+//! Zhou et al.'s criteria compare the trained weights `w_final` with the
+//! weights at **initialization** `w_init` (θ0), also when IMP rewinds to a
+//! later step k (their definitions; `get_weight_init.py` of
+//! uber-research/deconstructing-lottery-tickets reads `all_weights[0]`).
+//!
+//! Layer-wise pruning prunes the output layer at half the rate of the other
+//! layers unless `layer_rates` names it (Frankle & Carbin 2019, Sec. 2 and
+//! Fig. 2's caption: "20% of hidden weights and 10% of output weights per
+//! round" for LeNet-300-100); [`PruneSpec::resolved`] makes that explicit.
+//!
 //! A [`Criterion`] scores every weight (higher = keep); [`prune`] removes
 //! the lowest-scoring fraction of the weights that are still kept, per layer
 //! or globally. Each criterion is one file and one variant.
@@ -11,6 +21,9 @@
 //! `round(p · kept)` weights in all; excluded layers stay as they are; ties are
 //! broken deterministically (lower flat index is pruned first).
 
+pub mod large_final_same_sign;
+pub mod large_init;
+pub mod large_init_large_final;
 pub mod magnitude;
 pub mod magnitude_increase;
 pub mod movement;
@@ -23,19 +36,54 @@ use serde::{Deserialize, Serialize};
 use crate::params::{Array, Mask, ParamSet};
 use crate::{Error, Result};
 
-/// How weights are scored (higher scores are kept).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// How weights are scored (higher scores are kept); `w_init` is θ0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Criterion {
-    /// `|w_final|` (Frankle & Carbin 2019; Zhou et al.'s "large final").
+    /// `|w_final|` (Frankle & Carbin 2019; Zhou et al.'s "large_final").
     #[default]
+    #[serde(alias = "large_final")]
     Magnitude,
-    /// `|w_final| − |w_init|` (Zhou et al. 2019, "magnitude increase").
+    /// `|w_init|` (Zhou et al. 2019, "large_init").
+    LargeInit,
+    /// Large at init and after training (Zhou et al. 2019, "large_init_large_final").
+    LargeInitLargeFinal,
+    /// `|w_final| − |w_init|` (Zhou et al. 2019, "magnitude_increase").
     MagnitudeIncrease,
+    /// `|w_final|` among weights that kept their sign; sign changes pruned
+    /// first (Zhou et al. 2019, "large_final_same_sign", the supermask criterion).
+    LargeFinalSameSign,
     /// `|w_final − w_init|` (Zhou et al. 2019, "movement").
     Movement,
     /// Uniform random scores (the random-pruning control).
     Random,
+}
+
+impl Criterion {
+    /// Every criterion, in declaration order.
+    pub const ALL: [Criterion; 7] = [
+        Criterion::Magnitude,
+        Criterion::LargeInit,
+        Criterion::LargeInitLargeFinal,
+        Criterion::MagnitudeIncrease,
+        Criterion::LargeFinalSameSign,
+        Criterion::Movement,
+        Criterion::Random,
+    ];
+
+    /// The snake_case name used in configs and reports (Zhou et al.'s names;
+    /// `magnitude` is their `large_final`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Criterion::Magnitude => "large_final",
+            Criterion::LargeInit => "large_init",
+            Criterion::LargeInitLargeFinal => "large_init_large_final",
+            Criterion::MagnitudeIncrease => "magnitude_increase",
+            Criterion::LargeFinalSameSign => "large_final_same_sign",
+            Criterion::Movement => "movement",
+            Criterion::Random => "random",
+        }
+    }
 }
 
 /// Per-layer or global ranking.
@@ -113,6 +161,80 @@ impl PruneSpec {
         Ok(())
     }
 
+    /// The spec with the default output-layer rate written out: with a
+    /// layer-wise scope, the last of `prunable` (the output layer) gets half
+    /// of `rate` unless `layer_rates` or `exclude` name it (Frankle & Carbin
+    /// 2019's FC recipe). A global scope is returned unchanged (open_lth's
+    /// `sparse_global` has no per-layer rates).
+    pub fn resolved(&self, prunable: &[String]) -> PruneSpec {
+        let mut out = self.clone();
+        if self.scope == Scope::Layerwise {
+            if let Some(last) = prunable.last() {
+                if !self.layer_rates.contains_key(last) && !self.exclude.contains(last) {
+                    out.layer_rates.insert(last.clone(), self.rate / 2.0);
+                }
+            }
+        }
+        out
+    }
+
+    /// The overall density (kept fraction of `counts`' weights) after each of
+    /// `rounds` rounds, starting from `kept` weights per layer out of `counts`
+    /// (index 0 = before pruning). Errors when a round would leave a pruned
+    /// layer (layer-wise) or all layers (global) without a weight, naming the
+    /// layer, the round and the rate, so that a run fails before training.
+    pub fn planned_densities(
+        &self,
+        kept: &BTreeMap<String, usize>,
+        counts: &BTreeMap<String, usize>,
+        rounds: usize,
+    ) -> Result<Vec<f64>> {
+        let total: usize = counts.values().sum::<usize>().max(1);
+        let mut kept = kept.clone();
+        let mut out = vec![kept.values().sum::<usize>() as f64 / total as f64];
+        for round in 1..=rounds {
+            match self.scope {
+                Scope::Layerwise => {
+                    for (k, n) in kept.iter_mut() {
+                        let remove = (self.rate_of(k) * *n as f64).round() as usize;
+                        if remove > 0 && remove >= *n {
+                            return Err(Error::config(
+                                format!("prune rate of `{k}`"),
+                                format!("a rate that leaves `{k}` at least one weight after round {round}"),
+                                format!("{} removes all {n} remaining weights", self.rate_of(k)),
+                            ));
+                        }
+                        *n -= remove;
+                    }
+                }
+                Scope::Global => {
+                    let prunable: usize = kept
+                        .iter()
+                        .filter(|(k, _)| !self.exclude.contains(k))
+                        .map(|(_, n)| *n)
+                        .sum();
+                    let remove = (self.rate * prunable as f64).round() as usize;
+                    if remove > 0 && remove >= prunable {
+                        return Err(Error::config(
+                            "prune.rate",
+                            format!("a rate that leaves at least one weight after round {round}"),
+                            format!("{} removes all {prunable} remaining weights", self.rate),
+                        ));
+                    }
+                    // Spread over layers in proportion (only the total is exact).
+                    let frac = 1.0 - remove as f64 / prunable.max(1) as f64;
+                    for (k, n) in kept.iter_mut() {
+                        if !self.exclude.contains(k) {
+                            *n = (*n as f64 * frac).round() as usize;
+                        }
+                    }
+                }
+            }
+            out.push(kept.values().sum::<usize>() as f64 / total as f64);
+        }
+        Ok(out)
+    }
+
     /// The rate applied to `layer`.
     pub fn rate_of(&self, layer: &str) -> f64 {
         if self.exclude.iter().any(|e| e == layer) {
@@ -123,8 +245,9 @@ impl PruneSpec {
     }
 }
 
-/// Scores of the masked layers under `criterion`; `init` and `trained` have
-/// the same layout, `seed` drives the random criterion.
+/// Scores of the masked layers under `criterion`; `init` (θ0 for Zhou et
+/// al.'s criteria) and `trained` have the same layout, `seed` drives the
+/// random criterion.
 pub fn scores(
     criterion: Criterion,
     init: &ParamSet,
@@ -134,7 +257,10 @@ pub fn scores(
 ) -> Result<ParamSet> {
     match criterion {
         Criterion::Magnitude => magnitude::scores(trained, layers),
+        Criterion::LargeInit => large_init::scores(init, layers),
+        Criterion::LargeInitLargeFinal => large_init_large_final::scores(init, trained, layers),
         Criterion::MagnitudeIncrease => magnitude_increase::scores(init, trained, layers),
+        Criterion::LargeFinalSameSign => large_final_same_sign::scores(init, trained, layers),
         Criterion::Movement => movement::scores(init, trained, layers),
         Criterion::Random => random::scores(trained, layers, seed),
     }
@@ -188,6 +314,19 @@ pub fn prune(spec: &PruneSpec, mask: &Mask, scores: &ParamSet) -> Result<Mask> {
             for &(_, li, i) in order.iter().take(remove) {
                 out.0.get_mut(&layers[li])?.data[i] = 0.0;
             }
+        }
+    }
+    // A layer with no weight left disconnects the network: every later
+    // training run would be meaningless, so this is an error, not a warning.
+    for k in &layers {
+        let before = mask.0.get(k)?.data.iter().filter(|&&v| v != 0.0).count();
+        let after = out.0.get(k)?.data.iter().filter(|&&v| v != 0.0).count();
+        if before > 0 && after == 0 {
+            return Err(Error::invalid(
+                format!("pruning layer `{k}`"),
+                "at least one weight left in every layer (lower the rate or the number of rounds)",
+                format!("all {before} remaining weights removed"),
+            ));
         }
     }
     Ok(out)

@@ -8,6 +8,13 @@
 //! signed constants (`±sqrt(2 / fan_in)`, random signs), scaled by
 //! `1/sqrt(keep)` so activations keep their scale (the "scaled" variant of
 //! the paper); biases are zero.
+//!
+//! Scores start as in the authors' code (allenai/hidden-networks,
+//! `simple_initial_scores` ... `nn.init.kaiming_uniform_(self.scores, a=math.sqrt(5))`
+//! in `utils/conv_type.py` `SubnetConv`): `U[−1/sqrt(fan_in), 1/sqrt(fan_in)]`
+//! (the gain `sqrt(2 / (1 + a²))` with `a = √5` is `sqrt(1/3)`). Only the
+//! scores' ranking within a layer matters for the mask, but their scale sets
+//! how fast SGD reorders them, so it changes results at a fixed learning rate.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -16,6 +23,17 @@ use crate::models::{Mlp, MlpWorkspace};
 use crate::params::{Array, ParamSet};
 use crate::train::{Batch, Loss, Trainable};
 use crate::{Error, Result};
+
+/// How the edge scores start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreInit {
+    /// `U[−1/sqrt(fan_in), 1/sqrt(fan_in)]`: kaiming_uniform with `a = √5`, as in hidden-networks.
+    #[default]
+    KaimingUniformA5,
+    /// `U[−sqrt(6/fan_in), sqrt(6/fan_in)]`: kaiming_uniform with `a = 0` (this crate's earlier default).
+    KaimingUniform,
+}
 
 /// The fixed random weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,8 +57,20 @@ pub struct EdgePopup {
 
 impl EdgePopup {
     /// Random weights for `mlp` (seed stream "edge-popup-weights") and the
-    /// initial scores (Kaiming-uniform, stream "edge-popup-scores").
+    /// initial scores ([`ScoreInit::KaimingUniformA5`], stream "edge-popup-scores").
     pub fn new(mlp: Mlp, init: WeightInit, keep: f64, loss: Loss, seed: u64) -> Result<(Self, ParamSet)> {
+        Self::with_score_init(mlp, init, keep, loss, seed, ScoreInit::default())
+    }
+
+    /// [`EdgePopup::new`] with a chosen score initialization.
+    pub fn with_score_init(
+        mlp: Mlp,
+        init: WeightInit,
+        keep: f64,
+        loss: Loss,
+        seed: u64,
+        score_init: ScoreInit,
+    ) -> Result<(Self, ParamSet)> {
         if !(keep > 0.0 && keep <= 1.0) {
             return Err(Error::invalid("edge-popup keep fraction", "a value in (0, 1]", keep));
         }
@@ -54,6 +84,10 @@ impl EdgePopup {
             if name.ends_with(".weight") {
                 let fan_in = shape[1] as f32;
                 let b = (6.0 / fan_in).sqrt();
+                let sb = match score_init {
+                    ScoreInit::KaimingUniformA5 => (1.0 / fan_in).sqrt(),
+                    ScoreInit::KaimingUniform => b,
+                };
                 let data = match init {
                     WeightInit::KaimingUniform => (0..n).map(|_| scale * rng.gen_range(-b..b)).collect(),
                     WeightInit::SignedConstant => {
@@ -72,7 +106,7 @@ impl EdgePopup {
                     name,
                     Array {
                         shape,
-                        data: (0..n).map(|_| srng.gen_range(-b..b)).collect(),
+                        data: (0..n).map(|_| srng.gen_range(-sb..sb)).collect(),
                     },
                 );
             } else {

@@ -6,7 +6,7 @@
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use super::edge_popup::{EdgePopup, WeightInit};
+use super::edge_popup::{EdgePopup, ScoreInit, WeightInit};
 use super::pensia::{self, ConstructionStats};
 use crate::config::Experiment;
 use crate::models::{Network, Parameterization};
@@ -32,6 +32,9 @@ pub struct StrongConfig {
     pub edge_popup_keep: Vec<f64>,
     #[serde(default = "default_weights")]
     pub edge_popup_weights: Vec<WeightInit>,
+    /// Initial edge scores (default: hidden-networks' kaiming_uniform with a = √5).
+    #[serde(default)]
+    pub edge_popup_score_init: ScoreInit,
     /// Rescale each target layer to this largest |weight| before the
     /// construction (the function changes only by a positive factor, so
     /// predictions do not); none = use the trained weights as they are.
@@ -196,10 +199,13 @@ pub fn run(
                 acc_hits += 1;
             }
         }
+        // The construction realizes the rescaled target, whose outputs are
+        // S·f(x) (ReLU layers are positively homogeneous); compare S⁻¹ times
+        // the pruned output with the unscaled target f(x).
         let diffs: Vec<f64> = pruned_out
             .iter()
             .zip(&target_out)
-            .map(|(a, b)| (*a as f64 - *b as f64).abs())
+            .map(|(a, b)| (*a as f64 / scale - *b as f64).abs())
             .collect();
         let rec = PensiaRecord {
             test_accuracy: acc_hits as f64 / test.len().max(1) as f64,
@@ -224,7 +230,8 @@ pub fn run(
     let mut edge = Vec::new();
     for &w in &cfg.edge_popup_weights {
         for &keep in &cfg.edge_popup_keep {
-            let (mut ep, scores0) = EdgePopup::new(mlp.clone(), w, keep, loss, cfg.seed)?;
+            let (mut ep, scores0) =
+                EdgePopup::with_score_init(mlp.clone(), w, keep, loss, cfg.seed, cfg.edge_popup_score_init)?;
             let o = train::train(
                 &mut ep,
                 &scores0,

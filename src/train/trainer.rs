@@ -98,6 +98,12 @@ pub struct TrainOptions<'a> {
     pub start_step: usize,
     /// Stop (as if killed, without saving) after this many steps; for testing resumption.
     pub stop_after: Option<usize>,
+    /// Start from this optimizer state (e.g. the parent's momentum at a spawn
+    /// step) instead of a fresh one; a resumed run's saved state takes precedence.
+    pub optimizer_state: Option<&'a ParamSet>,
+    /// Also keep the optimizer state at each checkpoint step
+    /// ([`TrainOutcome::optimizer_checkpoints`]).
+    pub keep_optimizer_checkpoints: bool,
 }
 
 /// The result of a training call.
@@ -107,6 +113,12 @@ pub struct TrainOutcome {
     pub history: Vec<EvalRecord>,
     /// Parameters at each of the spec's checkpoint steps.
     pub checkpoints: BTreeMap<usize, ParamSet>,
+    /// Optimizer state at each checkpoint step (only with
+    /// `keep_optimizer_checkpoints`; not restored on resume).
+    pub optimizer_checkpoints: BTreeMap<usize, ParamSet>,
+    /// The step training started at (`start_step`, or the resumed step).
+    pub start_step: usize,
+    /// The step training ended at (the spec's `steps` unless stopped early).
     pub steps_done: usize,
     /// False when stopped early by `stop_after`.
     pub completed: bool,
@@ -160,6 +172,9 @@ pub fn train(
     }
     let mut grads = params.zeros_like();
     let mut opt = Optimizer::new(&spec.optimizer);
+    if let Some(st) = opts.optimizer_state {
+        opt.load_state(st)?;
+    }
     let mut order = BatchOrder::new(train.len(), spec.batch_size, spec.data_seed)?;
     let per_epoch = order.batches_per_epoch();
     let base_lr = spec.optimizer.lr();
@@ -176,6 +191,7 @@ pub fn train(
     let mut loss_sum = 0.0f64;
     let mut loss_count = 0usize;
     let mut checkpoints = BTreeMap::new();
+    let mut optimizer_checkpoints = BTreeMap::new();
 
     if let (true, Some(dir)) = (opts.resume, opts.run_dir) {
         if dir.state_progress().exists() {
@@ -240,6 +256,9 @@ pub fn train(
         history.push(eval(model, &params, step, None)?);
         if spec.checkpoint_steps.contains(&step) {
             keep_checkpoint(&mut checkpoints, step, &params, opts.run_dir)?;
+            if opts.keep_optimizer_checkpoints {
+                optimizer_checkpoints.insert(step, opt.state());
+            }
         }
     }
 
@@ -270,6 +289,9 @@ pub fn train(
 
         if spec.checkpoint_steps.contains(&step) {
             keep_checkpoint(&mut checkpoints, step, &params, opts.run_dir)?;
+            if opts.keep_optimizer_checkpoints {
+                optimizer_checkpoints.insert(step, opt.state());
+            }
         }
         let at_eval = step == spec.steps || (spec.eval_every > 0 && step % spec.eval_every == 0);
         if at_eval {
@@ -304,6 +326,8 @@ pub fn train(
         params,
         history,
         checkpoints,
+        optimizer_checkpoints,
+        start_step: first_step,
         steps_done: step,
         completed,
         seconds: start.elapsed().as_secs_f64(),
