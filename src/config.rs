@@ -249,6 +249,9 @@ pub struct ExperimentConfig {
     /// Strong lottery tickets (`ltk strong`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strong: Option<crate::strong::experiment::StrongConfig>,
+    /// Supermasks of the untrained network (`ltk supermask`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supermask: Option<crate::supermask::SupermaskConfig>,
 }
 
 fn default_name() -> String {
@@ -266,6 +269,7 @@ impl Default for ExperimentConfig {
             imp: None,
             lmc: None,
             strong: None,
+            supermask: None,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod plot;
 pub mod prune;
 pub mod rng;
 pub mod strong;
+pub mod supermask;
 pub mod train;
 pub mod verdict;
 

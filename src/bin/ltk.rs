@@ -34,6 +34,8 @@ enum Command {
     Lmc(LmcArgs),
     /// Strong lottery tickets: subset-sum pruning of random networks (Pensia et al. 2020) and edge-popup (the TOML's [strong] table).
     Strong(StrongArgs),
+    /// Supermasks (Zhou et al. 2019): one-shot masks by each criterion applied to the untrained network (the TOML's [supermask] table).
+    Supermask(SupermaskArgs),
     /// Lueker's subset-sum experiment: best approximation error of n Uniform[-1,1] candidates vs n.
     SubsetSum(SubsetSumArgs),
     /// Re-draw the figures of a run directory from its saved metrics.json.
@@ -98,6 +100,18 @@ struct StrongArgs {
     /// Edge-popup kept fractions, comma separated (empty skips edge-popup).
     #[arg(long, value_delimiter = ',')]
     keep: Option<Vec<f64>>,
+}
+
+#[derive(Args)]
+struct SupermaskArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Target densities (fractions of weights kept), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    densities: Option<Vec<f64>>,
+    /// Replicates (init and data-order seeds), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
 }
 
 #[derive(Args)]
@@ -194,6 +208,7 @@ fn run() -> Result<()> {
         Command::Imp(a) => cmd_imp(a),
         Command::Lmc(a) => cmd_lmc(a),
         Command::Strong(a) => cmd_strong(a),
+        Command::Supermask(a) => cmd_supermask(a),
         Command::SubsetSum(a) => cmd_subset_sum(a),
         Command::Plot { run } => cmd_plot(run),
         Command::ShowConfig { config } => {
@@ -209,6 +224,9 @@ fn run() -> Result<()> {
             }
             if let Some(l) = c.lmc.as_mut().and_then(|l| l.imp.as_mut()) {
                 l.prune = l.prune.resolved(&prunable);
+            }
+            if let Some(m) = &mut c.supermask {
+                m.prune = m.prune.resolved(&prunable);
             }
             print!("{}", c.to_toml()?);
             Ok(())
@@ -530,6 +548,39 @@ fn cmd_strong(a: StrongArgs) -> Result<()> {
         dir.root().display()
     );
     print!("{}", lottery_tangent::verdict::claims_text(&experiment::claims(&s)));
+    Ok(())
+}
+
+fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
+    use lottery_tangent::supermask;
+    let (exp, dir, device) = prepare(&a.common, "supermask", |exp| {
+        let mut cfg = exp.config.supermask.clone().unwrap_or_default();
+        if let Some(d) = &a.densities {
+            cfg.densities = d.clone();
+        }
+        if let Some(s) = &a.seeds {
+            cfg.seeds = s.clone();
+        }
+        cfg.prune = cfg.prune.resolved(&exp.net.prunable());
+        cfg.plan(exp)?;
+        exp.config.supermask = Some(cfg);
+        Ok(())
+    })?;
+    let cfg = exp.config.supermask.clone().unwrap_or_default();
+    println!(
+        "{}: supermasks of {} on {}, criteria {:?}, densities {:?}, seeds {:?}, {} steps per dense run",
+        exp.config.name,
+        exp.net.describe(),
+        exp.split.train.name,
+        cfg.criteria.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        cfg.densities,
+        cfg.seeds,
+        exp.spec.steps
+    );
+    let s = supermask::run(&exp, &cfg, &dir, &device, !a.common.quiet)?;
+    print!("{}", supermask::table(&s));
+    println!("total {:.1} s; run directory {}", s.seconds, dir.root().display());
+    print!("{}", lottery_tangent::verdict::claims_text(&supermask::claims(&s)));
     Ok(())
 }
 

@@ -1,0 +1,489 @@
+//! Supermasks (Zhou, Lan, Liu & Yosinski 2019, Sec. 3 and 5): masks that make
+//! the **untrained** network θ0 perform far better than chance.
+//!
+//! Per seed: train the dense network θ0 → θT once; for every mask criterion
+//! (Zhou et al.'s `large_final`, `large_init`, `large_init_large_final`,
+//! `magnitude_increase`, `large_final_same_sign`, `movement`, and the
+//! `random` control; see [`crate::prune`]) score the weights from (θ0, θT),
+//! build the one-shot mask at each target density, and evaluate with no
+//! training:
+//! - `init`: θ0 ⊙ m (the supermask of their Sec. 5);
+//! - `signed_constant`: each kept weight set to `sign(θ0) · σ_l`, σ_l the
+//!   standard deviation of layer l at init (their "signed constant" weights).
+//!
+//! One-shot masks as in the authors' code: `get_weight_init.py`
+//! (uber-research/deconstructing-lottery-tickets) masks one trained network
+//! at per-layer prune fractions `1 − base_l^power`, i.e. the per-layer
+//! densities IMP reaches after `power` rounds. Here the target density is
+//! mapped to the IMP round r whose planned density is closest under
+//! `[supermask.prune]` (default 20% per round, output layer at half rate),
+//! and the mask keeps the top-scoring weights at exactly the per-layer
+//! counts of round r. Zhou et al.'s MNIST figures also use an early-stopped
+//! θT (their `final_weights_ind`); here θT is the end of training.
+
+use std::collections::BTreeMap;
+
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Experiment;
+use crate::params::{Mask, ParamSet};
+use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::plot::{LineChart, Marker, Series};
+use crate::prune::{self, Criterion, PruneSpec};
+use crate::train::{self, Supervised, TrainOptions};
+use crate::verdict::{self, Claim, Verdict};
+use crate::{Error, Result};
+
+/// `[supermask]` of an experiment TOML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupermaskConfig {
+    /// Mask criteria (default: all of Zhou et al.'s plus random).
+    #[serde(default = "default_criteria")]
+    pub criteria: Vec<Criterion>,
+    /// Target densities (fractions of prunable weights kept).
+    #[serde(default = "default_densities")]
+    pub densities: Vec<f64>,
+    /// Replicates: init and data-order seed of each dense run.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// The per-round schedule that sets each layer's density (see the module docs).
+    #[serde(default)]
+    pub prune: PruneSpec,
+}
+
+fn default_criteria() -> Vec<Criterion> {
+    Criterion::ALL.to_vec()
+}
+fn default_densities() -> Vec<f64> {
+    vec![0.5, 0.3, 0.2, 0.1, 0.05, 0.035, 0.02]
+}
+fn default_seeds() -> Vec<u64> {
+    vec![0, 1, 2]
+}
+
+impl Default for SupermaskConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("the empty [supermask] takes every default")
+    }
+}
+
+/// Rounds searched for a target density (0.8^60 ≈ 1.5e-6).
+const MAX_ROUNDS: usize = 60;
+
+impl SupermaskConfig {
+    /// Checks the config against the experiment before any training and
+    /// returns, per target density, the IMP round whose density is closest.
+    pub fn plan(&self, exp: &Experiment) -> Result<Vec<usize>> {
+        if self.criteria.is_empty() {
+            return Err(Error::config("supermask.criteria", "at least one criterion", "[]"));
+        }
+        if self.seeds.is_empty() {
+            return Err(Error::config("supermask.seeds", "at least one seed", "[]"));
+        }
+        if self.densities.is_empty() {
+            return Err(Error::config("supermask.densities", "at least one density", "[]"));
+        }
+        if let Some(&d) = self.densities.iter().find(|&&d| !(d > 0.0 && d < 1.0)) {
+            return Err(Error::config("supermask.densities", "fractions in (0, 1)", d));
+        }
+        let layers = exp.net.prunable();
+        self.prune.validate(&layers)?;
+        if self.prune.rate == 0.0 {
+            return Err(Error::config("supermask.prune.rate", "a rate in (0, 1)", 0.0));
+        }
+        let spec = self.prune.resolved(&layers);
+        let counts = crate::imp::layer_counts(&exp.net);
+        let smallest = self.densities.iter().copied().fold(1.0, f64::min);
+        let mut planned = vec![1.0];
+        for r in 1..=MAX_ROUNDS {
+            match spec.planned_densities(&counts, &counts, r) {
+                Ok(p) => planned = p,
+                Err(e) if r == 1 => return Err(e),
+                Err(_) => break,
+            }
+            if planned[r] < smallest {
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        for &t in &self.densities {
+            let (r, d) = planned
+                .iter()
+                .enumerate()
+                .skip(1)
+                .min_by(|a, b| (a.1.ln() - t.ln()).abs().total_cmp(&(b.1.ln() - t.ln()).abs()))
+                .map(|(r, &d)| (r, d))
+                .unwrap_or((1, planned[1.min(planned.len() - 1)]));
+            if (d.ln() - t.ln()).abs() > 0.5 {
+                return Err(Error::config(
+                    "supermask.densities",
+                    format!("densities reachable before a layer empties (closest: {d:.4})"),
+                    t,
+                ));
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+}
+
+/// One evaluated mask.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SupermaskRecord {
+    pub seed: u64,
+    pub criterion: Criterion,
+    pub target_density: f64,
+    pub density: f64,
+    /// Test accuracy of θ0 ⊙ m.
+    pub init_accuracy: f64,
+    /// Test accuracy of sign(θ0)·σ_l ⊙ m.
+    pub signed_constant_accuracy: f64,
+}
+
+/// The whole experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SupermaskSummary {
+    pub name: String,
+    pub model: String,
+    pub classes: usize,
+    /// Dense trained test accuracy per seed.
+    pub dense_accuracy: Vec<f64>,
+    pub records: Vec<SupermaskRecord>,
+    pub seconds: f64,
+}
+
+/// Runs the experiment (one dense training per seed; masks are only evaluated).
+pub fn run(
+    exp: &Experiment,
+    cfg: &SupermaskConfig,
+    dir: &RunDir,
+    device: &Device,
+    progress: bool,
+) -> Result<SupermaskSummary> {
+    let rounds = cfg.plan(exp)?;
+    let t0 = std::time::Instant::now();
+    let layers = exp.net.prunable();
+    let spec = cfg.prune.resolved(&layers);
+    let loss = exp.config.train.loss;
+    let mut records = Vec::new();
+    let mut dense_accuracy = Vec::new();
+    let last = rounds.iter().copied().max().unwrap_or(0);
+    for &seed in &cfg.seeds {
+        let theta0 = exp.net.init(seed);
+        let s = train::TrainSpec {
+            data_seed: seed,
+            checkpoint_steps: vec![],
+            ..exp.spec.clone()
+        };
+        let mut model = Supervised::new(exp.net.clone(), loss, device);
+        let dense = train::train(
+            &mut model,
+            &theta0,
+            &exp.split,
+            &s,
+            &TrainOptions {
+                progress,
+                ..Default::default()
+            },
+        )?;
+        dense_accuracy.push(dense.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN));
+        let eval = |model: &mut Supervised, p: &ParamSet| -> Result<f64> {
+            Ok(train::evaluate(model, p, &exp.split.test, exp.spec.eval_chunk)?.accuracy)
+        };
+        for &c in &cfg.criteria {
+            let scores = prune::scores(
+                c,
+                &theta0,
+                &dense.params,
+                &layers,
+                crate::rng::derive_seed(seed, "supermask-random", 0),
+            )?;
+            let mut mask = Mask::ones(&theta0, &layers)?;
+            for r in 1..=last {
+                // The same scores every round: the one-shot mask at round r's per-layer counts.
+                mask = prune::prune(&spec, &mask, &scores)?;
+                for (i, _) in rounds.iter().enumerate().filter(|(_, &rr)| rr == r) {
+                    let mut p = theta0.clone();
+                    mask.apply(&mut p)?;
+                    let init_accuracy = eval(&mut model, &p)?;
+                    let signed_constant_accuracy = eval(&mut model, &prune::sign_constant(&theta0, &mask)?)?;
+                    records.push(SupermaskRecord {
+                        seed,
+                        criterion: c,
+                        target_density: cfg.densities[i],
+                        density: mask.density(),
+                        init_accuracy,
+                        signed_constant_accuracy,
+                    });
+                }
+            }
+            if progress {
+                let best = records
+                    .iter()
+                    .filter(|r| r.seed == seed && r.criterion == c)
+                    .map(|r| r.init_accuracy)
+                    .fold(0.0, f64::max);
+                eprintln!("seed {seed} {}: best supermask accuracy {:.2}%", c.name(), 100.0 * best);
+            }
+        }
+    }
+    let s = SupermaskSummary {
+        name: exp.config.name.clone(),
+        model: exp.net.describe(),
+        classes: exp.split.train.num_classes,
+        dense_accuracy,
+        records,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    write_summary(dir, &s)?;
+    Ok(s)
+}
+
+/// Accuracies (init or signed constant) per (criterion, target density), over seeds.
+fn grouped(s: &SupermaskSummary, signed: bool) -> BTreeMap<(Criterion, u64), (f64, Vec<f64>)> {
+    let mut g: BTreeMap<(Criterion, u64), (f64, Vec<f64>)> = BTreeMap::new();
+    for r in &s.records {
+        let e = g
+            .entry((r.criterion, (1.0 - r.target_density).to_bits()))
+            .or_insert((r.density, vec![]));
+        e.1.push(if signed {
+            r.signed_constant_accuracy
+        } else {
+            r.init_accuracy
+        });
+    }
+    g
+}
+
+fn targets(s: &SupermaskSummary) -> Vec<f64> {
+    let mut t: Vec<f64> = s.records.iter().map(|r| r.target_density).collect();
+    t.sort_by(|a, b| b.total_cmp(a));
+    t.dedup();
+    t
+}
+
+fn criteria(s: &SupermaskSummary) -> Vec<Criterion> {
+    let mut c: Vec<Criterion> = s.records.iter().map(|r| r.criterion).collect();
+    c.sort();
+    c.dedup();
+    c
+}
+
+/// Tables of mean ± sd test accuracy (%) over seeds: criteria × densities.
+pub fn table(s: &SupermaskSummary) -> String {
+    let ts = targets(s);
+    let mut out = String::new();
+    for (signed, title) in [
+        (false, "untrained θ0 under the mask"),
+        (true, "signed constants sign(θ0)·σ_l under the mask"),
+    ] {
+        let g = grouped(s, signed);
+        out.push_str(&format!(
+            "Test accuracy (%) of the {title}, mean ± sd over {} seeds (chance {:.1}%)\n\n| criterion | {} |\n|---|{}\n",
+            s.dense_accuracy.len(),
+            100.0 / s.classes.max(1) as f64,
+            ts.iter()
+                .map(|t| {
+                    let d = s
+                        .records
+                        .iter()
+                        .find(|r| r.target_density == *t)
+                        .map(|r| r.density)
+                        .unwrap_or(*t);
+                    format!("{:.1}% kept", 100.0 * d)
+                })
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---:|".repeat(ts.len())
+        ));
+        for c in criteria(s) {
+            let cells: Vec<String> = ts
+                .iter()
+                .map(|t| {
+                    g.get(&(c, (1.0 - t).to_bits()))
+                        .and_then(|(_, v)| verdict::mean_sd(v))
+                        .map(|(m, sd)| format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * sd))
+                        .unwrap_or_else(|| "–".into())
+                })
+                .collect();
+            out.push_str(&format!("| {} | {} |\n", c.name(), cells.join(" | ")));
+        }
+        out.push('\n');
+    }
+    if let Some((m, sd)) = verdict::mean_sd(&s.dense_accuracy) {
+        out.push_str(&format!(
+            "Dense network after training: {:.2} ± {:.2}%.\n",
+            100.0 * m,
+            100.0 * sd
+        ));
+    }
+    out
+}
+
+/// Writes `summary.json`, `records.csv`, `report.md` and the figures.
+pub fn write_summary(dir: &RunDir, s: &SupermaskSummary) -> Result<()> {
+    write_json(&dir.summary_json(), s)?;
+    let rows: Vec<Vec<String>> = s
+        .records
+        .iter()
+        .map(|r| {
+            vec![
+                r.seed.to_string(),
+                r.criterion.name().to_string(),
+                r.target_density.to_string(),
+                r.density.to_string(),
+                r.init_accuracy.to_string(),
+                r.signed_constant_accuracy.to_string(),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.file("records.csv"),
+        &[
+            "seed",
+            "criterion",
+            "target_density",
+            "density",
+            "init_accuracy",
+            "signed_constant_accuracy",
+        ],
+        &rows,
+    )?;
+    for (signed, name, what) in [
+        (false, "supermask_init", "untrained θ0 under the mask"),
+        (true, "supermask_signed_constant", "signed constants under the mask"),
+    ] {
+        let g = grouped(s, signed);
+        let mut c = LineChart::new(
+            &format!("{}: test accuracy of the {what} (no training)", s.name),
+            "% of weights remaining (log scale)",
+            "test accuracy (%)",
+        )
+        .log_x()
+        .hline(100.0 / s.classes.max(1) as f64, "chance");
+        for crit in criteria(s) {
+            let mut pts: Vec<(f64, f64, f64, f64)> = g
+                .iter()
+                .filter(|((cc, _), _)| *cc == crit)
+                .filter_map(|(_, (d, v))| {
+                    let (m, _) = verdict::mean_sd(v)?;
+                    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    Some((100.0 * d, 100.0 * m, 100.0 * lo, 100.0 * hi))
+                })
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            c.push(
+                Series::line(crit.name(), pts.iter().map(|p| (p.0, p.1)))
+                    .with_marker(Marker::LinePoints)
+                    .with_band(pts.iter().map(|p| (p.0, p.2, p.3))),
+            );
+        }
+        c.save_png(&dir.figure(name))?;
+    }
+    write_text(
+        &dir.report_md(),
+        &format!(
+            "# Supermasks: {}\n\n{}\n\nOne-shot masks from one trained network per seed, evaluated with no training (Zhou et al. 2019, Sec. 5). {:.1} s in all.\n\n{}\n\n{}",
+            s.name,
+            s.model,
+            s.seconds,
+            table(s),
+            verdict::claims_markdown(&claims(s))
+        ),
+    )
+}
+
+/// The verdict on Zhou et al.'s supermask claim: a `large_final_same_sign`
+/// mask makes the untrained θ0 far better than chance. Tested as a paired
+/// comparison with the random mask of the same density on the same θ0: at
+/// the density where large_final_same_sign is best on average, the 95% t
+/// interval of the per-seed difference (large_final_same_sign − random).
+/// Consistent when it lies above 0 and the mean is at least 10 points above
+/// chance; contradicts when it lies at or below 0; otherwise inconclusive
+/// (fewer than 2 seeds, or an interval containing 0).
+pub fn claims(s: &SupermaskSummary) -> Vec<Claim> {
+    let chance = 1.0 / s.classes.max(1) as f64;
+    let claim = "A large_final_same_sign mask applied to the untrained network θ0 gives accuracy far above chance, and above a random mask of the same density".to_string();
+    let source =
+        "Zhou et al. 2019, Sec. 5 (86% on MNIST with a fully connected net, 41% on CIFAR-10; abstract)".to_string();
+    let by_seed = |c: Criterion, t: f64| -> BTreeMap<u64, f64> {
+        s.records
+            .iter()
+            .filter(|r| r.criterion == c && r.target_density == t)
+            .map(|r| (r.seed, r.init_accuracy))
+            .collect()
+    };
+    let best = targets(s)
+        .into_iter()
+        .filter_map(|t| {
+            let v: Vec<f64> = by_seed(Criterion::LargeFinalSameSign, t).into_values().collect();
+            verdict::mean_sd(&v).map(|(m, _)| (t, m))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let Some((t, m)) = best else {
+        return vec![Claim {
+            claim,
+            source,
+            measured: "no large_final_same_sign masks".into(),
+            verdict: Verdict::Inconclusive,
+            reason: "add large_final_same_sign to supermask.criteria".into(),
+        }];
+    };
+    let lfss = by_seed(Criterion::LargeFinalSameSign, t);
+    let random = by_seed(Criterion::Random, t);
+    let diffs: Vec<f64> = lfss
+        .iter()
+        .filter_map(|(seed, a)| random.get(seed).map(|b| a - b))
+        .collect();
+    let density = s
+        .records
+        .iter()
+        .find(|r| r.target_density == t)
+        .map(|r| r.density)
+        .unwrap_or(t);
+    let rm = verdict::mean_sd(&random.values().copied().collect::<Vec<_>>()).map(|x| x.0);
+    let ci = verdict::mean_ci(&diffs);
+    let measured = format!(
+        "best density {:.1}% kept: large_final_same_sign {:.2}%, random mask {}, chance {:.1}%; paired difference over {} seeds {}",
+        100.0 * density,
+        100.0 * m,
+        rm.map(|v| format!("{:.2}%", 100.0 * v)).unwrap_or_else(|| "not run".into()),
+        100.0 * chance,
+        diffs.len(),
+        ci.map(|(dm, h)| format!("{:.2} pp, 95% CI [{:.2}, {:.2}]", 100.0 * dm, 100.0 * (dm - h), 100.0 * (dm + h)))
+            .unwrap_or_else(|| "–".into())
+    );
+    let (verdict, reason) = match ci {
+        None => (
+            Verdict::Inconclusive,
+            if random.is_empty() {
+                "no random-mask control: add random to supermask.criteria".to_string()
+            } else {
+                "fewer than 2 seeds give no interval: run at least 2 seeds".to_string()
+            },
+        ),
+        Some((dm, h)) if dm - h > 0.0 && m >= chance + 0.10 => (
+            Verdict::Consistent,
+            "the supermask beats the random mask on the same θ0 (interval above 0) and chance by at least 10 points"
+                .to_string(),
+        ),
+        Some((dm, h)) if dm + h <= 0.0 => (
+            Verdict::Contradicts,
+            "the supermask is no better than a random mask of the same density".to_string(),
+        ),
+        Some(_) => (
+            Verdict::Inconclusive,
+            "the interval of the difference contains 0, or the accuracy is within 10 points of chance".to_string(),
+        ),
+    };
+    vec![Claim {
+        claim,
+        source,
+        measured,
+        verdict,
+        reason,
+    }]
+}
