@@ -563,13 +563,36 @@ pub fn write_summary(dir: &RunDir, s: &ImpSummary) -> Result<()> {
     crate::paths::write_text(
         &dir.report_md(),
         &format!(
-            "# IMP: {}\n\n{}\n\n{}\n\n{}",
+            "# IMP: {}\n\n{}\n\n{}{}\n\n{}",
             s.name,
             s.model,
+            retraining_note(s),
             table(s),
             verdict::claims_markdown(&claims(s))
         ),
     )
+}
+
+/// How the pruned networks were retrained (from the saved run records).
+fn retraining_note(s: &ImpSummary) -> String {
+    let dense = s
+        .rounds
+        .iter()
+        .find(|r| r.round == 0)
+        .and_then(|r| r.runs.get("ticket"))
+        .map(|r| r.optimizer_steps);
+    let retrain = s
+        .rounds
+        .iter()
+        .filter(|r| r.round > 0)
+        .find_map(|r| r.runs.get("ticket"))
+        .map(|r| (r.start_step, r.optimizer_steps));
+    match (dense, retrain) {
+        (Some(t), Some((k, n))) if t > 0 => format!(
+            "Dense network: {t} optimizer steps from θ0. Every pruned network was retrained from step k = {k} to T: {n} optimizer steps, the learning-rate schedule and data order continuing from step k (Frankle et al. 2020; open_lth). The output layer is pruned at half the rate unless the config names it. Zhou et al.'s criteria and the supermask use θ0.\n\n"
+        ),
+        _ => String::new(),
+    }
 }
 
 /// A table of mean accuracies per round (percent), one column per run kind.
@@ -617,8 +640,8 @@ fn label(kind: &str) -> String {
         "random_prune" => "random pruning (same sparsity)".into(),
         "sign_reinit" => "signed-constant reinit".into(),
         "frozen_init" => "pruned weights frozen at init".into(),
-        "supermask" => "supermask, untrained init".into(),
-        "supermask_sign" => "supermask, untrained signed constant".into(),
+        "supermask" => "supermask: untrained θ0 under the mask".into(),
+        "supermask_sign" => "supermask: untrained signed constants".into(),
         "transfer_optimizer" => "ticket retrained with transfer optimizer".into(),
         "transfer_data" => "ticket retrained on transfer data".into(),
         k => k.into(),

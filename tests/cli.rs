@@ -1,0 +1,53 @@
+//! The `ltk` binary: the resolved config shows the pruning rates used, and
+//! bad input fails with a clear message before any training.
+
+use std::process::Command;
+
+fn ltk() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ltk"))
+}
+
+#[test]
+fn show_config_shows_the_output_layers_half_rate() {
+    let out = ltk()
+        .args(["show-config", "--config", "experiments/imp_digits.toml"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // imp_digits.toml sets rate = 0.3 and no output rate: fc3 gets 0.15
+    assert!(text.contains("\"fc3.weight\" = 0.15"), "{text}");
+    let out = ltk()
+        .args(["show-config", "--config", "experiments/lmc_imp_fashion.toml"])
+        .output()
+        .unwrap();
+    if out.status.success() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("\"fc3.weight\" = 0.1"), "{text}");
+    }
+}
+
+#[test]
+fn a_rewind_step_past_the_run_fails_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ltk()
+        .args([
+            "imp",
+            "--config",
+            "experiments/imp_digits.toml",
+            "--rewind-step",
+            "100000",
+            "--quiet",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("imp.rewind_step") && err.contains("100000"), "{err}");
+    assert!(
+        !dir.path().join("imp_digits").exists(),
+        "no run directory for a refused config"
+    );
+}
