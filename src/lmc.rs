@@ -689,8 +689,10 @@ pub fn run(
 
 /// Mean/min/max instability and mean endpoint accuracy per (network, density, k).
 pub fn aggregate(results: &[PairResult]) -> Vec<KSummary> {
+    // (network, density order, k) -> (density, instabilities, endpoint accuracies)
     type Key = (String, Option<u64>, usize);
-    let mut groups: BTreeMap<Key, (Option<f64>, Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    type Group = (Option<f64>, Vec<f64>, Vec<f64>);
+    let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
     for r in results {
         // Sort denser first: order by the negated density's bits within a network.
         let key = (r.network.clone(), r.density.map(|d| (1.0 - d).to_bits()), r.k);

@@ -268,3 +268,35 @@ fn output_errors_with_rescaling_are_in_the_targets_units() {
         .sqrt();
     assert!((old - rmse).abs() > 0.1 * rmse, "old {old} vs fixed {rmse}");
 }
+
+/// Edge-popup scores start as in allenai/hidden-networks:
+/// kaiming_uniform(a = √5), i.e. U[−1/√fan_in, 1/√fan_in]; the earlier
+/// U[−√(6/fan_in), √(6/fan_in)] stays available as an option.
+#[test]
+fn edge_popup_scores_start_as_in_hidden_networks() {
+    use lottery_tangent::strong::edge_popup::ScoreInit;
+    let mlp = Mlp::lenet_300_100(64, 10).unwrap();
+    for (init, bound) in [
+        (ScoreInit::KaimingUniformA5, 1.0f32),
+        (ScoreInit::KaimingUniform, 6.0f32),
+    ] {
+        let (_, scores) = EdgePopup::with_score_init(
+            mlp.clone(),
+            WeightInit::SignedConstant,
+            0.5,
+            Loss::CrossEntropy,
+            3,
+            init,
+        )
+        .unwrap();
+        for (k, s) in scores.iter() {
+            let b = (bound / s.shape[1] as f32).sqrt();
+            let max = s.data.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            assert!(max <= b && max > 0.95 * b, "{init:?} {k}: max |score| {max}, bound {b}");
+        }
+    }
+    // the default is hidden-networks'
+    let (_, d) = EdgePopup::new(mlp, WeightInit::SignedConstant, 0.5, Loss::CrossEntropy, 3).unwrap();
+    let s = d.get("fc1.weight").unwrap();
+    assert!(s.data.iter().all(|v| v.abs() <= (1.0f32 / 64.0).sqrt()));
+}
