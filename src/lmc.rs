@@ -766,7 +766,7 @@ pub fn table(s: &LmcSummary) -> String {
     }
     if let Some((m, sd, th)) = thr {
         t.push_str(&format!(
-            "\ndense accuracy {:.2} ± {:.2}% over {} networks (the parent and the dense endpoints at the first k); matching = accuracy ≥ {:.2}% (one standard deviation below dense, Frankle et al. 2020)\n",
+            "\ndense accuracy {:.2} ± {:.2}% over {} networks (the parent and the dense endpoints at the first k: one init, different data orders, so the spread is SGD noise only; Frankle et al.'s replicates also vary the init); matching = accuracy ≥ {:.2}% (one standard deviation below dense, Frankle et al. 2020)\n",
             100.0 * m,
             100.0 * sd,
             s.dense_accuracies.len(),

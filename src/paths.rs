@@ -5,7 +5,8 @@
 //! <root>/metrics.csv|json       evaluation history
 //! <root>/summary.json, report.md
 //! <root>/checkpoints/step_XXXXXXXX.safetensors
-//! <root>/state/{params,optimizer}.safetensors, state/progress.json   (resume)
+//! <root>/state/CURRENT                  name of the complete state to resume from
+//! <root>/state/sXXXXXXXX/{params,optimizer}.safetensors, progress.json
 //! <root>/figures/<name>.png
 //! <root>/<child>/...            nested runs (one per width, round, seed...)
 //! ```
@@ -69,14 +70,13 @@ impl RunDir {
             .join("checkpoints")
             .join(format!("step_{step:08}.safetensors"))
     }
-    pub fn state_params(&self) -> PathBuf {
-        self.root.join("state").join("params.safetensors")
+    /// The directory of resumable training states.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join("state")
     }
-    pub fn state_optimizer(&self) -> PathBuf {
-        self.root.join("state").join("optimizer.safetensors")
-    }
-    pub fn state_progress(&self) -> PathBuf {
-        self.root.join("state").join("progress.json")
+    /// The pointer to the current complete state (see [`crate::train::state`]).
+    pub fn state_current(&self) -> PathBuf {
+        self.state_dir().join("CURRENT")
     }
     /// A PNG figure called `name`.
     pub fn figure(&self, name: &str) -> PathBuf {

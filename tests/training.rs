@@ -410,3 +410,76 @@ fn optimizer_state_can_be_kept_and_inherited() {
     let other = train::train(&mut m, theta, &e.split, &e.spec, &fresh).unwrap();
     assert_ne!(other.params, parent.params);
 }
+
+/// A kill while a state is being saved leaves the previous complete state in
+/// force: leftovers of an unfinished save (a partial directory, or a complete
+/// directory the pointer never switched to) are ignored and the resumed run
+/// ends bit-identical to an uninterrupted one. A damaged current state is an
+/// error naming the missing file, never a silent mix of steps.
+#[test]
+fn a_torn_state_save_is_never_resumed_from() {
+    let mut c = small_config(80);
+    c.train.save_every = Some(10);
+    let dir = tempfile::tempdir().unwrap();
+    let full = run(&c, &TrainOptions::default());
+    let rd = RunDir::create(dir.path().join("r")).unwrap();
+    run(
+        &c,
+        &TrainOptions {
+            run_dir: Some(&rd),
+            stop_after: Some(37),
+            ..Default::default()
+        },
+    );
+    let current = std::fs::read_to_string(rd.state_current()).unwrap().trim().to_string();
+    assert!(current.starts_with("s00000030-"), "{current}");
+    // a save of step 40 killed before its rename, and one killed before the pointer switch
+    let state = rd.state_dir();
+    let partial = state.join("s00000040-1-1.partial");
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::write(partial.join("params.safetensors"), b"half a file").unwrap();
+    let unswitched = state.join("s00000040-1-2");
+    std::fs::create_dir_all(&unswitched).unwrap();
+    for f in ["params.safetensors", "optimizer.safetensors"] {
+        std::fs::copy(state.join(&current).join(f), unswitched.join(f)).unwrap();
+    }
+    std::fs::write(unswitched.join("progress.json"), b"{\"step\": 40}").unwrap();
+    let resumed = run(
+        &c,
+        &TrainOptions {
+            run_dir: Some(&rd),
+            resume: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(resumed.params, full.params);
+    assert_eq!(resumed.history, full.history);
+    // only the last complete state is left
+    let left: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    // a damaged current state is a clear error
+    let current = std::fs::read_to_string(rd.state_current()).unwrap().trim().to_string();
+    std::fs::remove_file(state.join(&current).join("optimizer.safetensors")).unwrap();
+    let e = lottery_tangent::config::ExperimentConfig::resolve(&c)
+        .and_then(|e| {
+            let mut m = Supervised::new(e.net.clone(), e.config.train.loss, &Device::Cpu);
+            train::train(
+                &mut m,
+                &e.net.init(c.seed),
+                &e.split,
+                &e.spec,
+                &TrainOptions {
+                    run_dir: Some(&rd),
+                    resume: true,
+                    ..Default::default()
+                },
+            )
+        })
+        .err()
+        .expect("a damaged state is an error")
+        .to_string();
+    assert!(e.contains("optimizer.safetensors") && e.contains("damaged"), "{e}");
+}

@@ -5,6 +5,7 @@ pub mod objective;
 pub mod optim;
 pub mod report;
 pub mod schedule;
+pub mod state;
 pub mod trainer;
 
 pub use loss::Loss;

@@ -16,7 +16,7 @@ use super::optim::{Optimizer, OptimizerConfig};
 use super::schedule::Schedule;
 use crate::data::{BatchOrder, Split};
 use crate::params::{Mask, ParamSet};
-use crate::paths::{read_json, write_csv, write_json, RunDir};
+use crate::paths::{write_csv, write_json, RunDir};
 use crate::{Error, Result};
 
 /// A checked training specification.
@@ -194,19 +194,18 @@ pub fn train(
     let mut optimizer_checkpoints = BTreeMap::new();
 
     if let (true, Some(dir)) = (opts.resume, opts.run_dir) {
-        if dir.state_progress().exists() {
-            let p: Progress = read_json(&dir.state_progress())?;
-            if p.step > spec.steps {
+        if let Some(saved) = super::state::load::<Progress>(dir, |p| p.step)? {
+            if saved.step > spec.steps {
                 return Err(Error::invalid(
                     "saved state",
                     format!("a step <= {}", spec.steps),
-                    p.step,
+                    saved.step,
                 ));
             }
-            let saved = ParamSet::load(&dir.state_params())?;
-            params.check_same_layout(&saved, "resumed parameters")?;
-            params = saved;
-            opt.load_state(&ParamSet::load(&dir.state_optimizer())?)?;
+            params.check_same_layout(&saved.params, "resumed parameters")?;
+            params = saved.params;
+            opt.load_state(&saved.optimizer)?;
+            let p = saved.progress;
             step = p.step;
             history = p.history;
             loss_sum = p.loss_sum;
@@ -244,9 +243,8 @@ pub fn train(
 
     let save_state = |params: &ParamSet, opt: &Optimizer, p: &Progress| -> Result<()> {
         if let Some(dir) = opts.run_dir {
-            params.save(&dir.state_params())?;
-            opt.state().save(&dir.state_optimizer())?;
-            write_json(&dir.state_progress(), p)?;
+            // One atomic unit (see train::state), then the readable history.
+            super::state::save(dir, p.step, params, &opt.state(), p)?;
             write_history(dir, &p.history)?;
         }
         Ok(())
