@@ -19,6 +19,7 @@ pub mod paths;
 pub mod plot;
 pub mod prune;
 pub mod rng;
+pub mod run;
 pub mod strong;
 pub mod supermask;
 pub mod train;

@@ -51,3 +51,31 @@ fn a_rewind_step_past_the_run_fails_before_training() {
         "no run directory for a refused config"
     );
 }
+
+/// The run policy from the command line: re-running continues, a changed
+/// config is refused naming the key (config.toml untouched), --force restarts.
+#[test]
+fn rerunning_continues_and_a_changed_config_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let mut c = ltk();
+        c.args(["train", "--iterations", "30", "--quiet", "--name", "t", "--out"])
+            .arg(dir.path());
+        c.args(extra);
+        c.output().unwrap()
+    };
+    let first = run(&[]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let again = run(&[]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("continuing the run"));
+    let cfg = std::fs::read_to_string(dir.path().join("t/config.toml")).unwrap();
+    let changed = run(&["--lr", "0.2"]);
+    assert!(!changed.status.success());
+    let err = String::from_utf8_lossy(&changed.stderr);
+    assert!(err.contains("train.optimizer.lr") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("t/config.toml")).unwrap(), cfg);
+    let forced = run(&["--lr", "0.2", "--force"]);
+    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+    assert!(String::from_utf8_lossy(&forced.stderr).contains("--force: removed"));
+}

@@ -9,7 +9,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use lottery_tangent::config::{DataSource, ExperimentConfig};
 use lottery_tangent::models::ModelConfig;
-use lottery_tangent::paths::{read_json, write_text, RunDir, DEFAULT_RUNS_DIR};
+use lottery_tangent::paths::{read_json, RunDir, DEFAULT_RUNS_DIR};
+use lottery_tangent::run::{RunContext, Start};
 use lottery_tangent::train::report::{plot_history, TrainSummary};
 use lottery_tangent::train::{self, EvalRecord, Supervised, TrainOptions};
 
@@ -151,10 +152,12 @@ struct TrainArgs {
     /// Compute device: cpu, or cuda[:N] in builds with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Continue an interrupted run from its last saved state.
+    /// Accepted for old scripts: re-running the same config always continues
+    /// an interrupted run from its last saved state.
     #[arg(long, conflicts_with = "force")]
     resume: bool,
-    /// Delete an existing run directory of the same name first.
+    /// Start over in a run directory that holds a run of another config
+    /// (its files are removed, and listed).
     #[arg(long)]
     force: bool,
     /// No progress bar.
@@ -297,18 +300,20 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Loads the config, applies the flags, resolves it and prepares the run directory.
+/// Loads the config, applies the flags, resolves it and opens the run
+/// directory under the one run policy (`lottery_tangent::run`): locked, the
+/// same config continues, a changed one is refused unless `--force`.
 /// `section` applies the subcommand's own flags to its config table and
 /// validates it, before any directory is created.
 fn prepare(
     a: &TrainArgs,
-    default_name: &str,
+    kind: &str,
     section: impl FnOnce(&mut lottery_tangent::config::Experiment) -> Result<()>,
-) -> Result<(lottery_tangent::config::Experiment, RunDir, candle_core::Device)> {
+) -> Result<(lottery_tangent::config::Experiment, RunContext, candle_core::Device)> {
     let mut config = match &a.config {
         Some(p) => ExperimentConfig::load(p)?,
         None => ExperimentConfig {
-            name: default_name.into(),
+            name: kind.into(),
             ..Default::default()
         },
     };
@@ -317,22 +322,30 @@ fn prepare(
     let mut exp = config.resolve().context("invalid experiment")?;
     section(&mut exp).context("invalid experiment")?;
     let root = a.out.join(&exp.config.name);
-    if a.force && root.exists() {
-        std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
-    }
-    let dir = RunDir::create(&root)?;
-    if dir.config().exists() && !a.resume {
-        bail!(
-            "run directory {} already holds a run: pass --resume to continue it or --force to start over",
+    let ctx = RunContext::open(&root, kind, &exp.config.to_toml()?, a.force)?;
+    match &ctx.start {
+        Start::Fresh => {}
+        Start::Continued => eprintln!(
+            "continuing the run in {} (same config; finished work is kept)",
             root.display()
-        );
+        ),
+        Start::Restarted { removed } => eprintln!(
+            "--force: removed {} entries of the earlier run from {}: {}",
+            removed.len(),
+            root.display(),
+            removed
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
-    write_text(&dir.config(), &exp.config.to_toml()?)?;
-    Ok((exp, dir, device))
+    Ok((exp, ctx, device))
 }
 
 fn cmd_train(a: TrainArgs) -> Result<()> {
-    let (exp, dir, device) = prepare(&a, "train", |_| Ok(()))?;
+    let (exp, ctx, device) = prepare(&a, "train", |_| Ok(()))?;
+    let (dir, resume) = (&ctx.dir, ctx.start == Start::Continued);
     let root = dir.root().to_path_buf();
     let params = exp
         .net
@@ -354,7 +367,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let init = exp.net.init(exp.config.seed);
     let opts = TrainOptions {
         run_dir: Some(&dir),
-        resume: a.resume,
+        resume,
         progress: !a.quiet,
         ..Default::default()
     };
@@ -411,7 +424,7 @@ fn cmd_plot(run: PathBuf) -> Result<()> {
 }
 
 fn cmd_imp(a: ImpArgs) -> Result<()> {
-    let (exp, dir, device) = prepare(&a.common, "imp", |exp| {
+    let (exp, ctx, device) = prepare(&a.common, "imp", |exp| {
         let mut cfg = exp.config.imp.clone().unwrap_or_default();
         if let Some(r) = a.rounds {
             cfg.rounds = r;
@@ -427,6 +440,7 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
         exp.config.imp = Some(cfg);
         Ok(())
     })?;
+    let (dir, resume) = (&ctx.dir, ctx.start == Start::Continued);
     let cfg = exp.config.imp.clone().unwrap_or_default();
     println!(
         "{}: IMP on {} ({}), {} rounds, rewind to step {}, {:?} pruning at rate {} ({:?}), seeds {:?}, {} steps per run",
@@ -441,7 +455,7 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
         cfg.seeds,
         exp.spec.steps
     );
-    let summary = lottery_tangent::imp::run(&exp, &cfg, &dir, &device, !a.common.quiet, a.common.resume)?;
+    let summary = lottery_tangent::imp::run(&exp, &cfg, &dir, &device, !a.common.quiet, resume)?;
     print!("{}", lottery_tangent::imp::table(&summary));
     println!(
         "test accuracy (%) at the end of training, mean over seeds; run directory {}",
@@ -455,7 +469,7 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
 }
 
 fn cmd_lmc(a: LmcArgs) -> Result<()> {
-    let (exp, dir, device) = prepare(&a.common, "lmc", |exp| {
+    let (exp, ctx, device) = prepare(&a.common, "lmc", |exp| {
         let mut cfg = exp.config.lmc.clone().unwrap_or_default();
         if let Some(k) = &a.ks {
             cfg.ks = k.clone();
@@ -481,6 +495,7 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
         exp.config.lmc = Some(cfg);
         Ok(())
     })?;
+    let (dir, resume) = (&ctx.dir, ctx.start == Start::Continued);
     let cfg = exp.config.lmc.clone().unwrap_or_default();
     println!(
         "{}: instability analysis of {} on {}, k in {:?}, {} pairs, {} points, {} steps",
@@ -492,7 +507,7 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
         cfg.points,
         exp.spec.steps
     );
-    let s = lottery_tangent::lmc::run(&exp, &cfg, &dir, &device, !a.common.quiet, a.common.resume)?;
+    let s = lottery_tangent::lmc::run(&exp, &cfg, &dir, &device, !a.common.quiet, resume)?;
     print!("{}", lottery_tangent::lmc::table(&s));
     let secs: Vec<f64> = s.results.iter().map(|r| r.path_seconds).collect();
     if !secs.is_empty() {
@@ -518,7 +533,7 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
 
 fn cmd_strong(a: StrongArgs) -> Result<()> {
     use lottery_tangent::strong::experiment;
-    let (exp, dir, device) = prepare(&a.common, "strong", |exp| {
+    let (exp, ctx, device) = prepare(&a.common, "strong", |exp| {
         let mut cfg = exp.config.strong.clone().unwrap_or_default();
         if let Some(p) = &a.paths {
             cfg.paths = p.clone();
@@ -530,6 +545,10 @@ fn cmd_strong(a: StrongArgs) -> Result<()> {
         exp.config.strong = Some(cfg);
         Ok(())
     })?;
+    let dir = &ctx.dir;
+    if ctx.start == Start::Continued {
+        eprintln!("this experiment saves no finished units yet: it reruns from the start");
+    }
     let cfg = exp.config.strong.clone().unwrap_or_default();
     println!(
         "{}: strong tickets for target {} on {}; paths per weight {:?}; edge-popup kept fractions {:?}",
@@ -553,7 +572,7 @@ fn cmd_strong(a: StrongArgs) -> Result<()> {
 
 fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
     use lottery_tangent::supermask;
-    let (exp, dir, device) = prepare(&a.common, "supermask", |exp| {
+    let (exp, ctx, device) = prepare(&a.common, "supermask", |exp| {
         let mut cfg = exp.config.supermask.clone().unwrap_or_default();
         if let Some(d) = &a.densities {
             cfg.densities = d.clone();
@@ -566,6 +585,10 @@ fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
         exp.config.supermask = Some(cfg);
         Ok(())
     })?;
+    let dir = &ctx.dir;
+    if ctx.start == Start::Continued {
+        eprintln!("this experiment saves no finished units yet: it reruns from the start");
+    }
     let cfg = exp.config.supermask.clone().unwrap_or_default();
     println!(
         "{}: supermasks of {} on {}, criteria {:?}, densities {:?}, seeds {:?}, {} steps per dense run",

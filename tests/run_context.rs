@@ -1,0 +1,69 @@
+//! The run policy: a locked run directory, the same config continues, a
+//! changed config or another command is refused with the differing keys
+//! named, `--force` starts over and lists what it removed.
+
+use lottery_tangent::run::{config_diff, RunContext, RunLock, Start};
+
+#[test]
+fn same_config_continues_and_a_changed_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("r");
+    let a = "name = \"x\"\n[imp]\nrounds = 3\n[imp.prune]\nrate = 0.3\n";
+    let b = "name = \"x\"\n[imp]\nrounds = 3\n[imp.prune]\nrate = 0.6\n";
+    {
+        let ctx = RunContext::open(&root, "imp", a, false).unwrap();
+        assert_eq!(ctx.start, Start::Fresh);
+        std::fs::write(ctx.dir.file("round_01.json"), "{}").unwrap();
+    }
+    {
+        let ctx = RunContext::open(&root, "imp", a, false).unwrap();
+        assert_eq!(ctx.start, Start::Continued);
+        assert!(ctx.dir.file("round_01.json").exists());
+    }
+    // a changed config: refused, naming the key, and config.toml untouched
+    let e = RunContext::open(&root, "imp", b, false).unwrap_err().to_string();
+    assert!(e.contains("imp.prune.rate: 0.3 -> 0.6") && e.contains("--force"), "{e}");
+    assert_eq!(std::fs::read_to_string(root.join("config.toml")).unwrap(), a);
+    // another command in the same directory
+    let e = RunContext::open(&root, "lmc", a, false).unwrap_err().to_string();
+    assert!(e.contains("`imp` run") && e.contains("`lmc`"), "{e}");
+    // --force starts over and says what it removed
+    let ctx = RunContext::open(&root, "imp", b, true).unwrap();
+    match &ctx.start {
+        Start::Restarted { removed } => {
+            let names: Vec<String> = removed
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+                .collect();
+            assert!(names.contains(&"round_01.json".to_string()), "{names:?}");
+        }
+        s => panic!("{s:?}"),
+    }
+    assert!(!ctx.dir.file("round_01.json").exists());
+    assert_eq!(std::fs::read_to_string(root.join("config.toml")).unwrap(), b);
+}
+
+#[test]
+fn a_second_process_is_locked_out_and_a_stale_lock_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // a lock held by a live process (pid 1 always exists)
+    std::fs::write(root.join(".lock"), "1\n").unwrap();
+    let e = RunLock::acquire(root).unwrap_err().to_string();
+    assert!(e.contains("locked by running process 1"), "{e}");
+    // a lock left by a dead process is taken over, and released on drop
+    std::fs::write(root.join(".lock"), "4000000000\n").unwrap();
+    {
+        let _l = RunLock::acquire(root).unwrap();
+        let held = std::fs::read_to_string(root.join(".lock")).unwrap();
+        assert_eq!(held.trim(), std::process::id().to_string());
+    }
+    assert!(!root.join(".lock").exists());
+}
+
+#[test]
+fn config_diffs_name_added_removed_and_changed_keys() {
+    let d = config_diff("a = 1\n[t]\nb = 2\n", "a = 1\n[t]\nb = 3\nc = \"x\"\n");
+    assert_eq!(d, vec!["t.b: 2 -> 3".to_string(), "t.c: (absent) -> \"x\"".to_string()]);
+    assert!(config_diff("a = 1\n", "a = 1\n").is_empty());
+}
