@@ -79,3 +79,16 @@ fn rerunning_continues_and_a_changed_config_is_refused() {
     assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
     assert!(String::from_utf8_lossy(&forced.stderr).contains("--force: removed"));
 }
+
+#[test]
+fn hidden_widths_with_a_fixed_model_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ltk()
+        .args(["train", "--model", "lenet300_100", "--hidden", "64", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--hidden") && err.contains("lenet300_100"), "{err}");
+}

@@ -258,6 +258,11 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     if a.train_size.is_some() {
         c.data.train_size = a.train_size;
     }
+    if let (Some(m), Some(_)) = (&a.model, &a.hidden) {
+        if m != "mlp" {
+            bail!("--hidden sets the widths of an MLP; --model {m} has fixed layers (use --model mlp --hidden ...)");
+        }
+    }
     if let Some(m) = &a.model {
         c.model = match m.as_str() {
             "lenet300_100" => ModelConfig::Lenet300_100,
