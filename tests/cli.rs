@@ -92,3 +92,32 @@ fn hidden_widths_with_a_fixed_model_are_an_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--hidden") && err.contains("lenet300_100"), "{err}");
 }
+
+/// `ntk_compare --name X` and `ltk subset-sum --name X` never overwrite a run
+/// of another command.
+#[test]
+fn runs_of_another_command_are_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = ltk()
+        .args(["train", "--iterations", "5", "--quiet", "--name", "x", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let ntk = Command::new(env!("CARGO_BIN_EXE_ntk_compare"))
+        .args(["--name", "x", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!ntk.status.success());
+    let err = String::from_utf8_lossy(&ntk.stderr);
+    assert!(err.contains("`train` run") && err.contains("--force"), "{err}");
+    let ss = ltk()
+        .args(["subset-sum", "--ns", "4,6", "--trials", "2", "--name", "x", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!ss.status.success());
+    assert!(String::from_utf8_lossy(&ss.stderr).contains("`train` run"));
+    assert!(dir.path().join("x/metrics.json").exists(), "the train run is intact");
+}

@@ -135,6 +135,9 @@ struct SubsetSumArgs {
     /// Run name.
     #[arg(long, default_value = "subset_sum")]
     name: String,
+    /// Start over in a run directory of another config or command.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -614,7 +617,15 @@ fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
 
 fn cmd_subset_sum(a: SubsetSumArgs) -> Result<()> {
     use lottery_tangent::strong::lueker;
-    let dir = RunDir::create(a.out.join(&a.name))?;
+    let config = format!(
+        "ns = {:?}\ntrials = {}\ngrid = {}\nseed = {}\n",
+        a.ns, a.trials, a.grid, a.seed
+    );
+    let ctx = RunContext::open(&a.out.join(&a.name), "subset_sum", &config, a.force)?;
+    if let Start::Restarted { removed } = &ctx.start {
+        eprintln!("--force: removed {} entries of the earlier run", removed.len());
+    }
+    let dir = &ctx.dir;
     let t = std::time::Instant::now();
     let r = lueker::experiment(&a.ns, a.trials, a.grid, a.seed)?;
     lottery_tangent::paths::write_json(&dir.summary_json(), &r)?;

@@ -9,7 +9,8 @@ use clap::Parser;
 use lottery_tangent::config::DataSource;
 use lottery_tangent::models::{Activation, Parameterization};
 use lottery_tangent::ntk::compare::{self, CompareConfig, CompareSummary, WidthResult};
-use lottery_tangent::paths::{read_json, write_json, write_text, RunDir, DEFAULT_RUNS_DIR};
+use lottery_tangent::paths::{read_json, write_json, RunDir, DEFAULT_RUNS_DIR};
+use lottery_tangent::run::{RunContext, Start};
 
 #[derive(Parser)]
 #[command(
@@ -70,9 +71,14 @@ struct Args {
     /// Run name (default ntk_compare).
     #[arg(long)]
     name: Option<String>,
-    /// Keep the finished widths of an earlier run with the same config and run only the missing ones.
-    #[arg(long)]
+    /// Accepted for old scripts: re-running the same config always keeps the
+    /// finished widths and runs only the missing ones.
+    #[arg(long, conflicts_with = "force")]
     resume: bool,
+    /// Start over in a run directory that holds a run of another config or
+    /// command (its files are removed, and listed).
+    #[arg(long)]
+    force: bool,
     /// Only redraw figures and report from an existing run directory's summary.json.
     #[arg(long, value_name = "RUN_DIR")]
     replot: Option<PathBuf>,
@@ -177,20 +183,25 @@ fn run() -> Result<()> {
     }
     let cfg = build_config(&a)?;
     let split = cfg.data.load().context("loading data")?;
-    let dir = RunDir::create(a.out.join(&cfg.name))?;
     let config_text = toml::to_string_pretty(&cfg)?;
-    if a.resume {
-        let old = std::fs::read_to_string(dir.config()).unwrap_or_default();
-        if !old.is_empty() && old != config_text {
-            bail!(
-                "--resume: {} holds a run with another config; drop --resume to start over",
-                dir.root().display()
-            );
-        }
-    } else if dir.file("results").exists() {
-        std::fs::remove_dir_all(dir.file("results")).context("removing the previous results")?;
+    // The one run policy (lottery_tangent::run): locked; the same config
+    // continues with its finished widths; another config is refused unless --force.
+    let root = a.out.join(&cfg.name);
+    let ctx = RunContext::open(&root, "ntk_compare", &config_text, a.force)?;
+    match &ctx.start {
+        Start::Fresh => {}
+        Start::Continued => eprintln!(
+            "continuing the run in {} (same config; finished widths are kept)",
+            root.display()
+        ),
+        Start::Restarted { removed } => eprintln!(
+            "--force: removed {} entries of the earlier run from {}",
+            removed.len(),
+            root.display()
+        ),
     }
-    write_text(&dir.config(), &config_text)?;
+    let resume = ctx.start == Start::Continued;
+    let dir = &ctx.dir;
     let mut choice = compare::choose_lr(&cfg, &split)?;
     let (lr, lr_source) = (choice.lr, choice.source.clone());
     println!(
@@ -205,8 +216,8 @@ fn run() -> Result<()> {
     let mut results = Vec::new();
     for &w in &cfg.widths {
         for &seed in &cfg.seeds {
-            let path = compare::result_path(&dir, w, seed);
-            let r: WidthResult = if a.resume && path.exists() {
+            let path = compare::result_path(dir, w, seed);
+            let r: WidthResult = if resume && path.exists() {
                 read_json(&path)?
             } else {
                 let init = choice.take_init(w, seed);
@@ -219,8 +230,8 @@ fn run() -> Result<()> {
         }
     }
     let summary = compare::summarize(&cfg, lr, lr_source, (split.train.len(), split.test.len()), results)?;
-    compare::write_report(&dir, &summary)?;
-    print_summary(&summary, &dir);
+    compare::write_report(dir, &summary)?;
+    print_summary(&summary, dir);
     Ok(())
 }
 
