@@ -66,9 +66,14 @@ fn rerunning_continues_and_a_changed_config_is_refused() {
     };
     let first = run(&[]);
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let summary = || std::fs::read_to_string(dir.path().join("t/summary.json")).unwrap();
+    let before = summary();
     let again = run(&[]);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert!(String::from_utf8_lossy(&again.stderr).contains("continuing the run"));
+    // re-opening a finished run keeps its measured throughput
+    assert_eq!(summary(), before);
+    assert!(!before.contains("\"samples_per_second\": 0.0"), "{before}");
     let cfg = std::fs::read_to_string(dir.path().join("t/config.toml")).unwrap();
     let changed = run(&["--lr", "0.2"]);
     assert!(!changed.status.success());

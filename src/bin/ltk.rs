@@ -381,8 +381,15 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     };
     let out = train::train(&mut model, &init, &exp.split, &exp.spec, &opts)?;
     out.params.save(&dir.file("final.safetensors"))?;
-    let summary = TrainSummary::new(exp.net.describe(), params, &out);
-    summary.write(&dir)?;
+    let mut summary = TrainSummary::new(exp.net.describe(), params, &out);
+    if out.steps_done == out.start_step {
+        // A finished run re-opened: no step ran now, so keep the timing measured when it trained.
+        if let Ok(old) = read_json::<TrainSummary>(&dir.summary_json()) {
+            summary.train_seconds = old.train_seconds;
+            summary.samples_per_second = old.samples_per_second;
+        }
+    }
+    summary.write(dir)?;
     plot_history(&dir, &out.history, &exp.config.name)?;
     print_history(&out.history);
     println!(
