@@ -11,6 +11,9 @@ pub enum Error {
     /// error chains do not print it twice.)
     #[error("I/O error on {path}: {cause}")]
     Io { path: PathBuf, cause: std::io::Error },
+    /// A file could not be written (disk full, permissions...).
+    #[error("could not write {}: {what}", path.display())]
+    Write { path: std::path::PathBuf, what: String },
     /// A data file is malformed (bad magic number, truncated, inconsistent counts...).
     #[error("bad data file {file}: {what}")]
     Data { file: String, what: String },

@@ -241,7 +241,16 @@ impl ParamSet {
         // Write to a temporary file and rename, so an interrupted save never
         // leaves a truncated checkpoint behind.
         let tmp = path.with_extension("safetensors.tmp");
-        candle_core::safetensors::save(&ts, &tmp)?;
+        // Serialized in memory and written with std::fs::write, which reports
+        // every write error with the file's path (candle's save goes through a
+        // buffered writer whose final flush error is lost on a full disk).
+        let bytes = safetensors::tensor::serialize(ts.iter().map(|(k, t)| (k.as_str(), t)), None).map_err(|e| {
+            Error::Write {
+                path: tmp.clone(),
+                what: e.to_string(),
+            }
+        })?;
+        std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
         Ok(())
     }

@@ -126,3 +126,17 @@ fn runs_of_another_command_are_not_overwritten() {
     assert!(String::from_utf8_lossy(&ss.stderr).contains("`train` run"));
     assert!(dir.path().join("x/metrics.json").exists(), "the train run is intact");
 }
+
+/// A write that fails (here: /dev/full, always "no space left") names the file.
+#[test]
+fn a_failed_write_names_the_file() {
+    use lottery_tangent::params::{Array, ParamSet};
+    let mut p = ParamSet::new();
+    p.insert("w", Array::new(vec![2], vec![1.0, 2.0]).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("p.safetensors");
+    // the temporary file is a symlink to /dev/full, so the write hits ENOSPC
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("p.safetensors.tmp")).unwrap();
+    let e = p.save(&target).unwrap_err().to_string();
+    assert!(e.contains("p.safetensors"), "{e}");
+}
