@@ -140,3 +140,44 @@ fn a_failed_write_names_the_file() {
     let e = p.save(&target).unwrap_err().to_string();
     assert!(e.contains("p.safetensors"), "{e}");
 }
+
+/// kill -9 at random moments of a run that saves its state every step, then
+/// re-running the same command: the final weights equal an uninterrupted
+/// run's, bit for bit (the state is saved atomically; the stale lock of the
+/// killed process is taken over).
+#[test]
+fn kill_9_then_rerun_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("k.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"k\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"mlp\"\nhidden = [64]\n[train]\niterations = 600\nbatch_size = 32\neval_every = 50\nsave_every = 1\n",
+    )
+    .unwrap();
+    let cmd = |out: &std::path::Path| {
+        let mut c = ltk();
+        c.args(["train", "--quiet", "--config"]).arg(&cfg).arg("--out").arg(out);
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let clean = dir.path().join("clean");
+    assert!(cmd(&clean).status().unwrap().success());
+    let want = std::fs::read(clean.join("k/final.safetensors")).unwrap();
+    let killed = dir.path().join("killed");
+    let mut kills = 0;
+    for delay_ms in [150u64, 320, 90, 470, 230] {
+        let mut child = cmd(&killed).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 1, "no run was interrupted: lengthen the run");
+    let out = cmd(&killed).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = std::fs::read(killed.join("k/final.safetensors")).unwrap();
+    assert!(got == want, "resumed after {kills} kills: final weights differ");
+}
