@@ -10,6 +10,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod experiment;
 pub mod imp;
 pub mod lmc;
 pub mod models;

@@ -82,6 +82,11 @@ impl SupermaskConfig {
         if self.seeds.is_empty() {
             return Err(Error::config("supermask.seeds", "at least one seed", "[]"));
         }
+        let mut sorted = self.seeds.clone();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::config("supermask.seeds", "distinct seeds", w[0]));
+        }
         if self.densities.is_empty() {
             return Err(Error::config("supermask.densities", "at least one density", "[]"));
         }
@@ -151,10 +156,109 @@ pub struct SupermaskSummary {
     /// Dense trained test accuracy per seed.
     pub dense_accuracy: Vec<f64>,
     pub records: Vec<SupermaskRecord>,
-    pub seconds: f64,
 }
 
-/// Runs the experiment (one dense training per seed; masks are only evaluated).
+/// What one seed (one unit) measures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedRecord {
+    pub seed: u64,
+    /// Dense trained test accuracy.
+    pub dense_accuracy: f64,
+    pub records: Vec<SupermaskRecord>,
+}
+
+/// One seed: trains the dense network once, then evaluates every criterion's
+/// masks at every density (no training).
+pub fn run_seed(
+    exp: &Experiment,
+    cfg: &SupermaskConfig,
+    seed: u64,
+    device: &Device,
+    progress: bool,
+) -> Result<SeedRecord> {
+    let rounds = cfg.plan(exp)?;
+    let layers = exp.net.prunable();
+    let spec = cfg.prune.resolved(&layers);
+    let loss = exp.config.train.loss;
+    let mut records = Vec::new();
+    let last = rounds.iter().copied().max().unwrap_or(0);
+    let theta0 = exp.net.init(seed);
+    let s = train::TrainSpec {
+        data_seed: seed,
+        checkpoint_steps: vec![],
+        ..exp.spec.clone()
+    };
+    let mut model = Supervised::new(exp.net.clone(), loss, device);
+    let dense = train::train(
+        &mut model,
+        &theta0,
+        &exp.split,
+        &s,
+        &TrainOptions {
+            progress,
+            ..Default::default()
+        },
+    )?;
+    let dense_accuracy = dense.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN);
+    let eval = |model: &mut Supervised, p: &ParamSet| -> Result<f64> {
+        Ok(train::evaluate(model, p, &exp.split.test, exp.spec.eval_chunk)?.accuracy)
+    };
+    for &c in &cfg.criteria {
+        let scores = prune::scores(
+            c,
+            &theta0,
+            &dense.params,
+            &layers,
+            crate::rng::derive_seed(seed, "supermask-random", 0),
+        )?;
+        let mut mask = Mask::ones(&theta0, &layers)?;
+        for r in 1..=last {
+            // The same scores every round: the one-shot mask at round r's per-layer counts.
+            mask = prune::prune(&spec, &mask, &scores)?;
+            for (i, _) in rounds.iter().enumerate().filter(|(_, &rr)| rr == r) {
+                let mut p = theta0.clone();
+                mask.apply(&mut p)?;
+                let init_accuracy = eval(&mut model, &p)?;
+                let signed_constant_accuracy = eval(&mut model, &prune::sign_constant(&theta0, &mask)?)?;
+                records.push(SupermaskRecord {
+                    seed,
+                    criterion: c,
+                    target_density: cfg.densities[i],
+                    density: mask.density(),
+                    init_accuracy,
+                    signed_constant_accuracy,
+                });
+            }
+        }
+        if progress {
+            let best = records
+                .iter()
+                .filter(|r| r.criterion == c)
+                .map(|r| r.init_accuracy)
+                .fold(0.0, f64::max);
+            eprintln!("seed {seed} {}: best supermask accuracy {:.2}%", c.name(), 100.0 * best);
+        }
+    }
+    Ok(SeedRecord {
+        seed,
+        dense_accuracy,
+        records,
+    })
+}
+
+/// Combines the per-seed records (in seed order).
+pub fn summarize(exp: &Experiment, seeds: Vec<SeedRecord>) -> SupermaskSummary {
+    SupermaskSummary {
+        name: exp.config.name.clone(),
+        model: exp.net.describe(),
+        classes: exp.split.train.num_classes,
+        dense_accuracy: seeds.iter().map(|s| s.dense_accuracy).collect(),
+        records: seeds.into_iter().flat_map(|s| s.records).collect(),
+    }
+}
+
+/// Runs every seed in this process and writes the report (no run policy;
+/// `ltk supermask` goes through [`crate::experiment::run`]).
 pub fn run(
     exp: &Experiment,
     cfg: &SupermaskConfig,
@@ -162,83 +266,52 @@ pub fn run(
     device: &Device,
     progress: bool,
 ) -> Result<SupermaskSummary> {
-    let rounds = cfg.plan(exp)?;
-    let t0 = std::time::Instant::now();
-    let layers = exp.net.prunable();
-    let spec = cfg.prune.resolved(&layers);
-    let loss = exp.config.train.loss;
-    let mut records = Vec::new();
-    let mut dense_accuracy = Vec::new();
-    let last = rounds.iter().copied().max().unwrap_or(0);
-    for &seed in &cfg.seeds {
-        let theta0 = exp.net.init(seed);
-        let s = train::TrainSpec {
-            data_seed: seed,
-            checkpoint_steps: vec![],
-            ..exp.spec.clone()
-        };
-        let mut model = Supervised::new(exp.net.clone(), loss, device);
-        let dense = train::train(
-            &mut model,
-            &theta0,
-            &exp.split,
-            &s,
-            &TrainOptions {
-                progress,
-                ..Default::default()
-            },
-        )?;
-        dense_accuracy.push(dense.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN));
-        let eval = |model: &mut Supervised, p: &ParamSet| -> Result<f64> {
-            Ok(train::evaluate(model, p, &exp.split.test, exp.spec.eval_chunk)?.accuracy)
-        };
-        for &c in &cfg.criteria {
-            let scores = prune::scores(
-                c,
-                &theta0,
-                &dense.params,
-                &layers,
-                crate::rng::derive_seed(seed, "supermask-random", 0),
-            )?;
-            let mut mask = Mask::ones(&theta0, &layers)?;
-            for r in 1..=last {
-                // The same scores every round: the one-shot mask at round r's per-layer counts.
-                mask = prune::prune(&spec, &mask, &scores)?;
-                for (i, _) in rounds.iter().enumerate().filter(|(_, &rr)| rr == r) {
-                    let mut p = theta0.clone();
-                    mask.apply(&mut p)?;
-                    let init_accuracy = eval(&mut model, &p)?;
-                    let signed_constant_accuracy = eval(&mut model, &prune::sign_constant(&theta0, &mask)?)?;
-                    records.push(SupermaskRecord {
-                        seed,
-                        criterion: c,
-                        target_density: cfg.densities[i],
-                        density: mask.density(),
-                        init_accuracy,
-                        signed_constant_accuracy,
-                    });
-                }
-            }
-            if progress {
-                let best = records
-                    .iter()
-                    .filter(|r| r.seed == seed && r.criterion == c)
-                    .map(|r| r.init_accuracy)
-                    .fold(0.0, f64::max);
-                eprintln!("seed {seed} {}: best supermask accuracy {:.2}%", c.name(), 100.0 * best);
-            }
-        }
-    }
-    let s = SupermaskSummary {
-        name: exp.config.name.clone(),
-        model: exp.net.describe(),
-        classes: exp.split.train.num_classes,
-        dense_accuracy,
-        records,
-        seconds: t0.elapsed().as_secs_f64(),
-    };
+    cfg.plan(exp)?;
+    let seeds = cfg
+        .seeds
+        .iter()
+        .map(|&seed| run_seed(exp, cfg, seed, device, progress))
+        .collect::<Result<Vec<_>>>()?;
+    let s = summarize(exp, seeds);
     write_summary(dir, &s)?;
     Ok(s)
+}
+
+/// `ltk supermask` on the experiment layer: one unit per seed.
+pub struct Supermask;
+
+impl crate::experiment::Experiment for Supermask {
+    const NAME: &'static str = "supermask";
+    type Config = SupermaskConfig;
+    type Unit = u64;
+    type Record = SeedRecord;
+    type Summary = SupermaskSummary;
+
+    fn units(base: &Experiment, cfg: &SupermaskConfig) -> Result<Vec<u64>> {
+        cfg.plan(base)?;
+        Ok(cfg.seeds.clone())
+    }
+    fn unit_key(seed: &u64) -> String {
+        format!("seed_{seed}")
+    }
+    fn run_unit(
+        base: &Experiment,
+        cfg: &SupermaskConfig,
+        seed: &u64,
+        device: &Device,
+        progress: bool,
+    ) -> Result<SeedRecord> {
+        run_seed(base, cfg, *seed, device, progress)
+    }
+    fn summarize(base: &Experiment, _cfg: &SupermaskConfig, records: Vec<SeedRecord>) -> Result<SupermaskSummary> {
+        Ok(summarize(base, records))
+    }
+    fn write_report(dir: &RunDir, s: &SupermaskSummary) -> Result<()> {
+        write_summary(dir, s)
+    }
+    fn claims(s: &SupermaskSummary) -> Vec<Claim> {
+        claims(s)
+    }
 }
 
 /// Accuracies (init or signed constant) per (criterion, target density), over seeds.
@@ -386,10 +459,9 @@ pub fn write_summary(dir: &RunDir, s: &SupermaskSummary) -> Result<()> {
     write_text(
         &dir.report_md(),
         &format!(
-            "# Supermasks: {}\n\n{}\n\nOne-shot masks from one trained network per seed, evaluated with no training (Zhou et al. 2019, Sec. 5). {:.1} s in all.\n\n{}\n\n{}",
+            "# Supermasks: {}\n\n{}\n\nOne-shot masks from one trained network per seed, evaluated with no training (Zhou et al. 2019, Sec. 5). Per-seed wall times are in units/*.json.\n\n{}\n\n{}",
             s.name,
             s.model,
-            s.seconds,
             table(s),
             verdict::claims_markdown(&claims(s))
         ),

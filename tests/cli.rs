@@ -181,3 +181,62 @@ fn kill_9_then_rerun_equals_an_uninterrupted_run() {
     let got = std::fs::read(killed.join("k/final.safetensors")).unwrap();
     assert!(got == want, "resumed after {kills} kills: final weights differ");
 }
+
+/// Shards for job arrays: two shards plus `ltk merge` give the same summary
+/// as one unsharded run, bit for bit.
+#[test]
+fn two_shards_and_a_merge_equal_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("s.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"s\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"mlp\"\nhidden = [32]\n[train]\niterations = 60\nbatch_size = 32\n[supermask]\ncriteria = [\"large_final_same_sign\", \"random\"]\ndensities = [0.5, 0.2]\nseeds = [0, 1, 2]\n",
+    )
+    .unwrap();
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        let o = ltk()
+            .args(["supermask", "--quiet", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let whole = dir.path().join("whole");
+    run(&whole, &[]);
+    let sharded = dir.path().join("sharded");
+    let s0 = run(&sharded, &["--shard", "0/2"]);
+    assert!(s0.contains("2 of 3 units"), "{s0}");
+    // merging before every shard is done is a clear error
+    let early = ltk().arg("merge").arg(sharded.join("s.shard-0-of-2")).output().unwrap();
+    assert!(!early.status.success());
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("seed_1"),
+        "{}",
+        String::from_utf8_lossy(&early.stderr)
+    );
+    run(&sharded, &["--shard", "1/2"]);
+    let m = ltk()
+        .arg("merge")
+        .arg(sharded.join("s.shard-0-of-2"))
+        .arg(sharded.join("s.shard-1-of-2"))
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let a = std::fs::read(whole.join("s/summary.json")).unwrap();
+    let b = std::fs::read(sharded.join("s/summary.json")).unwrap();
+    assert!(a == b, "merged summary differs from the unsharded one");
+    // a bad shard spec
+    let bad = ltk()
+        .args(["supermask", "--quiet", "--shard", "2/2", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--shard"));
+}

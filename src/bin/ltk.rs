@@ -8,9 +8,11 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use lottery_tangent::config::{DataSource, ExperimentConfig};
+use lottery_tangent::experiment::{self, Shard};
 use lottery_tangent::models::ModelConfig;
 use lottery_tangent::paths::{read_json, RunDir, DEFAULT_RUNS_DIR};
 use lottery_tangent::run::{RunContext, Start};
+use lottery_tangent::supermask;
 use lottery_tangent::train::report::{plot_history, TrainSummary};
 use lottery_tangent::train::{self, EvalRecord, Supervised, TrainOptions};
 
@@ -43,6 +45,16 @@ enum Command {
     Plot {
         /// The run directory (contains metrics.json).
         run: PathBuf,
+    },
+    /// Combine the shard directories of one run (same command and config) into
+    /// one run directory with its summary, report and figures.
+    Merge {
+        /// Shard directories (e.g. runs/NAME.shard-*).
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// The merged run directory (default: <parent>/<name> of the shards).
+        #[arg(long)]
+        into: Option<PathBuf>,
     },
     /// Print an experiment config with every default filled in (the built-in one without --config).
     ShowConfig {
@@ -199,6 +211,12 @@ struct TrainArgs {
     /// Data-order seed (the SGD noise).
     #[arg(long)]
     data_seed: Option<u64>,
+    /// Run only shard i of n of the experiment's independent units (0-based,
+    /// e.g. a Slurm array task: --shard $SLURM_ARRAY_TASK_ID/$N), into
+    /// <out>/<name>.shard-i-of-n; `ltk merge` combines the shards.
+    /// Supported by: supermask.
+    #[arg(long)]
+    shard: Option<String>,
 }
 
 fn main() {
@@ -215,6 +233,7 @@ fn run() -> Result<()> {
         Command::Lmc(a) => cmd_lmc(a),
         Command::Strong(a) => cmd_strong(a),
         Command::Supermask(a) => cmd_supermask(a),
+        Command::Merge { shards, into } => cmd_merge(shards, into),
         Command::SubsetSum(a) => cmd_subset_sum(a),
         Command::Plot { run } => cmd_plot(run),
         Command::ShowConfig { config } => {
@@ -239,6 +258,9 @@ fn run() -> Result<()> {
         }
     }
 }
+
+/// Commands on the experiment layer (shards and merge).
+const SHARDED: [&str; 1] = ["supermask"];
 
 fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     if let Some(n) = &a.name {
@@ -329,7 +351,14 @@ fn prepare(
     let device = lottery_tangent::device::parse(&a.device)?;
     let mut exp = config.resolve().context("invalid experiment")?;
     section(&mut exp).context("invalid experiment")?;
-    let root = a.out.join(&exp.config.name);
+    let shard: Option<Shard> = a.shard.as_deref().map(str::parse).transpose()?;
+    if shard.is_some() && !SHARDED.contains(&kind) {
+        bail!("--shard: `{kind}` is not on the experiment layer yet; shards work with: {SHARDED:?}");
+    }
+    let root = match shard {
+        Some(s) => a.out.join(s.dir_name(&exp.config.name)),
+        None => a.out.join(&exp.config.name),
+    };
     let ctx = RunContext::open(&root, kind, &exp.config.to_toml()?, a.force)?;
     match &ctx.start {
         Start::Fresh => {}
@@ -586,7 +615,6 @@ fn cmd_strong(a: StrongArgs) -> Result<()> {
 }
 
 fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
-    use lottery_tangent::supermask;
     let (exp, ctx, device) = prepare(&a.common, "supermask", |exp| {
         let mut cfg = exp.config.supermask.clone().unwrap_or_default();
         if let Some(d) = &a.densities {
@@ -615,10 +643,51 @@ fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
         cfg.seeds,
         exp.spec.steps
     );
-    let s = supermask::run(&exp, &cfg, &dir, &device, !a.common.quiet)?;
-    print!("{}", supermask::table(&s));
-    println!("total {:.1} s; run directory {}", s.seconds, dir.root().display());
-    print!("{}", lottery_tangent::verdict::claims_text(&supermask::claims(&s)));
+    let shard: Option<Shard> = a.common.shard.as_deref().map(str::parse).transpose()?;
+    let t0 = std::time::Instant::now();
+    match experiment::run::<supermask::Supermask>(&exp, &cfg, &ctx, &device, !a.common.quiet, shard)? {
+        experiment::Outcome::Complete(s) => {
+            print!("{}", supermask::table(&s));
+            println!(
+                "{:.1} s; run directory {}",
+                t0.elapsed().as_secs_f64(),
+                dir.root().display()
+            );
+            print!("{}", lottery_tangent::verdict::claims_text(&supermask::claims(&s)));
+        }
+        experiment::Outcome::Shard { done, total } => println!(
+            "shard done: {done} of {total} units in {}; combine the shards with `ltk merge {}/{}.shard-*`",
+            dir.root().display(),
+            a.common.out.display(),
+            exp.config.name
+        ),
+    }
+    Ok(())
+}
+
+fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
+    let first = &shards[0];
+    let config_text = std::fs::read_to_string(first.join("config.toml"))
+        .with_context(|| format!("{} is not a run directory (no config.toml)", first.display()))?;
+    let kind: serde_json::Value = read_json(&first.join("run.json"))?;
+    let kind = kind["kind"].as_str().unwrap_or("").to_string();
+    let config = ExperimentConfig::from_toml(&config_text, &first.join("config.toml").display().to_string())?;
+    let exp = config.resolve().context("invalid experiment")?;
+    let into = match into {
+        Some(p) => p,
+        None => first.with_file_name(&exp.config.name),
+    };
+    let ctx = RunContext::open(&into, &kind, &config_text, false)?;
+    match kind.as_str() {
+        "supermask" => {
+            let cfg = exp.config.supermask.clone().unwrap_or_default();
+            let s = experiment::merge::<supermask::Supermask>(&exp, &cfg, &config_text, &shards, &ctx)?;
+            print!("{}", supermask::table(&s));
+            print!("{}", lottery_tangent::verdict::claims_text(&supermask::claims(&s)));
+        }
+        other => bail!("ltk merge: `{other}` runs have no shards yet (supported: {SHARDED:?})"),
+    }
+    println!("merged {} shards into {}", shards.len(), into.display());
     Ok(())
 }
 

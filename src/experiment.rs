@@ -1,0 +1,246 @@
+//! The experiment layer: an experiment is its own config table, a fixed list
+//! of independent units of work, how to run one unit, and how to summarize
+//! and report the unit records. The runner owns everything else once: the
+//! run directory policy ([`crate::run::RunContext`]), one saved record per
+//! finished unit (a killed run continues at the next unit), shards for
+//! scheduler job arrays (`--shard i/n` runs every n-th unit), and merging
+//! shard directories into one summary.
+//!
+//! Units are independent by contract, so a shard's records do not depend on
+//! which other units ran: merging the shards of a run gives the same records
+//! as one unsharded run, bit for bit (tested).
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::config;
+use crate::paths::{read_json, write_json, RunDir};
+use crate::run::{sha256_hex, RunContext, Start};
+use crate::verdict::Claim;
+use crate::{Error, Result};
+
+/// One experiment kind (see the module docs).
+pub trait Experiment {
+    /// The command and TOML table name (e.g. "supermask").
+    const NAME: &'static str;
+    /// Its config table.
+    type Config: Clone + Serialize + DeserializeOwned;
+    /// A unit of work (e.g. one seed).
+    type Unit: Clone + Serialize + DeserializeOwned + std::fmt::Debug;
+    /// What one unit measures.
+    type Record: Clone + Serialize + DeserializeOwned;
+    /// The summary of all records.
+    type Summary: Serialize + DeserializeOwned;
+
+    /// Validates the config against the base experiment (before any
+    /// training) and lists the units in a fixed order.
+    fn units(base: &config::Experiment, cfg: &Self::Config) -> Result<Vec<Self::Unit>>;
+    /// A file-name-safe key, unique among the units.
+    fn unit_key(unit: &Self::Unit) -> String;
+    /// Runs one unit.
+    fn run_unit(
+        base: &config::Experiment,
+        cfg: &Self::Config,
+        unit: &Self::Unit,
+        device: &Device,
+        progress: bool,
+    ) -> Result<Self::Record>;
+    /// Combines the records of every unit (in unit order).
+    fn summarize(base: &config::Experiment, cfg: &Self::Config, records: Vec<Self::Record>) -> Result<Self::Summary>;
+    /// Writes summary.json, tables, report.md and figures.
+    fn write_report(dir: &RunDir, summary: &Self::Summary) -> Result<()>;
+    /// The verdicts.
+    fn claims(summary: &Self::Summary) -> Vec<Claim>;
+}
+
+/// Shard `index` of `count` (0-based, as Slurm's `SLURM_ARRAY_TASK_ID` with
+/// `--array=0-(n-1)`): the units whose position is `index` modulo `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Shard> {
+        let bad = || Error::invalid("--shard", "i/n with 0 <= i < n (e.g. 0/4)", s);
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    /// The run directory name of this shard of run `name`.
+    pub fn dir_name(&self, name: &str) -> String {
+        format!("{name}.shard-{}-of-{}", self.index, self.count)
+    }
+}
+
+/// How a call of [`run`] ended.
+pub enum Outcome<S> {
+    /// Every unit is done: the summary (written with its report).
+    Complete(S),
+    /// A shard finished its units; `ltk merge` combines the shards.
+    Shard { done: usize, total: usize },
+}
+
+fn unit_path(dir: &RunDir, key: &str) -> PathBuf {
+    dir.file(&format!("units/{key}.json"))
+}
+
+/// A finished unit on disk. The wall time is kept beside the record, not in
+/// it, so that records (and summaries) are deterministic.
+#[derive(Serialize, Deserialize)]
+struct SavedUnit<U, R> {
+    unit: U,
+    record: R,
+    seconds: f64,
+}
+
+/// Runs (or continues) an experiment in the run context: every unit of the
+/// shard (all units without one) whose record is not saved yet; then, when
+/// unsharded, the summary and report.
+pub fn run<E: Experiment>(
+    base: &config::Experiment,
+    cfg: &E::Config,
+    ctx: &RunContext,
+    device: &Device,
+    progress: bool,
+    shard: Option<Shard>,
+) -> Result<Outcome<E::Summary>> {
+    let units = E::units(base, cfg)?;
+    let dir = &ctx.dir;
+    let mut records = Vec::new();
+    let mut done = 0;
+    for (i, unit) in units.iter().enumerate() {
+        if shard.is_some_and(|s| i % s.count != s.index) {
+            continue;
+        }
+        let path = unit_path(dir, &E::unit_key(unit));
+        let record = if ctx.start == Start::Continued && path.exists() {
+            read_json::<SavedUnit<E::Unit, E::Record>>(&path)?.record
+        } else {
+            let t0 = std::time::Instant::now();
+            let r = E::run_unit(base, cfg, unit, device, progress)?;
+            // Written atomically (temporary file, then rename): its presence marks the unit done.
+            write_json(
+                &path,
+                &SavedUnit {
+                    unit: unit.clone(),
+                    record: r.clone(),
+                    seconds: t0.elapsed().as_secs_f64(),
+                },
+            )?;
+            r
+        };
+        records.push(record);
+        done += 1;
+    }
+    match shard {
+        Some(_) => Ok(Outcome::Shard {
+            done,
+            total: units.len(),
+        }),
+        None => {
+            let s = E::summarize(base, cfg, records)?;
+            E::write_report(dir, &s)?;
+            Ok(Outcome::Complete(s))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RunJson {
+    kind: String,
+    config_sha256: String,
+}
+
+/// Merges shard directories of one run (same command and config) into the
+/// run directory `ctx` (opened with that config): every unit's record must be
+/// present in exactly one shard (or identical in several); then summarizes
+/// and reports.
+pub fn merge<E: Experiment>(
+    base: &config::Experiment,
+    cfg: &E::Config,
+    config_text: &str,
+    shards: &[PathBuf],
+    ctx: &RunContext,
+) -> Result<E::Summary> {
+    let want = sha256_hex(config_text);
+    for s in shards {
+        let rec: RunJson = read_json(&s.join("run.json"))?;
+        if rec.kind != E::NAME || rec.config_sha256 != want {
+            return Err(Error::invalid(
+                format!("shard {}", s.display()),
+                format!("a `{}` run of the same config as the others", E::NAME),
+                format!(
+                    "a `{}` run with config SHA-256 {}…",
+                    rec.kind,
+                    &rec.config_sha256[..12.min(rec.config_sha256.len())]
+                ),
+            ));
+        }
+    }
+    let units = E::units(base, cfg)?;
+    let mut records = Vec::new();
+    for unit in &units {
+        let key = E::unit_key(unit);
+        let mut found: Option<(PathBuf, String)> = None;
+        for s in shards {
+            let p = s.join("units").join(format!("{key}.json"));
+            if p.exists() {
+                let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+                if let Some((q, t)) = &found {
+                    if *t != text {
+                        return Err(Error::invalid(
+                            format!("unit `{key}`"),
+                            "one record (or identical ones) across shards",
+                            format!("different records in {} and {}", q.display(), p.display()),
+                        ));
+                    }
+                } else {
+                    found = Some((p, text));
+                }
+            }
+        }
+        let Some((p, text)) = found else {
+            return Err(Error::invalid(
+                format!("unit `{key}`"),
+                "a record in one of the shards",
+                "none: a shard has not finished (run it again to continue)",
+            ));
+        };
+        let saved: SavedUnit<E::Unit, E::Record> = serde_json::from_str(&text).map_err(|e| Error::Parse {
+            path: p.display().to_string(),
+            msg: e.to_string(),
+        })?;
+        write_json(&unit_path(&ctx.dir, &key), &saved)?;
+        records.push(saved.record);
+    }
+    let s = E::summarize(base, cfg, records)?;
+    E::write_report(&ctx.dir, &s)?;
+    Ok(s)
+}
+
+/// The shard directories of run `name` under `parent` (`name.shard-i-of-n`).
+pub fn find_shards(parent: &Path, name: &str) -> Result<Vec<PathBuf>> {
+    let prefix = format!("{name}.shard-");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(parent)
+        .map_err(|e| Error::io(parent, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    Ok(out)
+}
