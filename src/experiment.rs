@@ -44,8 +44,7 @@ pub trait Experiment {
         base: &config::Experiment,
         cfg: &Self::Config,
         unit: &Self::Unit,
-        device: &Device,
-        progress: bool,
+        env: &UnitEnv,
     ) -> Result<Self::Record>;
     /// Combines the records of every unit (in unit order).
     fn summarize(base: &config::Experiment, cfg: &Self::Config, records: Vec<Self::Record>) -> Result<Self::Summary>;
@@ -53,6 +52,16 @@ pub trait Experiment {
     fn write_report(dir: &RunDir, summary: &Self::Summary) -> Result<()>;
     /// The verdicts.
     fn claims(summary: &Self::Summary) -> Vec<Claim>;
+}
+
+/// What a unit may use besides its config: the device, progress display,
+/// and the run directory for its own intermediate files (e.g. IMP's
+/// per-round masks), which it may reuse when `resume` is set.
+pub struct UnitEnv<'a> {
+    pub device: &'a Device,
+    pub progress: bool,
+    pub dir: &'a RunDir,
+    pub resume: bool,
 }
 
 /// Shard `index` of `count` (0-based, as Slurm's `SLURM_ARRAY_TASK_ID` with
@@ -131,7 +140,13 @@ pub fn run<E: Experiment>(
             read_json::<SavedUnit<E::Unit, E::Record>>(&path)?.record
         } else {
             let t0 = std::time::Instant::now();
-            let r = E::run_unit(base, cfg, unit, device, progress)?;
+            let env = UnitEnv {
+                device,
+                progress,
+                dir,
+                resume: ctx.start == Start::Continued,
+            };
+            let r = E::run_unit(base, cfg, unit, &env)?;
             // Written atomically (temporary file, then rename): its presence marks the unit done.
             write_json(
                 &path,

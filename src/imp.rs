@@ -170,6 +170,11 @@ impl ImpConfig {
         if self.seeds.is_empty() {
             return Err(Error::config("imp.seeds", "at least one seed", "[]"));
         }
+        let mut sorted = self.seeds.clone();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::config("imp.seeds", "distinct seeds", w[0]));
+        }
         if self.rewind_step >= exp.spec.steps {
             return Err(Error::config(
                 "imp.rewind_step",
@@ -256,17 +261,9 @@ impl Ctx<'_> {
     }
 }
 
-/// Runs (or resumes) IMP for every seed; writes records, masks and figures.
-pub fn run(
-    exp: &Experiment,
-    cfg: &ImpConfig,
-    dir: &RunDir,
-    device: &Device,
-    progress: bool,
-    resume: bool,
-) -> Result<ImpSummary> {
-    cfg.validate(exp)?;
-    let transfer = match &cfg.transfer_data {
+/// The transfer data set, checked against the main data's shape and classes.
+fn load_transfer(exp: &Experiment, cfg: &ImpConfig) -> Result<Option<Split>> {
+    match &cfg.transfer_data {
         Some(d) => {
             let s = d.load()?;
             if s.train.shape != exp.split.train.shape || s.train.num_classes != exp.split.train.num_classes {
@@ -279,27 +276,116 @@ pub fn run(
                     format!("{:?} and {} classes", s.train.shape, s.train.num_classes),
                 ));
             }
-            Some(s)
+            Ok(Some(s))
         }
-        None => None,
+        None => Ok(None),
+    }
+}
+
+/// IMP for one seed (the dense run and every round), resuming saved rounds.
+#[allow(clippy::too_many_arguments)]
+fn run_one_seed(
+    exp: &Experiment,
+    cfg: &ImpConfig,
+    seed: u64,
+    transfer: Option<Split>,
+    dir: &RunDir,
+    device: &Device,
+    progress: bool,
+    resume: bool,
+) -> Result<Vec<RoundRecord>> {
+    let spec = TrainSpec {
+        data_seed: seed,
+        checkpoint_steps: vec![],
+        ..exp.spec.clone()
     };
+    let ctx = Ctx {
+        exp,
+        cfg,
+        device,
+        progress,
+        transfer,
+        spec,
+        prune: cfg.prune.resolved(&exp.net.prunable()),
+    };
+    run_seed(&ctx, seed, dir, resume)
+}
+
+/// `ltk imp` on the experiment layer: one unit per seed (rounds within a
+/// seed are sequential and resume from their saved masks).
+pub struct Imp;
+
+impl crate::experiment::Experiment for Imp {
+    const NAME: &'static str = "imp";
+    type Config = ImpConfig;
+    type Unit = u64;
+    type Record = Vec<RoundRecord>;
+    type Summary = ImpSummary;
+
+    fn units(base: &Experiment, cfg: &ImpConfig) -> Result<Vec<u64>> {
+        cfg.validate(base)?;
+        load_transfer(base, cfg)?;
+        Ok(cfg.seeds.clone())
+    }
+    fn unit_key(seed: &u64) -> String {
+        format!("seed_{seed}")
+    }
+    fn run_unit(
+        base: &Experiment,
+        cfg: &ImpConfig,
+        seed: &u64,
+        env: &crate::experiment::UnitEnv,
+    ) -> Result<Vec<RoundRecord>> {
+        let transfer = load_transfer(base, cfg)?;
+        run_one_seed(
+            base,
+            cfg,
+            *seed,
+            transfer,
+            env.dir,
+            env.device,
+            env.progress,
+            env.resume,
+        )
+    }
+    fn summarize(base: &Experiment, _cfg: &ImpConfig, records: Vec<Vec<RoundRecord>>) -> Result<ImpSummary> {
+        Ok(ImpSummary {
+            name: base.config.name.clone(),
+            model: base.net.describe(),
+            rounds: records.into_iter().flatten().collect(),
+        })
+    }
+    fn write_report(dir: &RunDir, s: &ImpSummary) -> Result<()> {
+        write_summary(dir, s)
+    }
+    fn claims(s: &ImpSummary) -> Vec<Claim> {
+        claims(s)
+    }
+}
+
+/// Runs (or resumes) IMP for every seed; writes records, masks and figures.
+pub fn run(
+    exp: &Experiment,
+    cfg: &ImpConfig,
+    dir: &RunDir,
+    device: &Device,
+    progress: bool,
+    resume: bool,
+) -> Result<ImpSummary> {
+    cfg.validate(exp)?;
+    let transfer = load_transfer(exp, cfg)?;
     let mut records = Vec::new();
     for &seed in &cfg.seeds {
-        let spec = TrainSpec {
-            data_seed: seed,
-            checkpoint_steps: vec![],
-            ..exp.spec.clone()
-        };
-        let ctx = Ctx {
+        records.extend(run_one_seed(
             exp,
             cfg,
+            seed,
+            transfer.clone(),
+            dir,
             device,
             progress,
-            transfer: transfer.clone(),
-            spec,
-            prune: cfg.prune.resolved(&exp.net.prunable()),
-        };
-        records.extend(run_seed(&ctx, seed, dir, resume)?);
+            resume,
+        )?);
     }
     let summary = ImpSummary {
         name: exp.config.name.clone(),

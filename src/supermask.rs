@@ -298,10 +298,9 @@ impl crate::experiment::Experiment for Supermask {
         base: &Experiment,
         cfg: &SupermaskConfig,
         seed: &u64,
-        device: &Device,
-        progress: bool,
+        env: &crate::experiment::UnitEnv,
     ) -> Result<SeedRecord> {
-        run_seed(base, cfg, *seed, device, progress)
+        run_seed(base, cfg, *seed, env.device, env.progress)
     }
     fn summarize(base: &Experiment, _cfg: &SupermaskConfig, records: Vec<SeedRecord>) -> Result<SupermaskSummary> {
         Ok(summarize(base, records))

@@ -240,3 +240,41 @@ fn two_shards_and_a_merge_equal_one_run() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--shard"));
 }
+
+/// IMP seeds are units too: two shards plus a merge equal one run, and a
+/// killed-and-rerun shard continues.
+#[test]
+fn imp_shards_merge_to_the_unsharded_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("i.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"i\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"mlp\"\nhidden = [32]\n[train]\niterations = 40\nbatch_size = 32\n[imp]\nrounds = 2\nseeds = [3, 4]\ncontrols = [\"random_reinit\"]\n[imp.prune]\nrate = 0.5\n",
+    )
+    .unwrap();
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        let o = ltk()
+            .args(["imp", "--quiet", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&dir.path().join("whole"), &[]);
+    let sh = dir.path().join("sharded");
+    run(&sh, &["--shard", "0/2"]);
+    run(&sh, &["--shard", "1/2"]);
+    let m = ltk()
+        .arg("merge")
+        .arg(sh.join("i.shard-0-of-2"))
+        .arg(sh.join("i.shard-1-of-2"))
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let a = std::fs::read(dir.path().join("whole/i/summary.json")).unwrap();
+    let b = std::fs::read(sh.join("i/summary.json")).unwrap();
+    assert!(a == b, "merged IMP summary differs from the unsharded one");
+}

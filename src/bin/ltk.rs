@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use lottery_tangent::config::{DataSource, ExperimentConfig};
 use lottery_tangent::experiment::{self, Shard};
+use lottery_tangent::imp;
 use lottery_tangent::models::ModelConfig;
 use lottery_tangent::paths::{read_json, RunDir, DEFAULT_RUNS_DIR};
 use lottery_tangent::run::{RunContext, Start};
@@ -214,7 +215,7 @@ struct TrainArgs {
     /// Run only shard i of n of the experiment's independent units (0-based,
     /// e.g. a Slurm array task: --shard $SLURM_ARRAY_TASK_ID/$N), into
     /// <out>/<name>.shard-i-of-n; `ltk merge` combines the shards.
-    /// Supported by: supermask.
+    /// Supported by: imp (units: seeds), supermask (units: seeds).
     #[arg(long)]
     shard: Option<String>,
 }
@@ -260,7 +261,7 @@ fn run() -> Result<()> {
 }
 
 /// Commands on the experiment layer (shards and merge).
-const SHARDED: [&str; 1] = ["supermask"];
+const SHARDED: [&str; 2] = ["imp", "supermask"];
 
 fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     if let Some(n) = &a.name {
@@ -484,7 +485,7 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
         exp.config.imp = Some(cfg);
         Ok(())
     })?;
-    let (dir, resume) = (&ctx.dir, ctx.start == Start::Continued);
+    let dir = &ctx.dir;
     let cfg = exp.config.imp.clone().unwrap_or_default();
     println!(
         "{}: IMP on {} ({}), {} rounds, rewind to step {}, {:?} pruning at rate {} ({:?}), seeds {:?}, {} steps per run",
@@ -499,16 +500,20 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
         cfg.seeds,
         exp.spec.steps
     );
-    let summary = lottery_tangent::imp::run(&exp, &cfg, &dir, &device, !a.common.quiet, resume)?;
-    print!("{}", lottery_tangent::imp::table(&summary));
-    println!(
-        "test accuracy (%) at the end of training, mean over seeds; run directory {}",
-        dir.root().display()
-    );
-    print!(
-        "{}",
-        lottery_tangent::verdict::claims_text(&lottery_tangent::imp::claims(&summary))
-    );
+    let shard: Option<Shard> = a.common.shard.as_deref().map(str::parse).transpose()?;
+    match experiment::run::<imp::Imp>(&exp, &cfg, &ctx, &device, !a.common.quiet, shard)? {
+        experiment::Outcome::Complete(summary) => {
+            print!("{}", imp::table(&summary));
+            println!(
+                "test accuracy (%) at the end of training, mean over seeds; run directory {}",
+                dir.root().display()
+            );
+            print!("{}", lottery_tangent::verdict::claims_text(&imp::claims(&summary)));
+        }
+        experiment::Outcome::Shard { done, total } => {
+            print_shard_done(done, total, dir, &a.common.out, &exp.config.name)
+        }
+    }
     Ok(())
 }
 
@@ -655,14 +660,19 @@ fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
             );
             print!("{}", lottery_tangent::verdict::claims_text(&supermask::claims(&s)));
         }
-        experiment::Outcome::Shard { done, total } => println!(
-            "shard done: {done} of {total} units in {}; combine the shards with `ltk merge {}/{}.shard-*`",
-            dir.root().display(),
-            a.common.out.display(),
-            exp.config.name
-        ),
+        experiment::Outcome::Shard { done, total } => {
+            print_shard_done(done, total, dir, &a.common.out, &exp.config.name)
+        }
     }
     Ok(())
+}
+
+fn print_shard_done(done: usize, total: usize, dir: &RunDir, out: &std::path::Path, name: &str) {
+    println!(
+        "shard done: {done} of {total} units in {}; combine the shards with `ltk merge {}/{name}.shard-*`",
+        dir.root().display(),
+        out.display()
+    );
 }
 
 fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
@@ -684,6 +694,12 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
             let s = experiment::merge::<supermask::Supermask>(&exp, &cfg, &config_text, &shards, &ctx)?;
             print!("{}", supermask::table(&s));
             print!("{}", lottery_tangent::verdict::claims_text(&supermask::claims(&s)));
+        }
+        "imp" => {
+            let cfg = exp.config.imp.clone().unwrap_or_default();
+            let s = experiment::merge::<imp::Imp>(&exp, &cfg, &config_text, &shards, &ctx)?;
+            print!("{}", imp::table(&s));
+            print!("{}", lottery_tangent::verdict::claims_text(&imp::claims(&s)));
         }
         other => bail!("ltk merge: `{other}` runs have no shards yet (supported: {SHARDED:?})"),
     }
