@@ -283,6 +283,27 @@ pub struct Experiment {
     pub spec: TrainSpec,
 }
 
+impl Experiment {
+    /// What determines a training run besides its spec, init and mask: the
+    /// data, the model and the loss (for [`crate::train::cache`]).
+    pub fn training_identity(&self) -> Result<String> {
+        let c = &self.config;
+        let data = toml::to_string(&c.data).map_err(|e| Error::Parse {
+            path: "[data]".into(),
+            msg: e.to_string(),
+        })?;
+        let model = toml::to_string(&c.model).map_err(|e| Error::Parse {
+            path: "[model]".into(),
+            msg: e.to_string(),
+        })?;
+        Ok(format!(
+            "{}\n[data]\n{data}\n[model]\n{model}\nloss = {:?}\n",
+            self.net.describe(),
+            c.train.loss
+        ))
+    }
+}
+
 impl ExperimentConfig {
     /// Parses TOML text (`origin` names it in errors).
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {

@@ -489,7 +489,10 @@ pub fn run(
         ..exp.spec.clone()
     };
     let mut model = Supervised::new(net.clone(), loss, device);
-    let parent = train::train(
+    // Cached in the run directory: a continued run does not retrain the parent.
+    let parent = train::cache::cached_train(
+        &dir.train_cache(),
+        &exp.training_identity()?,
         &mut model,
         &theta0,
         &exp.split,

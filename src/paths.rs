@@ -78,6 +78,10 @@ impl RunDir {
     pub fn state_current(&self) -> PathBuf {
         self.state_dir().join("CURRENT")
     }
+    /// The cache of training runs of this run directory (see [`crate::train::cache`]).
+    pub fn train_cache(&self) -> PathBuf {
+        self.root.join("cache").join("train")
+    }
     /// A PNG figure called `name`.
     pub fn figure(&self, name: &str) -> PathBuf {
         self.root.join("figures").join(format!("{name}.png"))

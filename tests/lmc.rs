@@ -122,9 +122,11 @@ fn small_instability_analysis_runs_dense_and_sparse() {
     }
     assert_eq!(s.per_k.len(), 4);
     assert!(rd.figure("instability_vs_k_dense").exists() && rd.figure("error_vs_alpha_one_mask").exists());
-    // resuming reuses every saved pair
+    // resuming reuses every saved pair, and the parent comes from the run's training cache
+    assert_eq!(std::fs::read_dir(rd.train_cache()).unwrap().count(), 1);
     let again = lmc::run(&exp, &cfg, &rd, &Device::Cpu, false, true).unwrap();
     assert_eq!(again.results, s.results);
+    assert_eq!(std::fs::read_dir(rd.train_cache()).unwrap().count(), 1);
     let bad = LmcConfig {
         ks: vec![500],
         ..cfg.clone()

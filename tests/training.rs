@@ -483,3 +483,50 @@ fn a_torn_state_save_is_never_resumed_from() {
         .to_string();
     assert!(e.contains("optimizer.safetensors") && e.contains("damaged"), "{e}");
 }
+
+/// Cached training (open_lth-style): the same call is trained once and then
+/// loaded bit for bit; a different mask or spec is a different entry.
+#[test]
+fn cached_training_is_trained_once_and_reloaded_exactly() {
+    use lottery_tangent::train::cache::cached_train;
+    let mut c = small_config(40);
+    c.train.checkpoint_at = vec![0, 20];
+    let e = c.resolve().unwrap();
+    let init = e.net.init(c.seed);
+    let dir = tempfile::tempdir().unwrap();
+    let id = e.training_identity().unwrap();
+    let mut rec = Recorder {
+        inner: Supervised::new(e.net.clone(), e.spec_loss(), &Device::Cpu),
+        batches: vec![],
+    };
+    let opts = TrainOptions {
+        keep_optimizer_checkpoints: true,
+        ..Default::default()
+    };
+    let a = cached_train(dir.path(), &id, &mut rec, &init, &e.split, &e.spec, &opts).unwrap();
+    assert_eq!(rec.batches.len(), 40);
+    let b = cached_train(dir.path(), &id, &mut rec, &init, &e.split, &e.spec, &opts).unwrap();
+    assert_eq!(rec.batches.len(), 40, "the second call trained again");
+    assert_eq!(a.params, b.params);
+    assert_eq!(a.history, b.history);
+    assert_eq!(a.checkpoints, b.checkpoints);
+    assert_eq!(a.optimizer_checkpoints, b.optimizer_checkpoints);
+    assert_eq!((a.start_step, a.steps_done), (b.start_step, b.steps_done));
+    // a mask changes the key
+    let layers = e.net.prunable();
+    let mut mask = Mask::ones(&init, &layers).unwrap();
+    mask.0.get_mut(&layers[0]).unwrap().data[0] = 0.0;
+    let masked = TrainOptions {
+        mask: Some(&mask),
+        ..Default::default()
+    };
+    cached_train(dir.path(), &id, &mut rec, &init, &e.split, &e.spec, &masked).unwrap();
+    assert_eq!(rec.batches.len(), 80);
+    // calls that save resumable state are not cached
+    let rd = RunDir::create(dir.path().join("r")).unwrap();
+    let with_dir = TrainOptions {
+        run_dir: Some(&rd),
+        ..Default::default()
+    };
+    assert!(cached_train(dir.path(), &id, &mut rec, &init, &e.split, &e.spec, &with_dir).is_err());
+}

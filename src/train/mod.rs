@@ -1,5 +1,6 @@
 //! Training: losses, optimizers, schedules and the training loop.
 
+pub mod cache;
 pub mod loss;
 pub mod objective;
 pub mod optim;
