@@ -30,7 +30,7 @@ use crate::train::{Loss, OptimizerConfig, Schedule, TrainSpec};
 use crate::{Error, Result};
 
 /// Where the data comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum DataSource {
     /// The embedded UCI digits (8x8, 1797 images).

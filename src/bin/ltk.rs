@@ -180,8 +180,8 @@ struct TrainArgs {
     #[arg(long, short)]
     quiet: bool,
     /// Data set: digits (embedded), idx (needs --idx-dir) or teacher (synthetic).
-    #[arg(long)]
-    data: Option<String>,
+    #[arg(long, value_enum)]
+    data: Option<DataSource>,
     /// Directory of IDX files (MNIST / Fashion-MNIST), e.g. /usr/share/datasets/fashion-mnist.
     #[arg(long)]
     idx_dir: Option<PathBuf>,
@@ -189,8 +189,8 @@ struct TrainArgs {
     #[arg(long)]
     train_size: Option<usize>,
     /// Model: lenet300_100, mlp (with --hidden) or conv.
-    #[arg(long)]
-    model: Option<String>,
+    #[arg(long, value_enum)]
+    model: Option<ModelKind>,
     /// Hidden widths of an MLP, comma separated (e.g. 512,512).
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
@@ -260,6 +260,15 @@ fn run() -> Result<()> {
     }
 }
 
+/// `--model`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ModelKind {
+    #[value(name = "lenet300_100")]
+    Lenet300_100,
+    Mlp,
+    Conv,
+}
+
 /// Commands on the experiment layer (shards and merge).
 const SHARDED: [&str; 2] = ["imp", "supermask"];
 
@@ -267,13 +276,8 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     if let Some(n) = &a.name {
         c.name = n.clone();
     }
-    if let Some(d) = &a.data {
-        c.data.source = match d.as_str() {
-            "digits" => DataSource::Digits,
-            "idx" => DataSource::Idx,
-            "teacher" => DataSource::Teacher,
-            other => bail!("--data: expected digits, idx or teacher, got {other:?}"),
-        };
+    if let Some(d) = a.data {
+        c.data.source = d;
     }
     if let Some(dir) = &a.idx_dir {
         c.data.dir = Some(dir.clone());
@@ -284,23 +288,25 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     if a.train_size.is_some() {
         c.data.train_size = a.train_size;
     }
-    if let (Some(m), Some(_)) = (&a.model, &a.hidden) {
-        if m != "mlp" {
-            bail!("--hidden sets the widths of an MLP; --model {m} has fixed layers (use --model mlp --hidden ...)");
+    if let (Some(m), Some(_)) = (a.model, &a.hidden) {
+        if m != ModelKind::Mlp {
+            let name = clap::ValueEnum::to_possible_value(&m)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default();
+            bail!("--hidden sets the widths of an MLP; --model {name} has fixed layers (use --model mlp --hidden ...)");
         }
     }
-    if let Some(m) = &a.model {
-        c.model = match m.as_str() {
-            "lenet300_100" => ModelConfig::Lenet300_100,
-            "mlp" => ModelConfig::Mlp {
+    if let Some(m) = a.model {
+        c.model = match m {
+            ModelKind::Lenet300_100 => ModelConfig::Lenet300_100,
+            ModelKind::Mlp => ModelConfig::Mlp {
                 hidden: a.hidden.clone().unwrap_or_else(|| vec![512]),
                 activation: lottery_tangent::models::Activation::Relu,
                 parameterization: lottery_tangent::models::Parameterization::Standard,
                 w_std: None,
                 b_std: None,
             },
-            "conv" => toml::from_str("kind = \"conv\"")?,
-            other => bail!("--model: expected lenet300_100, mlp or conv, got {other:?}"),
+            ModelKind::Conv => toml::from_str("kind = \"conv\"")?,
         };
     } else if let Some(h) = &a.hidden {
         match &mut c.model {
