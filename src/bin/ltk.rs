@@ -410,7 +410,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let mut model = Supervised::new(exp.net.clone(), exp.config.train.loss, &device);
     let init = exp.net.init(exp.config.seed);
     let opts = TrainOptions {
-        run_dir: Some(&dir),
+        run_dir: Some(dir),
         resume,
         progress: !a.quiet,
         ..Default::default()
@@ -426,7 +426,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         }
     }
     summary.write(dir)?;
-    plot_history(&dir, &out.history, &exp.config.name)?;
+    plot_history(dir, &out.history, &exp.config.name)?;
     print_history(&out.history);
     println!(
         "final test accuracy {:.2}% after {} steps ({:.1} epochs); {:.0} samples/s; run directory {}",
@@ -562,7 +562,7 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
         cfg.points,
         exp.spec.steps
     );
-    let s = lottery_tangent::lmc::run(&exp, &cfg, &dir, &device, !a.common.quiet, resume)?;
+    let s = lottery_tangent::lmc::run(&exp, &cfg, dir, &device, !a.common.quiet, resume)?;
     print!("{}", lottery_tangent::lmc::table(&s));
     let secs: Vec<f64> = s.results.iter().map(|r| r.path_seconds).collect();
     if !secs.is_empty() {
@@ -614,7 +614,7 @@ fn cmd_strong(a: StrongArgs) -> Result<()> {
         cfg.edge_popup_keep
     );
     let t = std::time::Instant::now();
-    let s = experiment::run(&exp, &cfg, &dir, &device, !a.common.quiet)?;
+    let s = experiment::run(&exp, &cfg, dir, &device, !a.common.quiet)?;
     print!("{}", experiment::table(&s));
     println!(
         "total {:.1} s; run directory {}",
