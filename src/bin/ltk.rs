@@ -602,7 +602,7 @@ fn cmd_strong(a: StrongArgs) -> Result<()> {
     })?;
     let dir = &ctx.dir;
     if ctx.start == Start::Continued {
-        eprintln!("this experiment saves no finished units yet: it reruns from the start");
+        eprintln!("continuing: the target comes from the run's training cache; the constructions rerun");
     }
     let cfg = exp.config.strong.clone().unwrap_or_default();
     println!(

@@ -142,8 +142,10 @@ pub fn run(
     let theta0 = net.init(exp.config.seed);
     let bias_mask = pensia::bias_free_mask(&mlp, &theta0)?;
     let mut model = Supervised::new(net.clone(), loss, device);
-    let t0 = std::time::Instant::now();
-    let out = train::train(
+    // Cached in the run directory: a continued run does not retrain the target.
+    let out = train::cache::cached_train(
+        &dir.train_cache(),
+        &exp.training_identity()?,
         &mut model,
         &theta0,
         &exp.split,
@@ -154,7 +156,7 @@ pub fn run(
             ..Default::default()
         },
     )?;
-    let target_train_seconds = t0.elapsed().as_secs_f64();
+    let target_train_seconds = out.seconds; // as measured when trained (also when loaded from the cache)
     let target = out.params;
     target.save(&dir.file("target.safetensors"))?;
     let test = &exp.split.test;
