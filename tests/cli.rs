@@ -278,3 +278,104 @@ fn imp_shards_merge_to_the_unsharded_summary() {
     let b = std::fs::read(sh.join("i/summary.json")).unwrap();
     assert!(a == b, "merged IMP summary differs from the unsharded one");
 }
+
+fn fails_with(args: &[&str], out: &std::path::Path, needles: &[&str]) {
+    let o = ltk().args(args).arg("--out").arg(out).output().unwrap();
+    assert!(!o.status.success(), "{args:?} succeeded");
+    let err = String::from_utf8_lossy(&o.stderr);
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: `{n}` not in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Bad configs get a clear error naming the file or field, and exit non-zero.
+#[test]
+fn bad_configs_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let unknown = write("unknown.toml", "[train]\nbatchsize = 32\n");
+    fails_with(
+        &["train", "--config", &unknown],
+        dir.path(),
+        &["unknown.toml", "batchsize"],
+    );
+    let wrong_type = write("type.toml", "[train]\nbatch_size = \"many\"\n");
+    fails_with(
+        &["train", "--config", &wrong_type],
+        dir.path(),
+        &["type.toml", "batch_size"],
+    );
+    let zero_batch = write("zero.toml", "[train]\nbatch_size = 0\n");
+    fails_with(&["train", "--config", &zero_batch], dir.path(), &["train.batch_size"]);
+    let zero_iters = write("iters.toml", "[train]\niterations = 0\n");
+    fails_with(&["train", "--config", &zero_iters], dir.path(), &["train.iterations"]);
+    fails_with(&["train", "--lr", "-0.1"], dir.path(), &["lr"]);
+    fails_with(
+        &["train", "--config", "/nonexistent/x.toml"],
+        dir.path(),
+        &["/nonexistent/x.toml"],
+    );
+}
+
+fn idx_images(n: u32, rows: u32, cols: u32, pixels: usize) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, 3];
+    for d in [n, rows, cols] {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend(std::iter::repeat(7u8).take(pixels));
+    v
+}
+
+fn idx_labels(n: u32, labels: usize) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, 1];
+    v.extend(n.to_be_bytes());
+    v.extend((0..labels).map(|i| (i % 10) as u8));
+    v
+}
+
+/// Bad IDX data (corrupt, truncated, mismatched counts) is a clear error
+/// naming the file, never a panic.
+#[test]
+fn bad_idx_data_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str, train_images: Vec<u8>, train_labels: Vec<u8>| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("train-images-idx3-ubyte"), train_images).unwrap();
+        std::fs::write(d.join("train-labels-idx1-ubyte"), train_labels).unwrap();
+        std::fs::write(d.join("t10k-images-idx3-ubyte"), idx_images(20, 4, 4, 20 * 16)).unwrap();
+        std::fs::write(d.join("t10k-labels-idx1-ubyte"), idx_labels(20, 20)).unwrap();
+        d.display().to_string()
+    };
+    let out = dir.path().join("runs");
+    let corrupt = make("corrupt", b"this is not an IDX file".to_vec(), idx_labels(50, 50));
+    fails_with(
+        &["train", "--idx-dir", &corrupt, "--quiet"],
+        &out,
+        &["train-images-idx3-ubyte"],
+    );
+    let truncated = make("truncated", idx_images(50, 4, 4, 30 * 16), idx_labels(50, 50));
+    fails_with(
+        &["train", "--idx-dir", &truncated, "--quiet"],
+        &out,
+        &["train-images-idx3-ubyte"],
+    );
+    let mismatched = make("mismatched", idx_images(50, 4, 4, 50 * 16), idx_labels(40, 40));
+    fails_with(
+        &["train", "--idx-dir", &mismatched, "--quiet"],
+        &out,
+        &["train-labels-idx1-ubyte"],
+    );
+    let missing = dir.path().join("empty");
+    std::fs::create_dir_all(&missing).unwrap();
+    fails_with(
+        &["train", "--idx-dir", &missing.display().to_string(), "--quiet"],
+        &out,
+        &["train-images-idx3-ubyte"],
+    );
+}
