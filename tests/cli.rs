@@ -379,3 +379,62 @@ fn bad_idx_data_names_the_file() {
         &["train-images-idx3-ubyte"],
     );
 }
+
+/// Removes timing fields (wall times differ between runs) from a JSON value.
+fn strip_timings(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|k, _| {
+                !["seconds", "per_second", "timing", "throughput", "wall"]
+                    .iter()
+                    .any(|t| k.contains(t))
+            });
+            m.values_mut().for_each(strip_timings);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_timings),
+        _ => {}
+    }
+}
+
+/// `ltk ntk-compare` and the `ntk_compare` alias run the same code.
+#[test]
+fn ntk_compare_is_an_ltk_subcommand_with_an_alias() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--widths",
+        "32,64",
+        "--steps",
+        "20",
+        "--train-size",
+        "64",
+        "--test-size",
+        "64",
+        "--seeds",
+        "0,1",
+        "--quiet",
+    ];
+    let a = ltk()
+        .arg("ntk-compare")
+        .args(args)
+        .args(["--name", "a", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let b = Command::new(env!("CARGO_BIN_EXE_ntk_compare"))
+        .args(args)
+        .args(["--name", "a", "--out"])
+        .arg(dir.path().join("alias"))
+        .output()
+        .unwrap();
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let read = |p: std::path::PathBuf| {
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        strip_timings(&mut v);
+        v
+    };
+    assert_eq!(
+        read(dir.path().join("a/summary.json")),
+        read(dir.path().join("alias/a/summary.json"))
+    );
+}

@@ -28,8 +28,14 @@ struct Cli {
     command: Command,
 }
 
+#[path = "shared/ntk_compare_cli.rs"]
+mod ntk_compare_cli;
+
 #[derive(Subcommand)]
 enum Command {
+    /// Full network vs. its linearization across widths (Lee et al. 2019), with verdicts; the same as the `ntk_compare` binary.
+    #[command(allow_negative_numbers = true)]
+    NtkCompare(ntk_compare_cli::NtkCompareArgs),
     /// Train a network from an experiment TOML (or the built-in default: LeNet-300-100 on the embedded digits).
     Train(TrainArgs),
     /// Iterative magnitude pruning with rewinding, controls and Zhou et al. variants (the TOML's [imp] table).
@@ -229,6 +235,7 @@ fn main() {
 
 fn run() -> Result<()> {
     match Cli::parse().command {
+        Command::NtkCompare(a) => ntk_compare_cli::run(&a),
         Command::Train(a) => cmd_train(a),
         Command::Imp(a) => cmd_imp(a),
         Command::Lmc(a) => cmd_lmc(a),

@@ -1,0 +1,236 @@
+//! The `ntk_compare` command, shared by the `ntk_compare` binary (the
+//! command users were told to run) and `ltk ntk-compare`: train a network
+//! and its tangent-space linearization side by side across widths and
+//! report how far apart they end up (Lee et al. 2019).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use lottery_tangent::config::DataSource;
+use lottery_tangent::models::{Activation, Parameterization};
+use lottery_tangent::ntk::compare::{self, CompareConfig, CompareSummary, WidthResult};
+use lottery_tangent::paths::{read_json, write_json, RunDir, DEFAULT_RUNS_DIR};
+use lottery_tangent::run::{RunContext, Start};
+
+#[derive(clap::Args)]
+pub struct NtkCompareArgs {
+    /// Experiment TOML with the fields of the flags below (flags override it).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Widths, comma separated (default 64,128,256,512,1024,2048).
+    #[arg(long, value_delimiter = ',')]
+    widths: Option<Vec<usize>>,
+    /// Hidden layers (default 2).
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Optimizer steps (default 500).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Learning rate (default N/λ_max of the NTK at init).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Mini-batch size (default: full batch, i.e. gradient descent).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Parameterization: ntk (default) or standard.
+    #[arg(long)]
+    parameterization: Option<String>,
+    /// Activation: relu (default), erf, tanh.
+    #[arg(long)]
+    activation: Option<String>,
+    /// Data: digits (embedded, default) or an IDX directory (e.g. /usr/share/datasets/fashion-mnist).
+    #[arg(long)]
+    data: Option<String>,
+    /// Training examples (default 256).
+    #[arg(long)]
+    train_size: Option<usize>,
+    /// Test examples (default 256).
+    #[arg(long)]
+    test_size: Option<usize>,
+    /// Init seeds, comma separated (default 0,1,2).
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+    /// Linear-regime threshold: widths whose mean relative NTK change is below it carry the verdicts (default 0.1).
+    #[arg(long)]
+    regime_ntk_change: Option<f64>,
+    /// Compute device (the structured kernels and the linearization run on the CPU).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Parent of the run directory (the run goes to <out>/<name>).
+    #[arg(long, default_value = DEFAULT_RUNS_DIR)]
+    out: PathBuf,
+    /// Run name (default ntk_compare).
+    #[arg(long)]
+    name: Option<String>,
+    /// Accepted for old scripts: re-running the same config always keeps the
+    /// finished widths and runs only the missing ones.
+    #[arg(long, conflicts_with = "force")]
+    resume: bool,
+    /// Start over in a run directory that holds a run of another config or
+    /// command (its files are removed, and listed).
+    #[arg(long)]
+    force: bool,
+    /// Only redraw figures and report from an existing run directory's summary.json.
+    #[arg(long, value_name = "RUN_DIR")]
+    replot: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn build_config(a: &NtkCompareArgs) -> Result<CompareConfig> {
+    let mut c = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str::<CompareConfig>(&text).with_context(|| format!("parsing {}", p.display()))?
+        }
+        None => CompareConfig::default(),
+    };
+    if let Some(w) = &a.widths {
+        c.widths = w.clone();
+    }
+    if let Some(d) = a.depth {
+        c.depth = d;
+    }
+    if let Some(s) = a.steps {
+        c.steps = s;
+    }
+    if a.lr.is_some() {
+        c.lr = a.lr;
+    }
+    if a.batch_size.is_some() {
+        c.batch_size = a.batch_size;
+    }
+    if let Some(p) = &a.parameterization {
+        c.parameterization = match p.as_str() {
+            "ntk" => Parameterization::Ntk,
+            "standard" => Parameterization::Standard,
+            o => bail!("--parameterization: expected ntk or standard, got {o:?}"),
+        };
+    }
+    if let Some(act) = &a.activation {
+        c.activation = match act.as_str() {
+            "relu" => Activation::Relu,
+            "erf" => Activation::Erf,
+            "tanh" => Activation::Tanh,
+            o => bail!("--activation: expected relu, erf or tanh, got {o:?}"),
+        };
+    }
+    if let Some(d) = &a.data {
+        if d == "digits" {
+            c.data.source = DataSource::Digits;
+            c.data.dir = None;
+        } else {
+            c.data.source = DataSource::Idx;
+            c.data.dir = Some(PathBuf::from(d));
+        }
+    }
+    if a.train_size.is_some() {
+        c.data.train_size = a.train_size;
+    }
+    if a.test_size.is_some() {
+        c.data.test_size = a.test_size;
+    }
+    if let Some(s) = &a.seeds {
+        c.seeds = s.clone();
+    }
+    if let Some(t) = a.regime_ntk_change {
+        c.regime_ntk_change = t;
+    }
+    if let Some(n) = &a.name {
+        c.name = n.clone();
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+/// Runs `ntk_compare` / `ltk ntk-compare` with parsed arguments.
+pub fn run(a: &NtkCompareArgs) -> Result<()> {
+    if let Some(dir) = &a.replot {
+        let rd = RunDir::new(dir);
+        let old: CompareSummary =
+            read_json(&rd.summary_json()).with_context(|| format!("{} is not an ntk_compare run", dir.display()))?;
+        let s = compare::summarize(
+            &old.config,
+            old.lr,
+            old.lr_source,
+            (old.train_size, old.test_size),
+            old.results,
+        )?;
+        compare::write_report(&rd, &s)?;
+        print_summary(&s, &rd);
+        return Ok(());
+    }
+    let device = lottery_tangent::device::parse(&a.device)?;
+    if !device.is_cpu() {
+        bail!("ntk_compare's structured kernels and linearization run on the CPU only; use --device cpu");
+    }
+    let cfg = build_config(&a)?;
+    let split = cfg.data.load().context("loading data")?;
+    let config_text = toml::to_string_pretty(&cfg)?;
+    // The one run policy (lottery_tangent::run): locked; the same config
+    // continues with its finished widths; another config is refused unless --force.
+    let root = a.out.join(&cfg.name);
+    let ctx = RunContext::open(&root, "ntk_compare", &config_text, a.force)?;
+    match &ctx.start {
+        Start::Fresh => {}
+        Start::Continued => eprintln!(
+            "continuing the run in {} (same config; finished widths are kept)",
+            root.display()
+        ),
+        Start::Restarted { removed } => eprintln!(
+            "--force: removed {} entries of the earlier run from {}",
+            removed.len(),
+            root.display()
+        ),
+    }
+    let resume = ctx.start == Start::Continued;
+    let dir = &ctx.dir;
+    let mut choice = compare::choose_lr(&cfg, &split)?;
+    let (lr, lr_source) = (choice.lr, choice.source.clone());
+    println!(
+        "ntk_compare: {} hidden layers, widths {:?}, {} train / {} test ({}), {} steps, lr {lr:.4} ({lr_source})",
+        cfg.depth,
+        cfg.widths,
+        split.train.len(),
+        split.test.len(),
+        split.train.name,
+        cfg.steps
+    );
+    let mut results = Vec::new();
+    for &w in &cfg.widths {
+        for &seed in &cfg.seeds {
+            let path = compare::result_path(dir, w, seed);
+            let r: WidthResult = if resume && path.exists() {
+                read_json(&path)?
+            } else {
+                let init = choice.take_init(w, seed);
+                let r = compare::run_width_with(&cfg, &split, w, seed, lr, !a.quiet, init)?;
+                write_json(&path, &r)?;
+                r
+            };
+            println!("  {}", compare::width_line(&r));
+            results.push(r);
+        }
+    }
+    let summary = compare::summarize(&cfg, lr, lr_source, (split.train.len(), split.test.len()), results)?;
+    compare::write_report(dir, &summary)?;
+    print_summary(&summary, dir);
+    Ok(())
+}
+
+fn print_summary(s: &CompareSummary, dir: &RunDir) {
+    println!();
+    print!("{}", compare::table(s));
+    println!();
+    print!("{}", compare::slope_lines(s));
+    println!();
+    print!("{}", compare::timing_lines(s));
+    println!();
+    print!("{}", lottery_tangent::verdict::claims_text(&s.claims()));
+    println!(
+        "report: {}  figures: {}",
+        dir.report_md().display(),
+        dir.root().join("figures").display()
+    );
+}
