@@ -116,13 +116,36 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
-/// Writes a CSV file from a header and rows of already formatted cells.
+/// Writes a CSV file from a header and rows of already formatted cells
+/// (the `csv` crate quotes any cell that needs it), atomically.
 pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
-    let mut s = header.join(",");
-    s.push('\n');
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    let err = |e: csv::Error| Error::Write {
+        path: path.to_path_buf(),
+        what: e.to_string(),
+    };
+    w.write_record(header).map_err(err)?;
     for r in rows {
-        s.push_str(&r.join(","));
-        s.push('\n');
+        w.write_record(r).map_err(err)?;
     }
-    write_text(path, &s)
+    let bytes = w.into_inner().map_err(|e| Error::Write {
+        path: path.to_path_buf(),
+        what: e.to_string(),
+    })?;
+    write_text(path, &String::from_utf8_lossy(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_are_quoted_when_needed_and_ragged_rows_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        write_csv(&p, &["a", "b"], &[vec!["1".into(), "x, \"y\"".into()]]).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a,b\n1,\"x, \"\"y\"\"\"\n");
+        let e = write_csv(&p, &["a", "b"], &[vec!["1".into()]]).unwrap_err().to_string();
+        assert!(e.contains("t.csv"), "{e}");
+    }
 }
