@@ -576,10 +576,8 @@ fn aggregate(rounds: &[RoundRecord], kind: &str, f: fn(&RunRecord) -> Option<f64
                 return None;
             }
             let density = recs.iter().map(|r| r.density).sum::<f64>() / recs.len() as f64;
-            let mean = vals.iter().sum::<f64>() / vals.len() as f64;
-            let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            Some((round, density, mean, lo, hi))
+            let (lo, hi) = verdict::min_max(&vals);
+            Some((round, density, verdict::mean(&vals), lo, hi))
         })
         .collect()
 }

@@ -706,15 +706,16 @@ pub fn aggregate(results: &[PairResult]) -> Vec<KSummary> {
     groups
         .into_iter()
         .map(|((network, _, k), (density, v, acc))| {
-            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let mean = verdict::mean(&v);
+            let (min, max) = verdict::min_max(&v);
             KSummary {
                 network,
                 density,
                 k,
                 pairs: v.len(),
                 mean,
-                min: v.iter().copied().fold(f64::INFINITY, f64::min),
-                max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                min,
+                max,
                 stable: mean < STABLE_THRESHOLD,
                 accuracy: acc.iter().sum::<f64>() / acc.len().max(1) as f64,
             }
@@ -992,10 +993,9 @@ pub fn claims(s: &LmcSummary) -> Vec<Claim> {
         };
         let spread = verdict::mean_sd(&v)
             .map(|(m, sd)| {
+                let (lo, hi) = verdict::min_max(&v);
                 format!(
-                    "mean {m:.2} pp, sd {sd:.2}, min {:.2}, max {:.2} over {} pairs",
-                    v.iter().copied().fold(f64::INFINITY, f64::min),
-                    v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    "mean {m:.2} pp, sd {sd:.2}, min {lo:.2}, max {hi:.2} over {} pairs",
                     v.len()
                 )
             })

@@ -441,8 +441,7 @@ pub fn write_summary(dir: &RunDir, s: &SupermaskSummary) -> Result<()> {
                 .filter(|((cc, _), _)| *cc == crit)
                 .filter_map(|(_, (d, v))| {
                     let (m, _) = verdict::mean_sd(v)?;
-                    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-                    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let (lo, hi) = verdict::min_max(v);
                     Some((100.0 * d, 100.0 * m, 100.0 * lo, 100.0 * hi))
                 })
                 .collect();

@@ -106,6 +106,20 @@ pub fn claims_text(claims: &[Claim]) -> String {
     s
 }
 
+/// Arithmetic mean (`sum / n`; NaN when empty): the per-group aggregate of
+/// every experiment's tables.
+pub fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// Smallest and largest value (`(+inf, −inf)` when empty; NaNs are skipped).
+pub fn min_max(v: &[f64]) -> (f64, f64) {
+    (
+        v.iter().copied().fold(f64::INFINITY, f64::min),
+        v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    )
+}
+
 /// Mean and sample standard deviation (0 for one value); `None` when empty
 /// or when a value is not finite.
 pub fn mean_sd(v: &[f64]) -> Option<(f64, f64)> {

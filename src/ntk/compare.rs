@@ -866,13 +866,14 @@ fn width_stats(results: &[WidthResult], widths: &[usize], f: &dyn Fn(&Measuremen
                 .filter(|v| v.is_finite())
                 .collect();
             let (mean, sd) = verdict::mean_sd(&v)?;
+            let (min, max) = verdict::min_max(&v);
             Some(WidthStat {
                 width: w,
                 n: v.len(),
                 mean,
                 sd,
-                min: v.iter().copied().fold(f64::INFINITY, f64::min),
-                max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                min,
+                max,
             })
         })
         .collect()
