@@ -438,3 +438,45 @@ fn ntk_compare_is_an_ltk_subcommand_with_an_alias() {
         read(dir.path().join("alias/a/summary.json"))
     );
 }
+
+/// Two processes never write one run directory: while a run holds the lock,
+/// a second command into the same directory fails naming the holder's pid,
+/// and `--force` does not take the directory from it either.
+#[test]
+fn a_running_process_holds_its_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("l.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"l\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"mlp\"\nhidden = [256, 256]\n[train]\niterations = 100000\nbatch_size = 32\n",
+    )
+    .unwrap();
+    let cmd = || {
+        let mut c = ltk();
+        c.args(["train", "--quiet", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(dir.path());
+        c
+    };
+    let mut first = cmd()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = dir.path().join("l/.lock");
+    let t0 = std::time::Instant::now();
+    while !lock.exists() && t0.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(lock.exists(), "the first run never took its lock");
+    let pid = first.id().to_string();
+    for extra in [&[][..], &["--force"][..]] {
+        let second = cmd().args(extra).output().unwrap();
+        assert!(!second.status.success());
+        let err = String::from_utf8_lossy(&second.stderr);
+        assert!(err.contains("locked by running process") && err.contains(&pid), "{err}");
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
