@@ -151,7 +151,7 @@ fn kill_9_then_rerun_equals_an_uninterrupted_run() {
     let cfg = dir.path().join("k.toml");
     std::fs::write(
         &cfg,
-        "name = \"k\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"mlp\"\nhidden = [64]\n[train]\niterations = 600\nbatch_size = 32\neval_every = 50\nsave_every = 1\n",
+        "name = \"k\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"mlp\"\nhidden = [64]\n[train]\niterations = 1500\nbatch_size = 32\neval_every = 50\nsave_every = 1\n",
     )
     .unwrap();
     let cmd = |out: &std::path::Path| {
