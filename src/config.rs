@@ -20,6 +20,7 @@
 //! momentum = 0.9
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -225,9 +226,13 @@ impl TrainConfig {
     }
 }
 
-/// A whole experiment as written in TOML.
+/// A whole experiment as written in TOML: the base config (name, seed,
+/// data, model, train) and the experiments' own tables (`[imp]`, `[lmc]`,
+/// ...), kept here as raw TOML. The base config knows nothing of
+/// experiments: each experiment deserializes its own table
+/// ([`ExperimentConfig::table`]); [`crate::experiment::check_tables`] (the
+/// registry) rejects unknown tables and keys when the file is read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ExperimentConfig {
     #[serde(default = "default_name")]
     pub name: String,
@@ -240,18 +245,9 @@ pub struct ExperimentConfig {
     pub model: ModelConfig,
     #[serde(default)]
     pub train: TrainConfig,
-    /// Iterative magnitude pruning (`ltk imp`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub imp: Option<crate::imp::ImpConfig>,
-    /// Linear mode connectivity (`ltk lmc`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lmc: Option<crate::lmc::LmcConfig>,
-    /// Strong lottery tickets (`ltk strong`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub strong: Option<crate::strong::experiment::StrongConfig>,
-    /// Supermasks of the untrained network (`ltk supermask`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub supermask: Option<crate::supermask::SupermaskConfig>,
+    /// The experiment tables, by name.
+    #[serde(flatten)]
+    pub tables: BTreeMap<String, toml::Value>,
 }
 
 fn default_name() -> String {
@@ -266,10 +262,7 @@ impl Default for ExperimentConfig {
             data: DataConfig::default(),
             model: ModelConfig::default(),
             train: TrainConfig::default(),
-            imp: None,
-            lmc: None,
-            strong: None,
-            supermask: None,
+            tables: BTreeMap::new(),
         }
     }
 }
@@ -305,12 +298,43 @@ impl Experiment {
 }
 
 impl ExperimentConfig {
-    /// Parses TOML text (`origin` names it in errors).
+    /// Parses TOML text (`origin` names it in errors); unknown tables or
+    /// keys, also inside experiment tables, are errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Parse {
+        let c: ExperimentConfig = toml::from_str(text).map_err(|e| Error::Parse {
             path: origin.into(),
             msg: e.to_string(),
-        })
+        })?;
+        crate::experiment::check_tables(&c.tables).map_err(|e| Error::Parse {
+            path: origin.into(),
+            msg: e.to_string(),
+        })?;
+        Ok(c)
+    }
+
+    /// The experiment table `name`, deserialized (None when absent).
+    pub fn table<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        match self.tables.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .clone()
+                .try_into()
+                .map(Some)
+                .map_err(|e: toml::de::Error| Error::Parse {
+                    path: format!("[{name}]"),
+                    msg: e.to_string(),
+                }),
+        }
+    }
+
+    /// Sets the experiment table `name`.
+    pub fn set_table<T: Serialize>(&mut self, name: &str, value: &T) -> Result<()> {
+        let v = toml::Value::try_from(value).map_err(|e| Error::Parse {
+            path: format!("[{name}]"),
+            msg: e.to_string(),
+        })?;
+        self.tables.insert(name.to_string(), v);
+        Ok(())
     }
 
     /// Reads and parses a TOML file.

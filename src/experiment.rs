@@ -64,6 +64,38 @@ pub struct UnitEnv<'a> {
     pub resume: bool,
 }
 
+/// The experiment tables a config may hold, and how each is checked (the
+/// registry: adding an experiment adds one line here and its command).
+pub const TABLES: [&str; 4] = ["imp", "lmc", "strong", "supermask"];
+
+fn check_one<T: DeserializeOwned>(name: &str, v: &toml::Value) -> Result<()> {
+    v.clone()
+        .try_into::<T>()
+        .map(|_| ())
+        .map_err(|e| Error::config(format!("[{name}]"), "a valid table", e.to_string().trim().to_string()))
+}
+
+/// Errors on a table that no experiment owns, or a table whose keys or
+/// values its experiment rejects (unknown key, wrong type).
+pub fn check_tables(tables: &std::collections::BTreeMap<String, toml::Value>) -> Result<()> {
+    for (name, v) in tables {
+        match name.as_str() {
+            "imp" => check_one::<crate::imp::ImpConfig>(name, v)?,
+            "lmc" => check_one::<crate::lmc::LmcConfig>(name, v)?,
+            "strong" => check_one::<crate::strong::experiment::StrongConfig>(name, v)?,
+            "supermask" => check_one::<crate::supermask::SupermaskConfig>(name, v)?,
+            other => {
+                return Err(Error::config(
+                    other.to_string(),
+                    format!("one of name, seed, [data], [model], [train], or an experiment table {TABLES:?}"),
+                    "an unknown key or table",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Shard `index` of `count` (0-based, as Slurm's `SLURM_ARRAY_TASK_ID` with
 /// `--array=0-(n-1)`): the units whose position is `index` modulo `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -182,8 +182,17 @@ impl RunContext {
                 None
             };
             let old_cfg = std::fs::read_to_string(&cfg_path).ok();
-            // A directory from before run.json existed continues if its config text is identical.
-            let same = old_rec.as_ref() == Some(&record) || (old_rec.is_none() && old_cfg.as_deref() == Some(config));
+            // The same command and the same config: the same text, or the
+            // same keys and values written differently (a directory from
+            // before run.json existed, or another TOML formatting).
+            let same_kind = old_rec.as_ref().is_none_or(|r| r.kind == kind);
+            let same_config = old_rec
+                .as_ref()
+                .is_some_and(|r| r.config_sha256 == record.config_sha256)
+                || old_cfg
+                    .as_deref()
+                    .is_some_and(|old| config_diff(old, config).is_empty());
+            let same = same_kind && same_config && (old_rec.is_some() || old_cfg.is_some());
             if same {
                 Start::Continued
             } else if force {
@@ -220,10 +229,13 @@ impl RunContext {
                 ));
             }
         };
-        if start != Start::Continued {
+        // Fresh and forced runs write their config; a continued run only
+        // refreshes the text when it is the same config written differently.
+        let cfg_text = std::fs::read_to_string(&cfg_path).ok();
+        if start != Start::Continued || cfg_text.as_deref() != Some(config) {
             write_text(&cfg_path, config)?;
         }
-        if start != Start::Continued || !rec_path.exists() {
+        if start != Start::Continued || !rec_path.exists() || cfg_text.as_deref() != Some(config) {
             write_json(&rec_path, &record)?;
         }
         Ok(RunContext {

@@ -67,3 +67,40 @@ fn config_diffs_name_added_removed_and_changed_keys() {
     assert_eq!(d, vec!["t.b: 2 -> 3".to_string(), "t.c: (absent) -> \"x\"".to_string()]);
     assert!(config_diff("a = 1\n", "a = 1\n").is_empty());
 }
+
+/// The same config written differently (key order, spacing) is the same run.
+#[test]
+fn the_same_config_written_differently_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("r");
+    let a = "name = \"x\"\n[imp]\nrounds = 3\nseeds = [0, 1]\n";
+    let b = "name = \"x\"\n\n[imp]\nseeds = [ 0, 1 ]\nrounds = 3\n";
+    drop(RunContext::open(&root, "imp", a, false).unwrap());
+    let ctx = RunContext::open(&root, "imp", b, false).unwrap();
+    assert_eq!(ctx.start, Start::Continued);
+}
+
+/// The registry of experiment tables: a table no experiment owns, or an
+/// unknown key inside an experiment's table, is an error when the file is
+/// read (whatever the command), naming the table or key.
+#[test]
+fn unknown_tables_and_keys_are_errors_when_the_config_is_read() {
+    use lottery_tangent::config::ExperimentConfig;
+    let e = ExperimentConfig::from_toml("[prune]\nrate = 0.2\n", "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("t.toml") && e.contains("prune"), "{e}");
+    let e = ExperimentConfig::from_toml("[imp]\nroundz = 3\n", "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("t.toml") && e.contains("roundz"), "{e}");
+    let e = ExperimentConfig::from_toml("nmae = \"x\"\n", "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nmae"), "{e}");
+    // a known table is read by its experiment, with its defaults
+    let c = ExperimentConfig::from_toml("[imp]\nrounds = 3\n", "t.toml").unwrap();
+    let imp: lottery_tangent::imp::ImpConfig = c.table("imp").unwrap().unwrap();
+    assert_eq!(imp.rounds, 3);
+    assert_eq!(imp.seeds, vec![0]);
+}

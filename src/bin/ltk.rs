@@ -9,11 +9,14 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use lottery_tangent::config::{DataSource, ExperimentConfig};
 use lottery_tangent::experiment::{self, Shard};
-use lottery_tangent::imp;
+use lottery_tangent::imp::{self, ImpConfig};
+use lottery_tangent::lmc::LmcConfig;
 use lottery_tangent::models::ModelConfig;
 use lottery_tangent::paths::{read_json, RunDir, DEFAULT_RUNS_DIR};
 use lottery_tangent::run::{RunContext, Start};
+use lottery_tangent::strong::experiment::StrongConfig;
 use lottery_tangent::supermask;
+use lottery_tangent::supermask::SupermaskConfig;
 use lottery_tangent::train::report::{plot_history, TrainSummary};
 use lottery_tangent::train::{self, EvalRecord, Supervised, TrainOptions};
 
@@ -252,14 +255,22 @@ fn run() -> Result<()> {
             let exp = c.resolve()?;
             // Show the pruning rates actually used (the output layer's default half rate).
             let prunable = exp.net.prunable();
-            if let Some(i) = &mut c.imp {
+            if let Some(mut i) = c.table::<ImpConfig>("imp")? {
                 i.prune = i.prune.resolved(&prunable);
+                c.set_table("imp", &i)?;
             }
-            if let Some(l) = c.lmc.as_mut().and_then(|l| l.imp.as_mut()) {
-                l.prune = l.prune.resolved(&prunable);
+            if let Some(mut l) = c.table::<LmcConfig>("lmc")? {
+                if let Some(li) = l.imp.as_mut() {
+                    li.prune = li.prune.resolved(&prunable);
+                }
+                c.set_table("lmc", &l)?;
             }
-            if let Some(m) = &mut c.supermask {
+            if let Some(mut m) = c.table::<SupermaskConfig>("supermask")? {
                 m.prune = m.prune.resolved(&prunable);
+                c.set_table("supermask", &m)?;
+            }
+            if let Some(st) = c.table::<StrongConfig>("strong")? {
+                c.set_table("strong", &st)?;
             }
             print!("{}", c.to_toml()?);
             Ok(())
@@ -483,7 +494,7 @@ fn cmd_plot(run: PathBuf) -> Result<()> {
 
 fn cmd_imp(a: ImpArgs) -> Result<()> {
     let (exp, ctx, device) = prepare(&a.common, "imp", |exp| {
-        let mut cfg = exp.config.imp.clone().unwrap_or_default();
+        let mut cfg = exp.config.table::<ImpConfig>("imp")?.unwrap_or_default();
         if let Some(r) = a.rounds {
             cfg.rounds = r;
         }
@@ -495,11 +506,11 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
         }
         cfg.prune = cfg.prune.resolved(&exp.net.prunable());
         cfg.validate(exp)?;
-        exp.config.imp = Some(cfg);
+        exp.config.set_table("imp", &cfg)?;
         Ok(())
     })?;
     let dir = &ctx.dir;
-    let cfg = exp.config.imp.clone().unwrap_or_default();
+    let cfg = exp.config.table::<ImpConfig>("imp")?.unwrap_or_default();
     println!(
         "{}: IMP on {} ({}), {} rounds, rewind to step {}, {:?} pruning at rate {} ({:?}), seeds {:?}, {} steps per run",
         exp.config.name,
@@ -532,7 +543,7 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
 
 fn cmd_lmc(a: LmcArgs) -> Result<()> {
     let (exp, ctx, device) = prepare(&a.common, "lmc", |exp| {
-        let mut cfg = exp.config.lmc.clone().unwrap_or_default();
+        let mut cfg = exp.config.table::<LmcConfig>("lmc")?.unwrap_or_default();
         if let Some(k) = &a.ks {
             cfg.ks = k.clone();
         }
@@ -554,11 +565,11 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
             i.prune = i.prune.resolved(&exp.net.prunable());
         }
         cfg.plan(exp)?;
-        exp.config.lmc = Some(cfg);
+        exp.config.set_table("lmc", &cfg)?;
         Ok(())
     })?;
     let (dir, resume) = (&ctx.dir, ctx.start == Start::Continued);
-    let cfg = exp.config.lmc.clone().unwrap_or_default();
+    let cfg = exp.config.table::<LmcConfig>("lmc")?.unwrap_or_default();
     println!(
         "{}: instability analysis of {} on {}, k in {:?}, {} pairs, {} points, {} steps",
         exp.config.name,
@@ -596,7 +607,7 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
 fn cmd_strong(a: StrongArgs) -> Result<()> {
     use lottery_tangent::strong::experiment;
     let (exp, ctx, device) = prepare(&a.common, "strong", |exp| {
-        let mut cfg = exp.config.strong.clone().unwrap_or_default();
+        let mut cfg = exp.config.table::<StrongConfig>("strong")?.unwrap_or_default();
         if let Some(p) = &a.paths {
             cfg.paths = p.clone();
         }
@@ -604,14 +615,14 @@ fn cmd_strong(a: StrongArgs) -> Result<()> {
             cfg.edge_popup_keep = k.clone();
         }
         cfg.validate(&exp.net)?;
-        exp.config.strong = Some(cfg);
+        exp.config.set_table("strong", &cfg)?;
         Ok(())
     })?;
     let dir = &ctx.dir;
     if ctx.start == Start::Continued {
         eprintln!("continuing: the target comes from the run's training cache; the constructions rerun");
     }
-    let cfg = exp.config.strong.clone().unwrap_or_default();
+    let cfg = exp.config.table::<StrongConfig>("strong")?.unwrap_or_default();
     println!(
         "{}: strong tickets for target {} on {}; paths per weight {:?}; edge-popup kept fractions {:?}",
         exp.config.name,
@@ -634,7 +645,7 @@ fn cmd_strong(a: StrongArgs) -> Result<()> {
 
 fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
     let (exp, ctx, device) = prepare(&a.common, "supermask", |exp| {
-        let mut cfg = exp.config.supermask.clone().unwrap_or_default();
+        let mut cfg = exp.config.table::<SupermaskConfig>("supermask")?.unwrap_or_default();
         if let Some(d) = &a.densities {
             cfg.densities = d.clone();
         }
@@ -643,14 +654,14 @@ fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
         }
         cfg.prune = cfg.prune.resolved(&exp.net.prunable());
         cfg.plan(exp)?;
-        exp.config.supermask = Some(cfg);
+        exp.config.set_table("supermask", &cfg)?;
         Ok(())
     })?;
     let dir = &ctx.dir;
     if ctx.start == Start::Continued {
         eprintln!("this experiment saves no finished units yet: it reruns from the start");
     }
-    let cfg = exp.config.supermask.clone().unwrap_or_default();
+    let cfg = exp.config.table::<SupermaskConfig>("supermask")?.unwrap_or_default();
     println!(
         "{}: supermasks of {} on {}, criteria {:?}, densities {:?}, seeds {:?}, {} steps per dense run",
         exp.config.name,
@@ -703,13 +714,13 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
     let ctx = RunContext::open(&into, &kind, &config_text, false)?;
     match kind.as_str() {
         "supermask" => {
-            let cfg = exp.config.supermask.clone().unwrap_or_default();
+            let cfg = exp.config.table::<SupermaskConfig>("supermask")?.unwrap_or_default();
             let s = experiment::merge::<supermask::Supermask>(&exp, &cfg, &config_text, &shards, &ctx)?;
             print!("{}", supermask::table(&s));
             print!("{}", lottery_tangent::verdict::claims_text(&supermask::claims(&s)));
         }
         "imp" => {
-            let cfg = exp.config.imp.clone().unwrap_or_default();
+            let cfg = exp.config.table::<ImpConfig>("imp")?.unwrap_or_default();
             let s = experiment::merge::<imp::Imp>(&exp, &cfg, &config_text, &shards, &ctx)?;
             print!("{}", imp::table(&s));
             print!("{}", lottery_tangent::verdict::claims_text(&imp::claims(&s)));
