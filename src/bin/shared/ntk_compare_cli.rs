@@ -165,7 +165,7 @@ pub fn run(a: &NtkCompareArgs) -> Result<()> {
     if !device.is_cpu() {
         bail!("ntk_compare's structured kernels and linearization run on the CPU only; use --device cpu");
     }
-    let cfg = build_config(&a)?;
+    let cfg = build_config(a)?;
     let split = cfg.data.load().context("loading data")?;
     let config_text = toml::to_string_pretty(&cfg)?;
     // The one run policy (lottery_tangent::run): locked; the same config
