@@ -12,6 +12,21 @@ use lottery_tangent::ntk::compare::{self, CompareConfig, CompareSummary, WidthRe
 use lottery_tangent::paths::{read_json, write_json, RunDir, DEFAULT_RUNS_DIR};
 use lottery_tangent::run::{RunContext, Start};
 
+/// `--parameterization`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum CliParameterization {
+    Ntk,
+    Standard,
+}
+
+/// `--activation` (the activations with analytic kernels here).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum CliActivation {
+    Relu,
+    Erf,
+    Tanh,
+}
+
 #[derive(clap::Args)]
 pub struct NtkCompareArgs {
     /// Experiment TOML with the fields of the flags below (flags override it).
@@ -32,12 +47,12 @@ pub struct NtkCompareArgs {
     /// Mini-batch size (default: full batch, i.e. gradient descent).
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Parameterization: ntk (default) or standard.
-    #[arg(long)]
-    parameterization: Option<String>,
-    /// Activation: relu (default), erf, tanh.
-    #[arg(long)]
-    activation: Option<String>,
+    /// Parameterization (default ntk).
+    #[arg(long, value_enum)]
+    parameterization: Option<CliParameterization>,
+    /// Activation (default relu).
+    #[arg(long, value_enum)]
+    activation: Option<CliActivation>,
     /// Data: digits (embedded, default) or an IDX directory (e.g. /usr/share/datasets/fashion-mnist).
     #[arg(long)]
     data: Option<String>,
@@ -101,19 +116,17 @@ fn build_config(a: &NtkCompareArgs) -> Result<CompareConfig> {
     if a.batch_size.is_some() {
         c.batch_size = a.batch_size;
     }
-    if let Some(p) = &a.parameterization {
-        c.parameterization = match p.as_str() {
-            "ntk" => Parameterization::Ntk,
-            "standard" => Parameterization::Standard,
-            o => bail!("--parameterization: expected ntk or standard, got {o:?}"),
+    if let Some(p) = a.parameterization {
+        c.parameterization = match p {
+            CliParameterization::Ntk => Parameterization::Ntk,
+            CliParameterization::Standard => Parameterization::Standard,
         };
     }
-    if let Some(act) = &a.activation {
-        c.activation = match act.as_str() {
-            "relu" => Activation::Relu,
-            "erf" => Activation::Erf,
-            "tanh" => Activation::Tanh,
-            o => bail!("--activation: expected relu, erf or tanh, got {o:?}"),
+    if let Some(act) = a.activation {
+        c.activation = match act {
+            CliActivation::Relu => Activation::Relu,
+            CliActivation::Erf => Activation::Erf,
+            CliActivation::Tanh => Activation::Tanh,
         };
     }
     if let Some(d) = &a.data {
