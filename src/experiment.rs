@@ -96,6 +96,20 @@ pub fn check_tables(tables: &std::collections::BTreeMap<String, toml::Value>) ->
     Ok(())
 }
 
+/// Errors unless `seeds` (the units of a per-seed experiment, config field
+/// `field`) is non-empty and has no repeats (repeats would share a unit key).
+pub fn check_seeds(seeds: &[u64], field: &str) -> Result<()> {
+    if seeds.is_empty() {
+        return Err(Error::config(field, "at least one seed", "[]"));
+    }
+    let mut sorted = seeds.to_vec();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::config(field, "distinct seeds", w[0]));
+    }
+    Ok(())
+}
+
 /// Shard `index` of `count` (0-based, as Slurm's `SLURM_ARRAY_TASK_ID` with
 /// `--array=0-(n-1)`): the units whose position is `index` modulo `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

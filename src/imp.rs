@@ -167,14 +167,7 @@ impl ImpConfig {
     pub fn validate(&self, exp: &Experiment) -> Result<()> {
         let layers = exp.net.prunable();
         self.prune.validate(&layers)?;
-        if self.seeds.is_empty() {
-            return Err(Error::config("imp.seeds", "at least one seed", "[]"));
-        }
-        let mut sorted = self.seeds.clone();
-        sorted.sort_unstable();
-        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Error::config("imp.seeds", "distinct seeds", w[0]));
-        }
+        crate::experiment::check_seeds(&self.seeds, "imp.seeds")?;
         if self.rewind_step >= exp.spec.steps {
             return Err(Error::config(
                 "imp.rewind_step",

@@ -129,23 +129,6 @@ impl Default for LmcConfig {
     }
 }
 
-/// The IMP round whose planned density is closest to each target, with that density.
-fn target_rounds(planned: &[f64], targets: &[f64]) -> Vec<(usize, f64)> {
-    targets
-        .iter()
-        .map(|&t| {
-            let (r, d) = planned
-                .iter()
-                .enumerate()
-                .skip(1)
-                .min_by(|a, b| (a.1.ln() - t.ln()).abs().total_cmp(&(b.1.ln() - t.ln()).abs()))
-                .map(|(r, &d)| (r, d))
-                .unwrap_or((0, 1.0));
-            (r, d)
-        })
-        .collect()
-}
-
 /// Rounds searched for a target density (0.8^40 ≈ 1.3e-4).
 const MAX_PLANNED_ROUNDS: usize = 40;
 
@@ -205,33 +188,7 @@ impl LmcConfig {
         imp.prune.validate(&layers)?;
         let spec = imp.prune.resolved(&layers);
         let counts = crate::imp::layer_counts(&exp.net);
-        // The planned densities up to the smallest target (or until a layer would empty).
-        let mut planned = vec![1.0];
-        let smallest = imp.densities.iter().copied().fold(1.0, f64::min);
-        for r in 1..=MAX_PLANNED_ROUNDS {
-            match spec.planned_densities(&counts, &counts, r) {
-                Ok(p) => planned = p,
-                Err(e) if r == 1 => return Err(e),
-                Err(_) => break,
-            }
-            if planned[r] < smallest {
-                break;
-            }
-        }
-        let out = target_rounds(&planned, &imp.densities);
-        for (&t, &(_, d)) in imp.densities.iter().zip(&out) {
-            if (d.ln() - t.ln()).abs() > 0.5f64.max((1.0 / (1.0 - spec.rate)).ln()) {
-                return Err(Error::config(
-                    "lmc.imp.densities",
-                    format!(
-                        "densities IMP reaches at rate {} before a layer empties (closest: {d:.4})",
-                        spec.rate
-                    ),
-                    t,
-                ));
-            }
-        }
-        Ok(out)
+        spec.rounds_for_densities(&counts, &imp.densities, MAX_PLANNED_ROUNDS, "lmc.imp.densities")
     }
 
     /// The interpolation coefficients.
@@ -544,6 +501,24 @@ pub fn run(
         };
         Ok((p, o))
     };
+    // Pairs spawned at k from the parent's θk (and optimizer state), with `mask`.
+    let pairs = |network: &str, density: Option<f64>, k: usize, mask: Option<&Mask>| -> Result<Vec<PairResult>> {
+        let (theta_k, opt_k) = checkpoint(k)?;
+        run_pairs(
+            exp,
+            cfg,
+            dir,
+            device,
+            progress,
+            resume,
+            (network, density),
+            k,
+            theta_k,
+            opt_k,
+            mask,
+            train_eval.as_ref(),
+        )
+    };
 
     let mut results = Vec::new();
     let mut networks: Vec<(&str, Option<&Mask>)> = vec![("dense", None)];
@@ -553,21 +528,7 @@ pub fn run(
     for (name, m) in networks {
         let density = m.map(|m| m.density());
         for &k in &ks {
-            let (theta_k, opt_k) = checkpoint(k)?;
-            results.extend(run_pairs(
-                exp,
-                cfg,
-                dir,
-                device,
-                progress,
-                resume,
-                (name, density),
-                k,
-                theta_k,
-                opt_k,
-                m,
-                train_eval.as_ref(),
-            )?);
+            results.extend(pairs(name, density, k, m)?);
         }
     }
     for r in results.iter().filter(|r| r.network == "dense" && r.k == ks[0]) {
@@ -580,7 +541,7 @@ pub fn run(
         let spec = icfg.prune.resolved(&layers);
         let last_round = targets.iter().map(|t| t.0).max().unwrap_or(0);
         for &k in &ks {
-            let (theta_k, opt_k) = checkpoint(k)?;
+            let (theta_k, _) = checkpoint(k)?;
             let mut mask = Mask::ones(&theta0, &layers)?;
             let mut prev_final = parent.params.clone();
             for round in 1..=last_round {
@@ -639,39 +600,13 @@ pub fn run(
                 prev_final = final_params;
                 if targets.iter().any(|t| t.0 == round) {
                     let d = mask.density();
-                    results.extend(run_pairs(
-                        exp,
-                        cfg,
-                        dir,
-                        device,
-                        progress,
-                        resume,
-                        ("imp", Some(d)),
-                        k,
-                        theta_k,
-                        opt_k,
-                        Some(&mask),
-                        train_eval.as_ref(),
-                    )?);
+                    results.extend(pairs("imp", Some(d), k, Some(&mask))?);
                     if icfg.random_control {
                         let rm = prune::random_like(
                             &mask,
                             crate::rng::derive_seed(seed, "lmc-random-prune", ((k as u64) << 16) | round as u64),
                         )?;
-                        results.extend(run_pairs(
-                            exp,
-                            cfg,
-                            dir,
-                            device,
-                            progress,
-                            resume,
-                            ("random", Some(d)),
-                            k,
-                            theta_k,
-                            opt_k,
-                            Some(&rm),
-                            train_eval.as_ref(),
-                        )?);
+                        results.extend(pairs("random", Some(d), k, Some(&rm))?);
                     }
                 }
             }

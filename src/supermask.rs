@@ -79,14 +79,7 @@ impl SupermaskConfig {
         if self.criteria.is_empty() {
             return Err(Error::config("supermask.criteria", "at least one criterion", "[]"));
         }
-        if self.seeds.is_empty() {
-            return Err(Error::config("supermask.seeds", "at least one seed", "[]"));
-        }
-        let mut sorted = self.seeds.clone();
-        sorted.sort_unstable();
-        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Error::config("supermask.seeds", "distinct seeds", w[0]));
-        }
+        crate::experiment::check_seeds(&self.seeds, "supermask.seeds")?;
         if self.densities.is_empty() {
             return Err(Error::config("supermask.densities", "at least one density", "[]"));
         }
@@ -100,37 +93,11 @@ impl SupermaskConfig {
         }
         let spec = self.prune.resolved(&layers);
         let counts = crate::imp::layer_counts(&exp.net);
-        let smallest = self.densities.iter().copied().fold(1.0, f64::min);
-        let mut planned = vec![1.0];
-        for r in 1..=MAX_ROUNDS {
-            match spec.planned_densities(&counts, &counts, r) {
-                Ok(p) => planned = p,
-                Err(e) if r == 1 => return Err(e),
-                Err(_) => break,
-            }
-            if planned[r] < smallest {
-                break;
-            }
-        }
-        let mut out = Vec::new();
-        for &t in &self.densities {
-            let (r, d) = planned
-                .iter()
-                .enumerate()
-                .skip(1)
-                .min_by(|a, b| (a.1.ln() - t.ln()).abs().total_cmp(&(b.1.ln() - t.ln()).abs()))
-                .map(|(r, &d)| (r, d))
-                .unwrap_or((1, planned[1.min(planned.len() - 1)]));
-            if (d.ln() - t.ln()).abs() > 0.5 {
-                return Err(Error::config(
-                    "supermask.densities",
-                    format!("densities reachable before a layer empties (closest: {d:.4})"),
-                    t,
-                ));
-            }
-            out.push(r);
-        }
-        Ok(out)
+        Ok(spec
+            .rounds_for_densities(&counts, &self.densities, MAX_ROUNDS, "supermask.densities")?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
     }
 }
 

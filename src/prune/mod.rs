@@ -235,6 +235,56 @@ impl PruneSpec {
         Ok(out)
     }
 
+    /// For each target density, the round (≥ 1) whose planned density is
+    /// closest to it in log scale, with that density; planning stops at the
+    /// smallest target, after `max_rounds`, or before a round would empty a
+    /// layer. A target farther than `max(0.5, ln 1/(1 − rate))` in log
+    /// density from every reachable round is an error naming `field`.
+    pub fn rounds_for_densities(
+        &self,
+        counts: &BTreeMap<String, usize>,
+        targets: &[f64],
+        max_rounds: usize,
+        field: &str,
+    ) -> Result<Vec<(usize, f64)>> {
+        let smallest = targets.iter().copied().fold(1.0, f64::min);
+        let mut planned = vec![1.0];
+        for r in 1..=max_rounds {
+            match self.planned_densities(counts, counts, r) {
+                Ok(p) => planned = p,
+                Err(e) if r == 1 => return Err(e),
+                Err(_) => break,
+            }
+            if planned[r] < smallest {
+                break;
+            }
+        }
+        let tolerance = 0.5f64.max((1.0 / (1.0 - self.rate)).ln());
+        targets
+            .iter()
+            .map(|&t| {
+                let (r, d) = planned
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .min_by(|a, b| (a.1.ln() - t.ln()).abs().total_cmp(&(b.1.ln() - t.ln()).abs()))
+                    .map(|(r, &d)| (r, d))
+                    .unwrap_or((0, 1.0));
+                if r == 0 || (d.ln() - t.ln()).abs() > tolerance {
+                    return Err(Error::config(
+                        field,
+                        format!(
+                            "densities reachable at rate {} before a layer empties (closest: {d:.4})",
+                            self.rate
+                        ),
+                        t,
+                    ));
+                }
+                Ok((r, d))
+            })
+            .collect()
+    }
+
     /// The rate applied to `layer`.
     pub fn rate_of(&self, layer: &str) -> f64 {
         if self.exclude.iter().any(|e| e == layer) {
