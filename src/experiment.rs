@@ -26,7 +26,7 @@ pub trait Experiment {
     /// The command and TOML table name (e.g. "supermask").
     const NAME: &'static str;
     /// Its config table.
-    type Config: Clone + Serialize + DeserializeOwned;
+    type Config: Clone + Default + Serialize + DeserializeOwned;
     /// A unit of work (e.g. one seed).
     type Unit: Clone + Serialize + DeserializeOwned + std::fmt::Debug;
     /// What one unit measures.
@@ -52,6 +52,8 @@ pub trait Experiment {
     fn write_report(dir: &RunDir, summary: &Self::Summary) -> Result<()>;
     /// The verdicts.
     fn claims(summary: &Self::Summary) -> Vec<Claim>;
+    /// The tables printed to the terminal when the run completes.
+    fn console(summary: &Self::Summary) -> String;
 }
 
 /// What a unit may use besides its config: the device, progress display,
@@ -173,16 +175,61 @@ pub fn run<E: Experiment>(
     progress: bool,
     shard: Option<Shard>,
 ) -> Result<Outcome<E::Summary>> {
+    let (records, total) = run_units::<E>(
+        base,
+        cfg,
+        &ctx.dir,
+        ctx.start == Start::Continued,
+        device,
+        progress,
+        shard,
+    )?;
+    match shard {
+        Some(_) => Ok(Outcome::Shard {
+            done: records.len(),
+            total,
+        }),
+        None => {
+            let s = E::summarize(base, cfg, records)?;
+            E::write_report(&ctx.dir, &s)?;
+            Ok(Outcome::Complete(s))
+        }
+    }
+}
+
+/// Runs every unit in `dir` without the run policy (for library callers and
+/// tests, which own their directory); `resume` reuses saved units.
+pub fn run_in<E: Experiment>(
+    base: &config::Experiment,
+    cfg: &E::Config,
+    dir: &RunDir,
+    device: &Device,
+    progress: bool,
+    resume: bool,
+) -> Result<E::Summary> {
+    let (records, _) = run_units::<E>(base, cfg, dir, resume, device, progress, None)?;
+    let s = E::summarize(base, cfg, records)?;
+    E::write_report(dir, &s)?;
+    Ok(s)
+}
+
+fn run_units<E: Experiment>(
+    base: &config::Experiment,
+    cfg: &E::Config,
+    dir: &RunDir,
+    resume: bool,
+    device: &Device,
+    progress: bool,
+    shard: Option<Shard>,
+) -> Result<(Vec<E::Record>, usize)> {
     let units = E::units(base, cfg)?;
-    let dir = &ctx.dir;
     let mut records = Vec::new();
-    let mut done = 0;
     for (i, unit) in units.iter().enumerate() {
         if shard.is_some_and(|s| i % s.count != s.index) {
             continue;
         }
         let path = unit_path(dir, &E::unit_key(unit));
-        let record = if ctx.start == Start::Continued && path.exists() {
+        let record = if resume && path.exists() {
             read_json::<SavedUnit<E::Unit, E::Record>>(&path)?.record
         } else {
             let t0 = std::time::Instant::now();
@@ -190,7 +237,7 @@ pub fn run<E: Experiment>(
                 device,
                 progress,
                 dir,
-                resume: ctx.start == Start::Continued,
+                resume,
             };
             let r = E::run_unit(base, cfg, unit, &env)?;
             // Written atomically (temporary file, then rename): its presence marks the unit done.
@@ -205,19 +252,8 @@ pub fn run<E: Experiment>(
             r
         };
         records.push(record);
-        done += 1;
     }
-    match shard {
-        Some(_) => Ok(Outcome::Shard {
-            done,
-            total: units.len(),
-        }),
-        None => {
-            let s = E::summarize(base, cfg, records)?;
-            E::write_report(dir, &s)?;
-            Ok(Outcome::Complete(s))
-        }
-    }
+    Ok((records, units.len()))
 }
 
 #[derive(Deserialize)]

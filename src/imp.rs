@@ -354,9 +354,15 @@ impl crate::experiment::Experiment for Imp {
     fn claims(s: &ImpSummary) -> Vec<Claim> {
         claims(s)
     }
+    fn console(s: &ImpSummary) -> String {
+        format!(
+            "{}test accuracy (%) at the end of training, mean over seeds\n",
+            table(s)
+        )
+    }
 }
 
-/// Runs (or resumes) IMP for every seed; writes records, masks and figures.
+/// Runs (or resumes) IMP for every seed in `dir`; writes records, masks and figures.
 pub fn run(
     exp: &Experiment,
     cfg: &ImpConfig,
@@ -365,28 +371,7 @@ pub fn run(
     progress: bool,
     resume: bool,
 ) -> Result<ImpSummary> {
-    cfg.validate(exp)?;
-    let transfer = load_transfer(exp, cfg)?;
-    let mut records = Vec::new();
-    for &seed in &cfg.seeds {
-        records.extend(run_one_seed(
-            exp,
-            cfg,
-            seed,
-            transfer.clone(),
-            dir,
-            device,
-            progress,
-            resume,
-        )?);
-    }
-    let summary = ImpSummary {
-        name: exp.config.name.clone(),
-        model: exp.net.describe(),
-        rounds: records,
-    };
-    write_summary(dir, &summary)?;
-    Ok(summary)
+    crate::experiment::run_in::<Imp>(exp, cfg, dir, device, progress, resume)
 }
 
 fn run_seed(ctx: &Ctx, seed: u64, dir: &RunDir, resume: bool) -> Result<Vec<RoundRecord>> {

@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
 use crate::data::Dataset;
+use crate::experiment::UnitEnv;
 use crate::params::{Mask, ParamSet};
 use crate::paths::{read_json, write_csv, write_json, RunDir};
 use crate::plot::{LineChart, Marker, Series};
@@ -322,24 +323,23 @@ pub struct LmcSummary {
 /// Instability under 2 percentage points counts as stable (Frankle et al. 2020).
 pub const STABLE_THRESHOLD: f64 = 0.02;
 
-/// Spawns `cfg.pairs` pairs from `start` at step k (with `mask`), trains each
+/// Spawns the pairs `pairs` from `start` at step k (with `mask`), trains each
 /// child steps k..T on its own data order, and evaluates the path; saved pairs
 /// are reused on resume.
 #[allow(clippy::too_many_arguments)]
 fn run_pairs(
     exp: &Experiment,
     cfg: &LmcConfig,
-    dir: &RunDir,
-    device: &Device,
-    progress: bool,
-    resume: bool,
+    env: &UnitEnv,
     (network, density): (&str, Option<f64>),
     k: usize,
+    pairs: std::ops::Range<usize>,
     start: &ParamSet,
     optimizer_state: Option<&ParamSet>,
     mask: Option<&Mask>,
     train_eval: Option<&Dataset>,
 ) -> Result<Vec<PairResult>> {
+    let (dir, device, progress, resume) = (env.dir, env.device, env.progress, env.resume);
     let seed = exp.config.seed;
     let loss = exp.config.train.loss;
     let tag = match density {
@@ -347,7 +347,7 @@ fn run_pairs(
         None => network.to_string(),
     };
     let mut out = Vec::new();
-    for pair in 0..cfg.pairs {
+    for pair in pairs {
         let path = dir.file(&format!("results/{tag}_k{k}_pair{pair}.json"));
         if resume && path.exists() {
             out.push(read_json(&path)?);
@@ -403,70 +403,109 @@ fn run_pairs(
     Ok(out)
 }
 
-/// Runs (or resumes) the analysis for the dense network and the configured
-/// sparse networks. Everything is validated (including a mask file's names
-/// and shapes and the IMP schedule) before any training.
-pub fn run(
-    exp: &Experiment,
-    cfg: &LmcConfig,
-    dir: &RunDir,
-    device: &Device,
-    progress: bool,
-    resume: bool,
-) -> Result<LmcSummary> {
+/// The LMC experiment on the experiment layer. Units (independent, in this
+/// order): the parent run; one pair per (network, k, pair) for the dense
+/// network and the one-mask subnetwork; one per k for the per-k IMP mode (the
+/// IMP rounds at k are sequential, so they are one unit with their pairs).
+/// Every unit takes the parent from the run's training cache: it is trained
+/// once per run directory (once per shard when sharded).
+pub struct Lmc;
+
+/// A unit of the LMC experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "unit", rename_all = "snake_case")]
+pub enum LmcUnit {
+    /// Train the parent 0..T (keeping θk for every k).
+    Parent,
+    /// One pair spawned at k: network "dense" or "one_mask".
+    Pair { network: String, k: usize, pair: usize },
+    /// Per-k IMP down to every target density, with the pairs of each.
+    Imp { k: usize },
+}
+
+/// What one LMC unit measures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum LmcRecord {
+    /// The parent's final test accuracy (None when it stops at the last k).
+    Parent {
+        final_accuracy: Option<f64>,
+    },
+    Pairs {
+        results: Vec<PairResult>,
+    },
+    Imp {
+        rounds: Vec<ImpRound>,
+        results: Vec<PairResult>,
+    },
+}
+
+/// What every unit shares: θ0, the parent (θk for every k), the one mask.
+struct Shared {
+    theta0: ParamSet,
+    parent: train::TrainOutcome,
+    one_mask: Option<Mask>,
+    train_eval: Option<Dataset>,
+    targets: Vec<(usize, f64)>,
+}
+
+fn sorted_ks(cfg: &LmcConfig) -> Vec<usize> {
+    let mut ks = cfg.ks.clone();
+    ks.sort_unstable();
+    ks.dedup();
+    ks
+}
+
+/// The parent's length: to the end when a sparse mode needs its final
+/// weights (and for the dense accuracy), else to the last k.
+fn parent_steps(exp: &Experiment, cfg: &LmcConfig) -> usize {
+    if cfg.sparse_density.is_some() || cfg.imp.is_some() {
+        exp.spec.steps
+    } else {
+        *sorted_ks(cfg).last().unwrap_or(&0)
+    }
+}
+
+fn file_mask(cfg: &LmcConfig, theta0: &ParamSet) -> Result<Option<Mask>> {
+    match &cfg.mask {
+        Some(path) => {
+            let m = Mask::load(path)?;
+            m.validate(theta0)?;
+            Ok(Some(m))
+        }
+        None => Ok(None),
+    }
+}
+
+fn shared(exp: &Experiment, cfg: &LmcConfig, env: &UnitEnv) -> Result<Shared> {
     let targets = cfg.plan(exp)?;
     let net = &exp.net;
     let seed = exp.config.seed;
     let theta0 = net.init(seed);
-    let loss = exp.config.train.loss;
     let layers = net.prunable();
-    let file_mask = match &cfg.mask {
-        Some(path) => {
-            let m = Mask::load(path)?;
-            m.validate(&theta0)?;
-            Some(m)
-        }
-        None => None,
-    };
-    let mut ks = cfg.ks.clone();
-    ks.sort_unstable();
-    ks.dedup();
-    // The parent run, keeping θk for every k (trained to the end when a
-    // sparse mode needs its final weights, and for the dense accuracy).
-    let parent_steps = if cfg.sparse_density.is_some() || cfg.imp.is_some() {
-        exp.spec.steps
-    } else {
-        *ks.last().unwrap_or(&0)
-    };
+    let file_mask = file_mask(cfg, &theta0)?;
     let parent_spec = TrainSpec {
-        steps: parent_steps.max(1),
-        checkpoint_steps: ks.clone(),
+        steps: parent_steps(exp, cfg).max(1),
+        checkpoint_steps: sorted_ks(cfg),
         eval_every: 0,
         save_every: 0,
         ..exp.spec.clone()
     };
-    let mut model = Supervised::new(net.clone(), loss, device);
-    // Cached in the run directory: a continued run does not retrain the parent.
+    let mut model = Supervised::new(net.clone(), exp.config.train.loss, env.device);
+    // Cached in the run directory: trained once, by the first unit that needs it.
     let parent = train::cache::cached_train(
-        &dir.train_cache(),
+        &env.dir.train_cache(),
         &exp.training_identity()?,
         &mut model,
         &theta0,
         &exp.split,
         &parent_spec,
         &TrainOptions {
-            progress,
+            progress: env.progress,
             keep_optimizer_checkpoints: cfg.inherit_optimizer_state,
             ..Default::default()
         },
     )?;
-    let mut dense_accuracies = Vec::new();
-    if parent_steps == exp.spec.steps {
-        if let Some(last) = parent.last() {
-            dense_accuracies.push(last.test_accuracy);
-        }
-    }
-
     let one_mask = match (file_mask, cfg.sparse_density) {
         (Some(m), _) => Some(m),
         (None, Some(d)) => {
@@ -484,14 +523,26 @@ pub fn run(
     } else {
         None
     };
-    let checkpoint = |k: usize| -> Result<(&ParamSet, Option<&ParamSet>)> {
-        let p = parent
+    Ok(Shared {
+        theta0,
+        parent,
+        one_mask,
+        train_eval,
+        targets,
+    })
+}
+
+impl Shared {
+    /// The parent's θk (and its optimizer state when children inherit it).
+    fn checkpoint(&self, cfg: &LmcConfig, k: usize) -> Result<(&ParamSet, Option<&ParamSet>)> {
+        let p = self
+            .parent
             .checkpoints
             .get(&k)
             .ok_or_else(|| Error::invalid("parent checkpoint", "present", k))?;
         let o = if cfg.inherit_optimizer_state {
             Some(
-                parent
+                self.parent
                     .optimizer_checkpoints
                     .get(&k)
                     .ok_or_else(|| Error::invalid("parent optimizer checkpoint", "present", k))?,
@@ -500,129 +551,259 @@ pub fn run(
             None
         };
         Ok((p, o))
-    };
-    // Pairs spawned at k from the parent's θk (and optimizer state), with `mask`.
-    let pairs = |network: &str, density: Option<f64>, k: usize, mask: Option<&Mask>| -> Result<Vec<PairResult>> {
-        let (theta_k, opt_k) = checkpoint(k)?;
+    }
+
+    /// Pairs `pairs` spawned at k from the parent's θk (and optimizer state), with `mask`.
+    #[allow(clippy::too_many_arguments)]
+    fn pairs(
+        &self,
+        exp: &Experiment,
+        cfg: &LmcConfig,
+        env: &UnitEnv,
+        (network, density): (&str, Option<f64>),
+        k: usize,
+        pairs: std::ops::Range<usize>,
+        mask: Option<&Mask>,
+    ) -> Result<Vec<PairResult>> {
+        let (theta_k, opt_k) = self.checkpoint(cfg, k)?;
         run_pairs(
             exp,
             cfg,
-            dir,
-            device,
-            progress,
-            resume,
+            env,
             (network, density),
             k,
+            pairs,
             theta_k,
             opt_k,
             mask,
-            train_eval.as_ref(),
+            self.train_eval.as_ref(),
         )
-    };
-
-    let mut results = Vec::new();
-    let mut networks: Vec<(&str, Option<&Mask>)> = vec![("dense", None)];
-    if let Some(m) = &one_mask {
-        networks.push(("one_mask", Some(m)));
     }
-    for (name, m) in networks {
-        let density = m.map(|m| m.density());
-        for &k in &ks {
-            results.extend(pairs(name, density, k, m)?);
+}
+
+/// Per-k IMP (rewinding to k) down to every target density; the pairs of the
+/// IMP subnetwork (and the random control) at each target.
+fn imp_unit(
+    exp: &Experiment,
+    cfg: &LmcConfig,
+    icfg: &LmcImpConfig,
+    sh: &Shared,
+    k: usize,
+    env: &UnitEnv,
+) -> Result<LmcRecord> {
+    let net = &exp.net;
+    let seed = exp.config.seed;
+    let layers = net.prunable();
+    let spec = icfg.prune.resolved(&layers);
+    let last_round = sh.targets.iter().map(|t| t.0).max().unwrap_or(0);
+    let (theta_k, _) = sh.checkpoint(cfg, k)?;
+    let mut mask = Mask::ones(&sh.theta0, &layers)?;
+    let mut prev_final = sh.parent.params.clone();
+    let (mut rounds, mut results) = (Vec::new(), Vec::new());
+    for round in 1..=last_round {
+        let scores = prune::scores(
+            icfg.prune.criterion,
+            &sh.theta0,
+            &prev_final,
+            &layers,
+            crate::rng::derive_seed(seed, "prune", round as u64),
+        )?;
+        mask = prune::prune(&spec, &mask, &scores)?;
+        let rd = env.dir.child(&format!("imp/k{k}/round_{round:02}"))?;
+        let (rec, final_params) = if env.resume && rd.file("record.json").exists() {
+            let m = Mask::load(&rd.file("mask.safetensors"))?;
+            m.0.check_same_layout(&mask.0, "saved IMP mask")?;
+            mask = m;
+            (
+                read_json::<ImpRound>(&rd.file("record.json"))?,
+                ParamSet::load(&rd.file("final.safetensors"))?,
+            )
+        } else {
+            // The IMP retraining: θk ⊙ m, steps k..T, the parent's data order.
+            let mut model = Supervised::new(net.clone(), exp.config.train.loss, env.device);
+            let o = train::train(
+                &mut model,
+                theta_k,
+                &exp.split,
+                &exp.spec,
+                &TrainOptions {
+                    mask: Some(&mask),
+                    start_step: k,
+                    progress: env.progress,
+                    ..Default::default()
+                },
+            )?;
+            let rec = ImpRound {
+                k,
+                round,
+                density: mask.density(),
+                test_accuracy: o.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN),
+                optimizer_steps: o.steps_done - o.start_step,
+            };
+            mask.save(&rd.file("mask.safetensors"))?;
+            o.params.save(&rd.file("final.safetensors"))?;
+            write_json(&rd.file("record.json"), &rec)?;
+            (rec, o.params)
+        };
+        if env.progress {
+            eprintln!(
+                "k = {k}: IMP round {round}, {:.2}% of weights remaining, test accuracy {:.2}%",
+                100.0 * rec.density,
+                100.0 * rec.test_accuracy
+            );
         }
-    }
-    for r in results.iter().filter(|r| r.network == "dense" && r.k == ks[0]) {
-        dense_accuracies.extend(r.endpoint_accuracies());
-    }
-
-    // Per-k IMP subnetworks.
-    let mut imp_rounds = Vec::new();
-    if let Some(icfg) = &cfg.imp {
-        let spec = icfg.prune.resolved(&layers);
-        let last_round = targets.iter().map(|t| t.0).max().unwrap_or(0);
-        for &k in &ks {
-            let (theta_k, _) = checkpoint(k)?;
-            let mut mask = Mask::ones(&theta0, &layers)?;
-            let mut prev_final = parent.params.clone();
-            for round in 1..=last_round {
-                let scores = prune::scores(
-                    icfg.prune.criterion,
-                    &theta0,
-                    &prev_final,
-                    &layers,
-                    crate::rng::derive_seed(seed, "prune", round as u64),
+        rounds.push(rec);
+        prev_final = final_params;
+        if sh.targets.iter().any(|t| t.0 == round) {
+            let d = mask.density();
+            results.extend(sh.pairs(exp, cfg, env, ("imp", Some(d)), k, 0..cfg.pairs, Some(&mask))?);
+            if icfg.random_control {
+                let rm = prune::random_like(
+                    &mask,
+                    crate::rng::derive_seed(seed, "lmc-random-prune", ((k as u64) << 16) | round as u64),
                 )?;
-                mask = prune::prune(&spec, &mask, &scores)?;
-                let rd = dir.child(&format!("imp/k{k}/round_{round:02}"))?;
-                let (rec, final_params) = if resume && rd.file("record.json").exists() {
-                    let m = Mask::load(&rd.file("mask.safetensors"))?;
-                    m.0.check_same_layout(&mask.0, "saved IMP mask")?;
-                    mask = m;
-                    (
-                        read_json::<ImpRound>(&rd.file("record.json"))?,
-                        ParamSet::load(&rd.file("final.safetensors"))?,
-                    )
-                } else {
-                    // The IMP retraining: θk ⊙ m, steps k..T, the parent's data order.
-                    let mut model = Supervised::new(net.clone(), loss, device);
-                    let o = train::train(
-                        &mut model,
-                        theta_k,
-                        &exp.split,
-                        &exp.spec,
-                        &TrainOptions {
-                            mask: Some(&mask),
-                            start_step: k,
-                            progress,
-                            ..Default::default()
-                        },
-                    )?;
-                    let rec = ImpRound {
-                        k,
-                        round,
-                        density: mask.density(),
-                        test_accuracy: o.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN),
-                        optimizer_steps: o.steps_done - o.start_step,
-                    };
-                    mask.save(&rd.file("mask.safetensors"))?;
-                    o.params.save(&rd.file("final.safetensors"))?;
-                    write_json(&rd.file("record.json"), &rec)?;
-                    (rec, o.params)
-                };
-                if progress {
-                    eprintln!(
-                        "k = {k}: IMP round {round}, {:.2}% of weights remaining, test accuracy {:.2}%",
-                        100.0 * rec.density,
-                        100.0 * rec.test_accuracy
-                    );
-                }
-                imp_rounds.push(rec);
-                prev_final = final_params;
-                if targets.iter().any(|t| t.0 == round) {
-                    let d = mask.density();
-                    results.extend(pairs("imp", Some(d), k, Some(&mask))?);
-                    if icfg.random_control {
-                        let rm = prune::random_like(
-                            &mask,
-                            crate::rng::derive_seed(seed, "lmc-random-prune", ((k as u64) << 16) | round as u64),
-                        )?;
-                        results.extend(pairs("random", Some(d), k, Some(&rm))?);
-                    }
-                }
+                results.extend(sh.pairs(exp, cfg, env, ("random", Some(d)), k, 0..cfg.pairs, Some(&rm))?);
             }
         }
     }
-    let summary = LmcSummary {
-        name: exp.config.name.clone(),
-        model: net.describe(),
-        per_k: aggregate(&results),
-        results,
-        sparse_density: one_mask.as_ref().map(|m| m.density()),
-        dense_accuracies,
-        imp_rounds,
-    };
-    write_summary(dir, &summary)?;
-    Ok(summary)
+    Ok(LmcRecord::Imp { rounds, results })
+}
+
+impl crate::experiment::Experiment for Lmc {
+    const NAME: &'static str = "lmc";
+    type Config = LmcConfig;
+    type Unit = LmcUnit;
+    type Record = LmcRecord;
+    type Summary = LmcSummary;
+
+    /// Validates everything (a mask file's names and shapes, the IMP
+    /// schedule) before any training.
+    fn units(exp: &Experiment, cfg: &LmcConfig) -> Result<Vec<LmcUnit>> {
+        cfg.plan(exp)?;
+        file_mask(cfg, &exp.net.init(exp.config.seed))?;
+        let ks = sorted_ks(cfg);
+        let mut units = vec![LmcUnit::Parent];
+        let mut networks = vec!["dense"];
+        if cfg.mask.is_some() || cfg.sparse_density.is_some() {
+            networks.push("one_mask");
+        }
+        for network in networks {
+            for &k in &ks {
+                for pair in 0..cfg.pairs {
+                    units.push(LmcUnit::Pair {
+                        network: network.into(),
+                        k,
+                        pair,
+                    });
+                }
+            }
+        }
+        if cfg.imp.is_some() {
+            units.extend(ks.iter().map(|&k| LmcUnit::Imp { k }));
+        }
+        Ok(units)
+    }
+    fn unit_key(u: &LmcUnit) -> String {
+        match u {
+            LmcUnit::Parent => "parent".into(),
+            LmcUnit::Pair { network, k, pair } => format!("{network}_k{k}_pair{pair}"),
+            LmcUnit::Imp { k } => format!("imp_k{k}"),
+        }
+    }
+    fn run_unit(exp: &Experiment, cfg: &LmcConfig, unit: &LmcUnit, env: &UnitEnv) -> Result<LmcRecord> {
+        let sh = shared(exp, cfg, env)?;
+        match unit {
+            LmcUnit::Parent => Ok(LmcRecord::Parent {
+                final_accuracy: if parent_steps(exp, cfg) == exp.spec.steps {
+                    sh.parent.last().map(|r| r.test_accuracy)
+                } else {
+                    None
+                },
+            }),
+            LmcUnit::Pair { network, k, pair } => {
+                let mask = match network.as_str() {
+                    "dense" => None,
+                    _ => sh.one_mask.as_ref(),
+                };
+                let results = sh.pairs(
+                    exp,
+                    cfg,
+                    env,
+                    (network, mask.map(|m| m.density())),
+                    *k,
+                    *pair..*pair + 1,
+                    mask,
+                )?;
+                Ok(LmcRecord::Pairs { results })
+            }
+            LmcUnit::Imp { k } => {
+                let icfg = cfg
+                    .imp
+                    .as_ref()
+                    .ok_or_else(|| Error::config("lmc.imp", "a table (the unit is an IMP unit)", "none"))?;
+                imp_unit(exp, cfg, icfg, &sh, *k, env)
+            }
+        }
+    }
+    fn summarize(exp: &Experiment, cfg: &LmcConfig, records: Vec<LmcRecord>) -> Result<LmcSummary> {
+        let ks = sorted_ks(cfg);
+        let (mut results, mut imp_rounds, mut dense_accuracies) = (Vec::new(), Vec::new(), Vec::new());
+        for r in records {
+            match r {
+                LmcRecord::Parent { final_accuracy } => dense_accuracies.extend(final_accuracy),
+                LmcRecord::Pairs { results: p } => results.extend(p),
+                LmcRecord::Imp { rounds, results: p } => {
+                    imp_rounds.extend(rounds);
+                    results.extend(p);
+                }
+            }
+        }
+        for r in results.iter().filter(|r| r.network == "dense" && r.k == ks[0]) {
+            dense_accuracies.extend(r.endpoint_accuracies());
+        }
+        let sparse_density = results.iter().find(|r| r.network == "one_mask").and_then(|r| r.density);
+        Ok(LmcSummary {
+            name: exp.config.name.clone(),
+            model: exp.net.describe(),
+            per_k: aggregate(&results),
+            results,
+            sparse_density,
+            dense_accuracies,
+            imp_rounds,
+        })
+    }
+    fn write_report(dir: &RunDir, s: &LmcSummary) -> Result<()> {
+        write_summary(dir, s)
+    }
+    fn claims(s: &LmcSummary) -> Vec<Claim> {
+        claims(s)
+    }
+    fn console(s: &LmcSummary) -> String {
+        let mut t = table(s);
+        let secs: Vec<f64> = s.results.iter().map(|r| r.path_seconds).collect();
+        if !secs.is_empty() {
+            t.push_str(&format!(
+                "path evaluation ({} points): mean {:.3} s per pair\n",
+                s.results[0].path.alphas.len(),
+                verdict::mean(&secs)
+            ));
+        }
+        t
+    }
+}
+
+/// Runs (or resumes) the analysis in `dir` for the dense network and the
+/// configured sparse networks. Everything is validated (including a mask
+/// file's names and shapes and the IMP schedule) before any training.
+pub fn run(
+    exp: &Experiment,
+    cfg: &LmcConfig,
+    dir: &RunDir,
+    device: &Device,
+    progress: bool,
+    resume: bool,
+) -> Result<LmcSummary> {
+    crate::experiment::run_in::<Lmc>(exp, cfg, dir, device, progress, resume)
 }
 
 /// Mean/min/max instability and mean endpoint accuracy per (network, density, k).

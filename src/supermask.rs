@@ -278,6 +278,9 @@ impl crate::experiment::Experiment for Supermask {
     fn claims(s: &SupermaskSummary) -> Vec<Claim> {
         claims(s)
     }
+    fn console(s: &SupermaskSummary) -> String {
+        table(s)
+    }
 }
 
 /// Accuracies (init or signed constant) per (criterion, target density), over seeds.

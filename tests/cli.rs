@@ -241,42 +241,88 @@ fn two_shards_and_a_merge_equal_one_run() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--shard"));
 }
 
-/// IMP seeds are units too: two shards plus a merge equal one run, and a
-/// killed-and-rerun shard continues.
-#[test]
-fn imp_shards_merge_to_the_unsharded_summary() {
+/// Runs `ltk CMD` on `config` unsharded and as `n` shards plus `ltk merge`;
+/// returns both summaries (as JSON text).
+fn sharded_and_whole(cmd: &str, config: &str, n: usize) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("i.toml");
-    std::fs::write(
-        &cfg,
-        "name = \"i\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"mlp\"\nhidden = [32]\n[train]\niterations = 40\nbatch_size = 32\n[imp]\nrounds = 2\nseeds = [3, 4]\ncontrols = [\"random_reinit\"]\n[imp.prune]\nrate = 0.5\n",
-    )
-    .unwrap();
-    let run = |out: &std::path::Path, extra: &[&str]| {
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let run = |out: &std::path::Path, extra: &[String]| {
         let o = ltk()
-            .args(["imp", "--quiet", "--config"])
+            .args([cmd, "--quiet", "--config"])
             .arg(&cfg)
             .arg("--out")
             .arg(out)
             .args(extra)
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
     };
     run(&dir.path().join("whole"), &[]);
     let sh = dir.path().join("sharded");
-    run(&sh, &["--shard", "0/2"]);
-    run(&sh, &["--shard", "1/2"]);
+    for i in 0..n {
+        run(&sh, &["--shard".into(), format!("{i}/{n}")]);
+    }
     let m = ltk()
         .arg("merge")
-        .arg(sh.join("i.shard-0-of-2"))
-        .arg(sh.join("i.shard-1-of-2"))
+        .args((0..n).map(|i| sh.join(format!("x.shard-{i}-of-{n}"))))
         .output()
         .unwrap();
-    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
-    let a = std::fs::read(dir.path().join("whole/i/summary.json")).unwrap();
-    let b = std::fs::read(sh.join("i/summary.json")).unwrap();
+    assert!(m.status.success(), "{cmd}: {}", String::from_utf8_lossy(&m.stderr));
+    let read = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap();
+    (
+        read(dir.path().join("whole/x/summary.json")),
+        read(sh.join("x/summary.json")),
+    )
+}
+
+const TINY: &str = "name = \"x\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"mlp\"\nhidden = [32]\n[train]\niterations = 40\nbatch_size = 32\n";
+
+/// IMP seeds are units too: two shards plus a merge equal one run, bit for bit.
+#[test]
+fn imp_shards_merge_to_the_unsharded_summary() {
+    let (a, b) = sharded_and_whole(
+        "imp",
+        &format!("{TINY}[imp]\nrounds = 2\nseeds = [3, 4]\ncontrols = [\"random_reinit\"]\n[imp.prune]\nrate = 0.5\n"),
+        2,
+    );
     assert!(a == b, "merged IMP summary differs from the unsharded one");
+}
+
+/// LMC units (the parent, each dense pair, each per-k IMP chain) sharded
+/// three ways merge to the unsharded summary; only wall times differ.
+#[test]
+fn lmc_shards_merge_to_the_unsharded_summary() {
+    let (a, b) = sharded_and_whole(
+        "lmc",
+        &format!("{TINY}[lmc]\nks = [0, 10]\npairs = 2\npoints = 3\ntrain_eval_size = 0\n[lmc.imp]\ndensities = [0.5]\n[lmc.imp.prune]\nrate = 0.5\n"),
+        3,
+    );
+    let strip = |t: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
+        strip_timings(&mut v);
+        v
+    };
+    assert_eq!(strip(&a), strip(&b));
+}
+
+/// Strong-ticket units (the target, each n, each edge-popup run) sharded
+/// merge to the unsharded summary; only wall times differ.
+#[test]
+fn strong_shards_merge_to_the_unsharded_summary() {
+    let (a, b) = sharded_and_whole(
+        "strong",
+        &format!(
+            "{TINY}[strong]\npaths = [2, 3]\nedge_popup_keep = [0.5]\nedge_popup_weights = [\"signed_constant\"]\n"
+        ),
+        2,
+    );
+    let strip = |t: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
+        strip_timings(&mut v);
+        v
+    };
+    assert_eq!(strip(&a), strip(&b));
 }
 
 fn fails_with(args: &[&str], out: &std::path::Path, needles: &[&str]) {

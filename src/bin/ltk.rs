@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use lottery_tangent::config::{DataSource, ExperimentConfig};
-use lottery_tangent::experiment::{self, Shard};
+use lottery_tangent::experiment::{self, Experiment, Shard};
 use lottery_tangent::imp::{self, ImpConfig};
-use lottery_tangent::lmc::LmcConfig;
+use lottery_tangent::lmc::{self, LmcConfig};
 use lottery_tangent::models::ModelConfig;
 use lottery_tangent::paths::{read_json, RunDir, DEFAULT_RUNS_DIR};
 use lottery_tangent::run::{RunContext, Start};
-use lottery_tangent::strong::experiment::StrongConfig;
+use lottery_tangent::strong::experiment::{Strong, StrongConfig};
 use lottery_tangent::supermask;
 use lottery_tangent::supermask::SupermaskConfig;
 use lottery_tangent::train::report::{plot_history, TrainSummary};
@@ -288,7 +288,7 @@ enum ModelKind {
 }
 
 /// Commands on the experiment layer (shards and merge).
-const SHARDED: [&str; 2] = ["imp", "supermask"];
+const SHARDED: [&str; 4] = ["imp", "lmc", "strong", "supermask"];
 
 fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     if let Some(n) = &a.name {
@@ -509,7 +509,6 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
         exp.config.set_table("imp", &cfg)?;
         Ok(())
     })?;
-    let dir = &ctx.dir;
     let cfg = exp.config.table::<ImpConfig>("imp")?.unwrap_or_default();
     println!(
         "{}: IMP on {} ({}), {} rounds, rewind to step {}, {:?} pruning at rate {} ({:?}), seeds {:?}, {} steps per run",
@@ -524,21 +523,7 @@ fn cmd_imp(a: ImpArgs) -> Result<()> {
         cfg.seeds,
         exp.spec.steps
     );
-    let shard: Option<Shard> = a.common.shard.as_deref().map(str::parse).transpose()?;
-    match experiment::run::<imp::Imp>(&exp, &cfg, &ctx, &device, !a.common.quiet, shard)? {
-        experiment::Outcome::Complete(summary) => {
-            print!("{}", imp::table(&summary));
-            println!(
-                "test accuracy (%) at the end of training, mean over seeds; run directory {}",
-                dir.root().display()
-            );
-            print!("{}", lottery_tangent::verdict::claims_text(&imp::claims(&summary)));
-        }
-        experiment::Outcome::Shard { done, total } => {
-            print_shard_done(done, total, dir, &a.common.out, &exp.config.name)
-        }
-    }
-    Ok(())
+    run_experiment::<imp::Imp>(&exp, &cfg, &ctx, &device, &a.common)
 }
 
 fn cmd_lmc(a: LmcArgs) -> Result<()> {
@@ -568,7 +553,6 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
         exp.config.set_table("lmc", &cfg)?;
         Ok(())
     })?;
-    let (dir, resume) = (&ctx.dir, ctx.start == Start::Continued);
     let cfg = exp.config.table::<LmcConfig>("lmc")?.unwrap_or_default();
     println!(
         "{}: instability analysis of {} on {}, k in {:?}, {} pairs, {} points, {} steps",
@@ -580,32 +564,50 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
         cfg.points,
         exp.spec.steps
     );
-    let s = lottery_tangent::lmc::run(&exp, &cfg, dir, &device, !a.common.quiet, resume)?;
-    print!("{}", lottery_tangent::lmc::table(&s));
-    let secs: Vec<f64> = s.results.iter().map(|r| r.path_seconds).collect();
-    if !secs.is_empty() {
-        println!(
-            "path evaluation ({} points on {} test examples{}): mean {:.3} s per pair",
-            cfg.points,
-            exp.split.test.len(),
-            if cfg.train_eval_size > 0 {
-                " + train-loss subset"
-            } else {
-                ""
-            },
-            secs.iter().sum::<f64>() / secs.len() as f64
-        );
+    run_experiment::<lmc::Lmc>(&exp, &cfg, &ctx, &device, &a.common)
+}
+
+/// Runs an experiment on the layer in its run context and prints its tables
+/// and verdicts (or, for a shard, how to merge).
+fn run_experiment<E: Experiment>(
+    exp: &lottery_tangent::config::Experiment,
+    cfg: &E::Config,
+    ctx: &RunContext,
+    device: &candle_core::Device,
+    a: &TrainArgs,
+) -> Result<()> {
+    let shard: Option<Shard> = a.shard.as_deref().map(str::parse).transpose()?;
+    let t0 = std::time::Instant::now();
+    match experiment::run::<E>(exp, cfg, ctx, device, !a.quiet, shard)? {
+        experiment::Outcome::Complete(s) => {
+            print!("{}", E::console(&s));
+            println!(
+                "{:.1} s; run directory {}",
+                t0.elapsed().as_secs_f64(),
+                ctx.dir.root().display()
+            );
+            print!("{}", lottery_tangent::verdict::claims_text(&E::claims(&s)));
+        }
+        experiment::Outcome::Shard { done, total } => print_shard_done(done, total, &ctx.dir, &a.out, &exp.config.name),
     }
-    println!("run directory {}", dir.root().display());
-    print!(
-        "{}",
-        lottery_tangent::verdict::claims_text(&lottery_tangent::lmc::claims(&s))
-    );
+    Ok(())
+}
+
+/// Merges shards of one experiment and prints its tables and verdicts.
+fn merge_experiment<E: Experiment>(
+    exp: &lottery_tangent::config::Experiment,
+    config_text: &str,
+    shards: &[PathBuf],
+    ctx: &RunContext,
+) -> Result<()> {
+    let cfg = exp.config.table::<E::Config>(E::NAME)?.unwrap_or_default();
+    let s = experiment::merge::<E>(exp, &cfg, config_text, shards, ctx)?;
+    print!("{}", E::console(&s));
+    print!("{}", lottery_tangent::verdict::claims_text(&E::claims(&s)));
     Ok(())
 }
 
 fn cmd_strong(a: StrongArgs) -> Result<()> {
-    use lottery_tangent::strong::experiment;
     let (exp, ctx, device) = prepare(&a.common, "strong", |exp| {
         let mut cfg = exp.config.table::<StrongConfig>("strong")?.unwrap_or_default();
         if let Some(p) = &a.paths {
@@ -618,10 +620,6 @@ fn cmd_strong(a: StrongArgs) -> Result<()> {
         exp.config.set_table("strong", &cfg)?;
         Ok(())
     })?;
-    let dir = &ctx.dir;
-    if ctx.start == Start::Continued {
-        eprintln!("continuing: the target comes from the run's training cache; the constructions rerun");
-    }
     let cfg = exp.config.table::<StrongConfig>("strong")?.unwrap_or_default();
     println!(
         "{}: strong tickets for target {} on {}; paths per weight {:?}; edge-popup kept fractions {:?}",
@@ -631,16 +629,7 @@ fn cmd_strong(a: StrongArgs) -> Result<()> {
         cfg.paths,
         cfg.edge_popup_keep
     );
-    let t = std::time::Instant::now();
-    let s = experiment::run(&exp, &cfg, dir, &device, !a.common.quiet)?;
-    print!("{}", experiment::table(&s));
-    println!(
-        "total {:.1} s; run directory {}",
-        t.elapsed().as_secs_f64(),
-        dir.root().display()
-    );
-    print!("{}", lottery_tangent::verdict::claims_text(&experiment::claims(&s)));
-    Ok(())
+    run_experiment::<Strong>(&exp, &cfg, &ctx, &device, &a.common)
 }
 
 fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
@@ -657,10 +646,6 @@ fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
         exp.config.set_table("supermask", &cfg)?;
         Ok(())
     })?;
-    let dir = &ctx.dir;
-    if ctx.start == Start::Continued {
-        eprintln!("this experiment saves no finished units yet: it reruns from the start");
-    }
     let cfg = exp.config.table::<SupermaskConfig>("supermask")?.unwrap_or_default();
     println!(
         "{}: supermasks of {} on {}, criteria {:?}, densities {:?}, seeds {:?}, {} steps per dense run",
@@ -672,23 +657,7 @@ fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
         cfg.seeds,
         exp.spec.steps
     );
-    let shard: Option<Shard> = a.common.shard.as_deref().map(str::parse).transpose()?;
-    let t0 = std::time::Instant::now();
-    match experiment::run::<supermask::Supermask>(&exp, &cfg, &ctx, &device, !a.common.quiet, shard)? {
-        experiment::Outcome::Complete(s) => {
-            print!("{}", supermask::table(&s));
-            println!(
-                "{:.1} s; run directory {}",
-                t0.elapsed().as_secs_f64(),
-                dir.root().display()
-            );
-            print!("{}", lottery_tangent::verdict::claims_text(&supermask::claims(&s)));
-        }
-        experiment::Outcome::Shard { done, total } => {
-            print_shard_done(done, total, dir, &a.common.out, &exp.config.name)
-        }
-    }
-    Ok(())
+    run_experiment::<supermask::Supermask>(&exp, &cfg, &ctx, &device, &a.common)
 }
 
 fn print_shard_done(done: usize, total: usize, dir: &RunDir, out: &std::path::Path, name: &str) {
@@ -713,18 +682,10 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
     };
     let ctx = RunContext::open(&into, &kind, &config_text, false)?;
     match kind.as_str() {
-        "supermask" => {
-            let cfg = exp.config.table::<SupermaskConfig>("supermask")?.unwrap_or_default();
-            let s = experiment::merge::<supermask::Supermask>(&exp, &cfg, &config_text, &shards, &ctx)?;
-            print!("{}", supermask::table(&s));
-            print!("{}", lottery_tangent::verdict::claims_text(&supermask::claims(&s)));
-        }
-        "imp" => {
-            let cfg = exp.config.table::<ImpConfig>("imp")?.unwrap_or_default();
-            let s = experiment::merge::<imp::Imp>(&exp, &cfg, &config_text, &shards, &ctx)?;
-            print!("{}", imp::table(&s));
-            print!("{}", lottery_tangent::verdict::claims_text(&imp::claims(&s)));
-        }
+        "imp" => merge_experiment::<imp::Imp>(&exp, &config_text, &shards, &ctx)?,
+        "lmc" => merge_experiment::<lmc::Lmc>(&exp, &config_text, &shards, &ctx)?,
+        "strong" => merge_experiment::<Strong>(&exp, &config_text, &shards, &ctx)?,
+        "supermask" => merge_experiment::<supermask::Supermask>(&exp, &config_text, &shards, &ctx)?,
         other => bail!("ltk merge: `{other}` runs have no shards yet (supported: {SHARDED:?})"),
     }
     println!("merged {} shards into {}", shards.len(), into.display());

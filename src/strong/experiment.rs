@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::edge_popup::{EdgePopup, ScoreInit, WeightInit};
 use super::pensia::{self, ConstructionStats};
 use crate::config::Experiment;
+use crate::experiment::UnitEnv;
 use crate::models::{Network, Parameterization};
 use crate::params::ParamSet;
 use crate::paths::{write_json, write_text, RunDir};
@@ -127,24 +128,57 @@ pub struct StrongSummary {
     pub edge_popup: Vec<EdgePopupRecord>,
 }
 
-/// Runs the experiment; the experiment's model must be a ReLU MLP in standard parameterization.
-pub fn run(
-    exp: &Experiment,
-    cfg: &StrongConfig,
-    dir: &RunDir,
-    device: &Device,
-    progress: bool,
-) -> Result<StrongSummary> {
+/// The strong-ticket experiment on the experiment layer. Units (independent,
+/// in this order): the target; one subset-sum construction per path count n;
+/// one edge-popup run per (weights, kept fraction). Every unit takes the
+/// target from the run's training cache (trained once per run directory).
+pub struct Strong;
+
+/// A unit of the strong-ticket experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "unit", rename_all = "snake_case")]
+pub enum StrongUnit {
+    Target,
+    Pensia { paths: usize },
+    EdgePopup { weights: WeightInit, keep: f64 },
+}
+
+/// The trained target, as reported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetRecord {
+    pub parameters: usize,
+    pub test_accuracy: f64,
+    /// As measured when trained (also when loaded from the cache).
+    pub train_seconds: f64,
+    pub output_scale: f64,
+}
+
+/// What one unit measures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum StrongRecord {
+    Target(TargetRecord),
+    Pensia(PensiaRecord),
+    EdgePopup(EdgePopupRecord),
+}
+
+/// The target (trained with its biases masked to zero, cached in the run
+/// directory) and its test outputs.
+struct Target {
+    mlp: crate::models::Mlp,
+    params: ParamSet,
+    seconds: f64,
+    outputs: Vec<f32>,
+    accuracy: f64,
+}
+
+fn target(exp: &Experiment, cfg: &StrongConfig, env: &UnitEnv) -> Result<Target> {
     let mlp = cfg.validate(&exp.net)?;
-    let net = exp.net.clone();
-    let loss = exp.config.train.loss;
-    // The target, trained with its biases masked to zero.
-    let theta0 = net.init(exp.config.seed);
+    let theta0 = exp.net.init(exp.config.seed);
     let bias_mask = pensia::bias_free_mask(&mlp, &theta0)?;
-    let mut model = Supervised::new(net.clone(), loss, device);
-    // Cached in the run directory: a continued run does not retrain the target.
+    let mut model = Supervised::new(exp.net.clone(), exp.config.train.loss, env.device);
     let out = train::cache::cached_train(
-        &dir.train_cache(),
+        &env.dir.train_cache(),
         &exp.training_identity()?,
         &mut model,
         &theta0,
@@ -152,121 +186,231 @@ pub fn run(
         &exp.spec,
         &TrainOptions {
             mask: Some(&bias_mask),
-            progress,
+            progress: env.progress,
             ..Default::default()
         },
     )?;
-    let target_train_seconds = out.seconds; // as measured when trained (also when loaded from the cache)
-    let target = out.params;
-    target.save(&dir.file("target.safetensors"))?;
     let test = &exp.split.test;
-    let mut target_out = Vec::new();
-    model.predict(&target, &test.x, test.len(), &mut target_out)?;
-    let target_accuracy = train::evaluate(&mut model, &target, test, exp.spec.eval_chunk)?.accuracy;
+    let mut outputs = Vec::new();
+    model.predict(&out.params, &test.x, test.len(), &mut outputs)?;
+    let accuracy = train::evaluate(&mut model, &out.params, test, exp.spec.eval_chunk)?.accuracy;
+    Ok(Target {
+        mlp,
+        params: out.params,
+        seconds: out.seconds,
+        outputs,
+        accuracy,
+    })
+}
 
+/// One subset-sum construction with `n` paths per weight, evaluated against the target.
+fn pensia_unit(exp: &Experiment, cfg: &StrongConfig, t: &Target, n: usize, env: &UnitEnv) -> Result<PensiaRecord> {
+    let (mlp, device, loss) = (&t.mlp, env.device, exp.config.train.loss);
+    let test = &exp.split.test;
     let (scaled, scale) = match cfg.rescale_to {
-        Some(m) => pensia::rescale_layers(&mlp, &target, m)?,
-        None => (target.clone(), 1.0),
+        Some(m) => pensia::rescale_layers(mlp, &t.params, m)?,
+        None => (t.params.clone(), 1.0),
     };
-    let mut pensia_records = Vec::new();
-    for &n in &cfg.paths {
-        let c = pensia::construct(&mlp, &scaled, n, cfg.seed, device)?;
-        let pruned = c.pruned()?;
-        let mut rmodel = Supervised::new(Network::Mlp(c.mlp.clone()), loss, device);
-        let mut pruned_out = Vec::new();
-        let mut acc_hits = 0usize;
-        let chunk = 1000usize;
-        let mut start = 0;
-        while start < test.len() {
-            let end = (start + chunk).min(test.len());
-            let mut o = Vec::new();
-            rmodel.predict(
-                &pruned,
-                &test.x[start * test.dim()..end * test.dim()],
-                end - start,
-                &mut o,
-            )?;
-            pruned_out.extend_from_slice(&o);
-            start = end;
-        }
-        let classes = mlp.output_dim;
-        for (i, row) in pruned_out.chunks_exact(classes).enumerate() {
-            let best = row
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(j, _)| j)
-                .unwrap_or(0);
-            if best == test.labels[i] as usize {
-                acc_hits += 1;
-            }
-        }
-        // The construction realizes the rescaled target, whose outputs are
-        // S·f(x) (ReLU layers are positively homogeneous); compare S⁻¹ times
-        // the pruned output with the unscaled target f(x).
-        let diffs: Vec<f64> = pruned_out
+    let c = pensia::construct(mlp, &scaled, n, cfg.seed, device)?;
+    let pruned = c.pruned()?;
+    let mut rmodel = Supervised::new(Network::Mlp(c.mlp.clone()), loss, device);
+    let mut pruned_out = Vec::new();
+    let mut acc_hits = 0usize;
+    let chunk = 1000usize;
+    let mut start = 0;
+    while start < test.len() {
+        let end = (start + chunk).min(test.len());
+        let mut o = Vec::new();
+        rmodel.predict(
+            &pruned,
+            &test.x[start * test.dim()..end * test.dim()],
+            end - start,
+            &mut o,
+        )?;
+        pruned_out.extend_from_slice(&o);
+        start = end;
+    }
+    let classes = mlp.output_dim;
+    for (i, row) in pruned_out.chunks_exact(classes).enumerate() {
+        let best = row
             .iter()
-            .zip(&target_out)
-            .map(|(a, b)| (*a as f64 / scale - *b as f64).abs())
-            .collect();
-        let rec = PensiaRecord {
-            test_accuracy: acc_hits as f64 / test.len().max(1) as f64,
-            output_rmse: (diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len().max(1) as f64).sqrt(),
-            output_max_error: diffs.iter().copied().fold(0.0, f64::max),
-            stats: c.stats,
-        };
-        if progress {
-            eprintln!(
-                "n = {n:>2}: max weight error {:.2e}, test accuracy {:.2}% (target {:.2}%), {} random / {} kept weights, {:.1} s",
-                rec.stats.max_weight_error,
-                100.0 * rec.test_accuracy,
-                100.0 * target_accuracy,
-                rec.stats.random_weights,
-                rec.stats.kept_weights,
-                rec.stats.total_seconds
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(j, _)| j)
+            .unwrap_or(0);
+        if best == test.labels[i] as usize {
+            acc_hits += 1;
+        }
+    }
+    // The construction realizes the rescaled target, whose outputs are
+    // S·f(x) (ReLU layers are positively homogeneous); compare S⁻¹ times
+    // the pruned output with the unscaled target f(x).
+    let diffs: Vec<f64> = pruned_out
+        .iter()
+        .zip(&t.outputs)
+        .map(|(a, b)| (*a as f64 / scale - *b as f64).abs())
+        .collect();
+    let rec = PensiaRecord {
+        test_accuracy: acc_hits as f64 / test.len().max(1) as f64,
+        output_rmse: (diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len().max(1) as f64).sqrt(),
+        output_max_error: diffs.iter().copied().fold(0.0, f64::max),
+        stats: c.stats,
+    };
+    if env.progress {
+        eprintln!(
+            "n = {n:>2}: max weight error {:.2e}, test accuracy {:.2}% (target {:.2}%), {} random / {} kept weights, {:.1} s",
+            rec.stats.max_weight_error,
+            100.0 * rec.test_accuracy,
+            100.0 * t.accuracy,
+            rec.stats.random_weights,
+            rec.stats.kept_weights,
+            rec.stats.total_seconds
+        );
+    }
+    Ok(rec)
+}
+
+fn edge_popup_unit(
+    exp: &Experiment,
+    cfg: &StrongConfig,
+    mlp: crate::models::Mlp,
+    w: WeightInit,
+    keep: f64,
+    env: &UnitEnv,
+) -> Result<EdgePopupRecord> {
+    let (mut ep, scores0) =
+        EdgePopup::with_score_init(mlp, w, keep, exp.config.train.loss, cfg.seed, cfg.edge_popup_score_init)?;
+    let o = train::train(
+        &mut ep,
+        &scores0,
+        &exp.split,
+        &exp.spec,
+        &TrainOptions {
+            progress: env.progress,
+            ..Default::default()
+        },
+    )?;
+    let acc = train::evaluate(&mut ep, &o.params, &exp.split.test, exp.spec.eval_chunk)?.accuracy;
+    if env.progress {
+        eprintln!("edge-popup {w:?} keep {keep}: test accuracy {:.2}%", 100.0 * acc);
+    }
+    Ok(EdgePopupRecord {
+        weights: w,
+        keep,
+        test_accuracy: acc,
+    })
+}
+
+impl crate::experiment::Experiment for Strong {
+    const NAME: &'static str = "strong";
+    type Config = StrongConfig;
+    type Unit = StrongUnit;
+    type Record = StrongRecord;
+    type Summary = StrongSummary;
+
+    fn units(exp: &Experiment, cfg: &StrongConfig) -> Result<Vec<StrongUnit>> {
+        cfg.validate(&exp.net)?;
+        let mut units = vec![StrongUnit::Target];
+        units.extend(cfg.paths.iter().map(|&paths| StrongUnit::Pensia { paths }));
+        for &weights in &cfg.edge_popup_weights {
+            units.extend(
+                cfg.edge_popup_keep
+                    .iter()
+                    .map(|&keep| StrongUnit::EdgePopup { weights, keep }),
             );
         }
-        pensia_records.push(rec);
+        let mut keys: Vec<String> = units.iter().map(Self::unit_key).collect();
+        keys.sort();
+        if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::config(
+                "strong.paths / strong.edge_popup_keep",
+                "no repeated values",
+                &w[0],
+            ));
+        }
+        Ok(units)
     }
-
-    let mut edge = Vec::new();
-    for &w in &cfg.edge_popup_weights {
-        for &keep in &cfg.edge_popup_keep {
-            let (mut ep, scores0) =
-                EdgePopup::with_score_init(mlp.clone(), w, keep, loss, cfg.seed, cfg.edge_popup_score_init)?;
-            let o = train::train(
-                &mut ep,
-                &scores0,
-                &exp.split,
-                &exp.spec,
-                &TrainOptions {
-                    progress,
-                    ..Default::default()
-                },
-            )?;
-            let acc = train::evaluate(&mut ep, &o.params, test, exp.spec.eval_chunk)?.accuracy;
-            if progress {
-                eprintln!("edge-popup {w:?} keep {keep}: test accuracy {:.2}%", 100.0 * acc);
-            }
-            edge.push(EdgePopupRecord {
-                weights: w,
-                keep,
-                test_accuracy: acc,
-            });
+    fn unit_key(u: &StrongUnit) -> String {
+        match u {
+            StrongUnit::Target => "target".into(),
+            StrongUnit::Pensia { paths } => format!("pensia_n{paths}"),
+            StrongUnit::EdgePopup { weights, keep } => format!("edge_popup_{weights:?}_keep{keep}"),
         }
     }
-    let s = StrongSummary {
-        name: exp.config.name.clone(),
-        target: exp.net.describe(),
-        target_parameters: ParamSet::numel(&target),
-        target_accuracy,
-        target_train_seconds,
-        output_scale: scale,
-        pensia: pensia_records,
-        edge_popup: edge,
-    };
-    write_summary(dir, &s)?;
-    Ok(s)
+    fn run_unit(exp: &Experiment, cfg: &StrongConfig, unit: &StrongUnit, env: &UnitEnv) -> Result<StrongRecord> {
+        match unit {
+            StrongUnit::Target => {
+                let t = target(exp, cfg, env)?;
+                t.params.save(&env.dir.file("target.safetensors"))?;
+                let output_scale = match cfg.rescale_to {
+                    Some(m) => pensia::rescale_layers(&t.mlp, &t.params, m)?.1,
+                    None => 1.0,
+                };
+                Ok(StrongRecord::Target(TargetRecord {
+                    parameters: ParamSet::numel(&t.params),
+                    test_accuracy: t.accuracy,
+                    train_seconds: t.seconds,
+                    output_scale,
+                }))
+            }
+            StrongUnit::Pensia { paths } => {
+                let t = target(exp, cfg, env)?;
+                Ok(StrongRecord::Pensia(pensia_unit(exp, cfg, &t, *paths, env)?))
+            }
+            StrongUnit::EdgePopup { weights, keep } => {
+                let mlp = cfg.validate(&exp.net)?;
+                Ok(StrongRecord::EdgePopup(edge_popup_unit(
+                    exp, cfg, mlp, *weights, *keep, env,
+                )?))
+            }
+        }
+    }
+    fn summarize(exp: &Experiment, _cfg: &StrongConfig, records: Vec<StrongRecord>) -> Result<StrongSummary> {
+        let mut s = StrongSummary {
+            name: exp.config.name.clone(),
+            target: exp.net.describe(),
+            target_parameters: 0,
+            target_accuracy: f64::NAN,
+            target_train_seconds: 0.0,
+            output_scale: 1.0,
+            pensia: vec![],
+            edge_popup: vec![],
+        };
+        for r in records {
+            match r {
+                StrongRecord::Target(t) => {
+                    s.target_parameters = t.parameters;
+                    s.target_accuracy = t.test_accuracy;
+                    s.target_train_seconds = t.train_seconds;
+                    s.output_scale = t.output_scale;
+                }
+                StrongRecord::Pensia(p) => s.pensia.push(p),
+                StrongRecord::EdgePopup(e) => s.edge_popup.push(e),
+            }
+        }
+        Ok(s)
+    }
+    fn write_report(dir: &RunDir, s: &StrongSummary) -> Result<()> {
+        write_summary(dir, s)
+    }
+    fn claims(s: &StrongSummary) -> Vec<Claim> {
+        claims(s)
+    }
+    fn console(s: &StrongSummary) -> String {
+        table(s)
+    }
+}
+
+/// Runs (or resumes) the experiment in `dir`; the model must be a ReLU MLP
+/// in standard parameterization.
+pub fn run(
+    exp: &Experiment,
+    cfg: &StrongConfig,
+    dir: &RunDir,
+    device: &Device,
+    progress: bool,
+) -> Result<StrongSummary> {
+    crate::experiment::run_in::<Strong>(exp, cfg, dir, device, progress, false)
 }
 
 /// The human-readable tables.
