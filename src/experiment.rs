@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::config;
 use crate::paths::{read_json, write_json, RunDir};
 use crate::run::{sha256_hex, RunContext, Start};
 use crate::verdict::Claim;
@@ -33,21 +32,19 @@ pub trait Experiment {
     type Record: Clone + Serialize + DeserializeOwned;
     /// The summary of all records.
     type Summary: Serialize + DeserializeOwned;
+    /// What every unit shares, built once per process: the base config with
+    /// its data ([`config::Experiment`]) for most experiments.
+    type Base;
 
     /// Validates the config against the base experiment (before any
     /// training) and lists the units in a fixed order.
-    fn units(base: &config::Experiment, cfg: &Self::Config) -> Result<Vec<Self::Unit>>;
+    fn units(base: &Self::Base, cfg: &Self::Config) -> Result<Vec<Self::Unit>>;
     /// A file-name-safe key, unique among the units.
     fn unit_key(unit: &Self::Unit) -> String;
     /// Runs one unit.
-    fn run_unit(
-        base: &config::Experiment,
-        cfg: &Self::Config,
-        unit: &Self::Unit,
-        env: &UnitEnv,
-    ) -> Result<Self::Record>;
+    fn run_unit(base: &Self::Base, cfg: &Self::Config, unit: &Self::Unit, env: &UnitEnv) -> Result<Self::Record>;
     /// Combines the records of every unit (in unit order).
-    fn summarize(base: &config::Experiment, cfg: &Self::Config, records: Vec<Self::Record>) -> Result<Self::Summary>;
+    fn summarize(base: &Self::Base, cfg: &Self::Config, records: Vec<Self::Record>) -> Result<Self::Summary>;
     /// Writes summary.json, tables, report.md and figures.
     fn write_report(dir: &RunDir, summary: &Self::Summary) -> Result<()>;
     /// The verdicts.
@@ -168,7 +165,7 @@ struct SavedUnit<U, R> {
 /// shard (all units without one) whose record is not saved yet; then, when
 /// unsharded, the summary and report.
 pub fn run<E: Experiment>(
-    base: &config::Experiment,
+    base: &E::Base,
     cfg: &E::Config,
     ctx: &RunContext,
     device: &Device,
@@ -200,7 +197,7 @@ pub fn run<E: Experiment>(
 /// Runs every unit in `dir` without the run policy (for library callers and
 /// tests, which own their directory); `resume` reuses saved units.
 pub fn run_in<E: Experiment>(
-    base: &config::Experiment,
+    base: &E::Base,
     cfg: &E::Config,
     dir: &RunDir,
     device: &Device,
@@ -214,7 +211,7 @@ pub fn run_in<E: Experiment>(
 }
 
 fn run_units<E: Experiment>(
-    base: &config::Experiment,
+    base: &E::Base,
     cfg: &E::Config,
     dir: &RunDir,
     resume: bool,
@@ -267,7 +264,7 @@ struct RunJson {
 /// present in exactly one shard (or identical in several); then summarizes
 /// and reports.
 pub fn merge<E: Experiment>(
-    base: &config::Experiment,
+    base: &E::Base,
     cfg: &E::Config,
     config_text: &str,
     shards: &[PathBuf],

@@ -310,6 +310,7 @@ pub struct Imp;
 
 impl crate::experiment::Experiment for Imp {
     const NAME: &'static str = "imp";
+    type Base = Experiment;
     type Config = ImpConfig;
     type Unit = u64;
     type Record = Vec<RoundRecord>;

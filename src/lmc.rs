@@ -671,6 +671,7 @@ fn imp_unit(
 
 impl crate::experiment::Experiment for Lmc {
     const NAME: &'static str = "lmc";
+    type Base = Experiment;
     type Config = LmcConfig;
     type Unit = LmcUnit;
     type Record = LmcRecord;

@@ -249,6 +249,7 @@ pub struct Supermask;
 
 impl crate::experiment::Experiment for Supermask {
     const NAME: &'static str = "supermask";
+    type Base = Experiment;
     type Config = SupermaskConfig;
     type Unit = u64;
     type Record = SeedRecord;

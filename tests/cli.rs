@@ -244,18 +244,21 @@ fn two_shards_and_a_merge_equal_one_run() {
 /// Runs `ltk CMD` on `config` unsharded and as `n` shards plus `ltk merge`;
 /// returns both summaries (as JSON text).
 fn sharded_and_whole(cmd: &str, config: &str, n: usize) -> (String, String) {
+    sharded_and_whole_with(cmd, Some(config), &[], n)
+}
+
+/// [`sharded_and_whole`] with a config file (run name `x`) or flags `args`.
+fn sharded_and_whole_with(cmd: &str, config: Option<&str>, args: &[&str], n: usize) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, config).unwrap();
+    let mut base: Vec<std::ffi::OsString> = vec![cmd.into(), "--quiet".into()];
+    if let Some(c) = config {
+        std::fs::write(&cfg, c).unwrap();
+        base.extend(["--config".into(), cfg.clone().into()]);
+    }
+    base.extend(args.iter().map(|a| a.into()));
     let run = |out: &std::path::Path, extra: &[String]| {
-        let o = ltk()
-            .args([cmd, "--quiet", "--config"])
-            .arg(&cfg)
-            .arg("--out")
-            .arg(out)
-            .args(extra)
-            .output()
-            .unwrap();
+        let o = ltk().args(&base).arg("--out").arg(out).args(extra).output().unwrap();
         assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
     };
     run(&dir.path().join("whole"), &[]);
@@ -298,12 +301,33 @@ fn lmc_shards_merge_to_the_unsharded_summary() {
         &format!("{TINY}[lmc]\nks = [0, 10]\npairs = 2\npoints = 3\ntrain_eval_size = 0\n[lmc.imp]\ndensities = [0.5]\n[lmc.imp.prune]\nrate = 0.5\n"),
         3,
     );
-    let strip = |t: &str| {
-        let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
-        strip_timings(&mut v);
-        v
-    };
-    assert_eq!(strip(&a), strip(&b));
+    assert_eq!(stripped(&a), stripped(&b));
+}
+
+/// ntk-compare's (width, seed) units sharded merge to the unsharded summary
+/// (the learning rate comes from the shards' lr.json); only wall times differ.
+#[test]
+fn ntk_compare_shards_merge_to_the_unsharded_summary() {
+    let (a, b) = sharded_and_whole_with(
+        "ntk-compare",
+        None,
+        &[
+            "--name",
+            "x",
+            "--widths",
+            "16,32",
+            "--seeds",
+            "0,1",
+            "--steps",
+            "10",
+            "--train-size",
+            "32",
+            "--test-size",
+            "32",
+        ],
+        3,
+    );
+    assert_eq!(stripped(&a), stripped(&b));
 }
 
 /// Strong-ticket units (the target, each n, each edge-popup run) sharded
@@ -317,12 +341,7 @@ fn strong_shards_merge_to_the_unsharded_summary() {
         ),
         2,
     );
-    let strip = |t: &str| {
-        let mut v: serde_json::Value = serde_json::from_str(t).unwrap();
-        strip_timings(&mut v);
-        v
-    };
-    assert_eq!(strip(&a), strip(&b));
+    assert_eq!(stripped(&a), stripped(&b));
 }
 
 fn fails_with(args: &[&str], out: &std::path::Path, needles: &[&str]) {
@@ -440,6 +459,13 @@ fn strip_timings(v: &mut serde_json::Value) {
         serde_json::Value::Array(a) => a.iter_mut().for_each(strip_timings),
         _ => {}
     }
+}
+
+/// A summary's JSON without its wall times.
+fn stripped(text: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+    strip_timings(&mut v);
+    v
 }
 
 /// `ltk ntk-compare` and the `ntk_compare` alias run the same code.

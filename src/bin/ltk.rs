@@ -12,6 +12,7 @@ use lottery_tangent::experiment::{self, Experiment, Shard};
 use lottery_tangent::imp::{self, ImpConfig};
 use lottery_tangent::lmc::{self, LmcConfig};
 use lottery_tangent::models::ModelConfig;
+use lottery_tangent::ntk::compare::{CompareConfig, NtkCompare};
 use lottery_tangent::paths::{read_json, RunDir, DEFAULT_RUNS_DIR};
 use lottery_tangent::run::{RunContext, Start};
 use lottery_tangent::strong::experiment::{Strong, StrongConfig};
@@ -288,7 +289,7 @@ enum ModelKind {
 }
 
 /// Commands on the experiment layer (shards and merge).
-const SHARDED: [&str; 4] = ["imp", "lmc", "strong", "supermask"];
+const SHARDED: [&str; 5] = ["imp", "lmc", "ntk_compare", "strong", "supermask"];
 
 fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     if let Some(n) = &a.name {
@@ -569,7 +570,7 @@ fn cmd_lmc(a: LmcArgs) -> Result<()> {
 
 /// Runs an experiment on the layer in its run context and prints its tables
 /// and verdicts (or, for a shard, how to merge).
-fn run_experiment<E: Experiment>(
+fn run_experiment<E: Experiment<Base = lottery_tangent::config::Experiment>>(
     exp: &lottery_tangent::config::Experiment,
     cfg: &E::Config,
     ctx: &RunContext,
@@ -594,7 +595,7 @@ fn run_experiment<E: Experiment>(
 }
 
 /// Merges shards of one experiment and prints its tables and verdicts.
-fn merge_experiment<E: Experiment>(
+fn merge_experiment<E: Experiment<Base = lottery_tangent::config::Experiment>>(
     exp: &lottery_tangent::config::Experiment,
     config_text: &str,
     shards: &[PathBuf],
@@ -674,6 +675,14 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
         .with_context(|| format!("{} is not a run directory (no config.toml)", first.display()))?;
     let kind: serde_json::Value = read_json(&first.join("run.json"))?;
     let kind = kind["kind"].as_str().unwrap_or("").to_string();
+    if kind == NtkCompare::NAME {
+        let cfg: CompareConfig = toml::from_str(&config_text).context("the shards' config.toml")?;
+        let into = into.unwrap_or_else(|| first.with_file_name(&cfg.name));
+        let ctx = RunContext::open(&into, &kind, &config_text, false)?;
+        ntk_compare_cli::merge(&config_text, &shards, &ctx)?;
+        println!("merged {} shards into {}", shards.len(), into.display());
+        return Ok(());
+    }
     let config = ExperimentConfig::from_toml(&config_text, &first.join("config.toml").display().to_string())?;
     let exp = config.resolve().context("invalid experiment")?;
     let into = match into {

@@ -1561,7 +1561,119 @@ pub fn write_report(dir: &RunDir, s: &CompareSummary) -> Result<()> {
     write_text(&dir.report_md(), &md)
 }
 
-/// Result file of one (width, seed), so an interrupted sweep resumes.
-pub fn result_path(dir: &RunDir, width: usize, seed: u64) -> std::path::PathBuf {
-    dir.file(&format!("results/width_{width}_seed_{seed}.json"))
+/// `ntk_compare` on the experiment layer: one unit per (width, seed), in
+/// width-major order. The learning rate is chosen once per process (it needs
+/// every width's kernel at init) and kept in the run directory (`lr.json`),
+/// from which a merge of shards reads it.
+pub struct NtkCompare;
+
+/// What every (width, seed) shares: the data and the learning rate (with the
+/// init kernels the rate's choice computed, each reused once).
+pub struct NtkBase {
+    pub split: Split,
+    pub lr: LrRecord,
+    init: std::sync::Mutex<LrChoice>,
+}
+
+/// The learning rate and how it was chosen (`lr.json` of a run).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LrRecord {
+    pub lr: f64,
+    pub source: String,
+}
+
+impl NtkBase {
+    /// Loads the data and chooses the learning rate ([`choose_lr`]).
+    pub fn prepare(cfg: &CompareConfig) -> Result<NtkBase> {
+        cfg.validate()?;
+        let split = cfg.data.load()?;
+        let choice = choose_lr(cfg, &split)?;
+        Ok(NtkBase {
+            split,
+            lr: LrRecord {
+                lr: choice.lr,
+                source: choice.source.clone(),
+            },
+            init: std::sync::Mutex::new(choice),
+        })
+    }
+
+    /// Loads the data and takes a rate already chosen (merging shards).
+    pub fn with_lr(cfg: &CompareConfig, lr: LrRecord) -> Result<NtkBase> {
+        cfg.validate()?;
+        Ok(NtkBase {
+            split: cfg.data.load()?,
+            lr,
+            init: std::sync::Mutex::new(LrChoice::default()),
+        })
+    }
+
+    /// Where a run keeps its learning rate.
+    pub fn lr_path(dir: &RunDir) -> std::path::PathBuf {
+        dir.file("lr.json")
+    }
+}
+
+/// One (width, seed) of the sweep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WidthUnit {
+    pub width: usize,
+    pub seed: u64,
+}
+
+impl crate::experiment::Experiment for NtkCompare {
+    const NAME: &'static str = "ntk_compare";
+    type Base = NtkBase;
+    type Config = CompareConfig;
+    type Unit = WidthUnit;
+    type Record = WidthResult;
+    type Summary = CompareSummary;
+
+    fn units(_base: &NtkBase, cfg: &CompareConfig) -> Result<Vec<WidthUnit>> {
+        cfg.validate()?;
+        Ok(cfg
+            .widths
+            .iter()
+            .flat_map(|&width| cfg.seeds.iter().map(move |&seed| WidthUnit { width, seed }))
+            .collect())
+    }
+    fn unit_key(u: &WidthUnit) -> String {
+        format!("width_{}_seed_{}", u.width, u.seed)
+    }
+    fn run_unit(
+        base: &NtkBase,
+        cfg: &CompareConfig,
+        u: &WidthUnit,
+        env: &crate::experiment::UnitEnv,
+    ) -> Result<WidthResult> {
+        let init = base
+            .init
+            .lock()
+            .map_err(|_| Error::invalid("init-kernel cache", "unpoisoned", "poisoned"))?
+            .take_init(u.width, u.seed);
+        let r = run_width_with(cfg, &base.split, u.width, u.seed, base.lr.lr, env.progress, init)?;
+        if env.progress {
+            eprintln!("  {}", width_line(&r));
+        }
+        Ok(r)
+    }
+    fn summarize(base: &NtkBase, cfg: &CompareConfig, records: Vec<WidthResult>) -> Result<CompareSummary> {
+        summarize(
+            cfg,
+            base.lr.lr,
+            base.lr.source.clone(),
+            (base.split.train.len(), base.split.test.len()),
+            records,
+        )
+    }
+    fn write_report(dir: &RunDir, s: &CompareSummary) -> Result<()> {
+        write_report(dir, s)
+    }
+    fn claims(s: &CompareSummary) -> Vec<Claim> {
+        s.claims()
+    }
+    fn console(s: &CompareSummary) -> String {
+        let lines: String = s.results.iter().map(|r| format!("  {}\n", width_line(r))).collect();
+        format!("{lines}\n{}\n{}\n{}\n", table(s), slope_lines(s), timing_lines(s))
+    }
 }

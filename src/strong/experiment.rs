@@ -303,6 +303,7 @@ fn edge_popup_unit(
 
 impl crate::experiment::Experiment for Strong {
     const NAME: &'static str = "strong";
+    type Base = Experiment;
     type Config = StrongConfig;
     type Unit = StrongUnit;
     type Record = StrongRecord;

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use lottery_tangent::config::DataSource;
+use lottery_tangent::experiment::{self, Experiment, Shard};
 use lottery_tangent::models::{Activation, Parameterization};
-use lottery_tangent::ntk::compare::{self, CompareConfig, CompareSummary, WidthResult};
+use lottery_tangent::ntk::compare::{self, CompareConfig, CompareSummary, LrRecord, NtkBase, NtkCompare};
 use lottery_tangent::paths::{read_json, write_json, RunDir, DEFAULT_RUNS_DIR};
 use lottery_tangent::run::{RunContext, Start};
 
@@ -91,6 +92,10 @@ pub struct NtkCompareArgs {
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
+    /// Run only shard i of n of the (width, seed) units (0-based, e.g. a
+    /// Slurm array task); `ltk merge` combines the shards.
+    #[arg(long, value_name = "i/n")]
+    shard: Option<String>,
 }
 
 fn build_config(a: &NtkCompareArgs) -> Result<CompareConfig> {
@@ -179,12 +184,15 @@ pub fn run(a: &NtkCompareArgs) -> Result<()> {
         bail!("ntk_compare's structured kernels and linearization run on the CPU only; use --device cpu");
     }
     let cfg = build_config(a)?;
-    let split = cfg.data.load().context("loading data")?;
+    let shard: Option<Shard> = a.shard.as_deref().map(str::parse).transpose()?;
     let config_text = toml::to_string_pretty(&cfg)?;
     // The one run policy (lottery_tangent::run): locked; the same config
     // continues with its finished widths; another config is refused unless --force.
-    let root = a.out.join(&cfg.name);
-    let ctx = RunContext::open(&root, "ntk_compare", &config_text, a.force)?;
+    let root = match shard {
+        Some(s) => a.out.join(s.dir_name(&cfg.name)),
+        None => a.out.join(&cfg.name),
+    };
+    let ctx = RunContext::open(&root, NtkCompare::NAME, &config_text, a.force)?;
     match &ctx.start {
         Start::Fresh => {}
         Start::Continued => eprintln!(
@@ -197,49 +205,54 @@ pub fn run(a: &NtkCompareArgs) -> Result<()> {
             root.display()
         ),
     }
-    let resume = ctx.start == Start::Continued;
     let dir = &ctx.dir;
-    let mut choice = compare::choose_lr(&cfg, &split)?;
-    let (lr, lr_source) = (choice.lr, choice.source.clone());
+    let lr_path = NtkBase::lr_path(dir);
+    // The rate is chosen once per run (it needs every width's kernel at init).
+    let base = if ctx.start == Start::Continued && lr_path.exists() {
+        NtkBase::with_lr(&cfg, read_json(&lr_path)?)?
+    } else {
+        let b = NtkBase::prepare(&cfg).context("loading data and choosing the learning rate")?;
+        write_json(&lr_path, &b.lr)?;
+        b
+    };
     println!(
-        "ntk_compare: {} hidden layers, widths {:?}, {} train / {} test ({}), {} steps, lr {lr:.4} ({lr_source})",
+        "ntk_compare: {} hidden layers, widths {:?}, {} train / {} test ({}), {} steps, lr {:.4} ({})",
         cfg.depth,
         cfg.widths,
-        split.train.len(),
-        split.test.len(),
-        split.train.name,
-        cfg.steps
+        base.split.train.len(),
+        base.split.test.len(),
+        base.split.train.name,
+        cfg.steps,
+        base.lr.lr,
+        base.lr.source
     );
-    let mut results = Vec::new();
-    for &w in &cfg.widths {
-        for &seed in &cfg.seeds {
-            let path = compare::result_path(dir, w, seed);
-            let r: WidthResult = if resume && path.exists() {
-                read_json(&path)?
-            } else {
-                let init = choice.take_init(w, seed);
-                let r = compare::run_width_with(&cfg, &split, w, seed, lr, !a.quiet, init)?;
-                write_json(&path, &r)?;
-                r
-            };
-            println!("  {}", compare::width_line(&r));
-            results.push(r);
-        }
+    match experiment::run::<NtkCompare>(&base, &cfg, &ctx, &device, !a.quiet, shard)? {
+        experiment::Outcome::Complete(s) => print_summary(&s, dir),
+        experiment::Outcome::Shard { done, total } => println!(
+            "shard done: {done} of {total} units in {}; combine the shards with `ltk merge {}/{}.shard-*`",
+            dir.root().display(),
+            a.out.display(),
+            cfg.name
+        ),
     }
-    let summary = compare::summarize(&cfg, lr, lr_source, (split.train.len(), split.test.len()), results)?;
-    compare::write_report(dir, &summary)?;
-    print_summary(&summary, dir);
+    Ok(())
+}
+
+/// `ltk merge` of ntk_compare shards: the learning rate comes from the first
+/// shard (every shard chose the same one from the same config).
+#[allow(dead_code)] // called by `ltk merge`; the `ntk_compare` alias has no merge
+pub fn merge(config_text: &str, shards: &[PathBuf], ctx: &RunContext) -> Result<()> {
+    let cfg: CompareConfig = toml::from_str(config_text).context("the shards' config.toml")?;
+    let lr: LrRecord = read_json(&NtkBase::lr_path(&RunDir::new(&shards[0])))?;
+    write_json(&NtkBase::lr_path(&ctx.dir), &lr)?;
+    let base = NtkBase::with_lr(&cfg, lr)?;
+    let s = experiment::merge::<NtkCompare>(&base, &cfg, config_text, shards, ctx)?;
+    print_summary(&s, &ctx.dir);
     Ok(())
 }
 
 fn print_summary(s: &CompareSummary, dir: &RunDir) {
-    println!();
-    print!("{}", compare::table(s));
-    println!();
-    print!("{}", compare::slope_lines(s));
-    println!();
-    print!("{}", compare::timing_lines(s));
-    println!();
+    print!("{}", NtkCompare::console(s));
     print!("{}", lottery_tangent::verdict::claims_text(&s.claims()));
     println!(
         "report: {}  figures: {}",
