@@ -36,6 +36,7 @@ use crate::params::{Mask, ParamSet};
 use crate::paths::{read_json, write_csv, write_json, RunDir};
 use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, PruneSpec};
+use crate::stats;
 use crate::train::{self, OptimizerConfig, Supervised, TrainOptions, TrainOutcome, TrainSpec};
 use crate::verdict::{self, Claim, Verdict};
 use crate::{Error, Result};
@@ -554,9 +555,9 @@ fn aggregate(rounds: &[RoundRecord], kind: &str, f: fn(&RunRecord) -> Option<f64
             if vals.is_empty() {
                 return None;
             }
-            let density = recs.iter().map(|r| r.density).sum::<f64>() / recs.len() as f64;
-            let (lo, hi) = verdict::min_max(&vals);
-            Some((round, density, verdict::mean(&vals), lo, hi))
+            let density = stats::mean(&recs.iter().map(|r| r.density).collect::<Vec<_>>());
+            let (lo, hi) = stats::min_max(&vals);
+            Some((round, density, stats::mean(&vals), lo, hi))
         })
         .collect()
 }
@@ -681,7 +682,7 @@ pub fn table(s: &ImpSummary) -> String {
         if dens.is_empty() {
             continue;
         }
-        let d = dens.iter().sum::<f64>() / dens.len() as f64;
+        let d = stats::mean(&dens);
         let cells: Vec<String> = per
             .iter()
             .map(|v| {
@@ -814,11 +815,11 @@ pub fn claims(s: &ImpSummary) -> Vec<Claim> {
             .filter(|r| r.round == round)
             .map(|r| r.density)
             .collect();
-        100.0 * d.iter().sum::<f64>() / d.len().max(1) as f64
+        100.0 * stats::mean(&d)
     };
     let source = "Frankle & Carbin 2019 (winning tickets); matching = within one standard deviation of dense, Frankle et al. 2020".to_string();
     let claim = "IMP with rewinding finds subnetworks that match the dense network's accuracy at sparsities where the same mask randomly reinitialized does not".to_string();
-    let Some((dm, dsd)) = verdict::mean_sd(&dense) else {
+    let Some((dm, dsd)) = stats::mean_sd(&dense) else {
         return vec![Claim {
             claim,
             source,
@@ -827,7 +828,7 @@ pub fn claims(s: &ImpSummary) -> Vec<Claim> {
             reason: "round 0 is missing".into(),
         }];
     };
-    let matches = |v: &[f64]| verdict::mean_sd(v).map(|(m, _)| m >= dm - dsd);
+    let matches = |v: &[f64]| stats::mean_sd(v).map(|(m, _)| m >= dm - dsd);
     let mut ticket_down_to = None;
     let mut contiguous = true;
     let mut reinit_falls_at = None;
@@ -853,7 +854,7 @@ pub fn claims(s: &ImpSummary) -> Vec<Claim> {
             both_fail.push(density(round));
         }
         let fmt = |v: &[f64]| {
-            verdict::mean_sd(v)
+            stats::mean_sd(v)
                 .map(|(m, sd)| format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * sd))
                 .unwrap_or_else(|| "–".into())
         };

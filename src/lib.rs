@@ -21,6 +21,7 @@ pub mod plot;
 pub mod prune;
 pub mod rng;
 pub mod run;
+pub mod stats;
 pub mod strong;
 pub mod supermask;
 pub mod train;

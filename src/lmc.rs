@@ -47,6 +47,7 @@ use crate::params::{Mask, ParamSet};
 use crate::paths::{read_json, write_csv, write_json, RunDir};
 use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, PruneSpec};
+use crate::stats;
 use crate::train::{self, Supervised, TrainOptions, TrainSpec, Trainable};
 use crate::verdict::{self, Claim, Verdict};
 use crate::{Error, Result};
@@ -786,7 +787,7 @@ impl crate::experiment::Experiment for Lmc {
             t.push_str(&format!(
                 "path evaluation ({} points): mean {:.3} s per pair\n",
                 s.results[0].path.alphas.len(),
-                verdict::mean(&secs)
+                stats::mean(&secs)
             ));
         }
         t
@@ -823,8 +824,8 @@ pub fn aggregate(results: &[PairResult]) -> Vec<KSummary> {
     groups
         .into_iter()
         .map(|((network, _, k), (density, v, acc))| {
-            let mean = verdict::mean(&v);
-            let (min, max) = verdict::min_max(&v);
+            let mean = stats::mean(&v);
+            let (min, max) = stats::min_max(&v);
             KSummary {
                 network,
                 density,
@@ -834,7 +835,7 @@ pub fn aggregate(results: &[PairResult]) -> Vec<KSummary> {
                 min,
                 max,
                 stable: mean < STABLE_THRESHOLD,
-                accuracy: acc.iter().sum::<f64>() / acc.len().max(1) as f64,
+                accuracy: stats::mean(&acc),
             }
         })
         .collect()
@@ -846,7 +847,7 @@ pub fn matching_threshold(s: &LmcSummary) -> Option<(f64, f64, f64)> {
     if s.dense_accuracies.len() < 2 {
         return None;
     }
-    verdict::mean_sd(&s.dense_accuracies).map(|(m, sd)| (m, sd, m - sd))
+    stats::mean_sd(&s.dense_accuracies).map(|(m, sd)| (m, sd, m - sd))
 }
 
 fn network_label(network: &str, density: Option<f64>) -> String {
@@ -955,13 +956,12 @@ pub fn write_summary(dir: &RunDir, s: &LmcSummary) -> Result<()> {
         ks.dedup();
         for k in &ks {
             let group: Vec<&&PairResult> = rs.iter().filter(|r| r.k == *k).collect();
-            let n = group.len() as f64;
             let alphas = &group[0].path.alphas;
             let mean: Vec<(f64, f64)> = (0..alphas.len())
                 .map(|i| {
                     (
                         alphas[i] as f64,
-                        100.0 * group.iter().map(|r| r.path.test_error[i]).sum::<f64>() / n,
+                        100.0 * stats::mean(&group.iter().map(|r| r.path.test_error[i]).collect::<Vec<_>>()),
                     )
                 })
                 .collect();
@@ -1062,7 +1062,7 @@ pub fn write_summary(dir: &RunDir, s: &LmcSummary) -> Result<()> {
 /// the mean instability lies below 2 pp, Some(false) when above, None when it
 /// straddles 2 pp or there is one pair.
 fn stability(v: &[f64]) -> Option<bool> {
-    let (m, h) = verdict::mean_ci(v)?;
+    let (m, h) = stats::mean_ci(v)?;
     if m + h < STABLE_THRESHOLD {
         Some(true)
     } else if m - h > STABLE_THRESHOLD {
@@ -1108,16 +1108,16 @@ pub fn claims(s: &LmcSummary) -> Vec<Claim> {
             Some(_) => format!("the {}", network_label(&network, density)),
             None => format!("the {network} network"),
         };
-        let spread = verdict::mean_sd(&v)
+        let spread = stats::mean_sd(&v)
             .map(|(m, sd)| {
-                let (lo, hi) = verdict::min_max(&v);
+                let (lo, hi) = stats::min_max(&v);
                 format!(
                     "mean {m:.2} pp, sd {sd:.2}, min {lo:.2}, max {hi:.2} over {} pairs",
                     v.len()
                 )
             })
             .unwrap_or_else(|| "no finite instability".into());
-        let (verdict, reason, ci) = match verdict::mean_ci(&v) {
+        let (verdict, reason, ci) = match stats::mean_ci(&v) {
             None => (
                 Verdict::Inconclusive,
                 "one pair gives no confidence interval: run at least 2 pairs".to_string(),

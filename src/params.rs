@@ -238,21 +238,17 @@ impl ParamSet {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let ts: HashMap<String, Tensor> = self.to_tensors(&Device::Cpu)?.into_iter().collect();
-        // Write to a temporary file and rename, so an interrupted save never
-        // leaves a truncated checkpoint behind.
-        let tmp = path.with_extension("safetensors.tmp");
-        // Serialized in memory and written with std::fs::write, which reports
-        // every write error with the file's path (candle's save goes through a
+        // Serialized in memory and written atomically (an interrupted save
+        // never leaves a truncated checkpoint behind) with std::fs::write,
+        // which reports every write error (candle's save goes through a
         // buffered writer whose final flush error is lost on a full disk).
         let bytes = safetensors::tensor::serialize(ts.iter().map(|(k, t)| (k.as_str(), t)), None).map_err(|e| {
             Error::Write {
-                path: tmp.clone(),
+                path: path.to_path_buf(),
                 what: e.to_string(),
             }
         })?;
-        std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-        Ok(())
+        crate::paths::write_atomic(path, &bytes)
     }
 
     /// Reads a safetensors file written by [`ParamSet::save`].

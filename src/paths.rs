@@ -92,14 +92,47 @@ impl RunDir {
     }
 }
 
-/// Writes `text` to `path`, creating parent directories.
+/// The one atomic-write helper: `fill` writes the complete file at a fresh
+/// temporary path beside `path` (its directory is created if missing), which
+/// then replaces `path` in one rename. A reader, or a run killed mid-write,
+/// sees the old file or the new one, never part of one. Errors name `path`.
+/// The temporary name ends in `suffix` (e.g. ".png" for a writer that picks
+/// the format from the extension).
+pub fn write_atomic_with(
+    path: &Path,
+    suffix: &str,
+    fill: impl FnOnce(&Path) -> std::result::Result<(), String>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(&format!(".tmp{suffix}"))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    fill(tmp.path()).map_err(|what| Error::Write {
+        path: path.to_path_buf(),
+        what,
+    })?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically ([`write_atomic_with`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, "", |tmp| std::fs::write(tmp, bytes).map_err(|e| e.to_string()))
+}
+
+/// Writes `text` to `path` atomically, creating parent directories.
 pub fn write_text(path: &Path, text: &str) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    write_atomic(path, text.as_bytes())
 }
 
 /// Writes `value` as pretty JSON.
@@ -132,7 +165,7 @@ pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<(
         path: path.to_path_buf(),
         what: e.to_string(),
     })?;
-    write_text(path, &String::from_utf8_lossy(&bytes))
+    write_atomic(path, &bytes)
 }
 
 #[cfg(test)]

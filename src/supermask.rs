@@ -31,6 +31,7 @@ use crate::params::{Mask, ParamSet};
 use crate::paths::{write_csv, write_json, write_text, RunDir};
 use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, Criterion, PruneSpec};
+use crate::stats;
 use crate::train::{self, Supervised, TrainOptions};
 use crate::verdict::{self, Claim, Verdict};
 use crate::{Error, Result};
@@ -346,7 +347,7 @@ pub fn table(s: &SupermaskSummary) -> String {
                 .iter()
                 .map(|t| {
                     g.get(&(c, (1.0 - t).to_bits()))
-                        .and_then(|(_, v)| verdict::mean_sd(v))
+                        .and_then(|(_, v)| stats::mean_sd(v))
                         .map(|(m, sd)| format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * sd))
                         .unwrap_or_else(|| "–".into())
                 })
@@ -355,7 +356,7 @@ pub fn table(s: &SupermaskSummary) -> String {
         }
         out.push('\n');
     }
-    if let Some((m, sd)) = verdict::mean_sd(&s.dense_accuracy) {
+    if let Some((m, sd)) = stats::mean_sd(&s.dense_accuracy) {
         out.push_str(&format!(
             "Dense network after training: {:.2} ± {:.2}%.\n",
             100.0 * m,
@@ -411,8 +412,8 @@ pub fn write_summary(dir: &RunDir, s: &SupermaskSummary) -> Result<()> {
                 .iter()
                 .filter(|((cc, _), _)| *cc == crit)
                 .filter_map(|(_, (d, v))| {
-                    let (m, _) = verdict::mean_sd(v)?;
-                    let (lo, hi) = verdict::min_max(v);
+                    let (m, _) = stats::mean_sd(v)?;
+                    let (lo, hi) = stats::min_max(v);
                     Some((100.0 * d, 100.0 * m, 100.0 * lo, 100.0 * hi))
                 })
                 .collect();
@@ -461,7 +462,7 @@ pub fn claims(s: &SupermaskSummary) -> Vec<Claim> {
         .into_iter()
         .filter_map(|t| {
             let v: Vec<f64> = by_seed(Criterion::LargeFinalSameSign, t).into_values().collect();
-            verdict::mean_sd(&v).map(|(m, _)| (t, m))
+            stats::mean_sd(&v).map(|(m, _)| (t, m))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1));
     let Some((t, m)) = best else {
@@ -485,8 +486,8 @@ pub fn claims(s: &SupermaskSummary) -> Vec<Claim> {
         .find(|r| r.target_density == t)
         .map(|r| r.density)
         .unwrap_or(t);
-    let rm = verdict::mean_sd(&random.values().copied().collect::<Vec<_>>()).map(|x| x.0);
-    let ci = verdict::mean_ci(&diffs);
+    let rm = stats::mean_sd(&random.values().copied().collect::<Vec<_>>()).map(|x| x.0);
+    let ci = stats::mean_ci(&diffs);
     let measured = format!(
         "best density {:.1}% kept: large_final_same_sign {:.2}%, random mask {}, chance {:.1}%; paired difference over {} seeds {}",
         100.0 * density,

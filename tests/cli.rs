@@ -127,18 +127,49 @@ fn runs_of_another_command_are_not_overwritten() {
     assert!(dir.path().join("x/metrics.json").exists(), "the train run is intact");
 }
 
-/// A write that fails (here: /dev/full, always "no space left") names the file.
+/// A write that fails names the file and exits non-zero without a panic:
+/// the run is limited to 4 KiB files (`ulimit -f`, with SIGXFSZ ignored so
+/// the write fails with EFBIG as on a full disk), so saving the weights fails.
 #[test]
 fn a_failed_write_names_the_file() {
-    use lottery_tangent::params::{Array, ParamSet};
-    let mut p = ParamSet::new();
-    p.insert("w", Array::new(vec![2], vec![1.0, 2.0]).unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("p.safetensors");
-    // the temporary file is a symlink to /dev/full, so the write hits ENOSPC
-    std::os::unix::fs::symlink("/dev/full", dir.path().join("p.safetensors.tmp")).unwrap();
-    let e = p.save(&target).unwrap_err().to_string();
-    assert!(e.contains("p.safetensors"), "{e}");
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(&cfg, TINY).unwrap();
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 4; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_ltk"))
+        .args(["train", "--quiet", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "the run succeeded: {err}");
+    assert!(err.contains(".safetensors") && err.contains("File too large"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // no temporary file is left behind
+    let leftovers: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().to_string();
+            n.contains(".tmp") || n.contains(".partial")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(p).unwrap().flatten() {
+        let q = e.path();
+        if q.is_dir() {
+            out.extend(walk(&q));
+        }
+        out.push(q);
+    }
+    out
 }
 
 /// kill -9 at random moments of a run that saves its state every step, then

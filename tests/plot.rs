@@ -332,3 +332,18 @@ fn render_samples_for_inspection() {
         .save_png(&dir.join("bars_many.png"))
         .unwrap();
 }
+
+/// Points with a spread are drawn as plotters error bars (with caps).
+#[test]
+fn points_with_error_bars_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("error_bars.png");
+    let pts = curve(8, |x| 50.0 + 4.0 * x);
+    let band: Vec<(f64, f64, f64)> = pts.iter().map(|&(x, y)| (x, y - 3.0, y + 2.0 + x)).collect();
+    LineChart::new("Accuracy with min-max over seeds", "round", "accuracy (%)")
+        .add(Series::points("ticket", pts).with_band(band))
+        .add(Series::line("dense", curve(8, |x| 60.0 + x)))
+        .save_png(&path)
+        .unwrap();
+    assert_png(&path);
+}

@@ -28,7 +28,7 @@
 //!   all-widths fit and the local slopes are reported beside them.
 //! - **Statistics.** Every (width, seed) is one observation of a pooled
 //!   log-log least-squares fit; the slope has a 95% t interval
-//!   ([`crate::verdict::fit_power_law`]).
+//!   ([`crate::stats::fit_power_law`]).
 //! - **Verdict.** Consistent when the CI reaches the bound's exponent or
 //!   below; contradicts when it lies wholly above it, on at least 3
 //!   linear-regime widths; otherwise inconclusive, saying what would decide
@@ -72,10 +72,11 @@ use crate::models::{Activation, Mlp, Network, Parameterization};
 use crate::params::ParamSet;
 use crate::paths::{write_json, write_text, RunDir};
 use crate::plot::{LineChart, Marker, Series};
+use crate::stats::{self, PowerFit};
 use crate::train::loss::argmax_rows;
 use crate::train::optim::SgdConfig;
 use crate::train::{self, Loss, OptimizerConfig, Schedule, Supervised, TrainOptions, TrainSpec, Trainable};
-use crate::verdict::{self, BoundRule, Claim, PowerFit, Verdict};
+use crate::verdict::{self, BoundRule, Claim, Verdict};
 use crate::{Error, Result};
 
 /// The experiment (`ntk_compare` flags or an experiment TOML).
@@ -865,8 +866,8 @@ fn width_stats(results: &[WidthResult], widths: &[usize], f: &dyn Fn(&Measuremen
                 .filter_map(|r| r.measured().and_then(f))
                 .filter(|v| v.is_finite())
                 .collect();
-            let (mean, sd) = verdict::mean_sd(&v)?;
-            let (min, max) = verdict::min_max(&v);
+            let (mean, sd) = stats::mean_sd(&v)?;
+            let (min, max) = stats::min_max(&v);
             Some(WidthStat {
                 width: w,
                 n: v.len(),
@@ -907,7 +908,7 @@ fn norm_slope(results: &[WidthResult], widths: &[usize], norm: &dyn Fn(&Measurem
         .into_iter()
         .map(|(w, v)| (w, 1.0 / v))
         .collect();
-    verdict::fit_power_law(&obs, "1/‖θ_0‖").ok().map(|f| f.slope)
+    stats::fit_power_law(&obs, "1/‖θ_0‖").ok().map(|f| f.slope)
 }
 
 struct Spec {
@@ -1016,8 +1017,8 @@ fn check_quantity(cfg: &CompareConfig, results: &[WidthResult], regime: &[usize]
         cfg.widths.clone()
     };
     let per_width = width_stats(results, &cfg.widths, &*spec.f);
-    let fit = verdict::fit_power_law(&observations(results, &widths, &*spec.f), &spec.key).ok();
-    let fit_all = verdict::fit_power_law(&observations(results, &cfg.widths, &*spec.f), &spec.key).ok();
+    let fit = stats::fit_power_law(&observations(results, &widths, &*spec.f), &spec.key).ok();
+    let fit_all = stats::fit_power_law(&observations(results, &cfg.widths, &*spec.f), &spec.key).ok();
     let fit_widths: Vec<usize> = widths
         .iter()
         .copied()

@@ -14,6 +14,7 @@ use crate::models::{Network, Parameterization};
 use crate::params::ParamSet;
 use crate::paths::{write_json, write_text, RunDir};
 use crate::plot::{LineChart, Marker, Series};
+use crate::stats;
 use crate::train::{self, Supervised, TrainOptions, Trainable};
 use crate::verdict::{self, Claim, Verdict};
 use crate::{Error, Result};
@@ -545,7 +546,7 @@ pub fn claims(s: &StrongSummary) -> Vec<Claim> {
         .iter()
         .map(|r| (r.stats.paths as f64, r.stats.max_weight_error))
         .collect();
-    let fit = verdict::fit_exponential(&obs, "max weight error").ok();
+    let fit = stats::fit_exponential(&obs, "max weight error").ok();
     let rows = recs
         .iter()
         .map(|r| {

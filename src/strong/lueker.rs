@@ -14,8 +14,9 @@ use rand::Rng as _;
 use rayon::prelude::*;
 
 use crate::plot::{LineChart, Marker, Series};
+use crate::stats;
 use crate::strong::subset_sum::{MeetInMiddle, MAX_EXACT_N};
-use crate::verdict::{self, Claim, Verdict};
+use crate::verdict::{Claim, Verdict};
 use crate::{Error, Result};
 
 /// Errors for one `n`.
@@ -53,20 +54,8 @@ fn fit_log(points: &[(f64, f64)], what: &str) -> Result<(f64, f64)> {
             y,
         ));
     }
-    let k = points.len() as f64;
-    let mx = points.iter().map(|p| p.0).sum::<f64>() / k;
-    let my = points.iter().map(|p| p.1.ln()).sum::<f64>() / k;
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1.ln() - my)).sum();
-    if sxx <= 0.0 {
-        return Err(Error::invalid(
-            "candidate counts for the exponential fit",
-            "at least two distinct values of n",
-            format!("{:?}", points.iter().map(|p| p.0).collect::<Vec<_>>()),
-        ));
-    }
-    let rate = sxy / sxx;
-    Ok((my - rate * mx, rate))
+    let f = stats::fit_exponential(points, what)?;
+    Ok((f.intercept, f.slope))
 }
 
 /// The `grid` evenly spaced targets in [-1, 1] (just 0 for a grid of one).
@@ -130,7 +119,7 @@ pub fn experiment(ns: &[usize], trials: usize, grid: usize, seed: u64) -> Result
             .collect::<Result<_>>()?;
         let mut maxes: Vec<f64> = per_trial.iter().map(|p| p.0).collect();
         let total: f64 = per_trial.iter().map(|p| p.1).sum();
-        let max_error = maxes.iter().sum::<f64>() / trials as f64;
+        let max_error = stats::mean(&maxes);
         points.push(LuekerPoint {
             n,
             mean_error: total / (trials * zs.len()) as f64,
@@ -254,7 +243,7 @@ mod tests {
 /// finite-range fit a little flatter than `−ln 2`.
 pub fn claims(r: &LuekerResult) -> Vec<Claim> {
     let obs: Vec<(f64, f64)> = r.points.iter().map(|p| (p.n as f64, p.median_max_error)).collect();
-    let fit = verdict::fit_exponential(&obs, "median max subset-sum error").ok();
+    let fit = stats::fit_exponential(&obs, "median max subset-sum error").ok();
     let limit = -std::f64::consts::LN_2;
     let (v, reason) = match &fit {
         None => (Verdict::Inconclusive, "no fit: fewer than 2 usable points".to_string()),

@@ -61,9 +61,16 @@ pub fn save<P: Serialize>(
     let name = name_of(step);
     let partial = root.join(format!("{name}.partial"));
     std::fs::create_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
-    params.save(&partial.join(PARAMS))?;
-    optimizer.save(&partial.join(OPTIMIZER))?;
-    write_json(&partial.join(PROGRESS), progress)?;
+    let written = params
+        .save(&partial.join(PARAMS))
+        .and_then(|()| optimizer.save(&partial.join(OPTIMIZER)))
+        .and_then(|()| write_json(&partial.join(PROGRESS), progress));
+    if let Err(e) = written {
+        // A failed save (e.g. a full disk) leaves nothing behind; a kill here
+        // leaves a partial directory that the next save removes.
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(e);
+    }
     let done = root.join(&name);
     std::fs::rename(&partial, &done).map_err(|e| Error::io(&done, e))?;
     write_text(&dir.state_current(), &format!("{name}\n"))?;

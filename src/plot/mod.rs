@@ -7,6 +7,15 @@
 //! on a log axis) are skipped, degenerate ranges are widened, and every
 //! failure is returned as [`Error::Plot`].
 //!
+//! This file holds the chart specs (series, line and bar charts) and their
+//! drawing with plotters' series and elements (line, dashed line, error bar,
+//! polygon for a spread band, rectangle); `axes.rs` the ranges, coordinates,
+//! ticks and tick labels; `legend.rs` the legend and where it goes. What is
+//! written by hand is what plotters lacks: log-axis ticks under a decade and
+//! 1-2-5 ticks per decade, exact short tick labels (`2.5×10⁻³`), and a legend
+//! placed where it hides the least data. Every file is written atomically
+//! ([`crate::paths::write_atomic_with`]).
+//!
 //! ```no_run
 //! use lottery_tangent::plot::{LineChart, Series};
 //! let chart = LineChart::new("Loss", "step", "loss")
@@ -16,18 +25,20 @@
 //! chart.save_png(std::path::Path::new("figures/loss.png")).unwrap();
 //! ```
 
-use std::ops::Range;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::sync::OnceLock;
 
-use plotters::coord::combinators::{IntoLogRange, LogCoord};
-use plotters::coord::ranged1d::{BoldPoints, DefaultFormatting, KeyPointHint, KeyPointWeight, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use crate::{Error, Result};
+
+mod axes;
+mod legend;
+
+use axes::{build_chart, n_labels, padded_range, Axis, Extent, Style, TickFormat};
+use legend::{draw_legend, LegendMark, Occupancy};
 
 /// Axis scale.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -326,19 +337,17 @@ impl LineChart {
                 .map(|&(x, lo, hi)| (x, lo.unwrap_or(y_bottom), hi.unwrap_or(y_bottom)))
                 .collect();
             if s.marker == Marker::Points {
+                // plotters' error bars (with caps) around each point's value.
                 let style = c.stroke_width(lw.max(1));
-                let cap = st.cap;
+                let pts = &data.series[i].0;
+                let mid =
+                    |x: f64, lo: f64, hi: f64| pts.iter().find(|p| p.0 == x).map(|p| p.1).unwrap_or(0.5 * (lo + hi));
+                chart
+                    .draw_series(resolved.iter().map(|&(x, lo, hi)| {
+                        ErrorBar::new_vertical(x, lo, mid(x, lo, hi), hi, style, 2 * st.cap as u32)
+                    }))
+                    .map_err(err_str)?;
                 for &(x, lo, hi) in &resolved {
-                    chart
-                        .draw_series(std::iter::once(PathElement::new(vec![(x, lo), (x, hi)], style)))
-                        .map_err(err_str)?;
-                    for y in [lo, hi] {
-                        chart
-                            .draw_series(std::iter::once(
-                                EmptyElement::at((x, y)) + PathElement::new(vec![(-cap, 0), (cap, 0)], style),
-                            ))
-                            .map_err(err_str)?;
-                    }
                     occupied.path(&chart, &[(x, lo), (x, hi)], 1.0);
                 }
             } else if resolved.len() == 1 {
@@ -658,18 +667,11 @@ impl BarChart {
 }
 
 // ----------------------------------------------------------------------------
-// Internals
+// Shared by the charts, the axes and the legend
 // ----------------------------------------------------------------------------
 
 const FONT: &str = "sans-serif";
 const DEFAULT_SIZE: (u32, u32) = (900, 600);
-/// At most this many labelled ticks per axis (log axes: one per decade up to 10 decades).
-fn n_labels(scale: Scale) -> usize {
-    match scale {
-        Scale::Linear => 8,
-        Scale::Log => 10,
-    }
-}
 const HLINE_GREY: RGBColor = RGBColor(110, 110, 110);
 
 /// The tab10 palette (matplotlib's default colour cycle).
@@ -705,7 +707,7 @@ fn ensure_font() -> std::result::Result<(), String> {
     static FONT_INIT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     FONT_INIT
         .get_or_init(|| {
-            plotters::style::register_font(FONT, FontStyle::Normal, include_bytes!("../assets/DejaVuSans.ttf"))
+            plotters::style::register_font(FONT, FontStyle::Normal, include_bytes!("../../assets/DejaVuSans.ttf"))
                 .map_err(|_| "the embedded font DejaVuSans.ttf could not be loaded".to_string())
         })
         .clone()
@@ -737,106 +739,24 @@ fn check_size(size: (u32, u32), path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Registers the font, creates the parent directory, renders into a
-/// temporary `.png` next to `path` and moves it into place, so that a failed
-/// render never leaves a partial file and any file extension works.
+/// Registers the font and renders atomically ([`crate::paths::write_atomic_with`]:
+/// a temporary `.png` beside `path`, then one rename), so that a failed render
+/// never leaves a partial file and any file extension works.
 fn write_png(
     path: &Path,
     size: (u32, u32),
     render: impl FnOnce(&Path) -> std::result::Result<(), String>,
 ) -> Result<()> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
     ensure_font().map_err(|m| plot_err(path, m))?;
     debug_assert!(size.0 > 0 && size.1 > 0);
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| plot_err(path, "the path has no file name"))?;
-    if let Some(parent) = path.parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| plot_err(path, format!("cannot create directory {}: {e}", parent.display())))?;
-        }
-    }
-    let tmp: PathBuf = path.with_file_name(format!(
-        ".{}.{}-{}.tmp.png",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = render(&tmp)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| format!("cannot move the image into place: {e}")));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(|m| plot_err(path, m))
+    crate::paths::write_atomic_with(path, ".png", render).map_err(|e| match e {
+        Error::Write { what, .. } => plot_err(path, what),
+        other => other,
+    })
 }
 
 fn usable(v: f64, scale: Scale) -> bool {
     v.is_finite() && (scale == Scale::Linear || v > 0.0)
-}
-
-/// Running min/max.
-#[derive(Clone, Copy, Debug)]
-struct Extent {
-    lo: f64,
-    hi: f64,
-}
-
-impl Default for Extent {
-    fn default() -> Self {
-        Extent {
-            lo: f64::INFINITY,
-            hi: f64::NEG_INFINITY,
-        }
-    }
-}
-
-impl Extent {
-    fn add(&mut self, v: f64) {
-        self.lo = self.lo.min(v);
-        self.hi = self.hi.max(v);
-    }
-    fn is_empty(&self) -> bool {
-        self.lo > self.hi
-    }
-}
-
-/// Pads `[lo, hi]` (data extremes, usable on `scale`) into an axis range:
-/// 5% of the span on linear axes, 5% of the decades on log axes; a range of
-/// (nearly) zero width is widened around its value.
-fn padded_range(lo: f64, hi: f64, scale: Scale) -> std::result::Result<(f64, f64), String> {
-    let too_large = || format!("data range [{lo:e}, {hi:e}] is too large to draw");
-    let (a, b) = match scale {
-        Scale::Linear => {
-            let span = hi - lo;
-            if !span.is_finite() {
-                return Err(too_large());
-            }
-            let mag = lo.abs().max(hi.abs());
-            if span <= mag * 1e-9 || span < 1e-290 {
-                let mid = lo + span / 2.0;
-                let half = if mag > 1e-290 { 0.1 * mag } else { 1.0 };
-                (mid - half, mid + half)
-            } else {
-                (lo - 0.05 * span, hi + 0.05 * span)
-            }
-        }
-        Scale::Log => {
-            let (l, h) = (lo.log10(), hi.log10());
-            let decades = h - l;
-            let (l, h) = if decades < 1e-6 {
-                (l - 0.5, h + 0.5)
-            } else {
-                let pad = (0.05 * decades).max(0.02);
-                (l - pad, h + pad)
-            };
-            (10f64.powf(l), 10f64.powf(h))
-        }
-    };
-    if !(a.is_finite() && b.is_finite()) || a >= b || (scale == Scale::Log && a <= 0.0) {
-        return Err(too_large());
-    }
-    Ok((a, b))
 }
 
 /// `(x, low, high)` of a band; a `None` end is clamped to the axis bottom.
@@ -853,588 +773,4 @@ struct LineData {
     hlines: Vec<(f64, String)>,
     x_range: (f64, f64),
     y_range: (f64, f64),
-}
-
-/// One axis: linear, logarithmic (plotters' `log_scale`, with better ticks
-/// for ranges under a decade) or categorical (bar charts).
-enum Axis {
-    Linear(RangedCoordf64),
-    Log {
-        coord: LogCoord<f64>,
-        lo: f64,
-        hi: f64,
-    },
-    Category {
-        coord: RangedCoordf64,
-        n: usize,
-        stride: usize,
-    },
-}
-
-impl Axis {
-    fn new(scale: Scale, (lo, hi): (f64, f64)) -> Self {
-        match scale {
-            Scale::Linear => Axis::Linear(RangedCoordf64::from(lo..hi)),
-            Scale::Log => Axis::Log {
-                coord: LogCoord::from((lo..hi).log_scale()),
-                lo,
-                hi,
-            },
-        }
-    }
-}
-
-impl Ranged for Axis {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        match self {
-            Axis::Linear(c) | Axis::Category { coord: c, .. } => c.map(value, limit),
-            Axis::Log { coord, lo, .. } => {
-                // Keep non-positive values off -infinity: pin them to the bottom.
-                let v = if *value > 0.0 { *value } else { *lo };
-                coord.map(&v, limit)
-            }
-        }
-    }
-
-    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        match self {
-            Axis::Linear(c) => c.key_points(hint),
-            Axis::Log { lo, hi, .. } => {
-                let light = matches!(hint.weight(), KeyPointWeight::Any);
-                log_ticks(*lo, *hi, hint.max_num_points(), light)
-            }
-            Axis::Category { n, stride, .. } => {
-                let max = hint.max_num_points().max(1);
-                let step = (*stride).max(n.div_ceil(max)).max(1);
-                (0..*n).step_by(step).map(|i| i as f64 + 0.5).collect()
-            }
-        }
-    }
-
-    fn range(&self) -> Range<f64> {
-        match self {
-            Axis::Linear(c) | Axis::Category { coord: c, .. } => c.range(),
-            Axis::Log { lo, hi, .. } => *lo..*hi,
-        }
-    }
-}
-
-/// Multiples of 1, 2 or 5 times a power of ten inside `[lo, hi]`, at most `max` of them.
-fn nice_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
-    let span = hi - lo;
-    if !(span.is_finite() && span > 0.0) || max == 0 {
-        return vec![];
-    }
-    let rough = span / max as f64;
-    let mag = 10f64.powf(rough.log10().floor());
-    let mut step = 10.0 * mag;
-    for m in [1.0, 2.0, 5.0, 10.0] {
-        if span / (m * mag) <= max as f64 {
-            step = m * mag;
-            break;
-        }
-    }
-    let mut out = Vec::new();
-    let mut k = (lo / step).ceil();
-    while k * step <= hi + step * 1e-9 && out.len() <= max {
-        out.push(k * step);
-        k += 1.0;
-    }
-    out
-}
-
-/// Ticks of a log axis: under a decade, evenly spaced "nice" values;
-/// otherwise 1-9, 1-2-5 or 1 times powers of ten (every k-th decade), the
-/// densest set that fits in `max` (light grid lines may use 1-9).
-fn log_ticks(lo: f64, hi: f64, max: usize, light: bool) -> Vec<f64> {
-    if !(lo > 0.0 && hi > lo && hi.is_finite()) || max == 0 {
-        return vec![];
-    }
-    if hi / lo < 10.0 {
-        let cap = if light { 30 } else { 6 };
-        return nice_ticks(lo, hi, max.min(cap));
-    }
-    let (e0, e1) = (lo.log10().floor() as i32 - 1, hi.log10().ceil() as i32 + 1);
-    let gen = |mants: &[u32], every: i32| -> Vec<f64> {
-        let mut out = Vec::new();
-        for e in e0..=e1 {
-            if e.rem_euclid(every) != 0 {
-                continue;
-            }
-            for &m in mants {
-                // Parsing gives the correctly rounded value of m·10^e.
-                if let Ok(v) = format!("{m}e{e}").parse::<f64>() {
-                    if v >= lo * (1.0 - 1e-12) && v <= hi * (1.0 + 1e-12) {
-                        out.push(v);
-                    }
-                }
-            }
-        }
-        out
-    };
-    let mut sets: Vec<Vec<f64>> = Vec::new();
-    if light {
-        sets.push(gen(&[1, 2, 3, 4, 5, 6, 7, 8, 9], 1));
-    }
-    sets.push(gen(&[1, 2, 5], 1));
-    for every in 1..=((e1 - e0).max(1)) {
-        let t = gen(&[1], every);
-        let done = t.len() <= max;
-        sets.push(t);
-        if done {
-            break;
-        }
-    }
-    sets.into_iter()
-        .find(|t| t.len() <= max && (light || t.len() >= 2))
-        .unwrap_or_else(|| gen(&[1], (e1 - e0).max(1)))
-}
-
-/// How tick labels of one axis are written.
-enum TickFormat {
-    /// Plain decimals: a fixed number of decimals, or (`None`) the shortest
-    /// exact form of each value.
-    Decimal { prec: Option<usize>, zero: f64 },
-    /// `m×10ⁿ` with a fixed mantissa precision or (`None`) the shortest exact one.
-    Sci { prec: Option<usize>, zero: f64 },
-    /// Labels are supplied elsewhere.
-    Category,
-}
-
-impl TickFormat {
-    /// Chooses the format from the ticks the axis will show, so that all
-    /// labels are exact, consistent and short.
-    fn for_axis(axis: &Axis, n_labels: usize) -> Self {
-        let ticks = axis.key_points(BoldPoints(n_labels));
-        let r = axis.range();
-        match axis {
-            Axis::Category { .. } => TickFormat::Category,
-            Axis::Log { .. } => {
-                let sci = ticks.iter().any(|&v| !(1e-3..1e4).contains(&v));
-                if sci {
-                    TickFormat::Sci { prec: None, zero: 0.0 }
-                } else {
-                    TickFormat::Decimal { prec: None, zero: 0.0 }
-                }
-            }
-            Axis::Linear(_) => {
-                let mut step = r.end - r.start;
-                for w in ticks.windows(2) {
-                    let d = (w[1] - w[0]).abs();
-                    if d > 0.0 && d < step {
-                        step = d;
-                    }
-                }
-                let mag = ticks.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                let mag = if mag > 0.0 { mag } else { r.start.abs().max(r.end.abs()) };
-                let sci = !(1e-3..1e5).contains(&mag);
-                let tol = step * 1e-6;
-                let exact = |prec: usize| {
-                    ticks.iter().all(|&v| {
-                        let s = if sci {
-                            format!("{v:.prec$e}")
-                        } else {
-                            format!("{v:.prec$}")
-                        };
-                        s.parse::<f64>().map(|p| (p - v).abs() <= tol).unwrap_or(false)
-                    })
-                };
-                let prec = Some((0..=12).find(|&p| exact(p)).unwrap_or(12));
-                let zero = step * 1e-6;
-                if sci {
-                    TickFormat::Sci { prec, zero }
-                } else {
-                    TickFormat::Decimal { prec, zero }
-                }
-            }
-        }
-    }
-
-    fn format(&self, v: f64) -> String {
-        if !v.is_finite() {
-            return format!("{v}");
-        }
-        match *self {
-            TickFormat::Decimal { prec, zero } => {
-                if v.abs() <= zero {
-                    return "0".into();
-                }
-                let prec = prec.unwrap_or_else(|| shortest_prec(v, |p| format!("{v:.p$}")));
-                format!("{v:.prec$}")
-            }
-            TickFormat::Sci { prec, zero } => {
-                if v.abs() <= zero || v == 0.0 {
-                    return "0".into();
-                }
-                // Log axes (shortest form) write powers of ten as "10ⁿ",
-                // linear axes as "1×10ⁿ" to match their other labels.
-                let bare_one = prec.is_none();
-                let prec = prec.unwrap_or_else(|| shortest_prec(v, |p| format!("{v:.p$e}")));
-                pretty_sci(&format!("{v:.prec$e}"), bare_one)
-            }
-            TickFormat::Category => String::new(),
-        }
-    }
-}
-
-/// The smallest precision (0..=8) whose rendering of `v` parses back to
-/// within 1e-9 relative.
-fn shortest_prec(v: f64, render: impl Fn(usize) -> String) -> usize {
-    (0..=8)
-        .find(|&p| {
-            render(p)
-                .parse::<f64>()
-                .map(|x| (x - v).abs() <= 1e-9 * v.abs())
-                .unwrap_or(false)
-        })
-        .unwrap_or(8)
-}
-
-/// Rust's `{:e}` output to a label: "1.50e8" -> "1.5×10⁸", "1e-3" -> "10⁻³"
-/// (or "1×10⁻³" unless `bare_one`).
-fn pretty_sci(s: &str, bare_one: bool) -> String {
-    let Some((m, e)) = s.split_once('e') else {
-        return s.to_string();
-    };
-    let m = if m.contains('.') {
-        m.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        m
-    };
-    let sup: String = e
-        .chars()
-        .filter_map(|c| match c {
-            '-' => Some('⁻'),
-            '0' => Some('⁰'),
-            '1' => Some('¹'),
-            '2' => Some('²'),
-            '3' => Some('³'),
-            '4' => Some('⁴'),
-            '5' => Some('⁵'),
-            '6' => Some('⁶'),
-            '7' => Some('⁷'),
-            '8' => Some('⁸'),
-            '9' => Some('⁹'),
-            _ => None,
-        })
-        .collect();
-    match m {
-        "1" if bare_one => format!("10{sup}"),
-        "-1" if bare_one => format!("−10{sup}"),
-        _ => format!("{}×10{sup}", m.replace('-', "−")),
-    }
-}
-
-/// Font sizes and line metrics scaled to the image size.
-struct Style {
-    title: f64,
-    desc: f64,
-    tick: f64,
-    legend: f64,
-    line_width: u32,
-    point_r: i32,
-    cap: i32,
-    dash: i32,
-    gap: i32,
-    margin: i32,
-}
-
-impl Style {
-    fn for_size((w, h): (u32, u32)) -> Self {
-        let s = (w as f64 / 900.0).min(h as f64 / 600.0).clamp(0.5, 4.0);
-        let px = |v: f64| (v * s).round().max(1.0) as i32;
-        Style {
-            title: 24.0 * s,
-            desc: 18.0 * s,
-            tick: 14.0 * s,
-            legend: 15.0 * s,
-            line_width: px(2.0) as u32,
-            point_r: px(4.0),
-            cap: px(4.0),
-            dash: px(8.0),
-            gap: px(5.0),
-            margin: px(18.0),
-        }
-    }
-}
-
-type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<Axis, Axis>>;
-
-/// Builds the chart area, sizing the label areas from the actual tick labels.
-#[allow(clippy::too_many_arguments)]
-fn build_chart<'a, 'b>(
-    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
-    st: &Style,
-    title: &str,
-    x_axis: Axis,
-    y_axis: Axis,
-    y_fmt: &TickFormat,
-    n_y_labels: usize,
-    has_y_desc: bool,
-    has_x_desc: bool,
-) -> std::result::Result<Chart<'a, 'b>, String> {
-    let tick_style = TextStyle::from((FONT, st.tick).into_font());
-    let mut y_label_w = 0u32;
-    for v in y_axis.key_points(BoldPoints(n_y_labels)) {
-        let (w, _) = root
-            .estimate_text_size(&y_fmt.format(v), &tick_style)
-            .map_err(err_str)?;
-        y_label_w = y_label_w.max(w);
-    }
-    let tick_h = st.tick * 1.2;
-    let desc_h = st.desc * 1.3;
-    let y_area = y_label_w as f64 + st.tick * 1.0 + if has_y_desc { desc_h + 8.0 } else { 0.0 };
-    let x_area = tick_h + st.tick * 0.8 + if has_x_desc { desc_h + 4.0 } else { 0.0 };
-    let mut builder = ChartBuilder::on(root);
-    builder
-        .margin(st.margin)
-        .margin_right(st.margin + (st.tick * 1.5) as i32)
-        .x_label_area_size(x_area.ceil() as i32)
-        .y_label_area_size(y_area.ceil() as i32);
-    if !title.is_empty() {
-        builder.caption(title, (FONT, st.title));
-    }
-    builder.build_cartesian_2d(x_axis, y_axis).map_err(err_str)
-}
-
-/// What the legend shows next to a label.
-#[derive(Clone, Copy)]
-enum LegendMark {
-    Line {
-        color: RGBColor,
-        dashed: bool,
-        marker: Marker,
-    },
-    Bar {
-        color: RGBColor,
-    },
-}
-
-/// Pixel samples of what has been drawn, weighted, to place the legend where
-/// it hides the least.
-#[derive(Default)]
-struct Occupancy {
-    samples: Vec<(i32, i32, f32)>,
-}
-
-impl Occupancy {
-    const MAX_SAMPLES: usize = 200_000;
-
-    fn points(&mut self, chart: &Chart<'_, '_>, pts: &[(f64, f64)], w: f32) {
-        for p in pts {
-            if self.samples.len() >= Self::MAX_SAMPLES {
-                return;
-            }
-            let (x, y) = chart.backend_coord(p);
-            self.samples.push((x, y, w));
-        }
-    }
-
-    /// Samples a polyline every few pixels.
-    fn path(&mut self, chart: &Chart<'_, '_>, pts: &[(f64, f64)], w: f32) {
-        let px: Vec<(i32, i32)> = pts.iter().map(|p| chart.backend_coord(p)).collect();
-        if px.len() == 1 {
-            self.samples.push((px[0].0, px[0].1, w));
-        }
-        for seg in px.windows(2) {
-            let (a, b) = (seg[0], seg[1]);
-            let len = ((b.0 - a.0) as f64).hypot((b.1 - a.1) as f64);
-            let n = ((len / 4.0).ceil() as usize).clamp(1, 2000);
-            for k in 0..=n {
-                if self.samples.len() >= Self::MAX_SAMPLES {
-                    return;
-                }
-                let t = k as f64 / n as f64;
-                let x = a.0 as f64 + t * (b.0 - a.0) as f64;
-                let y = a.1 as f64 + t * (b.1 - a.1) as f64;
-                self.samples.push((x as i32, y as i32, w));
-            }
-        }
-    }
-
-    /// Samples a filled rectangle on a coarse grid.
-    fn rect(&mut self, chart: &Chart<'_, '_>, a: (f64, f64), b: (f64, f64)) {
-        let (pa, pb) = (chart.backend_coord(&a), chart.backend_coord(&b));
-        let (x0, x1) = (pa.0.min(pb.0), pa.0.max(pb.0));
-        let (y0, y1) = (pa.1.min(pb.1), pa.1.max(pb.1));
-        let mut y = y0;
-        while y <= y1 {
-            let mut x = x0;
-            while x <= x1 {
-                if self.samples.len() >= Self::MAX_SAMPLES {
-                    return;
-                }
-                self.samples.push((x, y, 1.0));
-                x += 4;
-            }
-            y += 4;
-        }
-    }
-
-    fn cost(&self, (x0, y0, x1, y1): (i32, i32, i32, i32)) -> f32 {
-        self.samples
-            .iter()
-            .filter(|&&(x, y, _)| x >= x0 && x <= x1 && y >= y0 && y <= y1)
-            .map(|s| s.2)
-            .sum()
-    }
-}
-
-/// Draws the legend (if any entry) in the corner that hides the least data,
-/// preferring the upper right.
-fn draw_legend<'a, 'b: 'a>(
-    chart: &mut Chart<'a, 'b>,
-    st: &Style,
-    entries: &[(String, LegendMark)],
-    occupied: &Occupancy,
-) -> std::result::Result<(), String> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let s = st.legend / 15.0;
-    let mark_w = (26.0 * s).round() as i32;
-    let legend_area = mark_w + (10.0 * s).round() as i32;
-    let inner_margin = (8.0 * s).round() as i32;
-
-    // Legend box size, as plotters computes it (text block + mark area + margins).
-    let font = TextStyle::from((FONT, st.legend).into_font());
-    let mut text = MultiLineText::<_, &str>::new((0, 0), font);
-    for (label, _) in entries {
-        text.push_line(label.as_str());
-    }
-    let (tw, th) = text.estimate_dimension().map_err(err_str)?;
-    let (w, h) = (tw + legend_area + 2 * inner_margin, th + 2 * inner_margin);
-
-    let area = chart.plotting_area();
-    let (ox, oy) = {
-        let (xr, yr) = area.get_pixel_range();
-        (xr.start, yr.start)
-    };
-    let (aw, ah) = area.dim_in_pixel();
-    let (aw, ah) = (aw as i32, ah as i32);
-    use SeriesLabelPosition::*;
-    let candidates = [UpperRight, UpperLeft, LowerRight, LowerLeft, MiddleRight, MiddleLeft];
-    let mut best = (UpperRight, f32::INFINITY);
-    for pos in candidates {
-        let x = match pos {
-            UpperLeft | MiddleLeft | LowerLeft => 5,
-            _ => aw - w - 5,
-        };
-        let y = match pos {
-            UpperLeft | UpperRight => 5,
-            MiddleLeft | MiddleRight => (ah - h) / 2,
-            _ => ah - h - 5,
-        };
-        let cost = occupied.cost((ox + x, oy + y, ox + x + w, oy + y + h));
-        if cost < best.1 {
-            best = (pos, cost);
-        }
-    }
-
-    let lw = st.line_width;
-    let (dash, gap, r) = (st.dash, st.gap, st.point_r.max(2));
-    for (label, mark) in entries {
-        let anno = chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-            .map_err(err_str)?;
-        anno.label(label.as_str());
-        match *mark {
-            LegendMark::Line {
-                color,
-                dashed: true,
-                marker,
-            } => {
-                let with_dot = marker != Marker::Line;
-                anno.legend(move |(x, y)| {
-                    EmptyElement::at((x, y))
-                        + DashedPathElement::new(vec![(0, 0), (mark_w, 0)], dash, gap, color.stroke_width(lw))
-                        + Circle::new((mark_w / 2, 0), if with_dot { r } else { 0 }, color.filled())
-                });
-            }
-            LegendMark::Line {
-                color,
-                dashed: false,
-                marker: Marker::Points,
-            } => {
-                anno.legend(move |(x, y)| EmptyElement::at((x, y)) + Circle::new((mark_w / 2, 0), r, color.filled()));
-            }
-            LegendMark::Line {
-                color,
-                dashed: false,
-                marker,
-            } => {
-                let with_dot = marker == Marker::LinePoints;
-                anno.legend(move |(x, y)| {
-                    EmptyElement::at((x, y))
-                        + PathElement::new(vec![(0, 0), (mark_w, 0)], color.stroke_width(lw))
-                        + Circle::new((mark_w / 2, 0), if with_dot { r } else { 0 }, color.filled())
-                });
-            }
-            LegendMark::Bar { color } => {
-                let half = (6.0 * s).round() as i32;
-                anno.legend(move |(x, y)| {
-                    EmptyElement::at((x, y))
-                        + Rectangle::new(
-                            [(mark_w / 2 - 2 * half, -half), (mark_w / 2 + 2 * half, half)],
-                            color.filled(),
-                        )
-                });
-            }
-        }
-    }
-    chart
-        .configure_series_labels()
-        .position(best.0)
-        .margin(inner_margin)
-        .legend_area_size(legend_area)
-        .label_font((FONT, st.legend))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(120, 120, 120))
-        .draw()
-        .map_err(err_str)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_are_widened_and_padded() {
-        let (a, b) = padded_range(3.0, 3.0, Scale::Linear).unwrap();
-        assert!(a < 3.0 && b > 3.0);
-        let (a, b) = padded_range(0.0, 0.0, Scale::Linear).unwrap();
-        assert!(a < 0.0 && b > 0.0);
-        let (a, b) = padded_range(1e-8, 1e8, Scale::Log).unwrap();
-        assert!(a < 1e-8 && b > 1e8 && a > 0.0);
-        let (a, b) = padded_range(5.0, 5.0, Scale::Log).unwrap();
-        assert!(a < 5.0 && b > 5.0 && a > 0.0);
-        assert!(padded_range(-1e308, 1e308, Scale::Linear).is_err());
-    }
-
-    #[test]
-    fn tick_labels_are_short() {
-        assert_eq!(pretty_sci("1.50e8", true), "1.5×10⁸");
-        assert_eq!(pretty_sci("1e-8", true), "10⁻⁸");
-        assert_eq!(pretty_sci("1.0e-8", false), "1×10⁻⁸");
-        assert_eq!(pretty_sci("-2.0e3", true), "−2×10³");
-        let f = TickFormat::Sci { prec: None, zero: 0.0 };
-        assert_eq!(f.format(10f64.powf(-7.0)), "10⁻⁷");
-        assert_eq!(f.format(2.5e6), "2.5×10⁶");
-        let f = TickFormat::Decimal { prec: None, zero: 0.0 };
-        assert_eq!(f.format(0.001), "0.001");
-        assert_eq!(f.format(200.0), "200");
-        let t = nice_ticks(2.0, 8.0, 6);
-        assert!(!t.is_empty() && t.len() <= 7, "{t:?}");
-        assert!(!Axis::new(Scale::Log, (0.5, 0.9)).key_points(BoldPoints(8)).is_empty());
-        assert_eq!(log_ticks(0.9, 30.0, 8, false), vec![1.0, 2.0, 5.0, 10.0, 20.0]);
-        let wide = log_ticks(1e-9, 1e9, 8, false);
-        assert!(wide.len() >= 2 && wide.len() <= 8, "{wide:?}");
-        let axis = Axis::new(Scale::Linear, (0.0, 1e-6));
-        let f = TickFormat::for_axis(&axis, 8);
-        assert_eq!(f.format(0.0), "0");
-        assert!(f.format(5e-7).contains("10⁻⁷"));
-    }
 }
