@@ -416,6 +416,49 @@ fn bad_configs_name_the_field() {
         dir.path(),
         &["/nonexistent/x.toml"],
     );
+    // experiment tables: unknown key, wrong type, zero and negative values
+    let lmc_key = write("lk.toml", "[lmc]\nkss = [0]\n");
+    fails_with(&["lmc", "--config", &lmc_key], dir.path(), &["[lmc]", "kss"]);
+    let strong_type = write("st.toml", "[strong]\npaths = \"8\"\n");
+    fails_with(
+        &["strong", "--config", &strong_type],
+        dir.path(),
+        &["[strong]", "paths"],
+    );
+    let zero_pairs = write("zp.toml", "[lmc]\nks = [0]\npairs = 0\n");
+    fails_with(&["lmc", "--config", &zero_pairs], dir.path(), &["lmc.pairs"]);
+    let neg_rate = write("nr.toml", "[imp.prune]\nrate = -0.2\n");
+    fails_with(&["imp", "--config", &neg_rate], dir.path(), &["rate"]);
+    let bad_density = write("bd.toml", "[supermask]\ndensities = [1.5]\n");
+    fails_with(&["supermask", "--config", &bad_density], dir.path(), &["densities"]);
+    let table = write("tb.toml", "[lottery]\nx = 1\n");
+    fails_with(&["imp", "--config", &table], dir.path(), &["lottery"]);
+    fails_with(&["ntk-compare", "--widths", "0,64", "--quiet"], dir.path(), &["widths"]);
+    fails_with(&["subset-sum", "--ns", "0"], dir.path(), &["n"]);
+}
+
+/// The happy paths not covered elsewhere: train then re-plot its figures,
+/// subset-sum; every finished run has its summary, report and figures.
+#[test]
+fn train_plot_and_subset_sum_write_their_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| {
+        let o = ltk().args(args).arg("--out").arg(dir.path()).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    ok(&["train", "--iterations", "20", "--quiet", "--name", "t"]);
+    let t = dir.path().join("t");
+    std::fs::remove_dir_all(t.join("figures")).unwrap();
+    let o = ltk().arg("plot").arg(&t).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(t.join("figures/accuracy.png").exists() && t.join("figures/loss.png").exists());
+    let out = ok(&["subset-sum", "--ns", "4,6,8", "--trials", "2", "--name", "ss"]);
+    assert!(out.contains("fitted ln(max error)"), "{out}");
+    for f in ["summary.json", "report.md", "figures/lueker.png"] {
+        assert!(dir.path().join("ss").join(f).exists(), "{f}");
+    }
+    assert!(t.join("summary.json").exists());
 }
 
 fn idx_images(n: u32, rows: u32, cols: u32, pixels: usize) -> Vec<u8> {
