@@ -50,5 +50,52 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Conv nets on 28x28x1 inputs at batch 128, SGD + momentum (issue 12):
+/// LeNet-5 (5x5 valid convolutions 6/16, FC 120-84) and Conv-4 (3x3 same
+/// convolutions 64, 64, pool, 128, 128, pool, FC 256-256), the im2col + GEMM
+/// path against candle's autodiff. PyTorch CPU (2 threads, eager, same
+/// networks and batch), measured on this machine: LeNet-5 18.0k samples/s,
+/// Conv-4 355/s (../shared/NOTES.md).
+fn bench_conv(c: &mut Criterion) {
+    use lottery_tangent::models::ModelConfig;
+    let mut group = c.benchmark_group("train_step_conv_b128");
+    group.sample_size(10);
+    let bs = 128usize;
+    for (name, cfg) in [("lenet5", ModelConfig::Lenet5), ("conv4", ModelConfig::Conv4)] {
+        let net = cfg.build([1, 28, 28], 10).expect("network");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let mut batch = Batch::default();
+        batch.x = (0..bs * 784).map(|_| rng.gen::<f32>()).collect();
+        batch.y = (0..bs).map(|i| (i % 10) as u32).collect();
+        batch.t = vec![0.0; bs * 10];
+        group.throughput(Throughput::Elements(bs as u64));
+        for (label, autodiff) in [("fast", false), ("candle_autodiff", true)] {
+            if autodiff && name == "conv4" && std::env::var("LTK_BENCH_SLOW").is_err() {
+                continue; // about 1 s per step: set LTK_BENCH_SLOW=1 to include it
+            }
+            let mut params = net.init(0);
+            let mut grads = params.zeros_like();
+            let mut model = if autodiff {
+                Supervised::with_autodiff(net.clone(), Loss::CrossEntropy, &Device::Cpu)
+            } else {
+                Supervised::new(net.clone(), Loss::CrossEntropy, &Device::Cpu)
+            };
+            let mut opt = Optimizer::new(&OptimizerConfig::Sgd(SgdConfig {
+                lr: 0.01,
+                momentum: 0.9,
+                weight_decay: 0.0,
+                nesterov: false,
+            }));
+            group.bench_function(BenchmarkId::new(format!("{name}_{label}"), bs), |b| {
+                b.iter(|| {
+                    model.loss_and_grad(&params, &batch, &mut grads).expect("step");
+                    opt.step(&mut params, &mut grads, 0.01, None).expect("update");
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_conv);
 criterion_main!(benches);

@@ -1,11 +1,17 @@
-//! A small LeNet-5-style convolutional network: `k` blocks of
-//! (3x3 convolution, padding 1, ReLU, 2x2 max-pool), then fully connected ReLU
-//! layers and a linear output (in the spirit of the Conv-2/4/6 networks of
-//! Frankle & Carbin 2019, sized for 8x8 and 28x28 images).
+//! Plain convolutional networks: blocks of `convs_per_block` (k x k
+//! convolution, stride 1, "same" or "valid" padding, ReLU), each block ending
+//! in a 2x2 max-pool, then fully connected ReLU layers and a linear output.
+//! This covers Frankle & Carbin 2019's Conv-2/4/6 (Fig. 2: pairs of 3x3
+//! convolutions before each pool, 64/128/256 channels, FC 256-256-10) and
+//! LeNet-5 (5x5 valid convolutions 6/16, FC 120-84).
 //!
-//! Parameters: `conv{i}.weight` `[c_out, c_in, 3, 3]`, `conv{i}.bias` `[c_out]`,
-//! `fc{j}.weight` `[out, in]`, `fc{j}.bias` `[out]`. Kaiming-normal weights
-//! (`N(0, 2/fan_in)`), zero biases. Trained through candle's autodiff.
+//! Parameters: `conv{i}.weight` `[c_out, c_in, k, k]`, `conv{i}.bias`
+//! `[c_out]` (numbered over every convolution), `fc{j}.weight` `[out, in]`,
+//! `fc{j}.bias` `[out]`; the features are flattened in (channel, row, column)
+//! order as in PyTorch. Kaiming-normal weights (`N(0, 2/fan_in)`), zero
+//! biases. On the CPU it trains through the im2col + GEMM path of
+//! [`super::conv_fast`]; candle's autodiff is the reference and the path on
+//! other devices.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +20,17 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::params::{Array, ParamSet};
 use crate::{Error, Result};
+
+/// Padding of every convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    /// `(k − 1) / 2` on each side: the image keeps its size (odd k).
+    #[default]
+    Same,
+    /// None: each convolution shrinks the image by `k − 1`.
+    Valid,
+}
 
 /// The convolutional network.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,11 +42,66 @@ pub struct ConvNet {
     /// Widths of the fully connected hidden layers.
     pub hidden: Vec<usize>,
     pub output_dim: usize,
+    /// Kernel size k (k x k convolutions).
+    pub kernel: usize,
+    pub padding: Padding,
+    /// Convolutions per block (each block ends in a 2x2 max-pool).
+    pub convs_per_block: usize,
+}
+
+/// One convolution of a [`ConvNet`], with the sizes it sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvLayer {
+    pub c_in: usize,
+    pub c_out: usize,
+    /// Input height and width.
+    pub h: usize,
+    pub w: usize,
+    /// Output height and width (before any pool).
+    pub ho: usize,
+    pub wo: usize,
+    pub k: usize,
+    pub pad: usize,
+    /// Whether a 2x2 max-pool follows.
+    pub pool: bool,
 }
 
 impl ConvNet {
-    /// Builds the network; errors if a size is zero or pooling shrinks the image to nothing.
+    /// Builds the network with 3x3 "same" convolutions, one per block;
+    /// errors if a size is zero or pooling shrinks the image to nothing.
     pub fn new(input_shape: [usize; 3], channels: Vec<usize>, hidden: Vec<usize>, output_dim: usize) -> Result<Self> {
+        Self::with_layout(input_shape, channels, hidden, output_dim, 3, Padding::Same, 1)
+    }
+
+    /// Builds the network with `convs_per_block` k x k convolutions per
+    /// block; errors if a size is zero, k is even with "same" padding, or
+    /// the convolutions and pools shrink the image to nothing.
+    pub fn with_layout(
+        input_shape: [usize; 3],
+        channels: Vec<usize>,
+        hidden: Vec<usize>,
+        output_dim: usize,
+        kernel: usize,
+        padding: Padding,
+        convs_per_block: usize,
+    ) -> Result<Self> {
+        if kernel == 0 || (padding == Padding::Same && kernel % 2 == 0) {
+            return Err(Error::config(
+                "model.kernel",
+                "an odd kernel size >= 1 with \"same\" padding (any size >= 1 with \"valid\")",
+                kernel,
+            ));
+        }
+        if convs_per_block == 0 {
+            return Err(Error::config("model.convs_per_block", ">= 1", 0));
+        }
+        if input_shape.contains(&0) {
+            return Err(Error::config(
+                "input shape",
+                "(c, h, w) > 0",
+                format!("{input_shape:?}"),
+            ));
+        }
         if channels.is_empty() || channels.contains(&0) {
             return Err(Error::config(
                 "model.channels",
@@ -45,46 +117,82 @@ impl ConvNet {
             channels,
             hidden,
             output_dim,
+            kernel,
+            padding,
+            convs_per_block,
         };
-        let (h, w) = net.feature_hw();
-        if h == 0 || w == 0 {
+        if net.layers().is_none() {
             return Err(Error::config(
                 "model.channels",
                 format!(
-                    "at most {} conv blocks for {}x{} inputs (each halves the image)",
-                    max_blocks(input_shape),
+                    "few enough conv blocks for {}x{} inputs ({} convolutions of {k}x{k} with {padding:?} padding, then a 2x2 pool, per block)",
                     input_shape[1],
-                    input_shape[2]
+                    input_shape[2],
+                    convs_per_block,
+                    k = kernel
                 ),
-                net.channels.len(),
+                format!("{} blocks, which shrink the image to nothing", net.channels.len()),
             ));
         }
         Ok(net)
     }
 
-    fn feature_hw(&self) -> (usize, usize) {
-        let mut h = self.input_shape[1];
-        let mut w = self.input_shape[2];
-        for _ in &self.channels {
-            h /= 2;
-            w /= 2;
+    /// Every convolution with its sizes; None when the image shrinks to nothing.
+    fn layers(&self) -> Option<Vec<ConvLayer>> {
+        let [mut c_in, mut h, mut w] = self.input_shape;
+        let k = self.kernel;
+        let pad = match self.padding {
+            Padding::Same => (k - 1) / 2,
+            Padding::Valid => 0,
+        };
+        let mut out = Vec::new();
+        for &c in &self.channels {
+            for j in 0..self.convs_per_block {
+                let (ho, wo) = ((h + 2 * pad).checked_sub(k - 1)?, (w + 2 * pad).checked_sub(k - 1)?);
+                if ho == 0 || wo == 0 {
+                    return None;
+                }
+                let pool = j + 1 == self.convs_per_block;
+                out.push(ConvLayer {
+                    c_in,
+                    c_out: c,
+                    h,
+                    w,
+                    ho,
+                    wo,
+                    k,
+                    pad,
+                    pool,
+                });
+                c_in = c;
+                (h, w) = if pool { (ho / 2, wo / 2) } else { (ho, wo) };
+                if h == 0 || w == 0 {
+                    return None;
+                }
+            }
         }
-        (h, w)
+        Some(out)
     }
 
-    fn flat_dim(&self) -> usize {
-        let (h, w) = self.feature_hw();
-        h * w * self.channels.last().copied().unwrap_or(1)
+    /// Every convolution with its sizes.
+    pub fn conv_layers(&self) -> Vec<ConvLayer> {
+        self.layers().unwrap_or_default()
+    }
+
+    /// Size of the flattened features after the last pool.
+    pub fn flat_dim(&self) -> usize {
+        match self.conv_layers().last() {
+            Some(l) => l.c_out * (l.ho / 2) * (l.wo / 2),
+            None => self.input_shape.iter().product(),
+        }
     }
 
     /// Names and shapes of all parameters.
     pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
         let mut out = Vec::new();
-        let mut c_in = self.input_shape[0];
-        for (i, &c) in self.channels.iter().enumerate() {
-            out.push((format!("conv{}.weight", i + 1), vec![c, c_in, 3, 3]));
-            out.push((format!("conv{}.bias", i + 1), vec![c]));
-            c_in = c;
+        for (i, l) in self.conv_layers().iter().enumerate() {
+            out.push((format!("conv{}.weight", i + 1), vec![l.c_out, l.c_in, l.k, l.k]));
+            out.push((format!("conv{}.bias", i + 1), vec![l.c_out]));
         }
         let mut d_in = self.flat_dim();
         let mut widths = self.hidden.clone();
@@ -138,12 +246,15 @@ impl ConvNet {
         let n = x.dim(0)?;
         let [c, h, w] = self.input_shape;
         let mut a = x.reshape((n, c, h, w))?;
-        for i in 1..=self.channels.len() {
-            let wt = get(format!("conv{i}.weight"))?;
-            let b = get(format!("conv{i}.bias"))?;
-            a = a.conv2d(wt, 1, 1, 1, 1)?;
+        for (i, l) in self.conv_layers().iter().enumerate() {
+            let wt = get(format!("conv{}.weight", i + 1))?;
+            let b = get(format!("conv{}.bias", i + 1))?;
+            a = a.conv2d(wt, l.pad, 1, 1, 1)?;
             a = a.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?)?;
-            a = a.relu()?.max_pool2d(2)?;
+            a = a.relu()?;
+            if l.pool {
+                a = max_pool_2x2(&a)?;
+            }
         }
         let mut a = a.flatten_from(1)?;
         let layers = self.hidden.len() + 1;
@@ -159,7 +270,17 @@ impl ConvNet {
     }
 }
 
-fn max_blocks(shape: [usize; 3]) -> usize {
-    let m = shape[1].min(shape[2]).max(1);
-    (usize::BITS - 1 - m.leading_zeros()) as usize
+/// 2x2 max-pool with stride 2 of `[n, c, h, w]` (an odd last row or column
+/// is dropped), as a reshape and two max reductions. Not candle's
+/// `max_pool2d`: its backward pass in candle 0.11 (`backprop.rs`, `Op::MaxPool2D`)
+/// multiplies the gradient by the window's average of the max mask instead
+/// of dividing by the number of maxima, so a unique max gets 1/4 of its
+/// gradient (found by this crate's finite-difference check against the
+/// im2col path, tests/conv_fast.rs). The reduction's backward gives the max
+/// its whole gradient.
+pub fn max_pool_2x2(a: &Tensor) -> Result<Tensor> {
+    let (n, c, h, w) = a.dims4()?;
+    let (ph, pw) = (h / 2, w / 2);
+    let a = a.narrow(2, 0, 2 * ph)?.narrow(3, 0, 2 * pw)?.contiguous()?;
+    Ok(a.reshape((n, c, ph, 2, pw, 2))?.max(5)?.max(3)?)
 }

@@ -31,7 +31,7 @@ impl Ptr {
 /// # Safety
 /// Every index `i*rs + j*cs` in range of the three matrices must be in bounds.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_blocked(
+pub(crate) unsafe fn gemm_blocked(
     m: usize,
     n: usize,
     k: usize,

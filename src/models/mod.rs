@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod conv;
+pub mod conv_fast;
 pub mod dense;
 pub mod mlp;
 
@@ -15,7 +16,8 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 pub use activation::Activation;
-pub use conv::ConvNet;
+pub use conv::{ConvNet, Padding};
+pub use conv_fast::ConvWorkspace;
 pub use mlp::{Mlp, MlpWorkspace};
 
 use crate::params::ParamSet;
@@ -52,13 +54,43 @@ pub enum ModelConfig {
     /// LeNet-300-100 (Frankle & Carbin 2019's MNIST network).
     #[serde(rename = "lenet300_100")]
     Lenet300_100,
-    /// The small conv net of [`ConvNet`].
+    /// A plain conv net ([`ConvNet`]): blocks of convolutions, each block
+    /// ending in a 2x2 max-pool, then dense layers.
     Conv {
         #[serde(default = "default_channels")]
         channels: Vec<usize>,
         #[serde(default = "default_conv_hidden")]
         hidden: Vec<usize>,
+        /// Kernel size (default 3).
+        #[serde(default = "default_kernel")]
+        kernel: usize,
+        /// "same" (default) or "valid".
+        #[serde(default)]
+        padding: Padding,
+        /// Convolutions per block (default 1).
+        #[serde(default = "default_convs_per_block")]
+        convs_per_block: usize,
     },
+    /// LeNet-5 as in PyTorch's MNIST examples: 5x5 valid convolutions with
+    /// 6 and 16 channels, each followed by a 2x2 max-pool, then FC 120-84.
+    #[serde(rename = "lenet5")]
+    Lenet5,
+    /// Conv-2 of Frankle & Carbin 2019 (Fig. 2): 64, 64, pool, FC 256-256.
+    #[serde(rename = "conv2")]
+    Conv2,
+    /// Conv-4: 64, 64, pool, 128, 128, pool, FC 256-256.
+    #[serde(rename = "conv4")]
+    Conv4,
+    /// Conv-6: 64, 64, pool, 128, 128, pool, 256, 256, pool, FC 256-256.
+    #[serde(rename = "conv6")]
+    Conv6,
+}
+
+fn default_kernel() -> usize {
+    3
+}
+fn default_convs_per_block() -> usize {
+    1
 }
 
 fn default_activation() -> Activation {
@@ -112,8 +144,45 @@ impl ModelConfig {
                 )?)
             }
             ModelConfig::Lenet300_100 => Network::Mlp(Mlp::lenet_300_100(input_dim, outputs)?),
-            ModelConfig::Conv { channels, hidden } => {
-                Network::Conv(ConvNet::new(input_shape, channels.clone(), hidden.clone(), outputs)?)
+            ModelConfig::Conv {
+                channels,
+                hidden,
+                kernel,
+                padding,
+                convs_per_block,
+            } => Network::Conv(ConvNet::with_layout(
+                input_shape,
+                channels.clone(),
+                hidden.clone(),
+                outputs,
+                *kernel,
+                *padding,
+                *convs_per_block,
+            )?),
+            ModelConfig::Lenet5 => Network::Conv(ConvNet::with_layout(
+                input_shape,
+                vec![6, 16],
+                vec![120, 84],
+                outputs,
+                5,
+                Padding::Valid,
+                1,
+            )?),
+            ModelConfig::Conv2 | ModelConfig::Conv4 | ModelConfig::Conv6 => {
+                let channels = match self {
+                    ModelConfig::Conv2 => vec![64],
+                    ModelConfig::Conv4 => vec![64, 128],
+                    _ => vec![64, 128, 256],
+                };
+                Network::Conv(ConvNet::with_layout(
+                    input_shape,
+                    channels,
+                    vec![256, 256],
+                    outputs,
+                    3,
+                    Padding::Same,
+                    2,
+                )?)
             }
         })
     }
@@ -206,9 +275,13 @@ impl Network {
                     m.parameterization
                 )
             }
-            Network::Conv(c) => format!(
+            Network::Conv(c) if c.kernel == 3 && c.padding == Padding::Same && c.convs_per_block == 1 => format!(
                 "ConvNet channels {:?}, hidden {:?}, {} outputs",
                 c.channels, c.hidden, c.output_dim
+            ),
+            Network::Conv(c) => format!(
+                "ConvNet channels {:?} ({} {}x{} {:?} convolutions per block), hidden {:?}, {} outputs",
+                c.channels, c.convs_per_block, c.kernel, c.kernel, c.padding, c.hidden, c.output_dim
             ),
         }
     }

@@ -7,7 +7,7 @@ use candle_core::{Device, Tensor, Var};
 
 use super::loss::{argmax_rows, Loss};
 use crate::data::Dataset;
-use crate::models::{Mlp, MlpWorkspace, Network};
+use crate::models::{ConvNet, ConvWorkspace, Mlp, MlpWorkspace, Network};
 use crate::params::{Array, ParamSet};
 use crate::Result;
 
@@ -83,6 +83,12 @@ pub fn evaluate(model: &mut dyn Trainable, params: &ParamSet, data: &Dataset, ch
 enum Engine {
     /// Hand-written slice forward/backward (MLPs on the CPU).
     Fast { mlp: Mlp, ws: MlpWorkspace, dout: Vec<f32> },
+    /// im2col + GEMM forward/backward (conv nets on the CPU).
+    FastConv {
+        net: ConvNet,
+        ws: ConvWorkspace,
+        dout: Vec<f32>,
+    },
     /// Candle autodiff on a device (conv nets, or any model on CUDA).
     Candle(Device),
 }
@@ -95,12 +101,17 @@ pub struct Supervised {
 }
 
 impl Supervised {
-    /// Uses the fast slice path for MLPs on the CPU, candle autodiff otherwise.
+    /// Uses the fast slice paths for MLPs and conv nets on the CPU, candle autodiff otherwise.
     pub fn new(net: Network, loss: Loss, device: &Device) -> Self {
         let engine = match (&net, device) {
             (Network::Mlp(m), Device::Cpu) => Engine::Fast {
                 mlp: m.clone(),
                 ws: MlpWorkspace::default(),
+                dout: Vec::new(),
+            },
+            (Network::Conv(c), Device::Cpu) => Engine::FastConv {
+                net: c.clone(),
+                ws: ConvWorkspace::default(),
                 dout: Vec::new(),
             },
             _ => Engine::Candle(device.clone()),
@@ -138,6 +149,13 @@ impl Trainable for Supervised {
                 m.backward_fast(params, &batch.x, dout, ws, grads)?;
                 Ok(l)
             }
+            Engine::FastConv { net, ws, dout } => {
+                net.forward_fast(params, &batch.x, n, ws)?;
+                dout.resize(n * c, 0.0);
+                let l = self.loss.value_and_grad(ws.output(), &batch.t, &batch.y, c, dout);
+                net.backward_fast(params, dout, ws, grads)?;
+                Ok(l)
+            }
             Engine::Candle(dev) => {
                 let net = &self.net;
                 let mut vars = std::collections::BTreeMap::new();
@@ -169,6 +187,18 @@ impl Trainable for Supervised {
                 m.forward_fast(params, x, n, ws)?;
                 out.clear();
                 out.extend_from_slice(ws.output());
+            }
+            Engine::FastConv { net, ws, .. } => {
+                // In slices of 256 examples: activations of a whole
+                // evaluation chunk would take c·h·w floats per example per layer.
+                out.clear();
+                let d = net.input_shape.iter().product::<usize>();
+                for (i, xs) in x[..n * d].chunks(256 * d).enumerate() {
+                    let k = xs.len() / d;
+                    net.forward_fast(params, xs, k, ws)?;
+                    debug_assert_eq!(i * 256 * self.net.output_dim(), out.len());
+                    out.extend_from_slice(ws.output());
+                }
             }
             Engine::Candle(dev) => {
                 let net = &self.net;
