@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::augment::Augment;
 use crate::data::{self, Preprocess, Split};
 use crate::models::{ModelConfig, Network};
 use crate::train::{Loss, OptimizerConfig, Schedule, TrainSpec};
@@ -155,6 +156,9 @@ pub struct TrainConfig {
     /// Seed of the data order; default = the experiment seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_seed: Option<u64>,
+    /// Data augmentation, part of the data order (default: none).
+    #[serde(default, skip_serializing_if = "Augment::is_identity")]
+    pub augment: Augment,
 }
 
 fn default_batch() -> usize {
@@ -178,6 +182,7 @@ impl Default for TrainConfig {
             checkpoint_at: Vec::new(),
             save_every: None,
             data_seed: None,
+            augment: Augment::default(),
         }
     }
 }
@@ -220,6 +225,7 @@ impl TrainConfig {
             checkpoint_steps: self.checkpoint_at.clone(),
             save_every: self.save_every.unwrap_or(eval_every),
             data_seed: self.data_seed.unwrap_or(seed),
+            augment: self.augment,
         };
         spec.validate(train_len)?;
         Ok(spec)
@@ -366,6 +372,7 @@ impl ExperimentConfig {
         let split = self.data.load()?;
         let net = self.model.build(split.train.shape, split.train.num_classes)?;
         let spec = self.train.resolve(split.train.len(), self.seed)?;
+        spec.augment.validate(split.train.shape)?;
         Ok(Experiment {
             config: self.clone(),
             split,

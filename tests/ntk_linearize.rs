@@ -117,6 +117,7 @@ fn gradient_descent_follows_closed_form() {
         checkpoint_steps: vec![],
         save_every: 0,
         data_seed: 0,
+        augment: Default::default(),
     };
     let mut lin = Linearized::new(mlp.clone(), p0.clone(), Loss::Mse).unwrap();
     let out = train::train(&mut lin, &p0, &split, &spec, &TrainOptions::default()).unwrap();

@@ -267,16 +267,31 @@ fn divergence_is_an_error() {
     assert!(msg.contains("diverged at step"), "{msg}");
 }
 
-/// The conv net trains through candle autodiff and learns digits.
+/// The conv net trains (im2col path on the CPU) and learns digits, with and
+/// without augmentation; augmentation is part of the data order (the same
+/// seed gives the same run).
 #[test]
 fn conv_net_trains_on_digits() {
     let mut c = small_config(60);
     c.model = ModelConfig::Conv {
         channels: vec![8, 16],
         hidden: vec![32],
+        kernel: 3,
+        padding: lottery_tangent::models::Padding::Same,
+        convs_per_block: 1,
     };
     let out = run(&c, &TrainOptions::default());
     assert!(out.last().unwrap().test_accuracy > 0.5, "{:?}", out.last());
+    // (no flips: a mirrored digit is not the same digit)
+    c.train.augment = lottery_tangent::data::augment::Augment {
+        crop_padding: 1,
+        horizontal_flip: false,
+    };
+    let a = run(&c, &TrainOptions::default());
+    let b = run(&c, &TrainOptions::default());
+    assert_eq!(a.params, b.params);
+    assert!(a.params != out.params);
+    assert!(a.last().unwrap().test_accuracy > 0.3, "{:?}", a.last());
 }
 
 /// Our SGD behind candle's `Optimizer` trait: one step on a `Var` matches the

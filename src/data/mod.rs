@@ -9,6 +9,7 @@
 //! All random choices (splits, subsets, batch order) come from named
 //! [`crate::rng`] streams, so each can be varied and reproduced independently.
 
+pub mod augment;
 pub mod batch;
 pub mod digits;
 pub mod idx;

@@ -84,21 +84,23 @@ fn im2col(l: &ConvLayer, inp: &[f32], n: usize, s: usize, b: usize, cols: &mut [
             for e in 0..b {
                 let plane = &inp[(ci * n + s + e) * h * w..][..h * w];
                 let dst = &mut row[e * ho * wo..][..ho * wo];
+                // ix = ox + kx − pad must lie in [0, w).
+                let lo = (pad - kx as isize).clamp(0, wo as isize) as usize;
+                let hi = (w as isize + pad - kx as isize).clamp(lo as isize, wo as isize) as usize;
+                let off = (lo as isize + kx as isize - pad) as usize;
                 for oy in 0..ho {
                     let iy = oy as isize + ky as isize - pad;
                     let d = &mut dst[oy * wo..][..wo];
+                    // Element loops, not copy_from_slice / fill: rows are a few
+                    // dozen floats, where a memmove call costs more than the copy.
                     if iy < 0 || iy >= h as isize {
-                        d.fill(0.0);
+                        d.iter_mut().for_each(|v| *v = 0.0);
                         continue;
                     }
-                    let src = &plane[iy as usize * w..][..w];
-                    // ix = ox + kx − pad must lie in [0, w).
-                    let lo = (pad - kx as isize).clamp(0, wo as isize) as usize;
-                    let hi = (w as isize + pad - kx as isize).clamp(lo as isize, wo as isize) as usize;
-                    d[..lo].fill(0.0);
-                    let off = lo as isize + kx as isize - pad;
-                    d[lo..hi].copy_from_slice(&src[off as usize..off as usize + (hi - lo)]);
-                    d[hi..].fill(0.0);
+                    let src = &plane[iy as usize * w + off..][..hi - lo];
+                    d[..lo].iter_mut().for_each(|v| *v = 0.0);
+                    d[lo..hi].iter_mut().zip(src).for_each(|(v, &x)| *v = x);
+                    d[hi..].iter_mut().for_each(|v| *v = 0.0);
                 }
             }
         });

@@ -262,6 +262,7 @@ impl CompareConfig {
             checkpoint_steps: self.eval_steps(),
             save_every: 0,
             data_seed: seed,
+            augment: Default::default(),
         }
     }
 

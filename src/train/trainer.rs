@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::objective::{evaluate, Batch, Trainable};
 use super::optim::{Optimizer, OptimizerConfig};
 use super::schedule::Schedule;
+use crate::data::augment::Augment;
 use crate::data::{BatchOrder, Split};
 use crate::params::{Mask, ParamSet};
 use crate::paths::{write_csv, write_json, RunDir};
@@ -37,6 +38,9 @@ pub struct TrainSpec {
     pub save_every: usize,
     /// Seed of the data order (the SGD noise).
     pub data_seed: u64,
+    /// Data augmentation of each batch, drawn from `data_seed` and the step.
+    #[serde(default, skip_serializing_if = "Augment::is_identity")]
+    pub augment: Augment,
 }
 
 impl TrainSpec {
@@ -176,6 +180,13 @@ pub fn train(
         opt.load_state(st)?;
     }
     let mut order = BatchOrder::new(train.len(), spec.batch_size, spec.data_seed)?;
+    spec.augment.validate(train.shape)?;
+    // Padding of augmented crops: the darkest training value (black).
+    let fill = if spec.augment.crop_padding > 0 {
+        train.x.iter().copied().fold(f32::INFINITY, f32::min)
+    } else {
+        0.0
+    };
     let per_epoch = order.batches_per_epoch();
     let base_lr = spec.optimizer.lr();
 
@@ -274,6 +285,8 @@ pub fn train(
         let t0 = Instant::now();
         let idx = order.batch(step);
         train.gather(idx, &mut batch.x, &mut batch.t, &mut batch.y);
+        spec.augment
+            .apply(train.shape, fill, spec.data_seed, step, &mut batch.x);
         let loss = model.loss_and_grad(&params, &batch, &mut grads)?;
         if !loss.is_finite() {
             return Err(Error::Diverged { step: step + 1, loss });
