@@ -14,9 +14,14 @@
 //! weights are used as stored. Features are flattened to `[n, c·h·w]` in
 //! PyTorch's (channel, row, column) order before the dense layers.
 //!
-//! Memory: the im2col buffer holds at most [`COLS_BUDGET`] bytes; larger
-//! batches are done in chunks of examples (recomputed in the backward pass
-//! rather than stored).
+//! Memory: the im2col buffer of a layer holds at most [`COLS_BUDGET`] bytes;
+//! larger batches are done in chunks of examples, recomputed in the backward
+//! pass rather than stored (a batch that fits in one chunk keeps its columns).
+//!
+//! Speed (benches/train_throughput.rs, batch 128, this 2-core machine): the
+//! GEMMs run at 75-105 GFLOP/s (the `gemm` crate's ceiling here, about 110),
+//! which bounds Conv-4 near 250 samples/s; PyTorch's 355/s needs more than a
+//! GEMM path (oneDNN's direct or Winograd convolutions).
 
 use rayon::prelude::*;
 
@@ -47,7 +52,9 @@ pub struct ConvWorkspace {
     dense: Vec<Vec<f32>>,
     /// The network output `[n, outputs]`.
     out: Vec<f32>,
-    cols: Vec<f32>,
+    /// Per convolution: its im2col columns of the last chunk; when the
+    /// whole batch is one chunk the backward pass uses them as they are.
+    cols: Vec<Vec<f32>>,
     // Backward buffers.
     delta: Vec<f32>,
     delta_prev: Vec<f32>,
@@ -240,11 +247,13 @@ impl ConvNet {
             let howo = l.ho * l.wo;
             out.resize(l.c_out * n * howo, 0.0);
             let b = chunk_examples(l, n);
-            ws.cols.resize(kk * b * howo, 0.0);
+            ws.cols.resize(layers.len(), Vec::new());
+            let cols = &mut ws.cols[li];
+            cols.resize(kk * b * howo, 0.0);
             let mut s = 0;
             while s < n {
                 let bb = b.min(n - s);
-                im2col(l, inp, n, s, bb, &mut ws.cols);
+                im2col(l, inp, n, s, bb, cols);
                 // out[:, s..s+bb] = W [c_out, K] · cols [K, bb·howo], rows of out strided by n·howo.
                 // SAFETY: out has c_out rows of n·howo; columns s·howo..(s+bb)·howo are in range;
                 // W is [c_out, kk]; cols holds kk rows of bb·howo.
@@ -259,7 +268,7 @@ impl ConvNet {
                         wt.as_ptr(),
                         kk as isize,
                         1,
-                        ws.cols.as_ptr(),
+                        cols.as_ptr(),
                         (bb * howo) as isize,
                         1,
                         1.0,
@@ -423,7 +432,8 @@ impl ConvNet {
             }
             let gw = &mut grads.get_mut(&format!("conv{}.weight", li + 1))?.data;
             let b = chunk_examples(l, n);
-            ws.cols.resize(kk * b * howo, 0.0);
+            let cols = &mut ws.cols[li];
+            cols.resize(kk * b * howo, 0.0);
             let mut dcols = std::mem::take(&mut ws.delta_prev);
             if need_dinp {
                 dcols.resize(kk * b * howo, 0.0);
@@ -431,7 +441,11 @@ impl ConvNet {
             let mut s = 0;
             while s < n {
                 let bb = b.min(n - s);
-                im2col(l, inp, n, s, bb, &mut ws.cols);
+                if bb < n {
+                    // One chunk of several: recompute its columns (the
+                    // forward pass keeps only the last chunk's).
+                    im2col(l, inp, n, s, bb, cols);
+                }
                 // dW [c_out, K] += dZ[:, s..s+bb] · colsᵀ.
                 // SAFETY: dact has c_out rows of n·howo (chunk columns in range);
                 // cols holds kk rows of bb·howo, read transposed; gw is [c_out, kk].
@@ -446,7 +460,7 @@ impl ConvNet {
                         ws.dact.as_ptr().add(s * howo),
                         (n * howo) as isize,
                         1,
-                        ws.cols.as_ptr(),
+                        cols.as_ptr(),
                         1,
                         (bb * howo) as isize,
                         1.0,
