@@ -65,7 +65,7 @@ pub struct UnitEnv<'a> {
 
 /// The experiment tables a config may hold, and how each is checked (the
 /// registry: adding an experiment adds one line here and its command).
-pub const TABLES: [&str; 4] = ["imp", "lmc", "strong", "supermask"];
+pub const TABLES: [&str; 5] = ["imp", "lmc", "lr_rewind", "strong", "supermask"];
 
 fn check_one<T: DeserializeOwned>(name: &str, v: &toml::Value) -> Result<()> {
     v.clone()
@@ -81,6 +81,7 @@ pub fn check_tables(tables: &std::collections::BTreeMap<String, toml::Value>) ->
         match name.as_str() {
             "imp" => check_one::<crate::imp::ImpConfig>(name, v)?,
             "lmc" => check_one::<crate::lmc::LmcConfig>(name, v)?,
+            "lr_rewind" => check_one::<crate::lr_rewind::LrRewindConfig>(name, v)?,
             "strong" => check_one::<crate::strong::experiment::StrongConfig>(name, v)?,
             "supermask" => check_one::<crate::supermask::SupermaskConfig>(name, v)?,
             other => {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod experiment;
 pub mod imp;
 pub mod lmc;
+pub mod lr_rewind;
 pub mod models;
 pub mod ntk;
 pub mod params;

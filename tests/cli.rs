@@ -361,6 +361,17 @@ fn ntk_compare_shards_merge_to_the_unsharded_summary() {
     assert_eq!(stripped(&a), stripped(&b));
 }
 
+/// lr-rewind (every setting's LMC units) sharded merges to the unsharded
+/// summary; only wall times differ. A tiny conv net, so the conv path runs too.
+#[test]
+fn lr_rewind_shards_merge_to_the_unsharded_summary() {
+    let cfg = "name = \"x\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"conv\"\nchannels = [4]\nhidden = [16]\n[train]\niterations = 30\nbatch_size = 32\n[train.optimizer]\nkind = \"sgd\"\nlr = 0.05\nmomentum = 0.9\n[lr_rewind]\nks = [0, 5]\ndensities = [0.6]\npairs = 1\npoints = 3\nsettings = [{ name = \"low\", lr = 0.01 }, { name = \"warm\", lr = 0.05, warmup_steps = 10 }]\n[lr_rewind.prune]\nrate = 0.5\n";
+    let (a, b) = sharded_and_whole("lr-rewind", cfg, 3);
+    assert_eq!(stripped(&a), stripped(&b));
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(v["cells"].as_array().unwrap().len(), 4, "{a}");
+}
+
 /// Strong-ticket units (the target, each n, each edge-popup run) sharded
 /// merge to the unsharded summary; only wall times differ.
 #[test]
@@ -429,6 +440,16 @@ fn bad_configs_name_the_field() {
     fails_with(&["lmc", "--config", &zero_pairs], dir.path(), &["lmc.pairs"]);
     let neg_rate = write("nr.toml", "[imp.prune]\nrate = -0.2\n");
     fails_with(&["imp", "--config", &neg_rate], dir.path(), &["rate"]);
+    let warm = write(
+        "wu.toml",
+        "[train]\niterations = 50\n[lr_rewind]\nks = [0]\ndensities = [0.5]\nsettings = [{ name = \"a\", lr = 0.1, warmup_steps = 80 }]\n",
+    );
+    fails_with(&["lr-rewind", "--config", &warm], dir.path(), &["warmup_steps"]);
+    let crop = write(
+        "cp.toml",
+        "[model]\nkind = \"conv\"\n[train.augment]\ncrop_padding = 9\n",
+    );
+    fails_with(&["train", "--config", &crop], dir.path(), &["crop_padding"]);
     let bad_density = write("bd.toml", "[supermask]\ndensities = [1.5]\n");
     fails_with(&["supermask", "--config", &bad_density], dir.path(), &["densities"]);
     let table = write("tb.toml", "[lottery]\nx = 1\n");

@@ -50,6 +50,8 @@ enum Command {
     Strong(StrongArgs),
     /// Supermasks (Zhou et al. 2019): one-shot masks by each criterion applied to the untrained network (the TOML's [supermask] table).
     Supermask(SupermaskArgs),
+    /// IMP with rewinding to k = 0 and k > 0 at several learning rates (and warmup), with each subnetwork's instability (the TOML's [lr_rewind] table).
+    LrRewind(LrRewindArgs),
     /// Lueker's subset-sum experiment: best approximation error of n Uniform[-1,1] candidates vs n.
     SubsetSum(SubsetSumArgs),
     /// Re-draw the figures of a run directory from its saved metrics.json.
@@ -136,6 +138,15 @@ struct SupermaskArgs {
     /// Replicates (init and data-order seeds), comma separated.
     #[arg(long, value_delimiter = ',')]
     seeds: Option<Vec<u64>>,
+}
+
+#[derive(Args)]
+struct LrRewindArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Rewinding steps k, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    ks: Option<Vec<usize>>,
 }
 
 #[derive(Args)]
@@ -245,6 +256,7 @@ fn run() -> Result<()> {
         Command::Lmc(a) => cmd_lmc(a),
         Command::Strong(a) => cmd_strong(a),
         Command::Supermask(a) => cmd_supermask(a),
+        Command::LrRewind(a) => cmd_lr_rewind(a),
         Command::Merge { shards, into } => cmd_merge(shards, into),
         Command::SubsetSum(a) => cmd_subset_sum(a),
         Command::Plot { run } => cmd_plot(run),
@@ -289,7 +301,7 @@ enum ModelKind {
 }
 
 /// Commands on the experiment layer (shards and merge).
-const SHARDED: [&str; 5] = ["imp", "lmc", "ntk_compare", "strong", "supermask"];
+const SHARDED: [&str; 6] = ["imp", "lmc", "lr_rewind", "ntk_compare", "strong", "supermask"];
 
 fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     if let Some(n) = &a.name {
@@ -661,6 +673,36 @@ fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
     run_experiment::<supermask::Supermask>(&exp, &cfg, &ctx, &device, &a.common)
 }
 
+fn cmd_lr_rewind(a: LrRewindArgs) -> Result<()> {
+    use lottery_tangent::lr_rewind::{LrRewind, LrRewindConfig};
+    let (exp, ctx, device) = prepare(&a.common, "lr_rewind", |exp| {
+        let mut cfg = exp.config.table::<LrRewindConfig>("lr_rewind")?.unwrap_or_default();
+        if let Some(k) = &a.ks {
+            cfg.ks = k.clone();
+        }
+        cfg.prune = cfg.prune.resolved(&exp.net.prunable());
+        cfg.validate(exp)?;
+        exp.config.set_table("lr_rewind", &cfg)?;
+        Ok(())
+    })?;
+    let cfg = exp.config.table::<LrRewindConfig>("lr_rewind")?.unwrap_or_default();
+    println!(
+        "{}: IMP with rewinding to k in {:?} on {} ({}), settings {:?}, target densities {:?}, {} pairs, {} steps",
+        exp.config.name,
+        cfg.ks,
+        exp.net.describe(),
+        exp.split.train.name,
+        cfg.settings
+            .iter()
+            .map(|s| format!("{} (lr {}, warmup {})", s.name, s.lr, s.warmup_steps))
+            .collect::<Vec<_>>(),
+        cfg.densities,
+        cfg.pairs,
+        exp.spec.steps
+    );
+    run_experiment::<LrRewind>(&exp, &cfg, &ctx, &device, &a.common)
+}
+
 fn print_shard_done(done: usize, total: usize, dir: &RunDir, out: &std::path::Path, name: &str) {
     println!(
         "shard done: {done} of {total} units in {}; combine the shards with `ltk merge {}/{name}.shard-*`",
@@ -693,6 +735,7 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
     match kind.as_str() {
         "imp" => merge_experiment::<imp::Imp>(&exp, &config_text, &shards, &ctx)?,
         "lmc" => merge_experiment::<lmc::Lmc>(&exp, &config_text, &shards, &ctx)?,
+        "lr_rewind" => merge_experiment::<lottery_tangent::lr_rewind::LrRewind>(&exp, &config_text, &shards, &ctx)?,
         "strong" => merge_experiment::<Strong>(&exp, &config_text, &shards, &ctx)?,
         "supermask" => merge_experiment::<supermask::Supermask>(&exp, &config_text, &shards, &ctx)?,
         other => bail!("ltk merge: `{other}` runs have no shards yet (supported: {SHARDED:?})"),
