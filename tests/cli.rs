@@ -487,7 +487,7 @@ fn idx_images(n: u32, rows: u32, cols: u32, pixels: usize) -> Vec<u8> {
     for d in [n, rows, cols] {
         v.extend(d.to_be_bytes());
     }
-    v.extend(std::iter::repeat(7u8).take(pixels));
+    v.extend(std::iter::repeat_n(7u8, pixels));
     v
 }
 

@@ -85,7 +85,7 @@ impl ConvNet {
         padding: Padding,
         convs_per_block: usize,
     ) -> Result<Self> {
-        if kernel == 0 || (padding == Padding::Same && kernel % 2 == 0) {
+        if kernel == 0 || (padding == Padding::Same && kernel.is_multiple_of(2)) {
             return Err(Error::config(
                 "model.kernel",
                 "an odd kernel size >= 1 with \"same\" padding (any size >= 1 with \"valid\")",
