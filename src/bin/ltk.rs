@@ -298,6 +298,10 @@ enum ModelKind {
     Lenet300_100,
     Mlp,
     Conv,
+    Lenet5,
+    Conv2,
+    Conv4,
+    Conv6,
 }
 
 /// Commands on the experiment layer (shards and merge).
@@ -338,6 +342,10 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
                 b_std: None,
             },
             ModelKind::Conv => toml::from_str("kind = \"conv\"")?,
+            ModelKind::Lenet5 => ModelConfig::Lenet5,
+            ModelKind::Conv2 => ModelConfig::Conv2,
+            ModelKind::Conv4 => ModelConfig::Conv4,
+            ModelKind::Conv6 => ModelConfig::Conv6,
         };
     } else if let Some(h) = &a.hidden {
         match &mut c.model {
