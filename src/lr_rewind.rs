@@ -216,6 +216,8 @@ pub struct Cell {
 pub struct LrRewindSummary {
     pub name: String,
     pub model: String,
+    /// Seeds, run length and pairs, in words.
+    pub regime: String,
     pub settings: Vec<LrSetting>,
     pub lmc: Vec<LmcSummary>,
     pub cells: Vec<Cell>,
@@ -312,6 +314,27 @@ impl crate::experiment::Experiment for LrRewind {
         Ok(LrRewindSummary {
             name: exp.config.name.clone(),
             model: exp.net.describe(),
+            regime: format!(
+                "init seed {}, data seed {} (children: seeds derived from it), {} steps of batch {} on {}, {} pair(s) of children per subnetwork, {} interpolation points, IMP {} per round",
+                exp.config.seed,
+                exp.spec.data_seed,
+                exp.spec.steps,
+                exp.spec.batch_size,
+                exp.split.train.name,
+                cfg.pairs,
+                cfg.points,
+                format!(
+                    "{} at rate {} ({:?}{})",
+                    cfg.prune.criterion.name(),
+                    cfg.prune.rate,
+                    cfg.prune.scope,
+                    if cfg.prune.layer_rates.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", layer rates {:?}", cfg.prune.layer_rates)
+                    }
+                )
+            ),
             settings: cfg.settings.clone(),
             lmc: lmcs,
             cells,
@@ -325,9 +348,10 @@ impl crate::experiment::Experiment for LrRewind {
         write_text(
             &dir.report_md(),
             &format!(
-                "# Learning rate, rewinding and stability: {}\n\n{}\n\n{}\n\nEach setting's LMC analysis (figures, paths) is in `setting_<name>/`.\n\n{}",
+                "# Learning rate, rewinding and stability: {}\n\n{}; {}.\n\n{}\n\nEach setting's LMC analysis (figures, paths) is in `setting_<name>/`.\n\n{}",
                 s.name,
                 s.model,
+                s.regime,
                 table(s),
                 verdict::claims_markdown(&claims(s))
             ),
@@ -404,7 +428,8 @@ pub fn claims(s: &LrRewindSummary) -> Vec<Claim> {
     unreliable.dedup();
     let not_matching = cells.iter().filter(|c| c.matching == Some(false)).count();
     let measured = format!(
-        "{} (setting, k, density) cells with a defined matching; matching agrees with stability in {agree}; unstable cells {unstable}; non-matching cells {not_matching}; matching but unstable: {}; settings left out because their dense networks do not train reliably (sd > {:.0} points): {}",
+        "{}; {} (setting, k, density) cells with a defined matching; matching agrees with stability in {agree}; unstable cells {unstable}; non-matching cells {not_matching}; matching but unstable: {}; settings left out because their dense networks do not train reliably (sd > {:.0} points): {}",
+        s.regime,
         cells.len(),
         if matching_unstable.is_empty() {
             "none".to_string()
