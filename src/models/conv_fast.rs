@@ -18,10 +18,11 @@
 //! larger batches are done in chunks of examples, recomputed in the backward
 //! pass rather than stored (a batch that fits in one chunk keeps its columns).
 //!
-//! Speed (benches/train_throughput.rs, batch 128, this 2-core machine): the
-//! GEMMs run at 75-105 GFLOP/s (the `gemm` crate's ceiling here, about 110),
-//! which bounds Conv-4 near 250 samples/s; PyTorch's 355/s needs more than a
-//! GEMM path (oneDNN's direct or Winograd convolutions).
+//! Speed (benches/train_throughput.rs, batch 128, a 2-core machine, PyTorch
+//! 2.15 CPU measured in the same hour by benches/peers/pytorch_conv.py):
+//! LeNet-5 10.5k samples/s (PyTorch 5.6-6.9k), Conv-4 168/s (PyTorch
+//! 168-180/s). The GEMMs run at 60-100 GFLOP/s, near the `gemm` crate's
+//! ceiling on that machine (about 100 for a 1024³ product, as PyTorch's).
 
 use rayon::prelude::*;
 

@@ -1,0 +1,33 @@
+"""The PyTorch peer of benches/train_throughput.rs (train_step_conv_b128):
+LeNet-5 and Conv-4 on 28x28x1 inputs at batch 128, SGD momentum 0.9,
+cross-entropy, eager mode, 2 threads; median of 5 timed blocks.
+    pip install torch && python3 benches/peers/pytorch_conv.py
+(the PyPI wheel imports only with its CUDA dependencies installed, even on a
+CPU-only machine).
+"""
+import time, torch, torch.nn as nn
+torch.set_num_threads(2)
+def lenet5():
+    return nn.Sequential(nn.Conv2d(1,6,5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6,16,5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(256,120), nn.ReLU(), nn.Linear(120,84), nn.ReLU(), nn.Linear(84,10))
+def conv4():
+    return nn.Sequential(nn.Conv2d(1,64,3,padding=1), nn.ReLU(), nn.Conv2d(64,64,3,padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64,128,3,padding=1), nn.ReLU(), nn.Conv2d(128,128,3,padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(6272,256), nn.ReLU(), nn.Linear(256,256), nn.ReLU(), nn.Linear(256,10))
+for name, f, reps in [("lenet5", lenet5, 200), ("conv4", conv4, 8)]:
+    m = f(); opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+    x = torch.rand(128,1,28,28); y = torch.randint(0,10,(128,)); loss = nn.CrossEntropyLoss()
+    for _ in range(3):
+        opt.zero_grad(); loss(m(x), y).backward(); opt.step()
+    ts = []
+    for r in range(5):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            opt.zero_grad(); loss(m(x), y).backward(); opt.step()
+        ts.append((time.perf_counter()-t0)/reps)
+    ts.sort()
+    print(f"{name}: median {128/ts[2]:.0f} samples/s (min-max {128/ts[-1]:.0f}-{128/ts[0]:.0f}), torch {torch.__version__}")
+a = torch.rand(1024,1024); b = torch.rand(1024,1024); a@b
+t0 = time.perf_counter()
+for _ in range(10): a@b
+print(f"torch matmul 1024^3: {2*1024**3/((time.perf_counter()-t0)/10)/1e9:.1f} GFLOP/s")
