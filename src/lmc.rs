@@ -324,22 +324,23 @@ pub struct LmcSummary {
 /// Instability under 2 percentage points counts as stable (Frankle et al. 2020).
 pub const STABLE_THRESHOLD: f64 = 0.02;
 
-/// Spawns the pairs `pairs` from `start` at step k (with `mask`), trains each
-/// child steps k..T on its own data order, and evaluates the path; saved pairs
-/// are reused on resume.
+/// Spawns the pairs `pairs` at step k from the parent's θk (and optimizer
+/// state when children inherit it), with `mask`; trains each child steps
+/// k..T on its own data order and evaluates the path; saved pairs are reused
+/// on resume.
 #[allow(clippy::too_many_arguments)]
 fn run_pairs(
+    sh: &Shared,
     exp: &Experiment,
     cfg: &LmcConfig,
     env: &UnitEnv,
     (network, density): (&str, Option<f64>),
     k: usize,
     pairs: std::ops::Range<usize>,
-    start: &ParamSet,
-    optimizer_state: Option<&ParamSet>,
     mask: Option<&Mask>,
-    train_eval: Option<&Dataset>,
 ) -> Result<Vec<PairResult>> {
+    let (start, optimizer_state) = sh.checkpoint(cfg, k)?;
+    let train_eval = sh.train_eval.as_ref();
     let (dir, device, progress, resume) = (env.dir, env.device, env.progress, env.resume);
     let seed = exp.config.seed;
     let loss = exp.config.train.loss;
@@ -553,33 +554,6 @@ impl Shared {
         };
         Ok((p, o))
     }
-
-    /// Pairs `pairs` spawned at k from the parent's θk (and optimizer state), with `mask`.
-    #[allow(clippy::too_many_arguments)]
-    fn pairs(
-        &self,
-        exp: &Experiment,
-        cfg: &LmcConfig,
-        env: &UnitEnv,
-        (network, density): (&str, Option<f64>),
-        k: usize,
-        pairs: std::ops::Range<usize>,
-        mask: Option<&Mask>,
-    ) -> Result<Vec<PairResult>> {
-        let (theta_k, opt_k) = self.checkpoint(cfg, k)?;
-        run_pairs(
-            exp,
-            cfg,
-            env,
-            (network, density),
-            k,
-            pairs,
-            theta_k,
-            opt_k,
-            mask,
-            self.train_eval.as_ref(),
-        )
-    }
 }
 
 /// Per-k IMP (rewinding to k) down to every target density; the pairs of the
@@ -657,13 +631,31 @@ fn imp_unit(
         prev_final = final_params;
         if sh.targets.iter().any(|t| t.0 == round) {
             let d = mask.density();
-            results.extend(sh.pairs(exp, cfg, env, ("imp", Some(d)), k, 0..cfg.pairs, Some(&mask))?);
+            results.extend(run_pairs(
+                sh,
+                exp,
+                cfg,
+                env,
+                ("imp", Some(d)),
+                k,
+                0..cfg.pairs,
+                Some(&mask),
+            )?);
             if icfg.random_control {
                 let rm = prune::random_like(
                     &mask,
                     crate::rng::derive_seed(seed, "lmc-random-prune", ((k as u64) << 16) | round as u64),
                 )?;
-                results.extend(sh.pairs(exp, cfg, env, ("random", Some(d)), k, 0..cfg.pairs, Some(&rm))?);
+                results.extend(run_pairs(
+                    sh,
+                    exp,
+                    cfg,
+                    env,
+                    ("random", Some(d)),
+                    k,
+                    0..cfg.pairs,
+                    Some(&rm),
+                )?);
             }
         }
     }
@@ -727,7 +719,8 @@ impl crate::experiment::Experiment for Lmc {
                     "dense" => None,
                     _ => sh.one_mask.as_ref(),
                 };
-                let results = sh.pairs(
+                let results = run_pairs(
+                    &sh,
                     exp,
                     cfg,
                     env,
