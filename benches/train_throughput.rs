@@ -14,37 +14,56 @@ use lottery_tangent::train::optim::SgdConfig;
 use lottery_tangent::train::{Batch, Loss, Optimizer, OptimizerConfig, Supervised, Trainable};
 use rand::{Rng, SeedableRng};
 
+/// A random batch of `bs` 28x28 (784-feature) inputs with 10 classes
+/// (throughput does not depend on the values).
+fn random_batch(bs: usize) -> Batch {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut batch = Batch::default();
+    batch.x = (0..bs * 784).map(|_| rng.gen::<f32>()).collect();
+    batch.y = (0..bs).map(|i| (i % 10) as u32).collect();
+    batch.t = vec![0.0; bs * 10];
+    batch
+}
+
+/// Benchmarks one training step (forward, backward, SGD-momentum update) of
+/// `net` on `batch`, through the fast path or candle's autodiff.
+fn bench_step(
+    group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    net: &Network,
+    batch: &Batch,
+    autodiff: bool,
+) {
+    let mut params = net.init(0);
+    let mut grads = params.zeros_like();
+    let mut model = if autodiff {
+        Supervised::with_autodiff(net.clone(), Loss::CrossEntropy, &Device::Cpu)
+    } else {
+        Supervised::new(net.clone(), Loss::CrossEntropy, &Device::Cpu)
+    };
+    let mut opt = Optimizer::new(&OptimizerConfig::Sgd(SgdConfig {
+        lr: 0.01,
+        momentum: 0.9,
+        weight_decay: 0.0,
+        nesterov: false,
+    }));
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            model.loss_and_grad(&params, batch, &mut grads).expect("step");
+            opt.step(&mut params, &mut grads, 0.01, None).expect("update");
+        })
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let net = Network::Mlp(Mlp::lenet_300_100(784, 10).expect("network"));
     let mut group = c.benchmark_group("train_step_lenet300_100");
     group.sample_size(30);
     for &bs in &[60usize, 128] {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let mut batch = Batch::default();
-        batch.x = (0..bs * 784).map(|_| rng.gen::<f32>()).collect();
-        batch.y = (0..bs).map(|i| (i % 10) as u32).collect();
-        batch.t = vec![0.0; bs * 10];
+        let batch = random_batch(bs);
         group.throughput(Throughput::Elements(bs as u64));
         for (label, autodiff) in [("fast", false), ("candle_autodiff", true)] {
-            let mut params = net.init(0);
-            let mut grads = params.zeros_like();
-            let mut model = if autodiff {
-                Supervised::with_autodiff(net.clone(), Loss::CrossEntropy, &Device::Cpu)
-            } else {
-                Supervised::new(net.clone(), Loss::CrossEntropy, &Device::Cpu)
-            };
-            let mut opt = Optimizer::new(&OptimizerConfig::Sgd(SgdConfig {
-                lr: 0.01,
-                momentum: 0.9,
-                weight_decay: 0.0,
-                nesterov: false,
-            }));
-            group.bench_with_input(BenchmarkId::new(label, bs), &bs, |b, _| {
-                b.iter(|| {
-                    model.loss_and_grad(&params, &batch, &mut grads).expect("step");
-                    opt.step(&mut params, &mut grads, 0.01, None).expect("update");
-                })
-            });
+            bench_step(&mut group, BenchmarkId::new(label, bs), &net, &batch, autodiff);
         }
     }
     group.finish();
@@ -67,35 +86,19 @@ fn bench_conv(c: &mut Criterion) {
     let bs = 128usize;
     for (name, cfg) in [("lenet5", ModelConfig::Lenet5), ("conv4", ModelConfig::Conv4)] {
         let net = cfg.build([1, 28, 28], 10).expect("network");
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let mut batch = Batch::default();
-        batch.x = (0..bs * 784).map(|_| rng.gen::<f32>()).collect();
-        batch.y = (0..bs).map(|i| (i % 10) as u32).collect();
-        batch.t = vec![0.0; bs * 10];
+        let batch = random_batch(bs);
         group.throughput(Throughput::Elements(bs as u64));
         for (label, autodiff) in [("fast", false), ("candle_autodiff", true)] {
             if autodiff && name == "conv4" && std::env::var("LTK_BENCH_SLOW").is_err() {
-                continue; // about 1 s per step: set LTK_BENCH_SLOW=1 to include it
+                continue; // about 4 s per step: set LTK_BENCH_SLOW=1 to include it
             }
-            let mut params = net.init(0);
-            let mut grads = params.zeros_like();
-            let mut model = if autodiff {
-                Supervised::with_autodiff(net.clone(), Loss::CrossEntropy, &Device::Cpu)
-            } else {
-                Supervised::new(net.clone(), Loss::CrossEntropy, &Device::Cpu)
-            };
-            let mut opt = Optimizer::new(&OptimizerConfig::Sgd(SgdConfig {
-                lr: 0.01,
-                momentum: 0.9,
-                weight_decay: 0.0,
-                nesterov: false,
-            }));
-            group.bench_function(BenchmarkId::new(format!("{name}_{label}"), bs), |b| {
-                b.iter(|| {
-                    model.loss_and_grad(&params, &batch, &mut grads).expect("step");
-                    opt.step(&mut params, &mut grads, 0.01, None).expect("update");
-                })
-            });
+            bench_step(
+                &mut group,
+                BenchmarkId::new(format!("{name}_{label}"), bs),
+                &net,
+                &batch,
+                autodiff,
+            );
         }
     }
     group.finish();
