@@ -374,7 +374,8 @@ fn run_pairs(
             let mut model = Supervised::new(exp.net.clone(), loss, device);
             ends.push(train::train(&mut model, start, &exp.split, &spec, &opts)?.params);
         }
-        let mut model = Supervised::new(exp.net.clone(), loss, device);
+        // BatchNorm statistics are recomputed at each interpolated point.
+        let mut model = Supervised::new(exp.net.clone(), loss, device).calibrated(&exp.split.train);
         let t0 = Instant::now();
         let pe = evaluate_path(
             &mut model,

@@ -62,6 +62,8 @@ pub struct ConvLayer {
     pub wo: usize,
     pub k: usize,
     pub pad: usize,
+    /// Stride (1 in a [`ConvNet`]; 2 in a ResNet's downsampling convolutions).
+    pub stride: usize,
     /// Whether a 2x2 max-pool follows.
     pub pool: bool,
 }
@@ -162,6 +164,7 @@ impl ConvNet {
                     wo,
                     k,
                     pad,
+                    stride: 1,
                     pool,
                 });
                 c_in = c;

@@ -75,13 +75,13 @@ fn param<'a>(p: &'a ParamSet, name: &str) -> Result<&'a [f32]> {
 }
 
 /// Examples per im2col chunk for `l`.
-fn chunk_examples(l: &ConvLayer, n: usize) -> usize {
+pub(crate) fn chunk_examples(l: &ConvLayer, n: usize) -> usize {
     let per = l.c_in * l.k * l.k * l.ho * l.wo * std::mem::size_of::<f32>();
     (COLS_BUDGET / per.max(1)).clamp(1, n.max(1))
 }
 
 /// `cols [K, b·ho·wo]` of examples `s..s+b` of `inp` (CNHW `[c_in, n, h, w]`).
-fn im2col(l: &ConvLayer, inp: &[f32], n: usize, s: usize, b: usize, cols: &mut [f32]) {
+pub(crate) fn im2col(l: &ConvLayer, inp: &[f32], n: usize, s: usize, b: usize, cols: &mut [f32]) {
     let (h, w, ho, wo, k, pad) = (l.h, l.w, l.ho, l.wo, l.k, l.pad as isize);
     let row_len = b * ho * wo;
     cols[..l.c_in * k * k * row_len]
@@ -89,6 +89,26 @@ fn im2col(l: &ConvLayer, inp: &[f32], n: usize, s: usize, b: usize, cols: &mut [
         .enumerate()
         .for_each(|(r, row)| {
             let (ci, ky, kx) = (r / (k * k), (r / k) % k, r % k);
+            if l.stride != 1 {
+                // Strided (a ResNet's downsampling convolutions): element by element.
+                let st = l.stride as isize;
+                for e in 0..b {
+                    let plane = &inp[(ci * n + s + e) * h * w..][..h * w];
+                    let dst = &mut row[e * ho * wo..][..ho * wo];
+                    for oy in 0..ho {
+                        let iy = oy as isize * st + ky as isize - pad;
+                        for ox in 0..wo {
+                            let ix = ox as isize * st + kx as isize - pad;
+                            dst[oy * wo + ox] = if iy >= 0 && iy < h as isize && ix >= 0 && ix < w as isize {
+                                plane[iy as usize * w + ix as usize]
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                }
+                return;
+            }
             for e in 0..b {
                 let plane = &inp[(ci * n + s + e) * h * w..][..h * w];
                 let dst = &mut row[e * ho * wo..][..ho * wo];
@@ -116,13 +136,33 @@ fn im2col(l: &ConvLayer, inp: &[f32], n: usize, s: usize, b: usize, cols: &mut [
 
 /// Adds `cols [K, b·ho·wo]` back into `dinp` (CNHW `[c_in, n, h, w]`),
 /// examples `s..s+b` (the adjoint of [`im2col`]).
-fn col2im(l: &ConvLayer, cols: &[f32], n: usize, s: usize, b: usize, dinp: &mut [f32]) {
+pub(crate) fn col2im(l: &ConvLayer, cols: &[f32], n: usize, s: usize, b: usize, dinp: &mut [f32]) {
     let (h, w, ho, wo, k, pad) = (l.h, l.w, l.ho, l.wo, l.k, l.pad as isize);
     let row_len = b * ho * wo;
     dinp.par_chunks_mut(n * h * w).enumerate().for_each(|(ci, planes)| {
         for ky in 0..k {
             for kx in 0..k {
                 let row = &cols[((ci * k + ky) * k + kx) * row_len..][..row_len];
+                if l.stride != 1 {
+                    let st = l.stride as isize;
+                    for e in 0..b {
+                        let plane = &mut planes[(s + e) * h * w..][..h * w];
+                        let src = &row[e * ho * wo..][..ho * wo];
+                        for oy in 0..ho {
+                            let iy = oy as isize * st + ky as isize - pad;
+                            if iy < 0 || iy >= h as isize {
+                                continue;
+                            }
+                            for ox in 0..wo {
+                                let ix = ox as isize * st + kx as isize - pad;
+                                if ix >= 0 && ix < w as isize {
+                                    plane[iy as usize * w + ix as usize] += src[oy * wo + ox];
+                                }
+                            }
+                        }
+                    }
+                    continue;
+                }
                 let lo = (pad - kx as isize).clamp(0, wo as isize) as usize;
                 let hi = (w as isize + pad - kx as isize).clamp(lo as isize, wo as isize) as usize;
                 let off = (lo as isize + kx as isize - pad) as usize;
@@ -244,40 +284,9 @@ impl ConvNet {
             } else {
                 &before[li - 1]
             };
-            let kk = l.c_in * l.k * l.k;
             let howo = l.ho * l.wo;
-            out.resize(l.c_out * n * howo, 0.0);
-            let b = chunk_examples(l, n);
             ws.cols.resize(layers.len(), Vec::new());
-            let cols = &mut ws.cols[li];
-            cols.resize(kk * b * howo, 0.0);
-            let mut s = 0;
-            while s < n {
-                let bb = b.min(n - s);
-                im2col(l, inp, n, s, bb, cols);
-                // out[:, s..s+bb] = W [c_out, K] · cols [K, bb·howo], rows of out strided by n·howo.
-                // SAFETY: out has c_out rows of n·howo; columns s·howo..(s+bb)·howo are in range;
-                // W is [c_out, kk]; cols holds kk rows of bb·howo.
-                unsafe {
-                    gemm_blocked(
-                        l.c_out,
-                        bb * howo,
-                        kk,
-                        out.as_mut_ptr().add(s * howo),
-                        (n * howo) as isize,
-                        1,
-                        wt.as_ptr(),
-                        kk as isize,
-                        1,
-                        cols.as_ptr(),
-                        (bb * howo) as isize,
-                        1,
-                        1.0,
-                        false,
-                    );
-                }
-                s += bb;
-            }
+            conv_forward(l, inp, n, wt, out, &mut ws.cols[li]);
             out.par_chunks_mut(n * howo).zip(bias).for_each(|(row, &bv)| {
                 for v in row {
                     *v = (*v + bv).max(0.0);
@@ -418,7 +427,6 @@ impl ConvNet {
                 .zip(ws.dact.par_chunks(n * howo))
                 .for_each(|(g, row)| *g = row.iter().sum());
             let wt = param(p, &format!("conv{}.weight", li + 1))?;
-            let kk = l.c_in * l.k * l.k;
             let inp: &[f32] = if li == 0 {
                 &ws.x
             } else if layers[li - 1].pool {
@@ -427,77 +435,140 @@ impl ConvNet {
                 &ws.conv[li - 1]
             };
             let need_dinp = li > 0;
-            if need_dinp {
-                ws.dact_prev.clear();
-                ws.dact_prev.resize(l.c_in * n * l.h * l.w, 0.0);
-            }
             let gw = &mut grads.get_mut(&format!("conv{}.weight", li + 1))?.data;
-            let b = chunk_examples(l, n);
-            let cols = &mut ws.cols[li];
-            cols.resize(kk * b * howo, 0.0);
-            let mut dcols = std::mem::take(&mut ws.delta_prev);
-            if need_dinp {
-                dcols.resize(kk * b * howo, 0.0);
-            }
-            let mut s = 0;
-            while s < n {
-                let bb = b.min(n - s);
-                if bb < n {
-                    // One chunk of several: recompute its columns (the
-                    // forward pass keeps only the last chunk's).
-                    im2col(l, inp, n, s, bb, cols);
-                }
-                // dW [c_out, K] += dZ[:, s..s+bb] · colsᵀ.
-                // SAFETY: dact has c_out rows of n·howo (chunk columns in range);
-                // cols holds kk rows of bb·howo, read transposed; gw is [c_out, kk].
-                unsafe {
-                    gemm_blocked(
-                        l.c_out,
-                        kk,
-                        bb * howo,
-                        gw.as_mut_ptr(),
-                        kk as isize,
-                        1,
-                        ws.dact.as_ptr().add(s * howo),
-                        (n * howo) as isize,
-                        1,
-                        cols.as_ptr(),
-                        1,
-                        (bb * howo) as isize,
-                        1.0,
-                        s > 0,
-                    );
-                }
-                if need_dinp {
-                    // dcols [K, bb·howo] = Wᵀ · dZ[:, s..s+bb].
-                    // SAFETY: W [c_out, kk] read transposed; dact chunk as above; dcols holds kk·bb·howo.
-                    unsafe {
-                        gemm_blocked(
-                            kk,
-                            bb * howo,
-                            l.c_out,
-                            dcols.as_mut_ptr(),
-                            (bb * howo) as isize,
-                            1,
-                            wt.as_ptr(),
-                            1,
-                            kk as isize,
-                            ws.dact.as_ptr().add(s * howo),
-                            (n * howo) as isize,
-                            1,
-                            1.0,
-                            false,
-                        );
-                    }
-                    col2im(l, &dcols, n, s, bb, &mut ws.dact_prev);
-                }
-                s += bb;
-            }
-            ws.delta_prev = dcols;
+            conv_backward(
+                l,
+                inp,
+                n,
+                wt,
+                &ws.dact,
+                gw,
+                need_dinp.then_some(&mut ws.dact_prev),
+                &mut ws.cols[li],
+                &mut ws.delta_prev,
+            );
             if need_dinp {
                 std::mem::swap(&mut ws.dact, &mut ws.dact_prev);
             }
         }
         Ok(())
+    }
+}
+
+/// `out` (CNHW `[c_out, n, ho, wo]`, resized) = the convolution of `inp`
+/// (CNHW `[c_in, n, h, w]`) with `wt` `[c_out, c_in, k, k]`, no bias, in
+/// chunks of [`chunk_examples`]; `cols` keeps the last chunk's columns.
+pub(crate) fn conv_forward(l: &ConvLayer, inp: &[f32], n: usize, wt: &[f32], out: &mut Vec<f32>, cols: &mut Vec<f32>) {
+    let kk = l.c_in * l.k * l.k;
+    let howo = l.ho * l.wo;
+    out.resize(l.c_out * n * howo, 0.0);
+    let b = chunk_examples(l, n);
+    cols.resize(kk * b * howo, 0.0);
+    let mut s = 0;
+    while s < n {
+        let bb = b.min(n - s);
+        im2col(l, inp, n, s, bb, cols);
+        // out[:, s..s+bb] = W [c_out, K] · cols [K, bb·howo], rows of out strided by n·howo.
+        // SAFETY: out has c_out rows of n·howo; columns s·howo..(s+bb)·howo are in range;
+        // W is [c_out, kk]; cols holds kk rows of bb·howo.
+        unsafe {
+            gemm_blocked(
+                l.c_out,
+                bb * howo,
+                kk,
+                out.as_mut_ptr().add(s * howo),
+                (n * howo) as isize,
+                1,
+                wt.as_ptr(),
+                kk as isize,
+                1,
+                cols.as_ptr(),
+                (bb * howo) as isize,
+                1,
+                1.0,
+                false,
+            );
+        }
+        s += bb;
+    }
+}
+
+/// The backward pass of [`conv_forward`] on the same `inp` and `cols`:
+/// `dz` is the gradient of its output (CNHW); writes `gw` (overwritten) and,
+/// when given, `dinp` (resized and overwritten, CNHW like `inp`). `dcols` is scratch.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_backward(
+    l: &ConvLayer,
+    inp: &[f32],
+    n: usize,
+    wt: &[f32],
+    dz: &[f32],
+    gw: &mut [f32],
+    mut dinp: Option<&mut Vec<f32>>,
+    cols: &mut Vec<f32>,
+    dcols: &mut Vec<f32>,
+) {
+    let kk = l.c_in * l.k * l.k;
+    let howo = l.ho * l.wo;
+    if let Some(d) = dinp.as_deref_mut() {
+        d.clear();
+        d.resize(l.c_in * n * l.h * l.w, 0.0);
+        dcols.resize(kk * chunk_examples(l, n) * howo, 0.0);
+    }
+    let b = chunk_examples(l, n);
+    cols.resize(kk * b * howo, 0.0);
+    let mut s = 0;
+    while s < n {
+        let bb = b.min(n - s);
+        if bb < n {
+            // One chunk of several: recompute its columns (the
+            // forward pass keeps only the last chunk's).
+            im2col(l, inp, n, s, bb, cols);
+        }
+        // dW [c_out, K] += dZ[:, s..s+bb] · colsᵀ.
+        // SAFETY: dz has c_out rows of n·howo (chunk columns in range);
+        // cols holds kk rows of bb·howo, read transposed; gw is [c_out, kk].
+        unsafe {
+            gemm_blocked(
+                l.c_out,
+                kk,
+                bb * howo,
+                gw.as_mut_ptr(),
+                kk as isize,
+                1,
+                dz.as_ptr().add(s * howo),
+                (n * howo) as isize,
+                1,
+                cols.as_ptr(),
+                1,
+                (bb * howo) as isize,
+                1.0,
+                s > 0,
+            );
+        }
+        if let Some(d) = dinp.as_deref_mut() {
+            // dcols [K, bb·howo] = Wᵀ · dZ[:, s..s+bb].
+            // SAFETY: W [c_out, kk] read transposed; dz chunk as above; dcols holds kk·bb·howo.
+            unsafe {
+                gemm_blocked(
+                    kk,
+                    bb * howo,
+                    l.c_out,
+                    dcols.as_mut_ptr(),
+                    (bb * howo) as isize,
+                    1,
+                    wt.as_ptr(),
+                    1,
+                    kk as isize,
+                    dz.as_ptr().add(s * howo),
+                    (n * howo) as isize,
+                    1,
+                    1.0,
+                    false,
+                );
+            }
+            col2im(l, dcols, n, s, bb, d);
+        }
+        s += bb;
     }
 }

@@ -9,6 +9,8 @@ pub mod conv;
 pub mod conv_fast;
 pub mod dense;
 pub mod mlp;
+pub mod resnet;
+pub mod resnet_fast;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +21,8 @@ pub use activation::Activation;
 pub use conv::{ConvNet, Padding};
 pub use conv_fast::ConvWorkspace;
 pub use mlp::{Mlp, MlpWorkspace};
+pub use resnet::{BnStats, ResNet, BN_CALIBRATION};
+pub use resnet_fast::ResNetWorkspace;
 
 use crate::params::ParamSet;
 use crate::{Error, Result};
@@ -84,6 +88,23 @@ pub enum ModelConfig {
     /// Conv-6: 64, 64, pool, 128, 128, pool, 256, 256, pool, FC 256-256.
     #[serde(rename = "conv6")]
     Conv6,
+    /// He et al. 2016's CIFAR ResNet with BatchNorm as open_lth builds it
+    /// ([`ResNet`]); depth 20 and width 16 (the defaults) is ResNet-20.
+    Resnet {
+        /// Total layers, 6n + 2.
+        #[serde(default = "default_resnet_depth")]
+        depth: usize,
+        /// Channels of the first segment (then 2x and 4x).
+        #[serde(default = "default_resnet_width")]
+        width: usize,
+    },
+}
+
+fn default_resnet_depth() -> usize {
+    20
+}
+fn default_resnet_width() -> usize {
+    16
 }
 
 fn default_kernel() -> usize {
@@ -184,6 +205,7 @@ impl ModelConfig {
                     2,
                 )?)
             }
+            ModelConfig::Resnet { depth, width } => Network::ResNet(ResNet::new(input_shape, *depth, *width, outputs)?),
         })
     }
 }
@@ -193,6 +215,7 @@ impl ModelConfig {
 pub enum Network {
     Mlp(Mlp),
     Conv(ConvNet),
+    ResNet(ResNet),
 }
 
 impl Network {
@@ -201,6 +224,7 @@ impl Network {
         match self {
             Network::Mlp(m) => m.param_shapes(),
             Network::Conv(c) => c.param_shapes(),
+            Network::ResNet(r) => r.param_shapes(),
         }
     }
 
@@ -209,6 +233,7 @@ impl Network {
         match self {
             Network::Mlp(m) => m.prunable(),
             Network::Conv(c) => c.prunable(),
+            Network::ResNet(r) => r.prunable(),
         }
     }
 
@@ -217,6 +242,7 @@ impl Network {
         match self {
             Network::Mlp(m) => m.input_dim,
             Network::Conv(c) => c.input_shape.iter().product(),
+            Network::ResNet(r) => r.input_shape.iter().product(),
         }
     }
 
@@ -225,6 +251,7 @@ impl Network {
         match self {
             Network::Mlp(m) => m.output_dim,
             Network::Conv(c) => c.output_dim,
+            Network::ResNet(r) => r.output_dim,
         }
     }
 
@@ -234,6 +261,7 @@ impl Network {
         match self {
             Network::Mlp(m) => m.init(&mut rng),
             Network::Conv(c) => c.init(&mut rng),
+            Network::ResNet(r) => r.init(&mut rng),
         }
     }
 
@@ -252,12 +280,56 @@ impl Network {
         check_shapes(p, want)
     }
 
-    /// Differentiable forward pass in candle ops: `x` `[n, input_dim]` to `[n, outputs]`.
+    /// Differentiable forward pass in candle ops: `x` `[n, input_dim]` to
+    /// `[n, outputs]`. BatchNorm layers normalize by the batch's own
+    /// statistics (training mode); see [`Network::forward_tensor_eval`].
     pub fn forward_tensor(&self, p: &BTreeMap<String, Tensor>, x: &Tensor) -> Result<Tensor> {
         match self {
             Network::Mlp(m) => m.forward_tensor(p, x),
             Network::Conv(c) => c.forward_tensor(p, x),
+            Network::ResNet(r) => r.forward_tensor(p, x, None, None),
         }
+    }
+
+    /// Forward pass for evaluation: BatchNorm layers use `stats` (required
+    /// when the network has BatchNorm, ignored otherwise).
+    pub fn forward_tensor_eval(&self, p: &BTreeMap<String, Tensor>, x: &Tensor, stats: Option<&BnStats>) -> Result<Tensor> {
+        match (self, stats) {
+            (Network::ResNet(r), Some(s)) => r.forward_tensor(p, x, Some(s), None),
+            (Network::ResNet(_), None) => Err(Error::Param {
+                what: "a BatchNorm network was evaluated without BatchNorm statistics \
+                       (expected statistics from calibration data, got none)"
+                    .into(),
+            }),
+            _ => self.forward_tensor(p, x),
+        }
+    }
+
+    /// Whether the network has BatchNorm layers (evaluation then needs
+    /// statistics from calibration data, [`BN_CALIBRATION`]).
+    pub fn has_batch_norm(&self) -> bool {
+        matches!(self, Network::ResNet(_))
+    }
+
+    /// Errors if `names` (e.g. a mask's) includes a parameter that is not
+    /// prunable here, such as a BatchNorm scale or a bias.
+    pub fn check_prunable<'a>(&self, names: impl IntoIterator<Item = &'a String>, what: &str) -> Result<()> {
+        let prunable = self.prunable();
+        for n in names {
+            if !prunable.contains(n) {
+                let kind = if n.contains("bn") {
+                    "a BatchNorm parameter"
+                } else {
+                    "not a prunable weight"
+                };
+                return Err(Error::config(
+                    what,
+                    format!("masks only on prunable weights {prunable:?}"),
+                    format!("`{n}` ({kind})"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A one-line description.
@@ -278,6 +350,10 @@ impl Network {
             Network::Conv(c) if c.kernel == 3 && c.padding == Padding::Same && c.convs_per_block == 1 => format!(
                 "ConvNet channels {:?}, hidden {:?}, {} outputs",
                 c.channels, c.hidden, c.output_dim
+            ),
+            Network::ResNet(r) => format!(
+                "ResNet-{} (width {}, BatchNorm), {} outputs",
+                r.depth, r.width, r.output_dim
             ),
             Network::Conv(c) => format!(
                 "ConvNet channels {:?} ({} {}x{} {:?} convolutions per block), hidden {:?}, {} outputs",

@@ -7,9 +7,10 @@ use candle_core::{Device, Tensor, Var};
 
 use super::loss::{argmax_rows, Loss};
 use crate::data::Dataset;
-use crate::models::{ConvNet, ConvWorkspace, Mlp, MlpWorkspace, Network};
+use crate::models::resnet::{BnStat, BN_CALIBRATION, BN_CALIBRATION_BATCH};
+use crate::models::{BnStats, ConvNet, ConvWorkspace, Mlp, MlpWorkspace, Network, ResNet, ResNetWorkspace};
 use crate::params::{Array, ParamSet};
-use crate::Result;
+use crate::{Error, Result};
 
 /// A mini-batch: inputs `x` `[n, d]`, targets `t` `[n, c]`, labels `y` `[n]`.
 #[derive(Clone, Debug, Default)]
@@ -42,6 +43,10 @@ pub trait Trainable {
     fn loss_and_grad(&mut self, params: &ParamSet, batch: &Batch, grads: &mut ParamSet) -> Result<f32>;
     /// Outputs `[n, outputs]` for inputs `x` `[n, d]`, written into `out`.
     fn predict(&mut self, params: &ParamSet, x: &[f32], n: usize, out: &mut Vec<f32>) -> Result<()>;
+    /// Called by the trainer with its training set before the first step:
+    /// a model whose evaluation needs training inputs (BatchNorm
+    /// statistics) keeps them unless it already has some.
+    fn see_training_set(&mut self, _train: &Dataset) {}
 }
 
 /// Loss and accuracy of a model on a data set.
@@ -89,8 +94,86 @@ enum Engine {
         ws: ConvWorkspace,
         dout: Vec<f32>,
     },
+    /// im2col + GEMM with hand-written BatchNorm (ResNets on the CPU).
+    FastResNet {
+        net: ResNet,
+        ws: ResNetWorkspace,
+        dout: Vec<f32>,
+    },
     /// Candle autodiff on a device (conv nets, or any model on CUDA).
     Candle(Device),
+}
+
+/// Training inputs whose BatchNorm statistics normalize every evaluation of
+/// a BatchNorm network, and the statistics of the last parameters seen.
+struct Calibration {
+    x: Vec<f32>,
+    n: usize,
+    cached: Option<(u64, BnStats)>,
+}
+
+impl Calibration {
+    /// The first [`BN_CALIBRATION`] inputs of `train` (whole batches of
+    /// [`BN_CALIBRATION_BATCH`]; all of a smaller set) for a BatchNorm network, None otherwise.
+    fn new(net: &Network, train: &Dataset) -> Option<Self> {
+        if !net.has_batch_norm() {
+            return None;
+        }
+        let n = if train.len() >= BN_CALIBRATION_BATCH {
+            BN_CALIBRATION.min(train.len()) / BN_CALIBRATION_BATCH * BN_CALIBRATION_BATCH
+        } else {
+            train.len()
+        };
+        Some(Calibration {
+            x: train.x[..n * train.dim()].to_vec(),
+            n,
+            cached: None,
+        })
+    }
+}
+
+/// A fingerprint of `params` (their names and bits), to reuse BatchNorm
+/// statistics while the parameters do not change (one evaluation runs in chunks).
+fn fingerprint(params: &ParamSet) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (k, a) in params.iter() {
+        k.hash(&mut h);
+        for v in &a.data {
+            v.to_bits().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// Population statistics from per-batch ones (equal batch sizes): the mean
+/// of the means, and the mean of `σ² + μ²` less the squared mean.
+fn pool_stats(batches: &[BnStats]) -> BnStats {
+    let mut out = BnStats::default();
+    let Some(first) = batches.first() else {
+        return out;
+    };
+    let k = batches.len() as f64;
+    for name in first.0.keys() {
+        let c = first.0[name].mean.len();
+        let mut mean = vec![0.0f64; c];
+        let mut sq = vec![0.0f64; c];
+        for b in batches {
+            let s = &b.0[name];
+            for i in 0..c {
+                mean[i] += s.mean[i] as f64 / k;
+                sq[i] += (s.var[i] as f64 + (s.mean[i] as f64).powi(2)) / k;
+            }
+        }
+        out.0.insert(
+            name.clone(),
+            BnStat {
+                mean: mean.iter().map(|&m| m as f32).collect(),
+                var: sq.iter().zip(&mean).map(|(&q, &m)| (q - m * m).max(0.0) as f32).collect(),
+            },
+        );
+    }
+    out
 }
 
 /// A network with a loss: the usual supervised objective.
@@ -98,6 +181,7 @@ pub struct Supervised {
     pub net: Network,
     pub loss: Loss,
     engine: Engine,
+    calibration: Option<Calibration>,
 }
 
 impl Supervised {
@@ -114,9 +198,74 @@ impl Supervised {
                 ws: ConvWorkspace::default(),
                 dout: Vec::new(),
             },
+            (Network::ResNet(r), Device::Cpu) => Engine::FastResNet {
+                net: r.clone(),
+                ws: ResNetWorkspace::default(),
+                dout: Vec::new(),
+            },
             _ => Engine::Candle(device.clone()),
         };
-        Supervised { net, loss, engine }
+        Supervised {
+            net,
+            loss,
+            engine,
+            calibration: None,
+        }
+    }
+
+    /// For a BatchNorm network, keeps the first [`BN_CALIBRATION`] training
+    /// inputs of `train` (whole batches of [`BN_CALIBRATION_BATCH`]; all of a
+    /// smaller set) to normalize evaluations with; other networks ignore it.
+    /// Without it a BatchNorm network's evaluation is an error.
+    pub fn calibrated(mut self, train: &Dataset) -> Self {
+        self.calibration = Calibration::new(&self.net, train);
+        self
+    }
+
+    /// The BatchNorm statistics of `params` over the calibration inputs
+    /// (training-mode passes in batches, pooled), reused while `params` are unchanged.
+    fn batch_norm_stats(&mut self, params: &ParamSet) -> Result<BnStats> {
+        let Some(cal) = self.calibration.as_mut() else {
+            return Err(Error::Param {
+                what: "a BatchNorm network was evaluated without calibration inputs \
+                       (expected Supervised::calibrated with the training set, got none)"
+                    .into(),
+            });
+        };
+        let key = fingerprint(params);
+        if let Some((k, s)) = &cal.cached {
+            if *k == key {
+                return Ok(s.clone());
+            }
+        }
+        let d = self.net.input_dim();
+        let mut batches = Vec::new();
+        for xs in cal.x[..cal.n * d].chunks(BN_CALIBRATION_BATCH * d) {
+            let k = xs.len() / d;
+            let mut rec = BnStats::default();
+            match &mut self.engine {
+                Engine::FastResNet { net, ws, .. } => net.forward_fast(params, xs, k, None, Some(&mut rec), ws)?,
+                Engine::Candle(dev) => {
+                    let Network::ResNet(r) = &self.net else {
+                        return Err(Error::Param {
+                            what: "BatchNorm statistics of a network without BatchNorm".into(),
+                        });
+                    };
+                    let ts = params.to_tensors(dev)?;
+                    let xt = Tensor::from_slice(xs, (k, d), dev)?;
+                    r.forward_tensor(&ts, &xt, None, Some(&mut rec))?;
+                }
+                _ => {
+                    return Err(Error::Param {
+                        what: "BatchNorm statistics of a network without BatchNorm".into(),
+                    })
+                }
+            }
+            batches.push(rec);
+        }
+        let stats = pool_stats(&batches);
+        cal.cached = Some((key, stats.clone()));
+        Ok(stats)
     }
 
     /// Always uses candle autodiff (the reference path) on `device`.
@@ -125,6 +274,7 @@ impl Supervised {
             net,
             loss,
             engine: Engine::Candle(device.clone()),
+            calibration: None,
         }
     }
 }
@@ -156,6 +306,13 @@ impl Trainable for Supervised {
                 net.backward_fast(params, dout, ws, grads)?;
                 Ok(l)
             }
+            Engine::FastResNet { net, ws, dout } => {
+                net.forward_fast(params, &batch.x, n, None, None, ws)?;
+                dout.resize(n * c, 0.0);
+                let l = self.loss.value_and_grad(ws.output(), &batch.t, &batch.y, c, dout);
+                net.backward_fast(params, dout, ws, grads)?;
+                Ok(l)
+            }
             Engine::Candle(dev) => {
                 let net = &self.net;
                 let mut vars = std::collections::BTreeMap::new();
@@ -181,7 +338,18 @@ impl Trainable for Supervised {
         }
     }
 
+    fn see_training_set(&mut self, train: &Dataset) {
+        if self.calibration.is_none() {
+            self.calibration = Calibration::new(&self.net, train);
+        }
+    }
+
     fn predict(&mut self, params: &ParamSet, x: &[f32], n: usize, out: &mut Vec<f32>) -> Result<()> {
+        let stats = if self.net.has_batch_norm() {
+            Some(self.batch_norm_stats(params)?)
+        } else {
+            None
+        };
         match &mut self.engine {
             Engine::Fast { mlp: m, ws, .. } => {
                 m.forward_fast(params, x, n, ws)?;
@@ -200,11 +368,19 @@ impl Trainable for Supervised {
                     out.extend_from_slice(ws.output());
                 }
             }
+            Engine::FastResNet { net, ws, .. } => {
+                out.clear();
+                let d = net.input_shape.iter().product::<usize>();
+                for xs in x[..n * d].chunks(256 * d) {
+                    net.forward_fast(params, xs, xs.len() / d, stats.as_ref(), None, ws)?;
+                    out.extend_from_slice(ws.output());
+                }
+            }
             Engine::Candle(dev) => {
                 let net = &self.net;
                 let ts = params.to_tensors(dev)?;
                 let xt = Tensor::from_slice(x, (n, self.net.input_dim()), dev)?;
-                let f = net.forward_tensor(&ts, &xt)?;
+                let f = net.forward_tensor_eval(&ts, &xt, stats.as_ref())?;
                 *out = f.flatten_all()?.to_vec1::<f32>()?;
             }
         }

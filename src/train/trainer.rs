@@ -166,6 +166,7 @@ pub fn train(
 ) -> Result<TrainOutcome> {
     spec.validate(split.train.len())?;
     let train = &split.train;
+    model.see_training_set(train);
     let mut params = init.clone();
     if let Some(m) = opts.mask {
         m.validate(&params)?;
