@@ -84,13 +84,17 @@ fn bench_conv(c: &mut Criterion) {
     let mut group = c.benchmark_group("train_step_conv_b128");
     group.sample_size(10);
     let bs = 128usize;
-    for (name, cfg) in [("lenet5", ModelConfig::Lenet5), ("conv4", ModelConfig::Conv4)] {
+    for (name, cfg) in [
+        ("lenet5", ModelConfig::Lenet5),
+        ("conv4", ModelConfig::Conv4),
+        ("resnet20", ModelConfig::Resnet { depth: 20, width: 16 }),
+    ] {
         let net = cfg.build([1, 28, 28], 10).expect("network");
         let batch = random_batch(bs);
         group.throughput(Throughput::Elements(bs as u64));
         for (label, autodiff) in [("fast", false), ("candle_autodiff", true)] {
-            if autodiff && name == "conv4" && std::env::var("LTK_BENCH_SLOW").is_err() {
-                continue; // about 4 s per step: set LTK_BENCH_SLOW=1 to include it
+            if autodiff && name != "lenet5" && std::env::var("LTK_BENCH_SLOW").is_err() {
+                continue; // seconds per step: set LTK_BENCH_SLOW=1 to include them
             }
             bench_step(
                 &mut group,

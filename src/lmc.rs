@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Experiment;
 use crate::data::Dataset;
 use crate::experiment::UnitEnv;
+use crate::models::Network;
 use crate::params::{Mask, ParamSet};
 use crate::paths::{read_json, write_csv, write_json, RunDir};
 use crate::plot::{LineChart, Marker, Series};
@@ -469,11 +470,12 @@ fn parent_steps(exp: &Experiment, cfg: &LmcConfig) -> usize {
     }
 }
 
-fn file_mask(cfg: &LmcConfig, theta0: &ParamSet) -> Result<Option<Mask>> {
+fn file_mask(cfg: &LmcConfig, net: &Network, theta0: &ParamSet) -> Result<Option<Mask>> {
     match &cfg.mask {
         Some(path) => {
             let m = Mask::load(path)?;
             m.validate(theta0)?;
+            net.check_prunable(m.0 .0.keys(), &format!("lmc.mask ({})", path.display()))?;
             Ok(Some(m))
         }
         None => Ok(None),
@@ -486,7 +488,7 @@ fn shared(exp: &Experiment, cfg: &LmcConfig, env: &UnitEnv) -> Result<Shared> {
     let seed = exp.config.seed;
     let theta0 = net.init(seed);
     let layers = net.prunable();
-    let file_mask = file_mask(cfg, &theta0)?;
+    let file_mask = file_mask(cfg, net, &theta0)?;
     let parent_spec = TrainSpec {
         steps: parent_steps(exp, cfg).max(1),
         checkpoint_steps: sorted_ks(cfg),
@@ -675,7 +677,7 @@ impl crate::experiment::Experiment for Lmc {
     /// schedule) before any training.
     fn units(exp: &Experiment, cfg: &LmcConfig) -> Result<Vec<LmcUnit>> {
         cfg.plan(exp)?;
-        file_mask(cfg, &exp.net.init(exp.config.seed))?;
+        file_mask(cfg, &exp.net, &exp.net.init(exp.config.seed))?;
         let ks = sorted_ks(cfg);
         let mut units = vec![LmcUnit::Parent];
         let mut networks = vec!["dense"];

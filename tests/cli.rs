@@ -335,6 +335,41 @@ fn lmc_shards_merge_to_the_unsharded_summary() {
     assert_eq!(stripped(&a), stripped(&b));
 }
 
+/// A ResNet with BatchNorm goes through LMC (statistics recomputed at each
+/// interpolated point) and IMP per k, sharded, equal to the unsharded run;
+/// a mask file on a BatchNorm parameter is refused before training.
+#[test]
+fn resnet_lmc_runs_sharded_and_a_batch_norm_mask_is_refused() {
+    let net = "name = \"x\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"resnet\"\ndepth = 8\nwidth = 4\n[train]\niterations = 20\nbatch_size = 32\n[train.optimizer]\nkind = \"sgd\"\nlr = 0.05\nmomentum = 0.9\n";
+    let (a, b) = sharded_and_whole(
+        "lmc",
+        &format!("{net}[lmc]\nks = [0, 5]\npairs = 1\npoints = 3\ntrain_eval_size = 0\n[lmc.imp]\ndensities = [0.5]\n[lmc.imp.prune]\nrate = 0.5\nscope = \"global\"\n"),
+        2,
+    );
+    assert_eq!(stripped(&a), stripped(&b));
+    assert!(!a.contains("NaN") && a.contains("\"instability\""), "{a}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let built = lottery_tangent::models::ModelConfig::Resnet { depth: 8, width: 4 }
+        .build([1, 8, 8], 10)
+        .unwrap();
+    let p = built.init(0);
+    let names = vec!["conv.weight".to_string(), "bn.weight".to_string()];
+    let mask_path = dir.path().join("bn_mask.safetensors");
+    lottery_tangent::params::Mask::ones(&p, &names).unwrap().save(&mask_path).unwrap();
+    let cfg = dir.path().join("bad_mask.toml");
+    std::fs::write(
+        &cfg,
+        format!("{net}[lmc]\nks = [0]\npairs = 1\npoints = 3\nmask = \"{}\"\n", mask_path.display()),
+    )
+    .unwrap();
+    fails_with(
+        &["lmc", "--config", &cfg.display().to_string()],
+        dir.path(),
+        &["bn.weight", "BatchNorm", "lmc.mask"],
+    );
+}
+
 /// ntk-compare's (width, seed) units sharded merge to the unsharded summary
 /// (the learning rate comes from the shards' lr.json); only wall times differ.
 #[test]

@@ -1,5 +1,6 @@
 """The PyTorch peer of benches/train_throughput.rs (train_step_conv_b128):
-LeNet-5 and Conv-4 on 28x28x1 inputs at batch 128, SGD momentum 0.9,
+LeNet-5, Conv-4 and ResNet-20 (open_lth's cifar_resnet_20: BatchNorm,
+1x1 projection shortcuts) on 28x28x1 inputs at batch 128, SGD momentum 0.9,
 cross-entropy, eager mode, 2 threads; median of 5 timed blocks.
     pip install torch && python3 benches/peers/pytorch_conv.py
 (the PyPI wheel imports only with its CUDA dependencies installed, even on a
@@ -14,7 +15,24 @@ def conv4():
     return nn.Sequential(nn.Conv2d(1,64,3,padding=1), nn.ReLU(), nn.Conv2d(64,64,3,padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(64,128,3,padding=1), nn.ReLU(), nn.Conv2d(128,128,3,padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(6272,256), nn.ReLU(), nn.Linear(256,256), nn.ReLU(), nn.Linear(256,10))
-for name, f, reps in [("lenet5", lenet5, 200), ("conv4", conv4, 8)]:
+class Block(nn.Module):
+    def __init__(self, fi, fo, down):
+        super().__init__()
+        st = 2 if down else 1
+        self.c1 = nn.Conv2d(fi, fo, 3, st, 1, bias=False); self.b1 = nn.BatchNorm2d(fo)
+        self.c2 = nn.Conv2d(fo, fo, 3, 1, 1, bias=False); self.b2 = nn.BatchNorm2d(fo)
+        self.sc = nn.Sequential(nn.Conv2d(fi, fo, 1, 2, bias=False), nn.BatchNorm2d(fo)) if down or fi != fo else nn.Sequential()
+    def forward(self, x):
+        o = torch.relu(self.b1(self.c1(x)))
+        return torch.relu(self.b2(self.c2(o)) + self.sc(x))
+def resnet20():
+    blocks, f = [], 16
+    for seg, w in enumerate([16, 32, 64]):
+        for b in range(3):
+            blocks.append(Block(f, w, seg > 0 and b == 0)); f = w
+    return nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), *blocks,
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+for name, f, reps in [("lenet5", lenet5, 200), ("conv4", conv4, 8), ("resnet20", resnet20, 8)]:
     m = f(); opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(128,1,28,28); y = torch.randint(0,10,(128,)); loss = nn.CrossEntropyLoss()
     for _ in range(3):

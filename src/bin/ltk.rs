@@ -302,6 +302,8 @@ enum ModelKind {
     Conv2,
     Conv4,
     Conv6,
+    /// ResNet-20 with BatchNorm (depth and width: `kind = "resnet"` in a config).
+    Resnet20,
 }
 
 /// Commands on the experiment layer (shards and merge).
@@ -346,6 +348,7 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
             ModelKind::Conv2 => ModelConfig::Conv2,
             ModelKind::Conv4 => ModelConfig::Conv4,
             ModelKind::Conv6 => ModelConfig::Conv6,
+            ModelKind::Resnet20 => ModelConfig::Resnet { depth: 20, width: 16 },
         };
     } else if let Some(h) = &a.hidden {
         match &mut c.model {

@@ -84,6 +84,26 @@ pub(crate) fn chunk_examples(l: &ConvLayer, n: usize) -> usize {
 pub(crate) fn im2col(l: &ConvLayer, inp: &[f32], n: usize, s: usize, b: usize, cols: &mut [f32]) {
     let (h, w, ho, wo, k, pad) = (l.h, l.w, l.ho, l.wo, l.k, l.pad as isize);
     let row_len = b * ho * wo;
+    if is_same(l) {
+        // Each row is the chunk's planes of one channel shifted as a whole
+        // (one contiguous copy), then the positions outside the image zeroed.
+        let hw = h * w;
+        cols[..l.c_in * k * k * row_len]
+            .par_chunks_mut(row_len)
+            .enumerate()
+            .for_each(|(r, row)| {
+                let (ci, ky, kx) = (r / (k * k), (r / k) % k, r % k);
+                let src = &inp[(ci * n + s) * hw..][..row_len];
+                let (dy, dx) = (ky as isize - pad, kx as isize - pad);
+                let (lo, hi) = shifted_range(row_len, dy * w as isize + dx);
+                let shift = dy * w as isize + dx;
+                row[..lo].fill(0.0);
+                row[lo..hi].copy_from_slice(&src[(lo as isize + shift) as usize..(hi as isize + shift) as usize]);
+                row[hi..].fill(0.0);
+                zero_outside(row, b, h, w, dy, dx);
+            });
+        return;
+    }
     cols[..l.c_in * k * k * row_len]
         .par_chunks_mut(row_len)
         .enumerate()
@@ -135,7 +155,68 @@ pub(crate) fn im2col(l: &ConvLayer, inp: &[f32], n: usize, s: usize, b: usize, c
 }
 
 /// Adds `cols [K, b·ho·wo]` back into `dinp` (CNHW `[c_in, n, h, w]`),
-/// examples `s..s+b` (the adjoint of [`im2col`]).
+/// examples `s..s+b` (the adjoint of [`im2col`]). With "same" stride-1
+/// layers the entries of `cols` that stand for positions outside the image
+/// are zeroed on the way (they are scratch).
+pub(crate) fn col2im_mut(l: &ConvLayer, cols: &mut [f32], n: usize, s: usize, b: usize, dinp: &mut [f32]) {
+    if !is_same(l) {
+        return col2im(l, cols, n, s, b, dinp);
+    }
+    let (h, w, k, pad) = (l.h, l.w, l.k, l.pad as isize);
+    let hw = h * w;
+    let row_len = b * hw;
+    dinp.par_chunks_mut(n * hw)
+        .zip(cols[..l.c_in * k * k * row_len].par_chunks_mut(k * k * row_len))
+        .for_each(|(planes, rows)| {
+            let dst = &mut planes[s * hw..][..row_len];
+            for (r, row) in rows.chunks_mut(row_len).enumerate() {
+                let (dy, dx) = ((r / k) as isize - pad, (r % k) as isize - pad);
+                zero_outside(row, b, h, w, dy, dx);
+                let shift = dy * w as isize + dx;
+                let (lo, hi) = shifted_range(row_len, shift);
+                let d = &mut dst[(lo as isize + shift) as usize..(hi as isize + shift) as usize];
+                for (a, v) in d.iter_mut().zip(&row[lo..hi]) {
+                    *a += v;
+                }
+            }
+        });
+}
+
+/// Stride 1 with the output the size of the input ("same" padding).
+fn is_same(l: &ConvLayer) -> bool {
+    l.stride == 1 && l.ho == l.h && l.wo == l.w
+}
+
+/// The `j` in `0..len` with `j + shift` in `0..len`, as `lo..hi`.
+fn shifted_range(len: usize, shift: isize) -> (usize, usize) {
+    let lo = (-shift).clamp(0, len as isize) as usize;
+    let hi = (len as isize - shift).clamp(lo as isize, len as isize) as usize;
+    (lo, hi)
+}
+
+/// Zeroes, in `b` planes of `h x w` output positions, those whose input
+/// position (row + dy, column + dx) lies outside the image.
+fn zero_outside(row: &mut [f32], b: usize, h: usize, w: usize, dy: isize, dx: isize) {
+    let (ry, rx) = (dy.unsigned_abs().min(h), dx.unsigned_abs().min(w));
+    for d in row.chunks_exact_mut(h * w).take(b) {
+        if dy < 0 {
+            d[..ry * w].fill(0.0);
+        } else if dy > 0 {
+            d[(h - ry) * w..].fill(0.0);
+        }
+        if dx != 0 {
+            for line in d.chunks_exact_mut(w) {
+                if dx < 0 {
+                    line[..rx].fill(0.0);
+                } else {
+                    line[w - rx..].fill(0.0);
+                }
+            }
+        }
+    }
+}
+
+/// [`col2im_mut`] for any layer, element by element.
 pub(crate) fn col2im(l: &ConvLayer, cols: &[f32], n: usize, s: usize, b: usize, dinp: &mut [f32]) {
     let (h, w, ho, wo, k, pad) = (l.h, l.w, l.ho, l.wo, l.k, l.pad as isize);
     let row_len = b * ho * wo;
@@ -567,7 +648,7 @@ pub(crate) fn conv_backward(
                     false,
                 );
             }
-            col2im(l, dcols, n, s, bb, d);
+            col2im_mut(l, dcols, n, s, bb, d);
         }
         s += bb;
     }

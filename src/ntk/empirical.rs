@@ -455,6 +455,15 @@ pub fn autodiff_ntk(
 /// The Jacobian `[n·C, P]` (row `i·C + c`) by autodiff, columns in sorted
 /// parameter order, masked-out weights zeroed.
 pub fn jacobian(net: &Network, params: &ParamSet, x: &[f32], n: usize, mask: Option<&Mask>) -> Result<Vec<f32>> {
+    if net.has_batch_norm() {
+        // One example at a time, batch statistics would be those of that
+        // example alone (every output equal to the BatchNorm shift).
+        return Err(Error::config(
+            "model",
+            "a network without BatchNorm for the empirical NTK (per-example Jacobians)",
+            net.describe(),
+        ));
+    }
     let dim = net.input_dim();
     if n == 0 || x.len() != n * dim {
         return Err(Error::Shape {
