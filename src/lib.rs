@@ -15,6 +15,7 @@ pub mod imp;
 pub mod lmc;
 pub mod lr_rewind;
 pub mod models;
+pub mod pai;
 pub mod ntk;
 pub mod params;
 pub mod paths;

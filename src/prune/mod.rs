@@ -343,9 +343,9 @@ pub fn prune(spec: &PruneSpec, mask: &Mask, scores: &ParamSet) -> Result<Mask> {
                 let kept: Vec<usize> = (0..m.len()).filter(|&i| m.data[i] != 0.0).collect();
                 let remove = (spec.rate_of(k) * kept.len() as f64).round() as usize;
                 let sk = &scores.get(k)?.data;
-                let order = rank(kept.iter().map(|&i| (sk[i], 0usize, i)).collect());
+                let order = lowest(kept.iter().map(|&i| (sk[i], 0usize, i)).collect(), remove);
                 let o = out.0.get_mut(k)?;
-                for &(_, _, i) in order.iter().take(remove) {
+                for &(_, _, i) in &order {
                     o.data[i] = 0.0;
                 }
             }
@@ -360,8 +360,8 @@ pub fn prune(spec: &PruneSpec, mask: &Mask, scores: &ParamSet) -> Result<Mask> {
                 all.extend((0..m.len()).filter(|&i| m.data[i] != 0.0).map(|i| (s.data[i], li, i)));
             }
             let remove = (spec.rate * all.len() as f64).round() as usize;
-            let order = rank(all);
-            for &(_, li, i) in order.iter().take(remove) {
+            let order = lowest(all, remove);
+            for &(_, li, i) in &order {
                 out.0.get_mut(&layers[li])?.data[i] = 0.0;
             }
         }
@@ -382,9 +382,16 @@ pub fn prune(spec: &PruneSpec, mask: &Mask, scores: &ParamSet) -> Result<Mask> {
     Ok(out)
 }
 
-/// Sorts candidates by (score, layer, index) ascending: the deterministic tie-break.
-fn rank(mut v: Vec<(f32, usize, usize)>) -> Vec<(f32, usize, usize)> {
-    v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+/// The `count` lowest candidates under the order (score, layer, index)
+/// ascending, the deterministic tie-break; a strict order, so the set is
+/// unique. Selection, not a sort: linear time (pruning at initialization
+/// and SynFlow's 100 rounds rank a whole network each time).
+fn lowest(mut v: Vec<(f32, usize, usize)>, count: usize) -> Vec<(f32, usize, usize)> {
+    let count = count.min(v.len());
+    if count > 0 && count < v.len() {
+        v.select_nth_unstable_by(count, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    }
+    v.truncate(count);
     v
 }
 
