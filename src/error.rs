@@ -44,6 +44,10 @@ pub enum Error {
         expected: String,
         got: String,
     },
+    /// Pruning would remove every remaining weight of a layer, disconnecting
+    /// the network ("layer collapse", Tanaka et al. 2020, Sec. 3).
+    #[error("invalid pruning layer `{layer}`: expected at least one weight left in every layer (lower the rate or the number of rounds), got all {before} remaining weights removed")]
+    LayerCollapse { layer: String, before: usize },
     /// The training loss became NaN or infinite.
     #[error("training diverged at step {step}: loss = {loss} (try a smaller learning rate)")]
     Diverged { step: usize, loss: f32 },

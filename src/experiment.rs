@@ -65,7 +65,7 @@ pub struct UnitEnv<'a> {
 
 /// The experiment tables a config may hold, and how each is checked (the
 /// registry: adding an experiment adds one line here and its command).
-pub const TABLES: [&str; 5] = ["imp", "lmc", "lr_rewind", "strong", "supermask"];
+pub const TABLES: [&str; 6] = ["imp", "lmc", "lr_rewind", "pai", "strong", "supermask"];
 
 fn check_one<T: DeserializeOwned>(name: &str, v: &toml::Value) -> Result<()> {
     v.clone()
@@ -82,6 +82,7 @@ pub fn check_tables(tables: &std::collections::BTreeMap<String, toml::Value>) ->
             "imp" => check_one::<crate::imp::ImpConfig>(name, v)?,
             "lmc" => check_one::<crate::lmc::LmcConfig>(name, v)?,
             "lr_rewind" => check_one::<crate::lr_rewind::LrRewindConfig>(name, v)?,
+            "pai" => check_one::<crate::pai::experiment::PaiConfig>(name, v)?,
             "strong" => check_one::<crate::strong::experiment::StrongConfig>(name, v)?,
             "supermask" => check_one::<crate::supermask::SupermaskConfig>(name, v)?,
             other => {

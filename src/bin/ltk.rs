@@ -50,6 +50,8 @@ enum Command {
     Strong(StrongArgs),
     /// Supermasks (Zhou et al. 2019): one-shot masks by each criterion applied to the untrained network (the TOML's [supermask] table).
     Supermask(SupermaskArgs),
+    /// Pruning at initialization (random, magnitude, SNIP, GraSP, SynFlow, PHEW) against the IMP ticket, with the shuffle and reinit sanity checks of Frankle et al. 2021 (the TOML's [pai] table).
+    Pai(PaiArgs),
     /// IMP with rewinding to k = 0 and k > 0 at several learning rates (and warmup), with each subnetwork's instability (the TOML's [lr_rewind] table).
     LrRewind(LrRewindArgs),
     /// Lueker's subset-sum experiment: best approximation error of n Uniform[-1,1] candidates vs n.
@@ -132,6 +134,21 @@ struct StrongArgs {
 struct SupermaskArgs {
     #[command(flatten)]
     common: TrainArgs,
+    /// Target densities (fractions of weights kept), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    densities: Option<Vec<f64>>,
+    /// Replicates (init and data-order seeds), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+}
+
+#[derive(Args)]
+struct PaiArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Methods, comma separated.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    methods: Option<Vec<lottery_tangent::pai::PaiMethod>>,
     /// Target densities (fractions of weights kept), comma separated.
     #[arg(long, value_delimiter = ',')]
     densities: Option<Vec<f64>>,
@@ -236,7 +253,7 @@ struct TrainArgs {
     /// Run only shard i of n of the experiment's independent units (0-based,
     /// e.g. a Slurm array task: --shard $SLURM_ARRAY_TASK_ID/$N), into
     /// <out>/<name>.shard-i-of-n; `ltk merge` combines the shards.
-    /// Supported by: imp (units: seeds), supermask (units: seeds).
+    /// Supported by: imp, lmc, lr-rewind, ntk-compare, pai, strong, supermask.
     #[arg(long)]
     shard: Option<String>,
 }
@@ -256,6 +273,7 @@ fn run() -> Result<()> {
         Command::Lmc(a) => cmd_lmc(a),
         Command::Strong(a) => cmd_strong(a),
         Command::Supermask(a) => cmd_supermask(a),
+        Command::Pai(a) => cmd_pai(a),
         Command::LrRewind(a) => cmd_lr_rewind(a),
         Command::Merge { shards, into } => cmd_merge(shards, into),
         Command::SubsetSum(a) => cmd_subset_sum(a),
@@ -282,6 +300,10 @@ fn run() -> Result<()> {
                 m.prune = m.prune.resolved(&prunable);
                 c.set_table("supermask", &m)?;
             }
+            if let Some(mut p) = c.table::<lottery_tangent::pai::experiment::PaiConfig>("pai")? {
+                p.prune = p.prune.resolved(&prunable);
+                c.set_table("pai", &p)?;
+            }
             if let Some(st) = c.table::<StrongConfig>("strong")? {
                 c.set_table("strong", &st)?;
             }
@@ -307,7 +329,7 @@ enum ModelKind {
 }
 
 /// Commands on the experiment layer (shards and merge).
-const SHARDED: [&str; 6] = ["imp", "lmc", "lr_rewind", "ntk_compare", "strong", "supermask"];
+const SHARDED: [&str; 7] = ["imp", "lmc", "lr_rewind", "ntk_compare", "pai", "strong", "supermask"];
 
 fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     if let Some(n) = &a.name {
@@ -684,6 +706,39 @@ fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
     run_experiment::<supermask::Supermask>(&exp, &cfg, &ctx, &device, &a.common)
 }
 
+fn cmd_pai(a: PaiArgs) -> Result<()> {
+    use lottery_tangent::pai::experiment::{Pai, PaiConfig};
+    let (exp, ctx, device) = prepare(&a.common, "pai", |exp| {
+        let mut cfg = exp.config.table::<PaiConfig>("pai")?.unwrap_or_default();
+        if let Some(m) = &a.methods {
+            cfg.methods = m.clone();
+        }
+        if let Some(d) = &a.densities {
+            cfg.densities = d.clone();
+        }
+        if let Some(s) = &a.seeds {
+            cfg.seeds = s.clone();
+        }
+        cfg.prune = cfg.prune.resolved(&exp.net.prunable());
+        cfg.plan(exp)?;
+        exp.config.set_table("pai", &cfg)?;
+        Ok(())
+    })?;
+    let cfg = exp.config.table::<PaiConfig>("pai")?.unwrap_or_default();
+    println!(
+        "{}: pruning at initialization of {} on {}, methods {:?}{}, densities {:?}, seeds {:?}, {} steps per network",
+        exp.config.name,
+        exp.net.describe(),
+        exp.split.train.name,
+        cfg.methods.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        if cfg.imp { " and the IMP ticket" } else { "" },
+        cfg.densities,
+        cfg.seeds,
+        exp.spec.steps
+    );
+    run_experiment::<Pai>(&exp, &cfg, &ctx, &device, &a.common)
+}
+
 fn cmd_lr_rewind(a: LrRewindArgs) -> Result<()> {
     use lottery_tangent::lr_rewind::{LrRewind, LrRewindConfig};
     let (exp, ctx, device) = prepare(&a.common, "lr_rewind", |exp| {
@@ -749,6 +804,7 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
         "lr_rewind" => merge_experiment::<lottery_tangent::lr_rewind::LrRewind>(&exp, &config_text, &shards, &ctx)?,
         "strong" => merge_experiment::<Strong>(&exp, &config_text, &shards, &ctx)?,
         "supermask" => merge_experiment::<supermask::Supermask>(&exp, &config_text, &shards, &ctx)?,
+        "pai" => merge_experiment::<lottery_tangent::pai::experiment::Pai>(&exp, &config_text, &shards, &ctx)?,
         other => bail!("ltk merge: `{other}` runs have no shards yet (supported: {SHARDED:?})"),
     }
     println!("merged {} shards into {}", shards.len(), into.display());

@@ -372,11 +372,10 @@ pub fn prune(spec: &PruneSpec, mask: &Mask, scores: &ParamSet) -> Result<Mask> {
         let before = mask.0.get(k)?.data.iter().filter(|&&v| v != 0.0).count();
         let after = out.0.get(k)?.data.iter().filter(|&&v| v != 0.0).count();
         if before > 0 && after == 0 {
-            return Err(Error::invalid(
-                format!("pruning layer `{k}`"),
-                "at least one weight left in every layer (lower the rate or the number of rounds)",
-                format!("all {before} remaining weights removed"),
-            ));
+            return Err(Error::LayerCollapse {
+                layer: k.clone(),
+                before,
+            });
         }
     }
     Ok(out)
