@@ -65,7 +65,7 @@ pub struct UnitEnv<'a> {
 
 /// The experiment tables a config may hold, and how each is checked (the
 /// registry: adding an experiment adds one line here and its command).
-pub const TABLES: [&str; 6] = ["imp", "lmc", "lr_rewind", "pai", "strong", "supermask"];
+pub const TABLES: [&str; 7] = ["imp", "lmc", "lr_rewind", "pai", "strong", "supermask", "weight_agnostic"];
 
 fn check_one<T: DeserializeOwned>(name: &str, v: &toml::Value) -> Result<()> {
     v.clone()
@@ -85,6 +85,7 @@ pub fn check_tables(tables: &std::collections::BTreeMap<String, toml::Value>) ->
             "pai" => check_one::<crate::pai::experiment::PaiConfig>(name, v)?,
             "strong" => check_one::<crate::strong::experiment::StrongConfig>(name, v)?,
             "supermask" => check_one::<crate::supermask::SupermaskConfig>(name, v)?,
+            "weight_agnostic" => check_one::<crate::weight_agnostic::WeightAgnosticConfig>(name, v)?,
             other => {
                 return Err(Error::config(
                     other.to_string(),

@@ -28,5 +28,6 @@ pub mod strong;
 pub mod supermask;
 pub mod train;
 pub mod verdict;
+pub mod weight_agnostic;
 
 pub use error::{Error, Result};

@@ -421,6 +421,61 @@ fn strong_shards_merge_to_the_unsharded_summary() {
     assert_eq!(stripped(&a), stripped(&b));
 }
 
+/// Pruning-at-init units (each seed's IMP chain, each (seed, method)) sharded
+/// three ways merge to the unsharded summary; bad [pai] tables are refused
+/// before any training.
+#[test]
+fn pai_shards_merge_and_bad_tables_are_refused() {
+    let (a, b) = sharded_and_whole(
+        "pai",
+        &format!("{TINY}[pai]\ndensities = [0.3]\nseeds = [0, 1]\nmethods = [\"snip\", \"synflow\", \"phew\"]\nsynflow_iterations = 5\n[pai.prune]\nrate = 0.5\n"),
+        3,
+    );
+    assert_eq!(stripped(&a), stripped(&b));
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(v["records"].as_array().unwrap().len(), 2 * 4, "{a}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("{TINY}{text}")).unwrap();
+        p.display().to_string()
+    };
+    let zero = write("zero.toml", "[pai]\ndensities = [0.0]\n");
+    fails_with(&["pai", "--config", &zero], dir.path(), &["pai.densities"]);
+    let unknown = write("unknown.toml", "[pai]\nmethods = [\"optimal_brain_damage\"]\n");
+    fails_with(&["pai", "--config", &unknown], dir.path(), &["[pai]", "optimal_brain_damage"]);
+    let conv = dir.path().join("conv.toml");
+    std::fs::write(
+        &conv,
+        "name = \"x\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"conv\"\nchannels = [4]\nhidden = [16]\n[pai]\nmethods = [\"phew\"]\n",
+    )
+    .unwrap();
+    fails_with(&["pai", "--config", &conv.display().to_string()], dir.path(), &["phew", "fully connected"]);
+}
+
+/// Weight-agnostic units (seeds) sharded merge to the unsharded summary; a
+/// zero shared weight and a conv model are refused before training.
+#[test]
+fn weight_agnostic_shards_merge_and_bad_tables_are_refused() {
+    let (a, b) = sharded_and_whole(
+        "weight-agnostic",
+        &format!("{TINY}[weight_agnostic]\ndensities = [0.3]\nseeds = [0, 1]\nweights = [-1.0, 0.5, 1.0]\n[weight_agnostic.prune]\nrate = 0.5\n"),
+        2,
+    );
+    assert_eq!(stripped(&a), stripped(&b));
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(v["records"].as_array().unwrap().len(), 2 * 4 * 2 * 3, "{a}");
+    let dir = tempfile::tempdir().unwrap();
+    let zero = dir.path().join("zero.toml");
+    std::fs::write(&zero, format!("{TINY}[weight_agnostic]\nweights = [0.0, 1.0]\n")).unwrap();
+    fails_with(
+        &["weight-agnostic", "--config", &zero.display().to_string()],
+        dir.path(),
+        &["weight_agnostic.weights"],
+    );
+}
+
 fn fails_with(args: &[&str], out: &std::path::Path, needles: &[&str]) {
     let o = ltk().args(args).arg("--out").arg(out).output().unwrap();
     assert!(!o.status.success(), "{args:?} succeeded");

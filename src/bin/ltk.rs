@@ -52,6 +52,8 @@ enum Command {
     Supermask(SupermaskArgs),
     /// Pruning at initialization (random, magnitude, SNIP, GraSP, SynFlow, PHEW) against the IMP ticket, with the shuffle and reinit sanity checks of Frankle et al. 2021 (the TOML's [pai] table).
     Pai(PaiArgs),
+    /// Masks (IMP ticket, supermask, PHEW, random) evaluated with one shared weight value, no training (Gaier & Ha 2019; the TOML's [weight_agnostic] table).
+    WeightAgnostic(WeightAgnosticArgs),
     /// IMP with rewinding to k = 0 and k > 0 at several learning rates (and warmup), with each subnetwork's instability (the TOML's [lr_rewind] table).
     LrRewind(LrRewindArgs),
     /// Lueker's subset-sum experiment: best approximation error of n Uniform[-1,1] candidates vs n.
@@ -152,6 +154,21 @@ struct PaiArgs {
     /// Target densities (fractions of weights kept), comma separated.
     #[arg(long, value_delimiter = ',')]
     densities: Option<Vec<f64>>,
+    /// Replicates (init and data-order seeds), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+}
+
+#[derive(Args)]
+struct WeightAgnosticArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Target densities (fractions of weights kept), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    densities: Option<Vec<f64>>,
+    /// Shared weight values, comma separated.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    weights: Option<Vec<f32>>,
     /// Replicates (init and data-order seeds), comma separated.
     #[arg(long, value_delimiter = ',')]
     seeds: Option<Vec<u64>>,
@@ -274,6 +291,7 @@ fn run() -> Result<()> {
         Command::Strong(a) => cmd_strong(a),
         Command::Supermask(a) => cmd_supermask(a),
         Command::Pai(a) => cmd_pai(a),
+        Command::WeightAgnostic(a) => cmd_weight_agnostic(a),
         Command::LrRewind(a) => cmd_lr_rewind(a),
         Command::Merge { shards, into } => cmd_merge(shards, into),
         Command::SubsetSum(a) => cmd_subset_sum(a),
@@ -304,6 +322,10 @@ fn run() -> Result<()> {
                 p.prune = p.prune.resolved(&prunable);
                 c.set_table("pai", &p)?;
             }
+            if let Some(mut w) = c.table::<lottery_tangent::weight_agnostic::WeightAgnosticConfig>("weight_agnostic")? {
+                w.prune = w.prune.resolved(&prunable);
+                c.set_table("weight_agnostic", &w)?;
+            }
             if let Some(st) = c.table::<StrongConfig>("strong")? {
                 c.set_table("strong", &st)?;
             }
@@ -329,7 +351,16 @@ enum ModelKind {
 }
 
 /// Commands on the experiment layer (shards and merge).
-const SHARDED: [&str; 7] = ["imp", "lmc", "lr_rewind", "ntk_compare", "pai", "strong", "supermask"];
+const SHARDED: [&str; 8] = [
+    "imp",
+    "lmc",
+    "lr_rewind",
+    "ntk_compare",
+    "pai",
+    "strong",
+    "supermask",
+    "weight_agnostic",
+];
 
 fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     if let Some(n) = &a.name {
@@ -739,6 +770,44 @@ fn cmd_pai(a: PaiArgs) -> Result<()> {
     run_experiment::<Pai>(&exp, &cfg, &ctx, &device, &a.common)
 }
 
+fn cmd_weight_agnostic(a: WeightAgnosticArgs) -> Result<()> {
+    use lottery_tangent::weight_agnostic::{WeightAgnostic, WeightAgnosticConfig};
+    let (exp, ctx, device) = prepare(&a.common, "weight_agnostic", |exp| {
+        let mut cfg = exp
+            .config
+            .table::<WeightAgnosticConfig>("weight_agnostic")?
+            .unwrap_or_default();
+        if let Some(d) = &a.densities {
+            cfg.densities = d.clone();
+        }
+        if let Some(w) = &a.weights {
+            cfg.weights = w.clone();
+        }
+        if let Some(s) = &a.seeds {
+            cfg.seeds = s.clone();
+        }
+        cfg.prune = cfg.prune.resolved(&exp.net.prunable());
+        cfg.plan(exp)?;
+        exp.config.set_table("weight_agnostic", &cfg)?;
+        Ok(())
+    })?;
+    let cfg = exp
+        .config
+        .table::<WeightAgnosticConfig>("weight_agnostic")?
+        .unwrap_or_default();
+    println!(
+        "{}: shared-weight evaluation of {} on {}, densities {:?}, w {:?}, seeds {:?}, {} steps per IMP run",
+        exp.config.name,
+        exp.net.describe(),
+        exp.split.train.name,
+        cfg.densities,
+        cfg.weights,
+        cfg.seeds,
+        exp.spec.steps
+    );
+    run_experiment::<WeightAgnostic>(&exp, &cfg, &ctx, &device, &a.common)
+}
+
 fn cmd_lr_rewind(a: LrRewindArgs) -> Result<()> {
     use lottery_tangent::lr_rewind::{LrRewind, LrRewindConfig};
     let (exp, ctx, device) = prepare(&a.common, "lr_rewind", |exp| {
@@ -805,6 +874,9 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
         "strong" => merge_experiment::<Strong>(&exp, &config_text, &shards, &ctx)?,
         "supermask" => merge_experiment::<supermask::Supermask>(&exp, &config_text, &shards, &ctx)?,
         "pai" => merge_experiment::<lottery_tangent::pai::experiment::Pai>(&exp, &config_text, &shards, &ctx)?,
+        "weight_agnostic" => {
+            merge_experiment::<lottery_tangent::weight_agnostic::WeightAgnostic>(&exp, &config_text, &shards, &ctx)?
+        }
         other => bail!("ltk merge: `{other}` runs have no shards yet (supported: {SHARDED:?})"),
     }
     println!("merged {} shards into {}", shards.len(), into.display());

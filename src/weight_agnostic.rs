@@ -1,0 +1,449 @@
+//! `ltk weight-agnostic`: masks evaluated with one shared weight (Gaier & Ha
+//! 2019, "Weight agnostic neural networks", Sec. 3-4: every connection takes
+//! the same value w, and a network is judged by its mean and best accuracy
+//! over a range of w).
+//!
+//! Per seed (one unit): the IMP ticket of [`crate::imp`] (rewound to θ0) at
+//! the round closest to each target density, and at the same per-layer
+//! counts the supermask of Zhou et al. 2019 (`large_final_same_sign` from
+//! θ0 and the dense θT, one-shot), a PHEW mask ([`crate::pai::phew`], same
+//! global density) and a random mask (same per-layer counts). Each mask is
+//! evaluated, without training, with every kept weight set to `w · s`: `s`
+//! the sign of θ0 (`signs = "init"`) or +1 (`"positive"`, as WANNs), over
+//! the configured w; biases are zero. Gaier & Ha evaluate w ∈ {±2, ±1, ±0.5}
+//! (Sec. 4) and search the architecture for that; here the masks come from
+//! pruning, which is the question: does a ticket's mask alone carry the
+//! solution?
+//!
+//! With ReLU (or identity) activations and zero biases the network is
+//! positively homogeneous in its weights, `f(c·θ) = c^L f(θ)` for c > 0, so
+//! every positive w gives the same predictions (and every negative w): the
+//! sweep then tests only the sign of w. Gaier & Ha's networks mix
+//! activations; set `activation = "tanh"` (an MLP model) for a sweep in
+//! which |w| matters. The report says which case a run is.
+//!
+//! Left for later (issue 13, item 2): edge-popup masks in this comparison,
+//! and the weight-agnostic mask search (edge-popup scores trained with the
+//! loss averaged over several w).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Experiment;
+use crate::experiment::UnitEnv;
+use crate::imp::{Imp, ImpConfig};
+use crate::params::{Mask, ParamSet};
+use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::plot::{LineChart, Marker, Series};
+use crate::prune::{self, Criterion, PruneSpec};
+use crate::stats;
+use crate::train;
+use crate::verdict::{self, Claim, Verdict};
+use crate::{Error, Result};
+
+/// Where each kept weight's sign comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signs {
+    /// sign(θ0).
+    Init,
+    /// All +1 (Gaier & Ha's shared weight).
+    Positive,
+}
+
+/// `[weight_agnostic]` of an experiment TOML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightAgnosticConfig {
+    /// Target densities (default 10% and 3.6%).
+    #[serde(default = "default_densities")]
+    pub densities: Vec<f64>,
+    /// Shared weight values (default Gaier & Ha's ±0.5, ±1, ±2 and ±0.25, ±4).
+    #[serde(default = "default_weights")]
+    pub weights: Vec<f32>,
+    #[serde(default = "default_signs")]
+    pub signs: Vec<Signs>,
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// IMP's per-round pruning (it sets the per-layer counts of every mask).
+    #[serde(default)]
+    pub prune: PruneSpec,
+}
+
+fn default_densities() -> Vec<f64> {
+    vec![0.1, 0.036]
+}
+fn default_weights() -> Vec<f32> {
+    vec![-4.0, -2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0, 4.0]
+}
+fn default_signs() -> Vec<Signs> {
+    vec![Signs::Init, Signs::Positive]
+}
+fn default_seeds() -> Vec<u64> {
+    vec![0, 1, 2]
+}
+
+impl Default for WeightAgnosticConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("the empty [weight_agnostic] takes every default")
+    }
+}
+
+/// The masks compared.
+pub const MASKS: [&str; 4] = ["imp", "supermask", "phew", "random"];
+
+impl WeightAgnosticConfig {
+    /// Checks everything before any training; returns (IMP round, density) per target.
+    pub fn plan(&self, exp: &Experiment) -> Result<Vec<(usize, f64)>> {
+        crate::experiment::check_seeds(&self.seeds, "weight_agnostic.seeds")?;
+        if self.densities.is_empty() {
+            return Err(Error::config("weight_agnostic.densities", "at least one density", "[]"));
+        }
+        if let Some(&d) = self.densities.iter().find(|&&d| !(d > 0.0 && d < 1.0)) {
+            return Err(Error::config("weight_agnostic.densities", "fractions of weights kept in (0, 1)", d));
+        }
+        if self.weights.is_empty() || self.weights.iter().any(|w| !w.is_finite() || *w == 0.0) {
+            return Err(Error::config(
+                "weight_agnostic.weights",
+                "a non-empty list of finite, non-zero shared weights",
+                format!("{:?}", self.weights),
+            ));
+        }
+        if self.signs.is_empty() {
+            return Err(Error::config("weight_agnostic.signs", "at least one of \"init\", \"positive\"", "[]"));
+        }
+        if !matches!(exp.net, crate::models::Network::Mlp(_)) {
+            return Err(Error::config(
+                "model",
+                "a fully connected network (PHEW walks fully connected layers)",
+                exp.net.describe(),
+            ));
+        }
+        let layers = exp.net.prunable();
+        self.prune.validate(&layers)?;
+        if self.prune.rate == 0.0 {
+            return Err(Error::config("weight_agnostic.prune.rate", "a rate in (0, 1)", 0.0));
+        }
+        let counts = crate::imp::layer_counts(&exp.net);
+        self.prune
+            .resolved(&layers)
+            .rounds_for_densities(&counts, &self.densities, 60, "weight_agnostic.densities")
+    }
+}
+
+/// One mask under one shared weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WaRecord {
+    pub seed: u64,
+    pub mask: String,
+    pub target_density: f64,
+    pub density: f64,
+    pub signs: Signs,
+    pub weight: f32,
+    pub accuracy: f64,
+}
+
+/// The whole experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WaSummary {
+    pub name: String,
+    pub model: String,
+    pub classes: usize,
+    pub seeds: Vec<u64>,
+    pub records: Vec<WaRecord>,
+}
+
+/// θ0's layout with every weight kept by `mask` set to `w · s`, all else zero.
+pub fn shared_weight(theta0: &ParamSet, mask: &Mask, w: f32, signs: Signs) -> Result<ParamSet> {
+    let mut p = theta0.zeros_like();
+    for (k, m) in mask.0.iter() {
+        let init = &theta0.get(k)?.data;
+        let dst = p.get_mut(k)?;
+        for ((d, &keep), &v) in dst.data.iter_mut().zip(&m.data).zip(init) {
+            if keep != 0.0 {
+                *d = match signs {
+                    Signs::Positive => w,
+                    Signs::Init if v < 0.0 => -w,
+                    Signs::Init => w,
+                };
+            }
+        }
+    }
+    Ok(p)
+}
+
+fn run_seed(exp: &Experiment, cfg: &WeightAgnosticConfig, seed: u64, env: &UnitEnv) -> Result<Vec<WaRecord>> {
+    let plan = cfg.plan(exp)?;
+    let layers = exp.net.prunable();
+    let theta0 = exp.net.init(seed);
+    let icfg = ImpConfig {
+        rounds: plan.iter().map(|p| p.0).max().unwrap_or(1),
+        prune: cfg.prune.clone(),
+        seeds: vec![seed],
+        controls: vec![],
+        ..ImpConfig::default()
+    };
+    let dir = env.dir.child(&format!("imp_seed_{seed}"))?;
+    crate::experiment::run_in::<Imp>(exp, &icfg, &dir, env.device, env.progress, env.resume)?;
+    let round = |r: usize| dir.child(&format!("seed_{seed}/round_{r:02}"));
+    let theta_t = ParamSet::load(&round(0)?.file("final.safetensors"))?;
+    let lfss = prune::scores(Criterion::LargeFinalSameSign, &theta0, &theta_t, &layers, seed)?;
+    let spec = cfg.prune.resolved(&layers);
+    let mut model = train::Supervised::new(exp.net.clone(), exp.config.train.loss, env.device);
+    let mut out = Vec::new();
+    for (i, (&target, &(r, _))) in cfg.densities.iter().zip(&plan).enumerate() {
+        let ticket = Mask::load(&round(r)?.file("mask.safetensors"))?;
+        let mut supermask = Mask::ones(&theta0, &layers)?;
+        for _ in 0..r {
+            supermask = prune::prune(&spec, &supermask, &lfss)?;
+        }
+        let phew = crate::pai::phew::mask(
+            &exp.net,
+            &theta0,
+            ticket.density(),
+            crate::rng::derive_seed(seed, "wa-phew", i as u64),
+        )?;
+        let random = prune::random_like(&ticket, crate::rng::derive_seed(seed, "wa-random", i as u64))?;
+        for (name, m) in MASKS.iter().zip([&ticket, &supermask, &phew, &random]) {
+            for &signs in &cfg.signs {
+                for &w in &cfg.weights {
+                    let p = shared_weight(&theta0, m, w, signs)?;
+                    let accuracy = train::evaluate(&mut model, &p, &exp.split.test, exp.spec.eval_chunk)?.accuracy;
+                    out.push(WaRecord {
+                        seed,
+                        mask: name.to_string(),
+                        target_density: target,
+                        density: m.density(),
+                        signs,
+                        weight: w,
+                        accuracy,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `ltk weight-agnostic` on the experiment layer: one unit per seed.
+pub struct WeightAgnostic;
+
+impl crate::experiment::Experiment for WeightAgnostic {
+    const NAME: &'static str = "weight_agnostic";
+    type Base = Experiment;
+    type Config = WeightAgnosticConfig;
+    type Unit = u64;
+    type Record = Vec<WaRecord>;
+    type Summary = WaSummary;
+
+    fn units(base: &Experiment, cfg: &WeightAgnosticConfig) -> Result<Vec<u64>> {
+        cfg.plan(base)?;
+        Ok(cfg.seeds.clone())
+    }
+    fn unit_key(seed: &u64) -> String {
+        format!("seed_{seed}")
+    }
+    fn run_unit(base: &Experiment, cfg: &WeightAgnosticConfig, seed: &u64, env: &UnitEnv) -> Result<Vec<WaRecord>> {
+        run_seed(base, cfg, *seed, env)
+    }
+    fn summarize(base: &Experiment, cfg: &WeightAgnosticConfig, records: Vec<Vec<WaRecord>>) -> Result<WaSummary> {
+        Ok(WaSummary {
+            name: base.config.name.clone(),
+            model: base.net.describe(),
+            classes: base.split.train.num_classes,
+            seeds: cfg.seeds.clone(),
+            records: records.into_iter().flatten().collect(),
+        })
+    }
+    fn write_report(dir: &RunDir, s: &WaSummary) -> Result<()> {
+        write_summary(dir, s)
+    }
+    fn claims(s: &WaSummary) -> Vec<Claim> {
+        claims(s)
+    }
+    fn console(s: &WaSummary) -> String {
+        table(s)
+    }
+}
+
+/// Per seed: (mean over w, best over w) of one (mask, target, signs).
+fn per_seed(s: &WaSummary, mask: &str, target: f64, signs: Signs) -> BTreeMap<u64, (f64, f64)> {
+    let mut by: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for r in s.records.iter().filter(|r| r.mask == mask && r.target_density == target && r.signs == signs) {
+        by.entry(r.seed).or_default().push(r.accuracy);
+    }
+    by.into_iter()
+        .filter_map(|(k, v)| stats::mean_sd(&v).map(|(m, _)| (k, (m, v.iter().copied().fold(f64::MIN, f64::max)))))
+        .collect()
+}
+
+fn targets(s: &WaSummary) -> Vec<(f64, f64)> {
+    let mut t: Vec<(f64, f64)> = vec![];
+    for r in s.records.iter().filter(|r| r.mask == "imp") {
+        if !t.iter().any(|x| x.0 == r.target_density) {
+            t.push((r.target_density, r.density));
+        }
+    }
+    t
+}
+
+fn signs_of(s: &WaSummary) -> Vec<Signs> {
+    let mut v: Vec<Signs> = s.records.iter().map(|r| r.signs).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Tables: mean and best accuracy over w, masks × densities, per sign mode.
+pub fn table(s: &WaSummary) -> String {
+    let ts = targets(s);
+    let mut out = String::new();
+    for signs in signs_of(s) {
+        out.push_str(&format!(
+            "Test accuracy (%) with one shared weight w (signs: {signs:?}), mean over w / best over w, mean ± sd over {} seeds (chance {:.1}%)\n\n| mask | {} |\n|---|{}\n",
+            s.seeds.len(),
+            100.0 / s.classes.max(1) as f64,
+            ts.iter().map(|t| format!("{:.2}% kept", 100.0 * t.1)).collect::<Vec<_>>().join(" | "),
+            "---:|".repeat(ts.len())
+        ));
+        for m in MASKS {
+            let cells: Vec<String> = ts
+                .iter()
+                .map(|t| {
+                    let v = per_seed(s, m, t.0, signs);
+                    let mean: Vec<f64> = v.values().map(|x| x.0).collect();
+                    let best: Vec<f64> = v.values().map(|x| x.1).collect();
+                    match (stats::mean_sd(&mean), stats::mean_sd(&best)) {
+                        (Some((a, sa)), Some((b, sb))) => format!(
+                            "{:.1} ± {:.1} / {:.1} ± {:.1}",
+                            100.0 * a,
+                            100.0 * sa,
+                            100.0 * b,
+                            100.0 * sb
+                        ),
+                        _ => "–".into(),
+                    }
+                })
+                .collect();
+            out.push_str(&format!("| {m} | {} |\n", cells.join(" | ")));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes summary.json, records.csv, report.md and a figure per sign mode.
+pub fn write_summary(dir: &RunDir, s: &WaSummary) -> Result<()> {
+    write_json(&dir.summary_json(), s)?;
+    let rows: Vec<Vec<String>> = s
+        .records
+        .iter()
+        .map(|r| {
+            vec![
+                r.seed.to_string(),
+                r.mask.clone(),
+                r.target_density.to_string(),
+                r.density.to_string(),
+                format!("{:?}", r.signs).to_lowercase(),
+                r.weight.to_string(),
+                r.accuracy.to_string(),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.file("records.csv"),
+        &["seed", "mask", "target_density", "density", "signs", "weight", "accuracy"],
+        &rows,
+    )?;
+    let ts = targets(s);
+    if let Some(&(t, d)) = ts.iter().min_by(|a, b| a.1.total_cmp(&b.1)) {
+        for signs in signs_of(s) {
+            let mut c = LineChart::new(
+                &format!("{}: one shared weight, {:.2}% kept, signs {:?}", s.name, 100.0 * d, signs),
+                "shared weight w",
+                "test accuracy (%)",
+            )
+            .hline(100.0 / s.classes.max(1) as f64, "chance");
+            for m in MASKS {
+                let mut by_w: BTreeMap<i64, (f32, Vec<f64>)> = BTreeMap::new();
+                for r in s.records.iter().filter(|r| r.mask == m && r.target_density == t && r.signs == signs) {
+                    by_w.entry((r.weight * 1e6) as i64).or_insert((r.weight, vec![])).1.push(r.accuracy);
+                }
+                let pts: Vec<(f64, f64, f64, f64)> = by_w
+                    .values()
+                    .filter_map(|(w, v)| {
+                        let (mean, _) = stats::mean_sd(v)?;
+                        let (lo, hi) = stats::min_max(v);
+                        Some((*w as f64, 100.0 * mean, 100.0 * lo, 100.0 * hi))
+                    })
+                    .collect();
+                c.push(
+                    Series::line(m, pts.iter().map(|p| (p.0, p.1)))
+                        .with_marker(Marker::LinePoints)
+                        .with_band(pts.iter().map(|p| (p.0, p.2, p.3))),
+                );
+            }
+            c.save_png(&dir.figure(&format!("weight_agnostic_{}", format!("{signs:?}").to_lowercase())))?;
+        }
+    }
+    let homogeneous = if s.model.contains("(relu") || s.model.contains("(identity") {
+        " This network (ReLU or identity, zero biases) is positively homogeneous in its weights: all positive w give the same predictions, as do all negative w, so the sweep tests only the sign of w."
+    } else {
+        ""
+    };
+    write_text(
+        &dir.report_md(),
+        &format!(
+            "# Weight-agnostic evaluation: {}\n\n{}, seeds {:?}. Every kept weight set to one shared value w (Gaier & Ha 2019), no training; masks at the IMP ticket's per-layer counts (PHEW at its global density).{homogeneous} Per-seed wall times are in units/*.json.\n\n{}\n\n{}",
+            s.name,
+            s.model,
+            s.seeds,
+            table(s),
+            verdict::claims_markdown(&claims(s))
+        ),
+    )
+}
+
+/// The claim tested: a pruned mask carries a solution on its own, so with
+/// one shared weight (signs from θ0) the IMP ticket's mask beats a random
+/// mask with the same per-layer counts. The 95% t interval of the per-seed
+/// difference in best accuracy over w (ticket − random) at the sparsest
+/// density: consistent above 0, contradicts at or below 0, else inconclusive.
+pub fn claims(s: &WaSummary) -> Vec<Claim> {
+    let Some(&(t, d)) = targets(s).iter().min_by(|a, b| a.1.total_cmp(&b.1)) else {
+        return vec![];
+    };
+    let claim = "With every kept weight set to one shared value w (signs from θ0), the IMP ticket's mask classifies better than a random mask with the same per-layer counts (best over w)".to_string();
+    let source = "Gaier & Ha 2019, Sec. 4 (shared-weight evaluation over w ∈ {±2, ±1, ±0.5}); Zhou et al. 2019, Sec. 4 (masks and signs carry most of a ticket)".to_string();
+    let signs = if signs_of(s).contains(&Signs::Init) {
+        Signs::Init
+    } else {
+        Signs::Positive
+    };
+    let a = per_seed(s, "imp", t, signs);
+    let b = per_seed(s, "random", t, signs);
+    let diffs: Vec<f64> = a.iter().filter_map(|(k, x)| b.get(k).map(|y| x.1 - y.1)).collect();
+    let ci = stats::mean_ci(&diffs);
+    let measured = format!(
+        "at {:.2}% kept, signs {:?}: best over w, ticket − random, {} over {} seeds",
+        100.0 * d,
+        signs,
+        ci.map(|(m, h)| format!("{:.2} pp, 95% CI [{:.2}, {:.2}]", 100.0 * m, 100.0 * (m - h), 100.0 * (m + h)))
+            .unwrap_or_else(|| "–".into()),
+        diffs.len()
+    );
+    let (verdict, reason) = match ci {
+        None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
+        Some((m, h)) if m - h > 0.0 => (Verdict::Consistent, "the interval lies above 0".to_string()),
+        Some((m, h)) if m + h <= 0.0 => (Verdict::Contradicts, "the interval lies at or below 0".to_string()),
+        Some(_) => (Verdict::Inconclusive, "the interval contains 0: more seeds would decide".to_string()),
+    };
+    vec![Claim {
+        claim,
+        source,
+        measured,
+        verdict,
+        reason,
+    }]
+}
