@@ -7,7 +7,10 @@
 //! the round closest to each target density, and at the same per-layer
 //! counts the supermask of Zhou et al. 2019 (`large_final_same_sign` from
 //! θ0 and the dense θT, one-shot), a PHEW mask ([`crate::pai::phew`], same
-//! global density) and a random mask (same per-layer counts). Each mask is
+//! global density), an edge-popup mask ([`crate::strong::edge_popup`],
+//! trained on its own Kaiming-uniform weights, the same global density kept
+//! in every layer; its signs come from those weights) and a random mask
+//! (same per-layer counts). Each mask is
 //! evaluated, without training, with every kept weight set to `w · s`: `s`
 //! the sign of θ0 (`signs = "init"`) or +1 (`"positive"`, as WANNs), over
 //! the configured w; biases are zero. Gaier & Ha evaluate w ∈ {±2, ±1, ±0.5}
@@ -22,9 +25,8 @@
 //! activations; set `activation = "tanh"` (an MLP model) for a sweep in
 //! which |w| matters. The report says which case a run is.
 //!
-//! Left for later (issue 13, item 2): edge-popup masks in this comparison,
-//! and the weight-agnostic mask search (edge-popup scores trained with the
-//! loss averaged over several w).
+//! Left for later (issue 13, item 2): the weight-agnostic mask search
+//! (edge-popup scores trained with the loss averaged over several w).
 
 use std::collections::BTreeMap;
 
@@ -38,6 +40,7 @@ use crate::paths::{write_csv, write_json, write_text, RunDir};
 use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, Criterion, PruneSpec};
 use crate::stats;
+use crate::strong::edge_popup::{EdgePopup, WeightInit};
 use crate::train;
 use crate::verdict::{self, Claim, Verdict};
 use crate::{Error, Result};
@@ -91,7 +94,7 @@ impl Default for WeightAgnosticConfig {
 }
 
 /// The masks compared.
-pub const MASKS: [&str; 4] = ["imp", "supermask", "phew", "random"];
+pub const MASKS: [&str; 5] = ["imp", "supermask", "phew", "edge_popup", "random"];
 
 impl WeightAgnosticConfig {
     /// Checks everything before any training; returns (IMP round, density) per target.
@@ -205,10 +208,46 @@ fn run_seed(exp: &Experiment, cfg: &WeightAgnosticConfig, seed: u64, env: &UnitE
             crate::rng::derive_seed(seed, "wa-phew", i as u64),
         )?;
         let random = prune::random_like(&ticket, crate::rng::derive_seed(seed, "wa-random", i as u64))?;
-        for (name, m) in MASKS.iter().zip([&ticket, &supermask, &phew, &random]) {
+        // Edge-popup on its own fixed random weights, keeping the ticket's
+        // global density in every layer; signs then come from those weights.
+        let crate::models::Network::Mlp(mlp) = &exp.net else {
+            return Err(Error::config("model", "a fully connected network", exp.net.describe()));
+        };
+        let (mut ep, scores0) = EdgePopup::new(
+            mlp.clone(),
+            WeightInit::KaimingUniform,
+            ticket.density(),
+            exp.config.train.loss,
+            crate::rng::derive_seed(seed, "wa-edge-popup", i as u64),
+        )?;
+        let spec = train::TrainSpec {
+            data_seed: seed,
+            checkpoint_steps: vec![],
+            eval_every: 0,
+            ..exp.spec.clone()
+        };
+        let o = train::train(
+            &mut ep,
+            &scores0,
+            &exp.split,
+            &spec,
+            &train::TrainOptions {
+                progress: env.progress,
+                ..Default::default()
+            },
+        )?;
+        let edge_popup = Mask(ep.mask(&o.params)?);
+        let ep_weights = ep.weights().clone();
+        for (name, m, signs_from) in [
+            ("imp", &ticket, &theta0),
+            ("supermask", &supermask, &theta0),
+            ("phew", &phew, &theta0),
+            ("edge_popup", &edge_popup, &ep_weights),
+            ("random", &random, &theta0),
+        ] {
             for &signs in &cfg.signs {
                 for &w in &cfg.weights {
-                    let p = shared_weight(&theta0, m, w, signs)?;
+                    let p = shared_weight(signs_from, m, w, signs)?;
                     let accuracy = train::evaluate(&mut model, &p, &exp.split.test, exp.spec.eval_chunk)?.accuracy;
                     out.push(WaRecord {
                         seed,

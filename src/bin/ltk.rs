@@ -52,7 +52,7 @@ enum Command {
     Supermask(SupermaskArgs),
     /// Pruning at initialization (random, magnitude, SNIP, GraSP, SynFlow, PHEW) against the IMP ticket, with the shuffle and reinit sanity checks of Frankle et al. 2021 (the TOML's [pai] table).
     Pai(PaiArgs),
-    /// Masks (IMP ticket, supermask, PHEW, random) evaluated with one shared weight value, no training (Gaier & Ha 2019; the TOML's [weight_agnostic] table).
+    /// Masks (IMP ticket, supermask, PHEW, edge-popup, random) evaluated with one shared weight value, no training (Gaier & Ha 2019; the TOML's [weight_agnostic] table).
     WeightAgnostic(WeightAgnosticArgs),
     /// IMP with rewinding to k = 0 and k > 0 at several learning rates (and warmup), with each subnetwork's instability (the TOML's [lr_rewind] table).
     LrRewind(LrRewindArgs),
