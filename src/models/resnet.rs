@@ -82,6 +82,7 @@ pub struct ResConv {
 }
 
 impl ResConv {
+    #[allow(clippy::too_many_arguments)]
     fn new(name: String, bn: String, c_in: usize, c_out: usize, h: usize, w: usize, k: usize, stride: usize) -> Self {
         let pad = (k - 1) / 2;
         let ho = (h + 2 * pad - k) / stride + 1;
@@ -124,9 +125,9 @@ pub struct ResNet {
 
 impl ResNet {
     /// Errors unless depth is `6n + 2` with n >= 1, width and the input are
-    /// non-empty, and the two stride-2 stages leave at least one pixel.
+    /// non-empty (a padded stride-2 convolution never shrinks an image to nothing).
     pub fn new(input_shape: [usize; 3], depth: usize, width: usize, output_dim: usize) -> Result<Self> {
-        if depth < 8 || (depth - 2) % 6 != 0 {
+        if depth < 8 || !(depth - 2).is_multiple_of(6) {
             return Err(Error::config("model.depth", "6n + 2 with n >= 1 (8, 14, 20, 32, 56, ...)", depth));
         }
         if width == 0 || output_dim == 0 {

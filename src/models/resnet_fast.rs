@@ -147,6 +147,7 @@ fn conv_bn(
 }
 
 /// BatchNorm backward: `dy` (CNHW) to `dz`, writing the scale and shift gradients.
+#[allow(clippy::too_many_arguments)]
 fn bn_backward(
     c: &ResConv,
     p: &ParamSet,
