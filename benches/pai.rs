@@ -36,7 +36,9 @@ fn bench(c: &mut Criterion) {
     for m in PaiMethod::ALL {
         for d in [0.1, 0.014] {
             group.bench_function(BenchmarkId::new(m.name(), d), |b| {
-                b.iter(|| pai::prune_at_init(&net, &theta0, &train, Loss::CrossEntropy, &PaiSpec::new(m, d, 0)).expect("mask"))
+                b.iter(|| {
+                    pai::prune_at_init(&net, &theta0, &train, Loss::CrossEntropy, &PaiSpec::new(m, d, 0)).expect("mask")
+                })
             });
         }
     }

@@ -65,7 +65,15 @@ pub struct UnitEnv<'a> {
 
 /// The experiment tables a config may hold, and how each is checked (the
 /// registry: adding an experiment adds one line here and its command).
-pub const TABLES: [&str; 7] = ["imp", "lmc", "lr_rewind", "pai", "strong", "supermask", "weight_agnostic"];
+pub const TABLES: [&str; 7] = [
+    "imp",
+    "lmc",
+    "lr_rewind",
+    "pai",
+    "strong",
+    "supermask",
+    "weight_agnostic",
+];
 
 fn check_one<T: DeserializeOwned>(name: &str, v: &toml::Value) -> Result<()> {
     v.clone()

@@ -242,8 +242,8 @@ impl Ctx<'_> {
     }
 
     fn eval(&self, params: &ParamSet) -> Result<RunRecord> {
-        let mut model =
-            Supervised::new(self.exp.net.clone(), self.exp.config.train.loss, self.device).calibrated(&self.exp.split.train);
+        let mut model = Supervised::new(self.exp.net.clone(), self.exp.config.train.loss, self.device)
+            .calibrated(&self.exp.split.train);
         let e = train::evaluate(&mut model, params, &self.exp.split.test, self.exp.spec.eval_chunk)?;
         Ok(RunRecord {
             final_accuracy: e.accuracy,

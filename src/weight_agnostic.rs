@@ -104,7 +104,11 @@ impl WeightAgnosticConfig {
             return Err(Error::config("weight_agnostic.densities", "at least one density", "[]"));
         }
         if let Some(&d) = self.densities.iter().find(|&&d| !(d > 0.0 && d < 1.0)) {
-            return Err(Error::config("weight_agnostic.densities", "fractions of weights kept in (0, 1)", d));
+            return Err(Error::config(
+                "weight_agnostic.densities",
+                "fractions of weights kept in (0, 1)",
+                d,
+            ));
         }
         if self.weights.is_empty() || self.weights.iter().any(|w| !w.is_finite() || *w == 0.0) {
             return Err(Error::config(
@@ -114,7 +118,11 @@ impl WeightAgnosticConfig {
             ));
         }
         if self.signs.is_empty() {
-            return Err(Error::config("weight_agnostic.signs", "at least one of \"init\", \"positive\"", "[]"));
+            return Err(Error::config(
+                "weight_agnostic.signs",
+                "at least one of \"init\", \"positive\"",
+                "[]",
+            ));
         }
         if !matches!(exp.net, crate::models::Network::Mlp(_)) {
             return Err(Error::config(
@@ -309,7 +317,11 @@ impl crate::experiment::Experiment for WeightAgnostic {
 /// Per seed: (mean over w, best over w) of one (mask, target, signs).
 fn per_seed(s: &WaSummary, mask: &str, target: f64, signs: Signs) -> BTreeMap<u64, (f64, f64)> {
     let mut by: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
-    for r in s.records.iter().filter(|r| r.mask == mask && r.target_density == target && r.signs == signs) {
+    for r in s
+        .records
+        .iter()
+        .filter(|r| r.mask == mask && r.target_density == target && r.signs == signs)
+    {
         by.entry(r.seed).or_default().push(r.accuracy);
     }
     by.into_iter()
@@ -392,22 +404,42 @@ pub fn write_summary(dir: &RunDir, s: &WaSummary) -> Result<()> {
         .collect();
     write_csv(
         &dir.file("records.csv"),
-        &["seed", "mask", "target_density", "density", "signs", "weight", "accuracy"],
+        &[
+            "seed",
+            "mask",
+            "target_density",
+            "density",
+            "signs",
+            "weight",
+            "accuracy",
+        ],
         &rows,
     )?;
     let ts = targets(s);
     if let Some(&(t, d)) = ts.iter().min_by(|a, b| a.1.total_cmp(&b.1)) {
         for signs in signs_of(s) {
             let mut c = LineChart::new(
-                &format!("{}: one shared weight, {:.2}% kept, signs {:?}", s.name, 100.0 * d, signs),
+                &format!(
+                    "{}: one shared weight, {:.2}% kept, signs {:?}",
+                    s.name,
+                    100.0 * d,
+                    signs
+                ),
                 "shared weight w",
                 "test accuracy (%)",
             )
             .hline(100.0 / s.classes.max(1) as f64, "chance");
             for m in MASKS {
                 let mut by_w: BTreeMap<i64, (f32, Vec<f64>)> = BTreeMap::new();
-                for r in s.records.iter().filter(|r| r.mask == m && r.target_density == t && r.signs == signs) {
-                    by_w.entry((r.weight * 1e6) as i64).or_insert((r.weight, vec![])).1.push(r.accuracy);
+                for r in s
+                    .records
+                    .iter()
+                    .filter(|r| r.mask == m && r.target_density == t && r.signs == signs)
+                {
+                    by_w.entry((r.weight * 1e6) as i64)
+                        .or_insert((r.weight, vec![]))
+                        .1
+                        .push(r.accuracy);
                 }
                 let pts: Vec<(f64, f64, f64, f64)> = by_w
                     .values()
@@ -468,15 +500,23 @@ pub fn claims(s: &WaSummary) -> Vec<Claim> {
         "at {:.2}% kept, signs {:?}: best over w, ticket − random, {} over {} seeds",
         100.0 * d,
         signs,
-        ci.map(|(m, h)| format!("{:.2} pp, 95% CI [{:.2}, {:.2}]", 100.0 * m, 100.0 * (m - h), 100.0 * (m + h)))
-            .unwrap_or_else(|| "–".into()),
+        ci.map(|(m, h)| format!(
+            "{:.2} pp, 95% CI [{:.2}, {:.2}]",
+            100.0 * m,
+            100.0 * (m - h),
+            100.0 * (m + h)
+        ))
+        .unwrap_or_else(|| "–".into()),
         diffs.len()
     );
     let (verdict, reason) = match ci {
         None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
         Some((m, h)) if m - h > 0.0 => (Verdict::Consistent, "the interval lies above 0".to_string()),
         Some((m, h)) if m + h <= 0.0 => (Verdict::Contradicts, "the interval lies at or below 0".to_string()),
-        Some(_) => (Verdict::Inconclusive, "the interval contains 0: more seeds would decide".to_string()),
+        Some(_) => (
+            Verdict::Inconclusive,
+            "the interval contains 0: more seeds would decide".to_string(),
+        ),
     };
     vec![Claim {
         claim,

@@ -356,11 +356,17 @@ fn resnet_lmc_runs_sharded_and_a_batch_norm_mask_is_refused() {
     let p = built.init(0);
     let names = vec!["conv.weight".to_string(), "bn.weight".to_string()];
     let mask_path = dir.path().join("bn_mask.safetensors");
-    lottery_tangent::params::Mask::ones(&p, &names).unwrap().save(&mask_path).unwrap();
+    lottery_tangent::params::Mask::ones(&p, &names)
+        .unwrap()
+        .save(&mask_path)
+        .unwrap();
     let cfg = dir.path().join("bad_mask.toml");
     std::fs::write(
         &cfg,
-        format!("{net}[lmc]\nks = [0]\npairs = 1\npoints = 3\nmask = \"{}\"\n", mask_path.display()),
+        format!(
+            "{net}[lmc]\nks = [0]\npairs = 1\npoints = 3\nmask = \"{}\"\n",
+            mask_path.display()
+        ),
     )
     .unwrap();
     fails_with(
@@ -444,14 +450,22 @@ fn pai_shards_merge_and_bad_tables_are_refused() {
     let zero = write("zero.toml", "[pai]\ndensities = [0.0]\n");
     fails_with(&["pai", "--config", &zero], dir.path(), &["pai.densities"]);
     let unknown = write("unknown.toml", "[pai]\nmethods = [\"optimal_brain_damage\"]\n");
-    fails_with(&["pai", "--config", &unknown], dir.path(), &["[pai]", "optimal_brain_damage"]);
+    fails_with(
+        &["pai", "--config", &unknown],
+        dir.path(),
+        &["[pai]", "optimal_brain_damage"],
+    );
     let conv = dir.path().join("conv.toml");
     std::fs::write(
         &conv,
         "name = \"x\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"conv\"\nchannels = [4]\nhidden = [16]\n[pai]\nmethods = [\"phew\"]\n",
     )
     .unwrap();
-    fails_with(&["pai", "--config", &conv.display().to_string()], dir.path(), &["phew", "fully connected"]);
+    fails_with(
+        &["pai", "--config", &conv.display().to_string()],
+        dir.path(),
+        &["phew", "fully connected"],
+    );
 }
 
 /// Weight-agnostic units (seeds) sharded merge to the unsharded summary; a

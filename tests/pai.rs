@@ -164,7 +164,10 @@ fn synflow_conserves_flow_on_a_linear_network() {
         for u in 0..units {
             let inc: f64 = (0..a_in).map(|i| a.data[u * a_in + i] as f64).sum();
             let outg: f64 = (0..b_out).map(|o| b.data[o * units + u] as f64).sum();
-            assert!((inc - outg).abs() <= 1e-4 * inc.abs().max(1e-6), "unit {u} of layer {l}: {inc} in, {outg} out");
+            assert!(
+                (inc - outg).abs() <= 1e-4 * inc.abs().max(1e-6),
+                "unit {u} of layer {l}: {inc} in, {outg} out"
+            );
         }
     }
 }
@@ -184,7 +187,11 @@ fn grasp_hessian_gradient_is_stable_in_the_step() {
             den += (*q as f64).powi(2);
         }
     }
-    assert!(den > 0.0 && (num / den).sqrt() < 0.05, "relative difference {}", (num / den).sqrt());
+    assert!(
+        den > 0.0 && (num / den).sqrt() < 0.05,
+        "relative difference {}",
+        (num / den).sqrt()
+    );
 }
 
 #[test]
@@ -193,9 +200,15 @@ fn bad_input_is_refused_before_any_work() {
     let theta0 = net.init(0);
     let train = data(20, 8, 3, 0);
     for d in [0.0, 1.0, 1.5, -0.1, f64::NAN] {
-        let e = pai::prune_at_init(&net, &theta0, &train, Loss::CrossEntropy, &PaiSpec::new(PaiMethod::Snip, d, 0))
-            .unwrap_err()
-            .to_string();
+        let e = pai::prune_at_init(
+            &net,
+            &theta0,
+            &train,
+            Loss::CrossEntropy,
+            &PaiSpec::new(PaiMethod::Snip, d, 0),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("pai.density"), "{e}");
     }
     let e = toml::from_str::<PaiSpec>("method = \"optimal_brain_surgeon\"\ndensity = 0.1\n")
@@ -204,17 +217,32 @@ fn bad_input_is_refused_before_any_work() {
     assert!(e.contains("optimal_brain_surgeon") && e.contains("snip"), "{e}");
     let mut spec = PaiSpec::new(PaiMethod::Phew, 0.1, 0);
     spec.scope = Some(Scope::Layerwise);
-    let e = pai::prune_at_init(&net, &theta0, &train, Loss::CrossEntropy, &spec).unwrap_err().to_string();
+    let e = pai::prune_at_init(&net, &theta0, &train, Loss::CrossEntropy, &spec)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("pai.scope"), "{e}");
     // A global ranking that would empty a layer: its weights made tiny.
     let mut small = theta0.clone();
-    small.get_mut("fc2.weight").unwrap().data.iter_mut().for_each(|v| *v *= 1e-6);
-    let e = pai::prune_at_init(&net, &small, &train, Loss::CrossEntropy, &PaiSpec::new(PaiMethod::Magnitude, 0.05, 0))
-        .unwrap_err()
-        .to_string();
+    small
+        .get_mut("fc2.weight")
+        .unwrap()
+        .data
+        .iter_mut()
+        .for_each(|v| *v *= 1e-6);
+    let e = pai::prune_at_init(
+        &net,
+        &small,
+        &train,
+        Loss::CrossEntropy,
+        &PaiSpec::new(PaiMethod::Magnitude, 0.05, 0),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("fc2.weight") && e.contains("at least one weight"), "{e}");
     // PHEW walks fully connected layers only.
-    let conv = lottery_tangent::models::ModelConfig::Lenet5.build([1, 28, 28], 10).unwrap();
+    let conv = lottery_tangent::models::ModelConfig::Lenet5
+        .build([1, 28, 28], 10)
+        .unwrap();
     let e = pai::phew::mask(&conv, &conv.init(0), 0.1, 0).unwrap_err().to_string();
     assert!(e.contains("phew"), "{e}");
 }

@@ -78,7 +78,13 @@ fn resnet8_on_odd_images_matches_autodiff() {
 
 #[test]
 fn resnet20_on_digits_sized_inputs_matches_autodiff() {
-    check(ModelConfig::Resnet { depth: 20, width: 16 }.build([1, 8, 8], 10).unwrap(), 5, 1);
+    check(
+        ModelConfig::Resnet { depth: 20, width: 16 }
+            .build([1, 8, 8], 10)
+            .unwrap(),
+        5,
+        1,
+    );
 }
 
 #[test]
@@ -90,7 +96,12 @@ fn resnet_gradients_match_finite_differences() {
     let mut g = p.zeros_like();
     fast.loss_and_grad(&p, &b, &mut g).unwrap();
     let mut scratch = p.zeros_like();
-    for name in ["bn.weight", "blocks.1.bn1.bias", "blocks.1.shortcut.conv.weight", "conv.weight"] {
+    for name in [
+        "bn.weight",
+        "blocks.1.bn1.bias",
+        "blocks.1.shortcut.conv.weight",
+        "conv.weight",
+    ] {
         for i in 0..2 {
             let h = 3e-3f32;
             let mut q = p.clone();
@@ -114,7 +125,9 @@ fn resnet_gradients_match_finite_differences() {
 
 #[test]
 fn batch_norm_parameters_are_not_prunable_and_masks_on_them_are_refused() {
-    let net = ModelConfig::Resnet { depth: 20, width: 16 }.build([1, 28, 28], 10).unwrap();
+    let net = ModelConfig::Resnet { depth: 20, width: 16 }
+        .build([1, 28, 28], 10)
+        .unwrap();
     let prunable = net.prunable();
     assert_eq!(prunable.len(), 1 + 18 + 2 + 1, "{prunable:?}");
     assert_eq!(prunable.last().map(String::as_str), Some("fc.weight"));
@@ -132,4 +145,3 @@ fn batch_norm_parameters_are_not_prunable_and_masks_on_them_are_refused() {
     let e = ResNet::new([1, 28, 28], 21, 16, 10).unwrap_err().to_string();
     assert!(e.contains("model.depth"), "{e}");
 }
-

@@ -293,7 +293,12 @@ impl Network {
 
     /// Forward pass for evaluation: BatchNorm layers use `stats` (required
     /// when the network has BatchNorm, ignored otherwise).
-    pub fn forward_tensor_eval(&self, p: &BTreeMap<String, Tensor>, x: &Tensor, stats: Option<&BnStats>) -> Result<Tensor> {
+    pub fn forward_tensor_eval(
+        &self,
+        p: &BTreeMap<String, Tensor>,
+        x: &Tensor,
+        stats: Option<&BnStats>,
+    ) -> Result<Tensor> {
         match (self, stats) {
             (Network::ResNet(r), Some(s)) => r.forward_tensor(p, x, Some(s), None),
             (Network::ResNet(_), None) => Err(Error::Param {

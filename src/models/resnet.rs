@@ -128,13 +128,21 @@ impl ResNet {
     /// non-empty (a padded stride-2 convolution never shrinks an image to nothing).
     pub fn new(input_shape: [usize; 3], depth: usize, width: usize, output_dim: usize) -> Result<Self> {
         if depth < 8 || !(depth - 2).is_multiple_of(6) {
-            return Err(Error::config("model.depth", "6n + 2 with n >= 1 (8, 14, 20, 32, 56, ...)", depth));
+            return Err(Error::config(
+                "model.depth",
+                "6n + 2 with n >= 1 (8, 14, 20, 32, 56, ...)",
+                depth,
+            ));
         }
         if width == 0 || output_dim == 0 {
             return Err(Error::config("model.width", "> 0", width));
         }
         if input_shape.contains(&0) {
-            return Err(Error::config("input shape", "(c, h, w) > 0", format!("{input_shape:?}")));
+            return Err(Error::config(
+                "input shape",
+                "(c, h, w) > 0",
+                format!("{input_shape:?}"),
+            ));
         }
         Ok(ResNet {
             input_shape,
@@ -172,11 +180,7 @@ impl ResNet {
                 let shortcut = (down || c != f)
                     .then(|| ResConv::new(name("shortcut.conv"), name("shortcut.bn"), c, f, h, w, 1, stride));
                 (c, h, w) = (f, conv2.ho, conv2.wo);
-                out.push(ResBlock {
-                    conv1,
-                    conv2,
-                    shortcut,
-                });
+                out.push(ResBlock { conv1, conv2, shortcut });
                 i += 1;
             }
         }
@@ -277,7 +281,12 @@ impl ResNet {
             let (mean, var) = match stats {
                 None => {
                     let mean = z.mean_keepdim(3)?.mean_keepdim(2)?.mean_keepdim(0)?;
-                    let var = z.broadcast_sub(&mean)?.sqr()?.mean_keepdim(3)?.mean_keepdim(2)?.mean_keepdim(0)?;
+                    let var = z
+                        .broadcast_sub(&mean)?
+                        .sqr()?
+                        .mean_keepdim(3)?
+                        .mean_keepdim(2)?
+                        .mean_keepdim(0)?;
                     (mean, var)
                 }
                 Some(s) => {
@@ -303,7 +312,9 @@ impl ResNet {
             let g = get(&format!("{}.weight", c.bn))?.reshape((1, c.c_out, 1, 1))?;
             let b = get(&format!("{}.bias", c.bn))?.reshape((1, c.c_out, 1, 1))?;
             let inv = (var + BN_EPS as f64)?.sqrt()?.recip()?;
-            Ok(z.broadcast_sub(&mean)?.broadcast_mul(&inv.broadcast_mul(&g)?)?.broadcast_add(&b)?)
+            Ok(z.broadcast_sub(&mean)?
+                .broadcast_mul(&inv.broadcast_mul(&g)?)?
+                .broadcast_add(&b)?)
         };
         let n = x.dim(0)?;
         let [c, h, w] = self.input_shape;

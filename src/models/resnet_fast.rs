@@ -299,7 +299,9 @@ impl ResNet {
                 }
                 None => inp,
             };
-            out.par_iter_mut().zip(short.par_iter()).for_each(|(o, &s)| *o = (*o + s).max(0.0));
+            out.par_iter_mut()
+                .zip(short.par_iter())
+                .for_each(|(o, &s)| *o = (*o + s).max(0.0));
             ci += 2 + b.shortcut.is_some() as usize;
         }
         // Global average pool: CNHW [F, n, h, w] -> [n, F].
@@ -328,13 +330,28 @@ impl ResNet {
     /// (`stats` None) on the same input and `p`: `dout` is the loss gradient
     /// with respect to the outputs `[n, outputs]`; every gradient in `grads`
     /// is overwritten.
-    pub fn backward_fast(&self, p: &ParamSet, dout: &[f32], ws: &mut ResNetWorkspace, grads: &mut ParamSet) -> Result<()> {
+    pub fn backward_fast(
+        &self,
+        p: &ParamSet,
+        dout: &[f32],
+        ws: &mut ResNetWorkspace,
+        grads: &mut ParamSet,
+    ) -> Result<()> {
         let n = ws.n;
         let (f, o) = (self.features(), self.output_dim);
         let blocks = self.blocks();
         let convs = self.convs();
         let dout = &dout[..n * o];
-        matmul_tn(dout, &ws.pooled, &mut grads.get_mut("fc.weight")?.data, o, f, n, 1.0, false);
+        matmul_tn(
+            dout,
+            &ws.pooled,
+            &mut grads.get_mut("fc.weight")?.data,
+            o,
+            f,
+            n,
+            1.0,
+            false,
+        );
         let gb = &mut grads.get_mut("fc.bias")?.data;
         gb.fill(0.0);
         for row in dout.chunks_exact(o) {
@@ -404,7 +421,10 @@ impl ResNet {
                         &mut ws.cols[cs],
                         &mut ws.dcols,
                     );
-                    ws.dinp.par_iter_mut().zip(ws.dmid.par_iter()).for_each(|(a, &g)| *a += g);
+                    ws.dinp
+                        .par_iter_mut()
+                        .zip(ws.dmid.par_iter())
+                        .for_each(|(a, &g)| *a += g);
                 }
             }
             std::mem::swap(&mut ws.d, &mut ws.dinp);

@@ -108,7 +108,11 @@ impl PaiConfig {
     /// Checks everything before any training; returns the targets.
     pub fn plan(&self, exp: &Experiment) -> Result<Vec<Target>> {
         if self.methods.is_empty() && !self.imp {
-            return Err(Error::config("pai.methods", "at least one method (or imp = true)", "[]"));
+            return Err(Error::config(
+                "pai.methods",
+                "at least one method (or imp = true)",
+                "[]",
+            ));
         }
         crate::experiment::check_seeds(&self.seeds, "pai.seeds")?;
         if self.densities.is_empty() {
@@ -141,21 +145,25 @@ impl PaiConfig {
             .densities
             .iter()
             .zip(plan)
-            .map(|(&target, (round, density))| Target {
-                target,
-                round,
-                density,
-            })
+            .map(|(&target, (round, density))| Target { target, round, density })
             .collect();
         for m in &self.methods {
             let mut s = self.spec(*m, 0.5, 0);
             s.density = targets[0].density;
             s.validate()?;
             if *m == PaiMethod::Phew && !matches!(exp.net, crate::models::Network::Mlp(_)) {
-                return Err(Error::config("pai.methods", "phew only with a fully connected model", exp.net.describe()));
+                return Err(Error::config(
+                    "pai.methods",
+                    "phew only with a fully connected model",
+                    exp.net.describe(),
+                ));
             }
             if *m == PaiMethod::Synflow && exp.net.has_batch_norm() {
-                return Err(Error::config("pai.methods", "synflow only without BatchNorm", exp.net.describe()));
+                return Err(Error::config(
+                    "pai.methods",
+                    "synflow only without BatchNorm",
+                    exp.net.describe(),
+                ));
             }
         }
         Ok(targets)
@@ -272,7 +280,9 @@ fn run_imp(exp: &Experiment, cfg: &PaiConfig, targets: &[Target], seed: u64, env
                 method: "imp".into(),
                 target_density: t.target,
                 density: t.density,
-                accuracy: Some(acc(t.round, "ticket").ok_or_else(|| Error::invalid("IMP round", "a ticket record", t.round))?),
+                accuracy: Some(
+                    acc(t.round, "ticket").ok_or_else(|| Error::invalid("IMP round", "a ticket record", t.round))?,
+                ),
                 shuffled_accuracy: acc(t.round, "random_prune"),
                 reinit_accuracy: acc(t.round, "random_reinit"),
                 collapsed: None,
@@ -301,7 +311,11 @@ fn run_method(
             Ok(m) => m,
             Err(Error::LayerCollapse { layer, .. }) => {
                 if env.progress {
-                    eprintln!("seed {seed} {} at {:.2}% kept: layer {layer} collapsed", method.name(), 100.0 * t.density);
+                    eprintln!(
+                        "seed {seed} {} at {:.2}% kept: layer {layer} collapsed",
+                        method.name(),
+                        100.0 * t.density
+                    );
                 }
                 records.push(PaiRecord {
                     seed,
@@ -472,8 +486,14 @@ pub fn table(s: &PaiSummary) -> String {
     let mut out = String::new();
     for (w, title) in [
         (Which::Trained, "Test accuracy (%) after training"),
-        (Which::Shuffled, "Loss (percentage points) when each layer's mask is shuffled"),
-        (Which::Reinit, "Loss (percentage points) when the weights are reinitialized"),
+        (
+            Which::Shuffled,
+            "Loss (percentage points) when each layer's mask is shuffled",
+        ),
+        (
+            Which::Reinit,
+            "Loss (percentage points) when the weights are reinitialized",
+        ),
     ] {
         out.push_str(&format!(
             "{title}, mean ± sd over {} seeds\n\n| method | {head} |\n|---|{}\n",
@@ -533,13 +553,37 @@ pub fn write_summary(dir: &RunDir, s: &PaiSummary) -> Result<()> {
         .collect();
     write_csv(
         &dir.file("records.csv"),
-        &["seed", "method", "target_density", "density", "accuracy", "shuffled_accuracy", "reinit_accuracy", "collapsed"],
+        &[
+            "seed",
+            "method",
+            "target_density",
+            "density",
+            "accuracy",
+            "shuffled_accuracy",
+            "reinit_accuracy",
+            "collapsed",
+        ],
         &rows,
     )?;
     for (w, name, title, y) in [
-        (Which::Trained, "pai_accuracy", "test accuracy after training", "test accuracy (%)"),
-        (Which::Shuffled, "pai_shuffle_loss", "accuracy lost when each layer's mask is shuffled", "loss (percentage points)"),
-        (Which::Reinit, "pai_reinit_loss", "accuracy lost when the weights are reinitialized", "loss (percentage points)"),
+        (
+            Which::Trained,
+            "pai_accuracy",
+            "test accuracy after training",
+            "test accuracy (%)",
+        ),
+        (
+            Which::Shuffled,
+            "pai_shuffle_loss",
+            "accuracy lost when each layer's mask is shuffled",
+            "loss (percentage points)",
+        ),
+        (
+            Which::Reinit,
+            "pai_reinit_loss",
+            "accuracy lost when the weights are reinitialized",
+            "loss (percentage points)",
+        ),
     ] {
         let mut c = LineChart::new(&format!("{}: {title}", s.name), "% of weights remaining (log scale)", y).log_x();
         if w != Which::Trained {

@@ -47,11 +47,21 @@ fn tempered_gradient(net: &Network, params: &ParamSet, data: &Dataset, loss: Los
 }
 
 fn norm(p: &ParamSet) -> f64 {
-    p.iter().flat_map(|(_, a)| a.data.iter()).map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt()
+    p.iter()
+        .flat_map(|(_, a)| a.data.iter())
+        .map(|&v| (v as f64).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// `H g` by a central difference of tempered gradients, step `ε‖g‖ = rel·‖θ‖`.
-pub fn hessian_gradient(net: &Network, theta0: &ParamSet, data: &Dataset, loss: Loss, rel: f64) -> Result<(ParamSet, ParamSet)> {
+pub fn hessian_gradient(
+    net: &Network,
+    theta0: &ParamSet,
+    data: &Dataset,
+    loss: Loss,
+    rel: f64,
+) -> Result<(ParamSet, ParamSet)> {
     let g = tempered_gradient(net, theta0, data, loss)?;
     let gn = norm(&g);
     if gn == 0.0 || !gn.is_finite() {
@@ -72,7 +82,10 @@ pub fn hessian_gradient(net: &Network, theta0: &ParamSet, data: &Dataset, loss: 
     let mut hg = g.zeros_like();
     for (k, a) in hg.0.iter_mut() {
         let (p, m) = (gp.get(k)?, gm.get(k)?);
-        a.data.iter_mut().zip(p.data.iter().zip(&m.data)).for_each(|(h, (x, y))| *h = (x - y) / (2.0 * eps));
+        a.data
+            .iter_mut()
+            .zip(p.data.iter().zip(&m.data))
+            .for_each(|(h, (x, y))| *h = (x - y) / (2.0 * eps));
     }
     Ok((g, hg))
 }

@@ -135,7 +135,11 @@ impl PaiSpec {
     /// defined with, zero SynFlow iterations or zero data examples.
     pub fn validate(&self) -> Result<()> {
         if !(self.density > 0.0 && self.density < 1.0) {
-            return Err(Error::config("pai.density", "a fraction of weights kept in (0, 1)", self.density));
+            return Err(Error::config(
+                "pai.density",
+                "a fraction of weights kept in (0, 1)",
+                self.density,
+            ));
         }
         if self.method == PaiMethod::Phew && self.scope() != Scope::Global {
             return Err(Error::config(
@@ -166,15 +170,30 @@ pub fn prune_at_init(net: &Network, theta0: &ParamSet, train: &Dataset, loss: Lo
     let layers = net.prunable();
     let full = Mask::ones(theta0, &layers)?;
     match spec.method {
-        PaiMethod::Random => keep_top(&full, &random::scores(theta0, &layers, spec.seed)?, spec.density, spec.scope()),
+        PaiMethod::Random => keep_top(
+            &full,
+            &random::scores(theta0, &layers, spec.seed)?,
+            spec.density,
+            spec.scope(),
+        ),
         PaiMethod::Magnitude => keep_top(&full, &magnitude::scores(theta0, &layers)?, spec.density, spec.scope()),
         PaiMethod::Snip => {
             let batch = batch(train, spec)?;
-            keep_top(&full, &snip::scores(net, theta0, &batch, loss, &layers)?, spec.density, spec.scope())
+            keep_top(
+                &full,
+                &snip::scores(net, theta0, &batch, loss, &layers)?,
+                spec.density,
+                spec.scope(),
+            )
         }
         PaiMethod::Grasp => {
             let batch = batch(train, spec)?;
-            keep_top(&full, &grasp::scores(net, theta0, &batch, loss, &layers)?, spec.density, spec.scope())
+            keep_top(
+                &full,
+                &grasp::scores(net, theta0, &batch, loss, &layers)?,
+                spec.density,
+                spec.scope(),
+            )
         }
         PaiMethod::Synflow => synflow::mask(net, theta0, &full, spec.density, spec.synflow_iterations, spec.scope()),
         PaiMethod::Phew => phew::mask(net, theta0, spec.density, spec.seed),
@@ -222,7 +241,11 @@ pub fn keep_top(mask: &Mask, scores: &ParamSet, density: f64, scope: Scope) -> R
             spec(rate_of(have, target(total)), Default::default())
         }
         Scope::Layerwise => {
-            let rates = mask.0.iter().map(|(k, m)| (k.clone(), rate_of(kept(m), target(m.len())))).collect();
+            let rates = mask
+                .0
+                .iter()
+                .map(|(k, m)| (k.clone(), rate_of(kept(m), target(m.len()))))
+                .collect();
             spec(0.0, rates)
         }
     };

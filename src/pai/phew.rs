@@ -80,8 +80,12 @@ pub fn mask(net: &Network, theta0: &ParamSet, density: f64, seed: u64) -> Result
     let mut bwd = Vec::new();
     for (k, &(out, inp)) in names.iter().zip(&dims) {
         let w = &theta0.get(k)?.data;
-        fwd.push(Walk::new((0..inp).map(|i| (0..out).map(|o| w[o * inp + i].abs() as f64).collect())));
-        bwd.push(Walk::new((0..out).map(|o| w[o * inp..(o + 1) * inp].iter().map(|v| v.abs() as f64).collect())));
+        fwd.push(Walk::new(
+            (0..inp).map(|i| (0..out).map(|o| w[o * inp + i].abs() as f64).collect()),
+        ));
+        bwd.push(Walk::new(
+            (0..out).map(|o| w[o * inp..(o + 1) * inp].iter().map(|v| v.abs() as f64).collect()),
+        ));
     }
     let mut kept = vec![vec![false; 0]; names.len()];
     for (l, &(o, i)) in dims.iter().enumerate() {

@@ -64,7 +64,14 @@ pub fn scores(net: &Network, abs: &ParamSet, mask: &Mask) -> Result<ParamSet> {
 }
 
 /// The SynFlow mask at `density` after `iterations` rounds, starting from `full`.
-pub fn mask(net: &Network, theta0: &ParamSet, full: &Mask, density: f64, iterations: usize, scope: Scope) -> Result<Mask> {
+pub fn mask(
+    net: &Network,
+    theta0: &ParamSet,
+    full: &Mask,
+    density: f64,
+    iterations: usize,
+    scope: Scope,
+) -> Result<Mask> {
     if net.has_batch_norm() {
         return Err(Error::config(
             "pai.method",

@@ -388,7 +388,9 @@ pub fn prune(spec: &PruneSpec, mask: &Mask, scores: &ParamSet) -> Result<Mask> {
 fn lowest(mut v: Vec<(f32, usize, usize)>, count: usize) -> Vec<(f32, usize, usize)> {
     let count = count.min(v.len());
     if count > 0 && count < v.len() {
-        v.select_nth_unstable_by(count, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        v.select_nth_unstable_by(count, |a, b| {
+            a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+        });
     }
     v.truncate(count);
     v

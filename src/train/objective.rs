@@ -169,7 +169,11 @@ fn pool_stats(batches: &[BnStats]) -> BnStats {
             name.clone(),
             BnStat {
                 mean: mean.iter().map(|&m| m as f32).collect(),
-                var: sq.iter().zip(&mean).map(|(&q, &m)| (q - m * m).max(0.0) as f32).collect(),
+                var: sq
+                    .iter()
+                    .zip(&mean)
+                    .map(|(&q, &m)| (q - m * m).max(0.0) as f32)
+                    .collect(),
             },
         );
     }
