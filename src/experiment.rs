@@ -120,6 +120,18 @@ pub fn check_seeds(seeds: &[u64], field: &str) -> Result<()> {
     Ok(())
 }
 
+/// Errors unless `densities` (target fractions of weights kept, config
+/// field `field`) is non-empty with every value in (0, 1).
+pub fn check_densities(densities: &[f64], field: &str) -> Result<()> {
+    if densities.is_empty() {
+        return Err(Error::config(field, "at least one density", "[]"));
+    }
+    if let Some(&d) = densities.iter().find(|&&d| !(d > 0.0 && d < 1.0)) {
+        return Err(Error::config(field, "fractions of weights kept in (0, 1)", d));
+    }
+    Ok(())
+}
+
 /// Shard `index` of `count` (0-based, as Slurm's `SLURM_ARRAY_TASK_ID` with
 /// `--array=0-(n-1)`): the units whose position is `index` modulo `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

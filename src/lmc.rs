@@ -172,12 +172,7 @@ impl LmcConfig {
             ));
         }
         if let Some(imp) = &self.imp {
-            if imp.densities.is_empty() {
-                return Err(Error::config("lmc.imp.densities", "at least one target density", "[]"));
-            }
-            if let Some(&d) = imp.densities.iter().find(|&&d| !(d > 0.0 && d < 1.0)) {
-                return Err(Error::config("lmc.imp.densities", "fractions in (0, 1)", d));
-            }
+            crate::experiment::check_densities(&imp.densities, "lmc.imp.densities")?;
         }
         Ok(())
     }

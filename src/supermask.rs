@@ -81,12 +81,7 @@ impl SupermaskConfig {
             return Err(Error::config("supermask.criteria", "at least one criterion", "[]"));
         }
         crate::experiment::check_seeds(&self.seeds, "supermask.seeds")?;
-        if self.densities.is_empty() {
-            return Err(Error::config("supermask.densities", "at least one density", "[]"));
-        }
-        if let Some(&d) = self.densities.iter().find(|&&d| !(d > 0.0 && d < 1.0)) {
-            return Err(Error::config("supermask.densities", "fractions in (0, 1)", d));
-        }
+        crate::experiment::check_densities(&self.densities, "supermask.densities")?;
         let layers = exp.net.prunable();
         self.prune.validate(&layers)?;
         if self.prune.rate == 0.0 {

@@ -100,16 +100,7 @@ impl WeightAgnosticConfig {
     /// Checks everything before any training; returns (IMP round, density) per target.
     pub fn plan(&self, exp: &Experiment) -> Result<Vec<(usize, f64)>> {
         crate::experiment::check_seeds(&self.seeds, "weight_agnostic.seeds")?;
-        if self.densities.is_empty() {
-            return Err(Error::config("weight_agnostic.densities", "at least one density", "[]"));
-        }
-        if let Some(&d) = self.densities.iter().find(|&&d| !(d > 0.0 && d < 1.0)) {
-            return Err(Error::config(
-                "weight_agnostic.densities",
-                "fractions of weights kept in (0, 1)",
-                d,
-            ));
-        }
+        crate::experiment::check_densities(&self.densities, "weight_agnostic.densities")?;
         if self.weights.is_empty() || self.weights.iter().any(|w| !w.is_finite() || *w == 0.0) {
             return Err(Error::config(
                 "weight_agnostic.weights",

@@ -3,50 +3,17 @@
 //! (pooling drops the last row and column), several input channels, and
 //! batches split into several im2col chunks.
 
+mod common;
+
 use candle_core::Device;
+use common::{batch, fast_matches_autodiff, same_predictions};
 use lottery_tangent::models::{ConvNet, ModelConfig, Padding};
 use lottery_tangent::params::ParamSet;
-use lottery_tangent::train::objective::Batch;
 use lottery_tangent::train::{Loss, Supervised, Trainable};
-use rand::{Rng, SeedableRng};
-
-fn batch(n: usize, d: usize, c: usize, seed: u64) -> Batch {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let x: Vec<f32> = (0..n * d).map(|_| rng.gen_range(-1.0..1.0)).collect();
-    let y: Vec<u32> = (0..n).map(|_| rng.gen_range(0..c as u32)).collect();
-    let mut t = vec![0.0; n * c];
-    for (i, &l) in y.iter().enumerate() {
-        t[i * c + l as usize] = 1.0;
-    }
-    Batch { x, t, y }
-}
 
 fn check(net: lottery_tangent::models::Network, n: usize, seed: u64) {
-    let p = net.init(seed);
-    let c = net.output_dim();
-    let b = batch(n, net.input_dim(), c, seed + 1);
-    let mut fast = Supervised::new(net.clone(), Loss::CrossEntropy, &Device::Cpu);
-    let mut reference = Supervised::with_autodiff(net.clone(), Loss::CrossEntropy, &Device::Cpu);
-    let (mut gf, mut gr) = (p.zeros_like(), p.zeros_like());
-    let lf = fast.loss_and_grad(&p, &b, &mut gf).unwrap();
-    let lr = reference.loss_and_grad(&p, &b, &mut gr).unwrap();
-    assert!((lf - lr).abs() <= 1e-4 * lr.abs().max(1.0), "loss {lf} vs {lr}");
-    let mut bad = Vec::new();
-    for (name, a) in gr.iter() {
-        let f = &gf.get(name).unwrap().data;
-        let scale = a.data.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-        let err = f.iter().zip(&a.data).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
-        if err > 2e-4 * scale {
-            bad.push(format!("{name}: max error {err} of scale {scale}"));
-        }
-    }
-    assert!(bad.is_empty(), "{bad:#?}");
-    let (mut of, mut or) = (Vec::new(), Vec::new());
-    fast.predict(&p, &b.x, n, &mut of).unwrap();
-    reference.predict(&p, &b.x, n, &mut or).unwrap();
-    let scale = or.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let err = of.iter().zip(&or).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
-    assert!(err <= 1e-4 * scale.max(1.0), "outputs: max error {err}");
+    let (mut fast, mut reference, p, b) = fast_matches_autodiff(&net, n, seed, 2e-4);
+    same_predictions(&mut fast, &mut reference, &p, &b);
 }
 
 #[test]

@@ -16,7 +16,6 @@
 use std::collections::BTreeMap;
 
 use candle_core::Tensor;
-use rand_distr::{Distribution, StandardNormal};
 
 use crate::params::{Array, ParamSet};
 use crate::{Error, Result};
@@ -223,14 +222,7 @@ impl ConvNet {
         for (name, shape) in self.param_shapes() {
             let n: usize = shape.iter().product();
             let data = if name.ends_with(".weight") {
-                let fan_in: usize = shape[1..].iter().product();
-                let s = (2.0 / fan_in as f32).sqrt();
-                (0..n)
-                    .map(|_| {
-                        let z: f32 = StandardNormal.sample(rng);
-                        z * s
-                    })
-                    .collect()
+                super::kaiming_normal(&shape, rng)
             } else {
                 vec![0.0; n]
             };

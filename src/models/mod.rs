@@ -368,6 +368,21 @@ impl Network {
     }
 }
 
+/// Kaiming-normal (He et al. 2015) values for a weight of `shape`
+/// `[out, in, ...]`: `N(0, 2 / fan_in)` with `fan_in` the product of all but
+/// the first dimension (PyTorch's `kaiming_normal_`, fan-in mode, ReLU gain).
+pub(crate) fn kaiming_normal(shape: &[usize], rng: &mut crate::rng::Rng) -> Vec<f32> {
+    use rand_distr::{Distribution, StandardNormal};
+    let fan_in: usize = shape[1..].iter().product();
+    let s = (2.0 / fan_in as f32).sqrt();
+    (0..shape.iter().product::<usize>())
+        .map(|_| {
+            let z: f32 = StandardNormal.sample(rng);
+            z * s
+        })
+        .collect()
+}
+
 /// Errors unless every named parameter of `shapes` is in `p` with that shape.
 fn check_shapes(p: &ParamSet, shapes: Vec<(String, Vec<usize>)>) -> Result<()> {
     for (name, shape) in shapes {

@@ -37,8 +37,8 @@ use std::collections::BTreeMap;
 
 use candle_core::Tensor;
 use rand::Rng as _;
-use rand_distr::{Distribution, StandardNormal};
 
+use super::conv::ConvLayer;
 use crate::params::{Array, ParamSet};
 use crate::{Error, Result};
 
@@ -63,43 +63,42 @@ pub struct BnStat {
     pub var: Vec<f32>,
 }
 
-/// One convolution of the ResNet with its sizes (input `h x w`, output `ho x wo`).
+/// One convolution of the ResNet: its sizes (a [`ConvLayer`], never
+/// followed by a pool; its fields are reached through `Deref`) and names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResConv {
     /// Parameter name prefix (`conv`, `blocks.3.conv1`, `blocks.3.shortcut.conv`).
     pub name: String,
     /// The BatchNorm that follows it (`bn`, `blocks.3.bn1`, ...).
     pub bn: String,
-    pub c_in: usize,
-    pub c_out: usize,
-    pub h: usize,
-    pub w: usize,
-    pub ho: usize,
-    pub wo: usize,
-    pub k: usize,
-    pub stride: usize,
-    pub pad: usize,
+    pub layer: ConvLayer,
+}
+
+impl std::ops::Deref for ResConv {
+    type Target = ConvLayer;
+    fn deref(&self) -> &ConvLayer {
+        &self.layer
+    }
 }
 
 impl ResConv {
+    /// A k x k convolution with "same" padding `(k − 1) / 2` and `stride`.
     #[allow(clippy::too_many_arguments)]
     fn new(name: String, bn: String, c_in: usize, c_out: usize, h: usize, w: usize, k: usize, stride: usize) -> Self {
         let pad = (k - 1) / 2;
-        let ho = (h + 2 * pad - k) / stride + 1;
-        let wo = (w + 2 * pad - k) / stride + 1;
-        ResConv {
-            name,
-            bn,
+        let layer = ConvLayer {
             c_in,
             c_out,
             h,
             w,
-            ho,
-            wo,
+            ho: (h + 2 * pad - k) / stride + 1,
+            wo: (w + 2 * pad - k) / stride + 1,
             k,
-            stride,
             pad,
-        }
+            stride,
+            pool: false,
+        };
+        ResConv { name, bn, layer }
     }
 }
 
@@ -244,14 +243,7 @@ impl ResNet {
                     vec![0.0; n]
                 }
             } else if name.ends_with(".weight") {
-                let fan_in: usize = shape[1..].iter().product();
-                let s = (2.0 / fan_in as f32).sqrt();
-                (0..n)
-                    .map(|_| {
-                        let z: f32 = StandardNormal.sample(rng);
-                        z * s
-                    })
-                    .collect()
+                super::kaiming_normal(&shape, rng)
             } else {
                 vec![0.0; n]
             };

@@ -13,7 +13,6 @@
 
 use rayon::prelude::*;
 
-use super::conv::ConvLayer;
 use super::conv_fast::{conv_backward, conv_forward};
 use super::dense::{matmul_nn, matmul_nt, matmul_tn};
 use super::resnet::{BnStat, BnStats, ResConv, ResNet, BN_EPS};
@@ -56,21 +55,6 @@ impl ResNetWorkspace {
     }
 }
 
-fn layer(c: &ResConv) -> ConvLayer {
-    ConvLayer {
-        c_in: c.c_in,
-        c_out: c.c_out,
-        h: c.h,
-        w: c.w,
-        ho: c.ho,
-        wo: c.wo,
-        k: c.k,
-        pad: c.pad,
-        stride: c.stride,
-        pool: false,
-    }
-}
-
 fn param<'a>(p: &'a ParamSet, name: &str) -> Result<&'a [f32]> {
     Ok(&p.get(name)?.data)
 }
@@ -91,8 +75,7 @@ fn conv_bn(
     cols: &mut Vec<f32>,
     y: &mut Vec<f32>,
 ) -> Result<()> {
-    let l = layer(c);
-    conv_forward(&l, inp, n, param(p, &format!("{}.weight", c.name))?, xhat, cols);
+    conv_forward(&c.layer, inp, n, param(p, &format!("{}.weight", c.name))?, xhat, cols);
     let gamma = param(p, &format!("{}.weight", c.bn))?;
     let beta = param(p, &format!("{}.bias", c.bn))?;
     let m = n * c.ho * c.wo;
@@ -381,7 +364,7 @@ impl ResNet {
             // Main branch: bn2, conv2, ReLU, bn1, conv1.
             bn_backward(&b.conv2, p, n, &ws.d, &ws.xhat[c2], &ws.inv[c2], grads, &mut ws.dz)?;
             conv_backward(
-                &layer(&b.conv2),
+                &b.conv2.layer,
                 &ws.act[2 * bi + 1],
                 n,
                 param(p, &format!("{}.weight", b.conv2.name))?,
@@ -394,7 +377,7 @@ impl ResNet {
             relu_backward(&mut ws.dmid, &ws.act[2 * bi + 1]);
             bn_backward(&b.conv1, p, n, &ws.dmid, &ws.xhat[c1], &ws.inv[c1], grads, &mut ws.dz)?;
             conv_backward(
-                &layer(&b.conv1),
+                &b.conv1.layer,
                 inp,
                 n,
                 param(p, &format!("{}.weight", b.conv1.name))?,
@@ -411,7 +394,7 @@ impl ResNet {
                     let cs = ci + 2;
                     bn_backward(sc, p, n, &ws.d, &ws.xhat[cs], &ws.inv[cs], grads, &mut ws.dz)?;
                     conv_backward(
-                        &layer(sc),
+                        &sc.layer,
                         inp,
                         n,
                         param(p, &format!("{}.weight", sc.name))?,
@@ -434,7 +417,7 @@ impl ResNet {
         relu_backward(&mut ws.d, &ws.act[0]);
         bn_backward(&stem, p, n, &ws.d, &ws.xhat[0], &ws.inv[0], grads, &mut ws.dz)?;
         conv_backward(
-            &layer(&stem),
+            &stem.layer,
             &ws.x,
             n,
             param(p, "conv.weight")?,

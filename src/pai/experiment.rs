@@ -115,12 +115,7 @@ impl PaiConfig {
             ));
         }
         crate::experiment::check_seeds(&self.seeds, "pai.seeds")?;
-        if self.densities.is_empty() {
-            return Err(Error::config("pai.densities", "at least one density", "[]"));
-        }
-        if let Some(&d) = self.densities.iter().find(|&&d| !(d > 0.0 && d < 1.0)) {
-            return Err(Error::config("pai.densities", "fractions of weights kept in (0, 1)", d));
-        }
+        crate::experiment::check_densities(&self.densities, "pai.densities")?;
         let mut seen = self.methods.clone();
         seen.sort();
         if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {

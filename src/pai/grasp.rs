@@ -12,7 +12,7 @@
 
 use crate::data::Dataset;
 use crate::models::Network;
-use crate::params::{Array, ParamSet};
+use crate::params::ParamSet;
 use crate::train::Loss;
 use crate::{Error, Result};
 
@@ -93,16 +93,5 @@ pub fn hessian_gradient(
 /// `θ ⊙ H g` of each listed layer (higher is kept).
 pub fn scores(net: &Network, theta0: &ParamSet, data: &Dataset, loss: Loss, layers: &[String]) -> Result<ParamSet> {
     let (_, hg) = hessian_gradient(net, theta0, data, loss, 1e-3)?;
-    let mut s = ParamSet::new();
-    for k in layers {
-        let (w, h) = (theta0.get(k)?, hg.get(k)?);
-        s.insert(
-            k.clone(),
-            Array {
-                shape: w.shape.clone(),
-                data: w.data.iter().zip(&h.data).map(|(a, b)| a * b).collect(),
-            },
-        );
-    }
-    Ok(s)
+    super::elementwise(theta0, &hg, layers, |w, h| w * h)
 }

@@ -200,6 +200,23 @@ pub fn prune_at_init(net: &Network, theta0: &ParamSet, train: &Dataset, loss: Lo
     }
 }
 
+/// `f(a, b)` element by element over the listed layers of `a` and `b` (same layout).
+pub(crate) fn elementwise(
+    a: &ParamSet,
+    b: &ParamSet,
+    layers: &[String],
+    f: impl Fn(f32, f32) -> f32,
+) -> Result<ParamSet> {
+    let mut s = ParamSet::new();
+    for k in layers {
+        let (x, y) = (a.get(k)?, b.get(k)?);
+        x.check_shape(&y.shape, k)?;
+        let data = x.data.iter().zip(&y.data).map(|(&p, &q)| f(p, q)).collect();
+        s.insert(k.clone(), crate::params::Array::new(x.shape.clone(), data)?);
+    }
+    Ok(s)
+}
+
 /// The seeded random subset of `train` SNIP and GraSP score on.
 fn batch(train: &Dataset, spec: &PaiSpec) -> Result<Dataset> {
     let want = spec.data_examples.unwrap_or(10 * train.num_classes).min(train.len());

@@ -9,7 +9,7 @@ use candle_core::Device;
 
 use crate::data::Dataset;
 use crate::models::Network;
-use crate::params::{Array, ParamSet};
+use crate::params::ParamSet;
 use crate::train::objective::Batch;
 use crate::train::{Loss, Supervised, Trainable};
 use crate::Result;
@@ -28,16 +28,5 @@ pub(crate) fn gradient(net: &Network, params: &ParamSet, data: &Dataset, loss: L
 /// `|g ⊙ θ|` of each listed layer, `g` the loss gradient on `data`.
 pub fn scores(net: &Network, theta0: &ParamSet, data: &Dataset, loss: Loss, layers: &[String]) -> Result<ParamSet> {
     let g = gradient(net, theta0, data, loss)?;
-    let mut s = ParamSet::new();
-    for k in layers {
-        let (w, gk) = (theta0.get(k)?, g.get(k)?);
-        s.insert(
-            k.clone(),
-            Array {
-                shape: w.shape.clone(),
-                data: w.data.iter().zip(&gk.data).map(|(a, b)| (a * b).abs()).collect(),
-            },
-        );
-    }
-    Ok(s)
+    super::elementwise(theta0, &g, layers, |w, g| (w * g).abs())
 }
