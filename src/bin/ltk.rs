@@ -136,12 +136,31 @@ struct StrongArgs {
 struct SupermaskArgs {
     #[command(flatten)]
     common: TrainArgs,
+    #[command(flatten)]
+    masks: MaskArgs,
+}
+
+/// `--densities` and `--seeds` of the mask experiments.
+#[derive(Args)]
+struct MaskArgs {
     /// Target densities (fractions of weights kept), comma separated.
     #[arg(long, value_delimiter = ',')]
     densities: Option<Vec<f64>>,
     /// Replicates (init and data-order seeds), comma separated.
     #[arg(long, value_delimiter = ',')]
     seeds: Option<Vec<u64>>,
+}
+
+impl MaskArgs {
+    /// Replaces a config's densities and seeds by those given on the command line.
+    fn apply(&self, densities: &mut Vec<f64>, seeds: &mut Vec<u64>) {
+        if let Some(d) = &self.densities {
+            *densities = d.clone();
+        }
+        if let Some(s) = &self.seeds {
+            *seeds = s.clone();
+        }
+    }
 }
 
 #[derive(Args)]
@@ -151,27 +170,19 @@ struct PaiArgs {
     /// Methods, comma separated.
     #[arg(long, value_delimiter = ',', value_enum)]
     methods: Option<Vec<lottery_tangent::pai::PaiMethod>>,
-    /// Target densities (fractions of weights kept), comma separated.
-    #[arg(long, value_delimiter = ',')]
-    densities: Option<Vec<f64>>,
-    /// Replicates (init and data-order seeds), comma separated.
-    #[arg(long, value_delimiter = ',')]
-    seeds: Option<Vec<u64>>,
+    #[command(flatten)]
+    masks: MaskArgs,
 }
 
 #[derive(Args)]
 struct WeightAgnosticArgs {
     #[command(flatten)]
     common: TrainArgs,
-    /// Target densities (fractions of weights kept), comma separated.
-    #[arg(long, value_delimiter = ',')]
-    densities: Option<Vec<f64>>,
+    #[command(flatten)]
+    masks: MaskArgs,
     /// Shared weight values, comma separated.
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     weights: Option<Vec<f32>>,
-    /// Replicates (init and data-order seeds), comma separated.
-    #[arg(long, value_delimiter = ',')]
-    seeds: Option<Vec<u64>>,
 }
 
 #[derive(Args)]
@@ -712,12 +723,7 @@ fn cmd_strong(a: StrongArgs) -> Result<()> {
 fn cmd_supermask(a: SupermaskArgs) -> Result<()> {
     let (exp, ctx, device) = prepare(&a.common, "supermask", |exp| {
         let mut cfg = exp.config.table::<SupermaskConfig>("supermask")?.unwrap_or_default();
-        if let Some(d) = &a.densities {
-            cfg.densities = d.clone();
-        }
-        if let Some(s) = &a.seeds {
-            cfg.seeds = s.clone();
-        }
+        a.masks.apply(&mut cfg.densities, &mut cfg.seeds);
         cfg.prune = cfg.prune.resolved(&exp.net.prunable());
         cfg.plan(exp)?;
         exp.config.set_table("supermask", &cfg)?;
@@ -744,12 +750,7 @@ fn cmd_pai(a: PaiArgs) -> Result<()> {
         if let Some(m) = &a.methods {
             cfg.methods = m.clone();
         }
-        if let Some(d) = &a.densities {
-            cfg.densities = d.clone();
-        }
-        if let Some(s) = &a.seeds {
-            cfg.seeds = s.clone();
-        }
+        a.masks.apply(&mut cfg.densities, &mut cfg.seeds);
         cfg.prune = cfg.prune.resolved(&exp.net.prunable());
         cfg.plan(exp)?;
         exp.config.set_table("pai", &cfg)?;
@@ -777,14 +778,9 @@ fn cmd_weight_agnostic(a: WeightAgnosticArgs) -> Result<()> {
             .config
             .table::<WeightAgnosticConfig>("weight_agnostic")?
             .unwrap_or_default();
-        if let Some(d) = &a.densities {
-            cfg.densities = d.clone();
-        }
+        a.masks.apply(&mut cfg.densities, &mut cfg.seeds);
         if let Some(w) = &a.weights {
             cfg.weights = w.clone();
-        }
-        if let Some(s) = &a.seeds {
-            cfg.seeds = s.clone();
         }
         cfg.prune = cfg.prune.resolved(&exp.net.prunable());
         cfg.plan(exp)?;
