@@ -283,6 +283,22 @@ pub struct Experiment {
 }
 
 impl Experiment {
+    /// The same experiment on the fully connected network `mlp` (e.g. a
+    /// wider or deeper copy of its model); the config's `[model]` is
+    /// rewritten to match, so run identities and caches tell them apart.
+    pub fn with_mlp(&self, mlp: crate::models::Mlp) -> Result<Experiment> {
+        let mut e = self.clone();
+        e.config.model = crate::models::ModelConfig::Mlp {
+            hidden: mlp.hidden.clone(),
+            activation: mlp.activation,
+            parameterization: mlp.parameterization,
+            w_std: Some(mlp.w_std),
+            b_std: Some(mlp.b_std),
+        };
+        e.net = crate::models::Network::Mlp(mlp);
+        Ok(e)
+    }
+
     /// What determines a training run besides its spec, init and mask: the
     /// data, the model and the loss (for [`crate::train::cache`]).
     pub fn training_identity(&self) -> Result<String> {

@@ -65,13 +65,16 @@ pub struct UnitEnv<'a> {
 
 /// The experiment tables a config may hold, and how each is checked (the
 /// registry: adding an experiment adds one line here and its command).
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 10] = [
+    "elastic",
     "imp",
     "lmc",
     "lr_rewind",
+    "multi_prize",
     "pai",
     "strong",
     "supermask",
+    "ticket_scale",
     "weight_agnostic",
 ];
 
@@ -87,12 +90,15 @@ fn check_one<T: DeserializeOwned>(name: &str, v: &toml::Value) -> Result<()> {
 pub fn check_tables(tables: &std::collections::BTreeMap<String, toml::Value>) -> Result<()> {
     for (name, v) in tables {
         match name.as_str() {
+            "elastic" => check_one::<crate::elastic::ElasticConfig>(name, v)?,
             "imp" => check_one::<crate::imp::ImpConfig>(name, v)?,
             "lmc" => check_one::<crate::lmc::LmcConfig>(name, v)?,
             "lr_rewind" => check_one::<crate::lr_rewind::LrRewindConfig>(name, v)?,
+            "multi_prize" => check_one::<crate::multi_prize::MultiPrizeConfig>(name, v)?,
             "pai" => check_one::<crate::pai::experiment::PaiConfig>(name, v)?,
             "strong" => check_one::<crate::strong::experiment::StrongConfig>(name, v)?,
             "supermask" => check_one::<crate::supermask::SupermaskConfig>(name, v)?,
+            "ticket_scale" => check_one::<crate::ticket_scale::TicketScaleConfig>(name, v)?,
             "weight_agnostic" => check_one::<crate::weight_agnostic::WeightAgnosticConfig>(name, v)?,
             other => {
                 return Err(Error::config(

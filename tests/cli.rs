@@ -751,3 +751,101 @@ fn a_running_process_holds_its_run_directory() {
     first.kill().unwrap();
     first.wait().unwrap();
 }
+
+/// Multi-prize units (seed, width) sharded two ways merge to the unsharded
+/// summary; bad tables and a sign-activation model are refused by field.
+#[test]
+fn multi_prize_shards_merge_and_bad_input_is_refused() {
+    let (a, b) = sharded_and_whole(
+        "multi-prize",
+        &format!("{TINY}[multi_prize]\nwidth_factors = [0.5, 1.0]\nseeds = [0, 1]\n"),
+        2,
+    );
+    assert_eq!(stripped(&a), stripped(&b));
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    // 2 seeds x 2 widths x (dense + 3 arms)
+    assert_eq!(v["records"].as_array().unwrap().len(), 16, "{a}");
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let keep = write("keep.toml", &format!("{TINY}[multi_prize]\nkeep = 1.0\n"));
+    fails_with(&["multi-prize", "--config", &keep], dir.path(), &["multi_prize.keep"]);
+    let width = write("w.toml", &format!("{TINY}[multi_prize]\nwidth_factors = [0.0]\n"));
+    fails_with(
+        &["multi-prize", "--config", &width],
+        dir.path(),
+        &["multi_prize.width_factors"],
+    );
+    let sign = write(
+        "sign.toml",
+        "[data]\nsource = \"digits\"\n[model]\nkind = \"mlp\"\nhidden = [8]\nactivation = \"sign\"\n",
+    );
+    fails_with(&["train", "--config", &sign], dir.path(), &["model.activation", "sign"]);
+}
+
+/// Elastic units (seeds) sharded two ways merge to the unsharded summary;
+/// a conv model and zero blocks are refused.
+#[test]
+fn elastic_shards_merge_and_bad_input_is_refused() {
+    let (a, b) = sharded_and_whole(
+        "elastic",
+        &format!("{TINY}[elastic]\nblocks = 1\ndensities = [0.3]\nseeds = [0, 1]\n[elastic.prune]\nrate = 0.5\n"),
+        2,
+    );
+    assert_eq!(stripped(&a), stripped(&b));
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    // 2 seeds x 2 directions x (imp, transformed, random)
+    assert_eq!(v["records"].as_array().unwrap().len(), 12, "{a}");
+    let dir = tempfile::tempdir().unwrap();
+    let zero = dir.path().join("zero.toml");
+    std::fs::write(&zero, format!("{TINY}[elastic]\nblocks = 0\n")).unwrap();
+    fails_with(
+        &["elastic", "--config", &zero.display().to_string()],
+        dir.path(),
+        &["elastic.blocks"],
+    );
+    fails_with(
+        &["elastic", "--model", "conv", "--quiet"],
+        dir.path(),
+        &["model", "fully connected"],
+    );
+}
+
+/// Ticket-scale units (seed, width) sharded two ways merge to the unsharded
+/// summary; a run without evaluations (no early-stopping step) is refused.
+#[test]
+fn ticket_scale_shards_merge_and_bad_input_is_refused() {
+    let tiny = TINY.replace("batch_size = 32\n", "batch_size = 32\neval_every = 20\n");
+    let (a, b) = sharded_and_whole(
+        "ticket-scale",
+        &format!("{tiny}[ticket_scale]\nwidth_factors = [0.5, 1.0]\ndensities = [0.3]\nseeds = [0, 1]\n[ticket_scale.prune]\nrate = 0.5\n"),
+        2,
+    );
+    assert_eq!(stripped(&a), stripped(&b));
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    // 2 seeds x 2 widths x (dense + 1 target)
+    assert_eq!(v["records"].as_array().unwrap().len(), 8, "{a}");
+    let dir = tempfile::tempdir().unwrap();
+    let no_eval = dir.path().join("no_eval.toml");
+    let no_eval_cfg = TINY.replace("batch_size = 32\n", "batch_size = 32\neval_every = 0\n");
+    std::fs::write(&no_eval, format!("{no_eval_cfg}[ticket_scale]\n")).unwrap();
+    fails_with(
+        &["ticket-scale", "--config", &no_eval.display().to_string()],
+        dir.path(),
+        &["train.eval_every"],
+    );
+    let big = dir.path().join("big.toml");
+    std::fs::write(
+        &big,
+        format!("{tiny}[ticket_scale]\nwidth_factors = [0.01, 1.0]\ndensities = [0.9]\n"),
+    )
+    .unwrap();
+    fails_with(
+        &["ticket-scale", "--config", &big.display().to_string()],
+        dir.path(),
+        &["ticket_scale.densities"],
+    );
+}

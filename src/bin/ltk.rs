@@ -54,6 +54,12 @@ enum Command {
     Pai(PaiArgs),
     /// Masks (IMP ticket, supermask, PHEW, edge-popup, random) evaluated with one shared weight value, no training (Gaier & Ha 2019; the TOML's [weight_agnostic] table).
     WeightAgnostic(WeightAgnosticArgs),
+    /// Multi-prize tickets (Diffenderfer & Kailkhura 2021): biprop subnetworks of random binary weights (and sign activations) vs the dense trained network, across widths (the TOML's [multi_prize] table).
+    MultiPrize(MultiPrizeArgs),
+    /// Elastic tickets (Chen et al. 2021): IMP tickets stretched to twice the depth and squeezed to half, against IMP on the receiving network and random masks (the TOML's [elastic] table).
+    Elastic(ElasticArgs),
+    /// Tickets and scale: IMP on the MLP scaled by width factors, tickets compared at the same number of remaining weights (the TOML's [ticket_scale] table).
+    TicketScale(TicketScaleArgs),
     /// IMP with rewinding to k = 0 and k > 0 at several learning rates (and warmup), with each subnetwork's instability (the TOML's [lr_rewind] table).
     LrRewind(LrRewindArgs),
     /// Lueker's subset-sum experiment: best approximation error of n Uniform[-1,1] candidates vs n.
@@ -186,6 +192,47 @@ struct WeightAgnosticArgs {
 }
 
 #[derive(Args)]
+struct MultiPrizeArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Multipliers of the hidden widths, comma separated (e.g. 0.25,0.5,1,2).
+    #[arg(long, value_delimiter = ',')]
+    width_factors: Option<Vec<f64>>,
+    /// Fraction of every layer kept by the pruned arms.
+    #[arg(long)]
+    keep: Option<f64>,
+    /// Pruned arms, comma separated (the dense target always runs).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    arms: Option<Vec<lottery_tangent::multi_prize::Arm>>,
+    /// Replicates (init and data-order seeds), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+}
+
+#[derive(Args)]
+struct ElasticArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    #[command(flatten)]
+    masks: MaskArgs,
+    /// Blocks (hidden-to-hidden layers) of the shallow network; the deep one has twice as many.
+    #[arg(long)]
+    blocks: Option<usize>,
+}
+
+#[derive(Args)]
+struct TicketScaleArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Remaining weights as fractions of the unscaled network's (comma separated), and seeds.
+    #[command(flatten)]
+    masks: MaskArgs,
+    /// Multipliers of the hidden widths, comma separated (e.g. 0.5,1,2,4).
+    #[arg(long, value_delimiter = ',')]
+    width_factors: Option<Vec<f64>>,
+}
+
+#[derive(Args)]
 struct LrRewindArgs {
     #[command(flatten)]
     common: TrainArgs,
@@ -303,6 +350,9 @@ fn run() -> Result<()> {
         Command::Supermask(a) => cmd_supermask(a),
         Command::Pai(a) => cmd_pai(a),
         Command::WeightAgnostic(a) => cmd_weight_agnostic(a),
+        Command::MultiPrize(a) => cmd_multi_prize(a),
+        Command::Elastic(a) => cmd_elastic(a),
+        Command::TicketScale(a) => cmd_ticket_scale(a),
         Command::LrRewind(a) => cmd_lr_rewind(a),
         Command::Merge { shards, into } => cmd_merge(shards, into),
         Command::SubsetSum(a) => cmd_subset_sum(a),
@@ -362,14 +412,17 @@ enum ModelKind {
 }
 
 /// Commands on the experiment layer (shards and merge).
-const SHARDED: [&str; 8] = [
+const SHARDED: [&str; 11] = [
+    "elastic",
     "imp",
     "lmc",
     "lr_rewind",
+    "multi_prize",
     "ntk_compare",
     "pai",
     "strong",
     "supermask",
+    "ticket_scale",
     "weight_agnostic",
 ];
 
@@ -804,6 +857,102 @@ fn cmd_weight_agnostic(a: WeightAgnosticArgs) -> Result<()> {
     run_experiment::<WeightAgnostic>(&exp, &cfg, &ctx, &device, &a.common)
 }
 
+fn cmd_multi_prize(a: MultiPrizeArgs) -> Result<()> {
+    use lottery_tangent::multi_prize::{MultiPrize, MultiPrizeConfig};
+    let (exp, ctx, device) = prepare(&a.common, "multi_prize", |exp| {
+        let mut cfg = exp.config.table::<MultiPrizeConfig>("multi_prize")?.unwrap_or_default();
+        if let Some(w) = &a.width_factors {
+            cfg.width_factors = w.clone();
+        }
+        if let Some(k) = a.keep {
+            cfg.keep = k;
+        }
+        if let Some(arms) = &a.arms {
+            cfg.arms = arms.clone();
+        }
+        if let Some(s) = &a.seeds {
+            cfg.seeds = s.clone();
+        }
+        cfg.validate(exp)?;
+        exp.config.set_table("multi_prize", &cfg)?;
+        Ok(())
+    })?;
+    let cfg = exp.config.table::<MultiPrizeConfig>("multi_prize")?.unwrap_or_default();
+    println!(
+        "{}: multi-prize tickets of {} on {}, width factors {:?}, {:.0}% kept, arms dense + {:?}, seeds {:?}, {} steps per network",
+        exp.config.name,
+        exp.net.describe(),
+        exp.split.train.name,
+        cfg.width_factors,
+        100.0 * cfg.keep,
+        cfg.arms.iter().map(|a| a.name()).collect::<Vec<_>>(),
+        cfg.seeds,
+        exp.spec.steps
+    );
+    run_experiment::<MultiPrize>(&exp, &cfg, &ctx, &device, &a.common)
+}
+
+fn cmd_elastic(a: ElasticArgs) -> Result<()> {
+    use lottery_tangent::elastic::{Elastic, ElasticConfig};
+    let (exp, ctx, device) = prepare(&a.common, "elastic", |exp| {
+        let mut cfg = exp.config.table::<ElasticConfig>("elastic")?.unwrap_or_default();
+        a.masks.apply(&mut cfg.densities, &mut cfg.seeds);
+        if let Some(b) = a.blocks {
+            cfg.blocks = b;
+        }
+        cfg.plan(exp)?;
+        exp.config.set_table("elastic", &cfg)?;
+        Ok(())
+    })?;
+    let cfg = exp.config.table::<ElasticConfig>("elastic")?.unwrap_or_default();
+    let plan = cfg.plan(&exp)?;
+    println!(
+        "{}: elastic tickets between {} and {} on {}, densities {:?}, seeds {:?}, {} steps per network",
+        exp.config.name,
+        lottery_tangent::models::Network::Mlp(plan.shallow).describe(),
+        lottery_tangent::models::Network::Mlp(plan.deep).describe(),
+        exp.split.train.name,
+        cfg.densities,
+        cfg.seeds,
+        exp.spec.steps
+    );
+    run_experiment::<Elastic>(&exp, &cfg, &ctx, &device, &a.common)
+}
+
+fn cmd_ticket_scale(a: TicketScaleArgs) -> Result<()> {
+    use lottery_tangent::ticket_scale::{TicketScale, TicketScaleConfig};
+    let (exp, ctx, device) = prepare(&a.common, "ticket_scale", |exp| {
+        let mut cfg = exp
+            .config
+            .table::<TicketScaleConfig>("ticket_scale")?
+            .unwrap_or_default();
+        a.masks.apply(&mut cfg.densities, &mut cfg.seeds);
+        if let Some(w) = &a.width_factors {
+            cfg.width_factors = w.clone();
+        }
+        cfg.plan(exp)?;
+        exp.config.set_table("ticket_scale", &cfg)?;
+        Ok(())
+    })?;
+    let cfg = exp
+        .config
+        .table::<TicketScaleConfig>("ticket_scale")?
+        .unwrap_or_default();
+    let (targets, plans) = cfg.plan(&exp)?;
+    println!(
+        "{}: tickets of {} scaled by {:?} on {}, at {:?} remaining weights (IMP rounds per width {:?}), seeds {:?}, {} steps per network",
+        exp.config.name,
+        exp.net.describe(),
+        cfg.width_factors,
+        exp.split.train.name,
+        targets,
+        plans.iter().map(|p| p.rounds.iter().map(|r| r.0).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        cfg.seeds,
+        exp.spec.steps
+    );
+    run_experiment::<TicketScale>(&exp, &cfg, &ctx, &device, &a.common)
+}
+
 fn cmd_lr_rewind(a: LrRewindArgs) -> Result<()> {
     use lottery_tangent::lr_rewind::{LrRewind, LrRewindConfig};
     let (exp, ctx, device) = prepare(&a.common, "lr_rewind", |exp| {
@@ -865,11 +1014,18 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
     let ctx = RunContext::open(&into, &kind, &config_text, false)?;
     match kind.as_str() {
         "imp" => merge_experiment::<imp::Imp>(&exp, &config_text, &shards, &ctx)?,
+        "ticket_scale" => {
+            merge_experiment::<lottery_tangent::ticket_scale::TicketScale>(&exp, &config_text, &shards, &ctx)?
+        }
+        "elastic" => merge_experiment::<lottery_tangent::elastic::Elastic>(&exp, &config_text, &shards, &ctx)?,
         "lmc" => merge_experiment::<lmc::Lmc>(&exp, &config_text, &shards, &ctx)?,
         "lr_rewind" => merge_experiment::<lottery_tangent::lr_rewind::LrRewind>(&exp, &config_text, &shards, &ctx)?,
         "strong" => merge_experiment::<Strong>(&exp, &config_text, &shards, &ctx)?,
         "supermask" => merge_experiment::<supermask::Supermask>(&exp, &config_text, &shards, &ctx)?,
         "pai" => merge_experiment::<lottery_tangent::pai::experiment::Pai>(&exp, &config_text, &shards, &ctx)?,
+        "multi_prize" => {
+            merge_experiment::<lottery_tangent::multi_prize::MultiPrize>(&exp, &config_text, &shards, &ctx)?
+        }
         "weight_agnostic" => {
             merge_experiment::<lottery_tangent::weight_agnostic::WeightAgnostic>(&exp, &config_text, &shards, &ctx)?
         }

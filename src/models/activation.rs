@@ -14,6 +14,14 @@ pub enum Activation {
     Erf,
     /// The identity (a deep linear network).
     Identity,
+    /// sign(z) (0 at 0, as `torch.sign`), for binary-activation networks
+    /// (multi-prize tickets, [`crate::multi_prize`]). Its "derivative" is
+    /// the straight-through estimate of Bi-Real Net (Liu et al. 2018), the
+    /// quadratic spline `2 (1 − |z|)` on |z| < 1 and 0 outside, as in
+    /// chrundle/biprop `models/frankle.py` `F_BinAct.backward`: it trains
+    /// scores, it is not sign's derivative (0 almost everywhere). Model
+    /// configs refuse it; only the multi-prize experiment builds such a net.
+    Sign,
 }
 
 impl Activation {
@@ -25,6 +33,7 @@ impl Activation {
             Activation::Tanh => z.tanh(),
             Activation::Erf => candle_core::cpu::erf::erf_f32(z),
             Activation::Identity => z,
+            Activation::Sign => sign(z),
         }
     }
 
@@ -45,6 +54,7 @@ impl Activation {
             }
             Activation::Erf => std::f32::consts::FRAC_2_SQRT_PI * (-z * z).exp(),
             Activation::Identity => 1.0,
+            Activation::Sign => 2.0 * (1.0 - z.abs()).max(0.0),
         }
     }
 
@@ -59,6 +69,7 @@ impl Activation {
                 .zip(z)
                 .for_each(|(o, &v)| *o = candle_core::cpu::erf::erf_f32(v)),
             Activation::Identity => out.copy_from_slice(z),
+            Activation::Sign => out.iter_mut().zip(z).for_each(|(o, &v)| *o = sign(v)),
         }
     }
 
@@ -82,6 +93,12 @@ impl Activation {
             Activation::Tanh => z.tanh()?,
             Activation::Erf => z.erf()?,
             Activation::Identity => z.clone(),
+            // Candle's autodiff would give sign a zero gradient, silently.
+            Activation::Sign => return Err(crate::Error::invalid(
+                "activation on the candle path",
+                "relu, tanh, erf or identity (sign trains only on the slice path, with its straight-through estimate)",
+                "sign",
+            )),
         })
     }
 
@@ -92,6 +109,19 @@ impl Activation {
             Activation::Tanh => "tanh",
             Activation::Erf => "erf",
             Activation::Identity => "identity",
+            Activation::Sign => "sign",
         }
+    }
+}
+
+/// sign(z), 0 at 0 (as `torch.sign`).
+#[inline]
+fn sign(z: f32) -> f32 {
+    if z > 0.0 {
+        1.0
+    } else if z < 0.0 {
+        -1.0
+    } else {
+        0.0
     }
 }

@@ -86,6 +86,33 @@ impl Mlp {
         })
     }
 
+    /// The same network with hidden widths `hidden` (activation, parameterization and init kept).
+    pub fn with_hidden(&self, hidden: Vec<usize>) -> Result<Self> {
+        Mlp::new(
+            self.input_dim,
+            hidden,
+            self.output_dim,
+            self.activation,
+            self.parameterization,
+            self.w_std,
+            self.b_std,
+        )
+    }
+
+    /// The same network with every hidden width multiplied by `factor`
+    /// (rounded, at least 1); errors on a factor that is not finite and > 0.
+    pub fn scaled(&self, factor: f64) -> Result<Self> {
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err(Error::config("width factor", "a finite value > 0", factor));
+        }
+        self.with_hidden(
+            self.hidden
+                .iter()
+                .map(|&h| ((h as f64 * factor).round() as usize).max(1))
+                .collect(),
+        )
+    }
+
     /// LeNet-300-100 (LeCun et al. 1998; Frankle & Carbin 2019): 300 and 100
     /// ReLU units, standard parameterization with Kaiming-normal weights and zero biases.
     pub fn lenet_300_100(input_dim: usize, output_dim: usize) -> Result<Self> {

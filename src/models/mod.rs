@@ -145,6 +145,13 @@ impl ModelConfig {
                 w_std,
                 b_std,
             } => {
+                if *activation == Activation::Sign {
+                    return Err(Error::config(
+                        "model.activation",
+                        "relu, tanh, erf or identity (sign activations train only in `ltk multi-prize`, with a straight-through estimate)",
+                        "sign",
+                    ));
+                }
                 let w = w_std.unwrap_or(if *activation == Activation::Relu {
                     std::f32::consts::SQRT_2
                 } else {

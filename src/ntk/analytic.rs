@@ -131,16 +131,16 @@ fn expectations(activation: Activation, k11: f64, k22: f64, k12: f64) -> (f64, f
         }
         Activation::Identity => (k12, 1.0),
         // Excluded by `check_activation`; NaN rather than a panic if ever reached.
-        Activation::Tanh => (f64::NAN, f64::NAN),
+        Activation::Tanh | Activation::Sign => (f64::NAN, f64::NAN),
     }
 }
 
 fn check_activation(activation: Activation) -> Result<()> {
     match activation {
         Activation::Relu | Activation::Erf | Activation::Identity => Ok(()),
-        Activation::Tanh => Err(Error::invalid(
+        Activation::Tanh | Activation::Sign => Err(Error::invalid(
             "activation for the analytic NNGP/NTK",
-            "relu, erf or identity (tanh has no closed-form Gaussian expectation)",
+            "relu, erf or identity (tanh has no closed-form Gaussian expectation here; sign is for binary-activation tickets only)",
             activation.name(),
         )),
     }

@@ -41,6 +41,9 @@ pub enum ScoreInit {
 pub enum WeightInit {
     KaimingUniform,
     SignedConstant,
+    /// `N(0, 2 / fan_in)`: biprop's `init: kaiming_normal` (chrundle/biprop
+    /// `configs/smallscale/conv4/conv4_kn_unsigned.yml`, with `scale_fan`).
+    KaimingNormal,
 }
 
 /// An MLP with frozen random weights whose trainable parameters are edge scores.
@@ -53,6 +56,8 @@ pub struct EdgePopup {
     ws: MlpWorkspace,
     dout: Vec<f32>,
     loss: Loss,
+    /// biprop: kept weights enter as `α · sign(W)`, see [`EdgePopup::binarized`].
+    binary: bool,
 }
 
 impl EdgePopup {
@@ -94,6 +99,12 @@ impl EdgePopup {
                         let c = scale * (2.0 / fan_in).sqrt();
                         (0..n).map(|_| if rng.gen_bool(0.5) { c } else { -c }).collect()
                     }
+                    WeightInit::KaimingNormal => {
+                        let sd = scale * (2.0 / fan_in).sqrt();
+                        (0..n)
+                            .map(|_| sd * rng.sample::<f32, _>(rand_distr::StandardNormal))
+                            .collect()
+                    }
                 };
                 weights.insert(
                     name.clone(),
@@ -125,9 +136,29 @@ impl EdgePopup {
                 ws: MlpWorkspace::default(),
                 dout: Vec::new(),
                 loss,
+                binary: false,
             },
             scores,
         ))
+    }
+
+    /// biprop (Diffenderfer & Kailkhura 2021, Sec. 3, Algorithm 1; chrundle/biprop
+    /// `utils/conv_type.py` `GetQuantnet_binary` and `SubnetConv.forward`):
+    /// each kept weight enters as `α · sign(W)`, with one gain per layer
+    /// `α = Σ |W| M / Σ M`, the mean magnitude of the kept weights (no
+    /// gradient flows through α). The scores' straight-through gradient is
+    /// the authors' `g · |W|` times `sign(W)` from the product, i.e. the same
+    /// `∂L/∂w_eff · W` as edge-popup's (times sign(s), as both take |s|).
+    pub fn binarized(mut self) -> Self {
+        self.binary = true;
+        self
+    }
+
+    /// The weights the network computes with at `scores`: `W ⊙ M`, or
+    /// `α · sign(W) ⊙ M` when [`EdgePopup::binarized`]; biases zero.
+    pub fn effective_weights(&mut self, scores: &ParamSet) -> Result<&ParamSet> {
+        self.effective(scores)?;
+        Ok(&self.eff)
     }
 
     /// The fixed random weights.
@@ -166,8 +197,21 @@ impl EdgePopup {
         for (k, m) in mask.iter() {
             let w = self.weights.get(k)?;
             let e = self.eff.get_mut(k)?;
-            for ((x, &wv), &b) in e.data.iter_mut().zip(&w.data).zip(&m.data) {
-                *x = wv * b;
+            if self.binary {
+                let (sum, kept) = w
+                    .data
+                    .iter()
+                    .zip(&m.data)
+                    .filter(|(_, &b)| b != 0.0)
+                    .fold((0.0f64, 0usize), |(s, c), (&wv, _)| (s + wv.abs() as f64, c + 1));
+                let alpha = (sum / kept.max(1) as f64) as f32;
+                for ((x, &wv), &b) in e.data.iter_mut().zip(&w.data).zip(&m.data) {
+                    *x = if b != 0.0 { alpha * wv.signum() } else { 0.0 };
+                }
+            } else {
+                for ((x, &wv), &b) in e.data.iter_mut().zip(&w.data).zip(&m.data) {
+                    *x = wv * b;
+                }
             }
         }
         Ok(())

@@ -1,0 +1,583 @@
+//! `ltk elastic`: elastic lottery tickets (Chen et al. 2021, "The Elastic
+//! Lottery Ticket Hypothesis", NeurIPS; Sec. 3, the Elastic Ticket
+//! Transformation; VITA-Group/ElasticLTH): the IMP ticket of one network,
+//! with its layers' masks replicated (stretch) or dropped (squeeze), is a
+//! ticket of a deeper or shallower network of the same family, about as good
+//! as the one IMP finds there directly and better than random pruning.
+//!
+//! The family here: fully connected networks of one hidden width `w`, a
+//! stem (input → w), `B` blocks (w → w) and a head (w → outputs); "depth"
+//! counts blocks, as Chen et al. count the residual blocks of a ResNet stage
+//! (stems, heads and downsampling layers are never replicated there either).
+//! With `B = blocks`:
+//! - stretch (B → 2B blocks): block j of the deep network takes the mask of
+//!   block ⌈j/2⌉ of the shallow ticket (each block replicated in place, the
+//!   copy next to its original); stem and head masks are copied;
+//! - squeeze (2B → B): block i of the shallow network takes the mask of
+//!   block 2i − 1 of the deep ticket (every other block dropped).
+//!
+//! Per seed, one unit: IMP ([`crate::imp`], rewinding to θ0) on both depths
+//! to the rounds closest to each target density; each transformed mask is
+//! trained from the receiving network's θ0 (the same θ0 its own IMP ticket
+//! starts from), and so is a random mask with the same per-layer counts.
+//! Named deviations: MLPs, not ResNets; rewinding to θ0 only (Chen et al.
+//! rewind to early training); blocks replicated in place, one of the
+//! orderings they compare.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Experiment;
+use crate::experiment::UnitEnv;
+use crate::imp::{Imp, ImpConfig, ImpSummary};
+use crate::models::{Mlp, Network};
+use crate::params::{Mask, ParamSet};
+use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::plot::{LineChart, Marker, Series};
+use crate::prune::{self, PruneSpec};
+use crate::stats;
+use crate::train::{self, Supervised, TrainOptions};
+use crate::verdict::{self, Claim, Verdict};
+use crate::{Error, Result};
+
+/// `[elastic]` of an experiment TOML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElasticConfig {
+    /// Blocks (w → w layers) of the shallow network; the deep one has twice as many.
+    #[serde(default = "default_blocks")]
+    pub blocks: usize,
+    /// Hidden width w of both networks (default: the base MLP's first hidden width).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
+    /// Target densities (fractions of prunable weights kept).
+    #[serde(default = "default_densities")]
+    pub densities: Vec<f64>,
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// IMP's per-round pruning, on both networks; each network's output
+    /// layer gets the default half rate by its own name (IMP resolves the
+    /// spec per network), so name layers in `layer_rates` with care: the
+    /// two depths name their heads differently.
+    #[serde(default)]
+    pub prune: PruneSpec,
+}
+
+fn default_blocks() -> usize {
+    2
+}
+fn default_densities() -> Vec<f64> {
+    vec![0.2, 0.05]
+}
+fn default_seeds() -> Vec<u64> {
+    vec![0, 1, 2]
+}
+
+impl Default for ElasticConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("the empty [elastic] takes every default")
+    }
+}
+
+/// The two networks and, per target density, each one's IMP round and density.
+#[derive(Clone, Debug)]
+pub struct ElasticPlan {
+    pub shallow: Mlp,
+    pub deep: Mlp,
+    pub shallow_rounds: Vec<(usize, f64)>,
+    pub deep_rounds: Vec<(usize, f64)>,
+}
+
+impl ElasticConfig {
+    /// Checks everything before any training.
+    pub fn plan(&self, exp: &Experiment) -> Result<ElasticPlan> {
+        crate::experiment::check_seeds(&self.seeds, "elastic.seeds")?;
+        crate::experiment::check_densities(&self.densities, "elastic.densities")?;
+        if self.blocks == 0 || self.blocks > 32 {
+            return Err(Error::config("elastic.blocks", "1 to 32 blocks", self.blocks));
+        }
+        let Network::Mlp(base) = &exp.net else {
+            return Err(Error::config(
+                "model",
+                "a fully connected network (blocks are its hidden-to-hidden layers)",
+                exp.net.describe(),
+            ));
+        };
+        let w = match self.width {
+            Some(w) => w,
+            None => *base
+                .hidden
+                .first()
+                .ok_or_else(|| Error::config("model.hidden", "at least one hidden layer", "none"))?,
+        };
+        if w == 0 {
+            return Err(Error::config("elastic.width", "a width > 0", 0));
+        }
+        let shallow = base.with_hidden(vec![w; self.blocks + 1])?;
+        let deep = base.with_hidden(vec![w; 2 * self.blocks + 1])?;
+        if self.prune.rate == 0.0 {
+            return Err(Error::config("elastic.prune.rate", "a rate in (0, 1)", 0.0));
+        }
+        let rounds = |m: &Mlp| -> Result<Vec<(usize, f64)>> {
+            let net = Network::Mlp(m.clone());
+            let layers = net.prunable();
+            self.prune.validate(&layers)?;
+            self.prune.resolved(&layers).rounds_for_densities(
+                &crate::imp::layer_counts(&net),
+                &self.densities,
+                60,
+                "elastic.densities",
+            )
+        };
+        Ok(ElasticPlan {
+            shallow_rounds: rounds(&shallow)?,
+            deep_rounds: rounds(&deep)?,
+            shallow,
+            deep,
+        })
+    }
+}
+
+/// Which way a ticket is transformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Shallow ticket → deep network.
+    Stretch,
+    /// Deep ticket → shallow network.
+    Squeeze,
+}
+
+/// `fc{l}.weight` of an MLP layer (1-based, PyTorch's naming here).
+fn weight_name(l: usize) -> String {
+    format!("fc{l}.weight")
+}
+
+/// The mask of a network with `to_blocks` blocks made from `mask` of a
+/// network with `from_blocks` blocks: `to = 2·from` replicates each block in
+/// place, `from = 2·to` keeps blocks 1, 3, 5, … (see the module docs).
+/// Errors on any other pair or a missing layer.
+pub fn transform(mask: &Mask, from_blocks: usize, to_blocks: usize) -> Result<Mask> {
+    let source_block = |j: usize| -> Result<usize> {
+        if to_blocks == 2 * from_blocks {
+            Ok(j.div_ceil(2))
+        } else if from_blocks == 2 * to_blocks {
+            Ok(2 * j - 1)
+        } else {
+            Err(Error::invalid(
+                "elastic transformation",
+                "twice or half the blocks",
+                format!("{from_blocks} → {to_blocks}"),
+            ))
+        }
+    };
+    let get = |l: usize| {
+        mask.0
+            .get(&weight_name(l))
+            .cloned()
+            .map_err(|_| Error::invalid("ticket mask", format!("a mask for {}", weight_name(l)), "none"))
+    };
+    let mut out = ParamSet::new();
+    out.insert(weight_name(1), get(1)?);
+    for j in 1..=to_blocks {
+        // Block j is layer fc{j+1}.
+        out.insert(weight_name(j + 1), get(source_block(j)? + 1)?);
+    }
+    out.insert(weight_name(to_blocks + 2), get(from_blocks + 2)?);
+    Ok(Mask(out))
+}
+
+/// One trained network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ElasticRecord {
+    pub seed: u64,
+    /// The network trained: the one receiving the transformed ticket.
+    pub direction: Direction,
+    pub target_density: f64,
+    /// "transformed", "random" (same per-layer counts) or "imp" (IMP run on this network).
+    pub arm: String,
+    pub density: f64,
+    pub accuracy: f64,
+}
+
+/// What one seed measures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ElasticUnit {
+    pub records: Vec<ElasticRecord>,
+    /// Dense accuracy of the shallow and the deep network.
+    pub dense: (f64, f64),
+}
+
+/// The whole experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ElasticSummary {
+    pub name: String,
+    pub shallow: String,
+    pub deep: String,
+    pub blocks: usize,
+    pub seeds: Vec<u64>,
+    pub steps: usize,
+    pub dense_shallow: Vec<f64>,
+    pub dense_deep: Vec<f64>,
+    pub records: Vec<ElasticRecord>,
+}
+
+fn imp_on(
+    exp: &Experiment,
+    cfg: &ElasticConfig,
+    rounds: &[(usize, f64)],
+    seed: u64,
+    env: &UnitEnv,
+    tag: &str,
+) -> Result<(ImpSummary, RunDir)> {
+    let icfg = ImpConfig {
+        rounds: rounds.iter().map(|p| p.0).max().unwrap_or(1),
+        prune: cfg.prune.clone(),
+        seeds: vec![seed],
+        controls: vec![],
+        ..ImpConfig::default()
+    };
+    let dir = env.dir.child(&format!("imp_{tag}_seed_{seed}"))?;
+    let s = crate::experiment::run_in::<Imp>(exp, &icfg, &dir, env.device, env.progress, env.resume)?;
+    Ok((s, dir))
+}
+
+fn ticket_acc(s: &ImpSummary, round: usize) -> Result<f64> {
+    s.rounds
+        .iter()
+        .find(|r| r.round == round)
+        .and_then(|r| r.runs.get("ticket"))
+        .map(|r| r.final_accuracy)
+        .ok_or_else(|| Error::invalid("IMP round", "a ticket record", round))
+}
+
+fn train_acc(exp: &Experiment, env: &UnitEnv, seed: u64, init: &ParamSet, mask: &Mask) -> Result<f64> {
+    let mut model = Supervised::new(exp.net.clone(), exp.config.train.loss, env.device);
+    let spec = train::TrainSpec {
+        data_seed: seed,
+        checkpoint_steps: vec![],
+        eval_every: 0,
+        ..exp.spec.clone()
+    };
+    let out = train::train(
+        &mut model,
+        init,
+        &exp.split,
+        &spec,
+        &TrainOptions {
+            mask: Some(mask),
+            progress: env.progress,
+            ..Default::default()
+        },
+    )?;
+    Ok(out.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN))
+}
+
+fn run_seed(exp: &Experiment, cfg: &ElasticConfig, seed: u64, env: &UnitEnv) -> Result<ElasticUnit> {
+    let plan = cfg.plan(exp)?;
+    let b = cfg.blocks;
+    let shallow = exp.with_mlp(plan.shallow.clone())?;
+    let deep = exp.with_mlp(plan.deep.clone())?;
+    let (s_imp, s_dir) = imp_on(&shallow, cfg, &plan.shallow_rounds, seed, env, "shallow")?;
+    let (d_imp, d_dir) = imp_on(&deep, cfg, &plan.deep_rounds, seed, env, "deep")?;
+    let mask_at = |dir: &RunDir, r: usize| {
+        Mask::load(
+            &dir.child(&format!("seed_{seed}/round_{r:02}"))?
+                .file("mask.safetensors"),
+        )
+    };
+    let mut records = vec![];
+    for (i, &target) in cfg.densities.iter().enumerate() {
+        let (sr, sd) = plan.shallow_rounds[i];
+        let (dr, dd) = plan.deep_rounds[i];
+        for (direction, receiver, theirs, from_mask, from_blocks, to_blocks) in [
+            (
+                Direction::Stretch,
+                &deep,
+                (&d_imp, dr, dd),
+                mask_at(&s_dir, sr)?,
+                b,
+                2 * b,
+            ),
+            (
+                Direction::Squeeze,
+                &shallow,
+                (&s_imp, sr, sd),
+                mask_at(&d_dir, dr)?,
+                2 * b,
+                b,
+            ),
+        ] {
+            let theta0 = receiver.net.init(seed);
+            let m = transform(&from_mask, from_blocks, to_blocks)?;
+            let random = prune::random_like(&m, crate::rng::derive_seed(seed, "elastic-random", i as u64))?;
+            let mut push = |arm: &str, density: f64, accuracy: f64| {
+                records.push(ElasticRecord {
+                    seed,
+                    direction,
+                    target_density: target,
+                    arm: arm.into(),
+                    density,
+                    accuracy,
+                })
+            };
+            push("imp", theirs.2, ticket_acc(theirs.0, theirs.1)?);
+            push("transformed", m.density(), train_acc(receiver, env, seed, &theta0, &m)?);
+            push(
+                "random",
+                random.density(),
+                train_acc(receiver, env, seed, &theta0, &random)?,
+            );
+        }
+    }
+    Ok(ElasticUnit {
+        records,
+        dense: (ticket_acc(&s_imp, 0)?, ticket_acc(&d_imp, 0)?),
+    })
+}
+
+/// `ltk elastic` on the experiment layer: one unit per seed.
+pub struct Elastic;
+
+impl crate::experiment::Experiment for Elastic {
+    const NAME: &'static str = "elastic";
+    type Base = Experiment;
+    type Config = ElasticConfig;
+    type Unit = u64;
+    type Record = ElasticUnit;
+    type Summary = ElasticSummary;
+
+    fn units(base: &Experiment, cfg: &ElasticConfig) -> Result<Vec<u64>> {
+        cfg.plan(base)?;
+        Ok(cfg.seeds.clone())
+    }
+    fn unit_key(seed: &u64) -> String {
+        format!("seed_{seed}")
+    }
+    fn run_unit(base: &Experiment, cfg: &ElasticConfig, seed: &u64, env: &UnitEnv) -> Result<ElasticUnit> {
+        run_seed(base, cfg, *seed, env)
+    }
+    fn summarize(base: &Experiment, cfg: &ElasticConfig, units: Vec<ElasticUnit>) -> Result<ElasticSummary> {
+        let plan = cfg.plan(base)?;
+        Ok(ElasticSummary {
+            name: base.config.name.clone(),
+            shallow: Network::Mlp(plan.shallow).describe(),
+            deep: Network::Mlp(plan.deep).describe(),
+            blocks: cfg.blocks,
+            seeds: cfg.seeds.clone(),
+            steps: base.spec.steps,
+            dense_shallow: units.iter().map(|u| u.dense.0).collect(),
+            dense_deep: units.iter().map(|u| u.dense.1).collect(),
+            records: units.into_iter().flat_map(|u| u.records).collect(),
+        })
+    }
+    fn write_report(dir: &RunDir, s: &ElasticSummary) -> Result<()> {
+        write_summary(dir, s)
+    }
+    fn claims(s: &ElasticSummary) -> Vec<Claim> {
+        claims(s)
+    }
+    fn console(s: &ElasticSummary) -> String {
+        table(s)
+    }
+}
+
+const ARMS: [&str; 3] = ["imp", "transformed", "random"];
+
+fn targets(s: &ElasticSummary) -> Vec<f64> {
+    let mut t: Vec<f64> = s.records.iter().map(|r| r.target_density).collect();
+    t.sort_by(|a, b| b.total_cmp(a));
+    t.dedup();
+    t
+}
+
+fn per_seed(s: &ElasticSummary, d: Direction, target: f64, arm: &str) -> BTreeMap<u64, (f64, f64)> {
+    s.records
+        .iter()
+        .filter(|r| r.direction == d && r.target_density == target && r.arm == arm)
+        .map(|r| (r.seed, (r.accuracy, r.density)))
+        .collect()
+}
+
+fn mean_sd_text(v: &[f64]) -> String {
+    stats::mean_sd(v)
+        .map(|(m, sd)| format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * sd))
+        .unwrap_or_else(|| "–".into())
+}
+
+/// Accuracy of each arm per direction and density.
+pub fn table(s: &ElasticSummary) -> String {
+    let mut out = format!(
+        "Test accuracy (%), mean ± sd over {} seeds. Shallow: {} ({} blocks), dense {}; deep: {} ({} blocks), dense {}.\n\n| network trained | ticket from | density (transformed) | IMP on this network | transformed ticket | random, same layer counts |\n|---|---|---:|---:|---:|---:|\n",
+        s.seeds.len(),
+        s.shallow,
+        s.blocks,
+        mean_sd_text(&s.dense_shallow),
+        s.deep,
+        2 * s.blocks,
+        mean_sd_text(&s.dense_deep)
+    );
+    for d in [Direction::Stretch, Direction::Squeeze] {
+        let (net, from) = match d {
+            Direction::Stretch => ("deep", "shallow IMP (stretched)"),
+            Direction::Squeeze => ("shallow", "deep IMP (squeezed)"),
+        };
+        for t in targets(s) {
+            let cells: Vec<String> = ARMS
+                .iter()
+                .map(|a| mean_sd_text(&per_seed(s, d, t, a).values().map(|x| x.0).collect::<Vec<_>>()))
+                .collect();
+            let dens = per_seed(s, d, t, "transformed")
+                .values()
+                .map(|x| x.1)
+                .next()
+                .unwrap_or(f64::NAN);
+            out.push_str(&format!(
+                "| {net} | {from} | {:.2}% | {} |\n",
+                100.0 * dens,
+                cells.join(" | ")
+            ));
+        }
+    }
+    out
+}
+
+/// Writes summary.json, records.csv, report.md and one figure per direction.
+pub fn write_summary(dir: &RunDir, s: &ElasticSummary) -> Result<()> {
+    write_json(&dir.summary_json(), s)?;
+    let rows: Vec<Vec<String>> = s
+        .records
+        .iter()
+        .map(|r| {
+            vec![
+                r.seed.to_string(),
+                format!("{:?}", r.direction).to_lowercase(),
+                r.target_density.to_string(),
+                r.arm.clone(),
+                r.density.to_string(),
+                r.accuracy.to_string(),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.file("records.csv"),
+        &["seed", "direction", "target_density", "arm", "density", "accuracy"],
+        &rows,
+    )?;
+    for d in [Direction::Stretch, Direction::Squeeze] {
+        let title = match d {
+            Direction::Stretch => format!("{}: shallow ticket stretched to {} blocks", s.name, 2 * s.blocks),
+            Direction::Squeeze => format!("{}: deep ticket squeezed to {} blocks", s.name, s.blocks),
+        };
+        let mut c = LineChart::new(&title, "weights remaining (%)", "test accuracy (%)").log_x();
+        for a in ARMS {
+            let pts: Vec<(f64, f64, f64, f64)> = targets(s)
+                .into_iter()
+                .filter_map(|t| {
+                    let v = per_seed(s, d, t, a);
+                    let acc: Vec<f64> = v.values().map(|x| x.0).collect();
+                    let dens: Vec<f64> = v.values().map(|x| x.1).collect();
+                    let (m, _) = stats::mean_sd(&acc)?;
+                    let (lo, hi) = stats::min_max(&acc);
+                    Some((100.0 * stats::mean(&dens), 100.0 * m, 100.0 * lo, 100.0 * hi))
+                })
+                .collect();
+            c.push(
+                Series::line(a, pts.iter().map(|p| (p.0, p.1)))
+                    .with_marker(Marker::LinePoints)
+                    .with_band(pts.iter().map(|p| (p.0, p.2, p.3))),
+            );
+        }
+        c.save_png(&dir.figure(&format!("elastic_{}", format!("{d:?}").to_lowercase())))?;
+    }
+    write_text(
+        &dir.report_md(),
+        &format!(
+            "# Elastic tickets: {}\n\nSeeds {:?}, {} steps per network, IMP rewinding to θ0 on both depths. Blocks are the hidden-to-hidden layers; stretching replicates each block's mask in place, squeezing keeps blocks 1, 3, 5, …; stem and head masks are copied. Each transformed mask and its random control (same per-layer counts) train from the receiving network's θ0. Per-seed wall times are in units/*.json.\n\n{}\n![stretch](figures/elastic_stretch.png)\n![squeeze](figures/elastic_squeeze.png)\n\n{}",
+            s.name,
+            s.seeds,
+            s.steps,
+            table(s),
+            verdict::claims_markdown(&claims(s))
+        ),
+    )
+}
+
+/// Per direction, at the sparsest density, on 95% t intervals of per-seed
+/// differences: the transformed ticket beats the random mask (> 0), and it
+/// is within 1 point of IMP run on that network (IMP − transformed < 1 point).
+pub fn claims(s: &ElasticSummary) -> Vec<Claim> {
+    let Some(&t) = targets(s).last() else {
+        return vec![];
+    };
+    let source = "Chen et al. 2021 (NeurIPS), The Elastic Lottery Ticket Hypothesis, Sec. 3-4".to_string();
+    let mut out = vec![];
+    for d in [Direction::Stretch, Direction::Squeeze] {
+        let tr = per_seed(s, d, t, "transformed");
+        let diff = |arm: &str, sign: f64| -> Vec<f64> {
+            let o = per_seed(s, d, t, arm);
+            tr.iter()
+                .filter_map(|(k, x)| o.get(k).map(|y| sign * (x.0 - y.0)))
+                .collect()
+        };
+        let dens = tr.values().map(|x| x.1).next().unwrap_or(f64::NAN);
+        let what = match d {
+            Direction::Stretch => "stretched shallow ticket on the deep network",
+            Direction::Squeeze => "squeezed deep ticket on the shallow network",
+        };
+        let text = |ci: Option<(f64, f64)>, n: usize| {
+            ci.map(|(m, h)| {
+                format!(
+                    "{:.2} pp, 95% CI [{:.2}, {:.2}], {n} seeds",
+                    100.0 * m,
+                    100.0 * (m - h),
+                    100.0 * (m + h)
+                )
+            })
+            .unwrap_or_else(|| format!("– ({n} seeds)"))
+        };
+        let v = diff("random", 1.0);
+        let ci = stats::mean_ci(&v);
+        let (verdict, reason) = match ci {
+            None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
+            Some((m, h)) if m - h > 0.0 => (Verdict::Consistent, "the interval lies above 0".into()),
+            Some((m, h)) if m + h <= 0.0 => (Verdict::Contradicts, "the interval lies at or below 0".into()),
+            Some(_) => (Verdict::Inconclusive, "the interval contains 0".into()),
+        };
+        out.push(Claim {
+            claim: format!("The {what} beats a random mask with the same per-layer counts"),
+            source: source.clone(),
+            measured: format!(
+                "at {:.2}% kept, transformed − random: {}",
+                100.0 * dens,
+                text(ci, v.len())
+            ),
+            verdict,
+            reason,
+        });
+        let v = diff("imp", -1.0);
+        let ci = stats::mean_ci(&v);
+        let (verdict, reason) = match ci {
+            None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
+            Some((m, h)) if m + h < 0.01 => (Verdict::Consistent, "the interval lies below 1 point".into()),
+            Some((m, h)) if m - h > 0.01 => (
+                Verdict::Contradicts,
+                "the interval lies above 1 point: IMP on the network itself does better".into(),
+            ),
+            Some(_) => (Verdict::Inconclusive, "the interval contains 1 point".into()),
+        };
+        out.push(Claim {
+            claim: format!("The {what} is within 1 point of the ticket IMP finds on that network"),
+            source: source.clone(),
+            measured: format!(
+                "at {:.2}% kept (IMP at its closest round), IMP − transformed: {}",
+                100.0 * dens,
+                text(ci, v.len())
+            ),
+            verdict,
+            reason,
+        });
+    }
+    out
+}

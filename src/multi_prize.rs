@@ -1,0 +1,527 @@
+//! `ltk multi-prize`: multi-prize tickets (Diffenderfer & Kailkhura 2021,
+//! "Multi-Prize Lottery Ticket Hypothesis", ICLR; Sec. 3 Algorithm 1
+//! "biprop", Sec. 4 accuracy vs width): a random network whose weights are
+//! never trained contains a subnetwork that, with its weights binarized to
+//! ±α per layer, matches the dense trained network of the same architecture
+//! once the network is wide enough.
+//!
+//! Per (seed, width factor), one unit: the base MLP with every hidden width
+//! scaled is
+//! - trained as usual from its own init (`dense`: the "dense target network
+//!   with learned weights" of the paper);
+//! - searched with edge-popup on fixed random weights (`edge_popup`: real
+//!   weights, Ramanujan et al. 2020), for reference;
+//! - searched with biprop (`biprop`, the paper's MPT-1/32): the same scores
+//!   and straight-through gradient, each kept weight `α · sign(W)`,
+//!   [`EdgePopup::binarized`];
+//! - and with sign activations too (`biprop_sign`, MPT-1/1): hidden units
+//!   output sign(z), trained through Bi-Real Net's straight-through
+//!   estimate ([`Activation::Sign`]).
+//!
+//! Every arm keeps the fraction `keep` of every layer and trains with the
+//! base config's recipe (optimizer, steps, batch); random weights are
+//! `init` (default Kaiming normal, the authors' `kn`), scaled by
+//! `1/sqrt(keep)` as their `scale_fan`; scores start as in hidden-networks
+//! and may take their own learning rate (`score_lr`).
+//!
+//! Named deviations from the paper: fully connected networks without
+//! BatchNorm (the authors' networks are conv nets with non-affine BatchNorm
+//! before each sign activation; here the pre-activations are not
+//! normalized, so the sign arm's straight-through window [−1, 1] sees the
+//! raw scale); one training recipe for all arms (the authors train scores
+//! with SGD 0.1 and a cosine schedule; `score_lr` sets the rate, the
+//! schedule is the base config's).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Experiment;
+use crate::experiment::UnitEnv;
+use crate::models::{Activation, Mlp, Network};
+use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::plot::{LineChart, Marker, Series};
+use crate::stats;
+use crate::strong::edge_popup::{EdgePopup, WeightInit};
+use crate::train::{self, Supervised, TrainOptions};
+use crate::verdict::{self, Claim, Verdict};
+use crate::{Error, Result};
+
+/// The networks compared at each width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Arm {
+    /// The dense network, weights trained (the target).
+    Dense,
+    /// Edge-popup: a subnetwork of fixed real random weights.
+    EdgePopup,
+    /// biprop, MPT-1/32: binary weights ±α, real activations.
+    Biprop,
+    /// biprop, MPT-1/1: binary weights and sign activations.
+    BipropSign,
+}
+
+impl Arm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arm::Dense => "dense",
+            Arm::EdgePopup => "edge_popup",
+            Arm::Biprop => "biprop",
+            Arm::BipropSign => "biprop_sign",
+        }
+    }
+}
+
+/// `[multi_prize]` of an experiment TOML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiPrizeConfig {
+    /// Multipliers of the base MLP's hidden widths (default 0.25, 0.5, 1, 2).
+    #[serde(default = "default_widths")]
+    pub width_factors: Vec<f64>,
+    /// Fraction of every layer's weights kept by the pruned arms (default
+    /// 0.5: biprop's accuracy peaks between 40% and 60% kept in the paper's
+    /// Fig. 2 sweeps).
+    #[serde(default = "default_keep")]
+    pub keep: f64,
+    /// The arms besides `dense`, which always runs (it is the target).
+    #[serde(default = "default_arms")]
+    pub arms: Vec<Arm>,
+    /// The fixed random weights of the pruned arms.
+    #[serde(default = "default_init")]
+    pub init: WeightInit,
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// Learning rate of the score-training arms (default: the base
+    /// optimizer's). The authors train scores with SGD at 0.1, momentum 0.9
+    /// (chrundle/biprop `configs/smallscale/conv4/conv4_kn_unsigned.yml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_lr: Option<f64>,
+}
+
+fn default_widths() -> Vec<f64> {
+    vec![0.25, 0.5, 1.0, 2.0]
+}
+fn default_keep() -> f64 {
+    0.5
+}
+fn default_arms() -> Vec<Arm> {
+    vec![Arm::EdgePopup, Arm::Biprop, Arm::BipropSign]
+}
+fn default_init() -> WeightInit {
+    WeightInit::KaimingNormal
+}
+fn default_seeds() -> Vec<u64> {
+    vec![0, 1, 2]
+}
+
+impl Default for MultiPrizeConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("the empty [multi_prize] takes every default")
+    }
+}
+
+impl MultiPrizeConfig {
+    /// Checks everything before any training; returns the base MLP.
+    pub fn validate(&self, exp: &Experiment) -> Result<Mlp> {
+        crate::experiment::check_seeds(&self.seeds, "multi_prize.seeds")?;
+        if self.width_factors.is_empty() {
+            return Err(Error::config(
+                "multi_prize.width_factors",
+                "at least one width factor",
+                "[]",
+            ));
+        }
+        if let Some(f) = self.width_factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+            return Err(Error::config("multi_prize.width_factors", "finite factors > 0", f));
+        }
+        let mut sorted = self.width_factors.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted.dedup();
+        if sorted.len() != self.width_factors.len() {
+            return Err(Error::config(
+                "multi_prize.width_factors",
+                "distinct factors",
+                format!("{:?}", self.width_factors),
+            ));
+        }
+        if let Some(lr) = self.score_lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
+            return Err(Error::config("multi_prize.score_lr", "a finite rate > 0", lr));
+        }
+        if !(self.keep > 0.0 && self.keep < 1.0) {
+            return Err(Error::config("multi_prize.keep", "a fraction in (0, 1)", self.keep));
+        }
+        if self.arms.contains(&Arm::Dense) {
+            return Err(Error::config(
+                "multi_prize.arms",
+                "edge_popup, biprop, biprop_sign (dense always runs)",
+                "dense",
+            ));
+        }
+        let Network::Mlp(mlp) = &exp.net else {
+            return Err(Error::config(
+                "model",
+                "a fully connected network (edge-popup and biprop run on MLPs here)",
+                exp.net.describe(),
+            ));
+        };
+        if mlp.activation != Activation::Relu {
+            return Err(Error::config("model.activation", "relu", mlp.activation.name()));
+        }
+        for &f in &self.width_factors {
+            mlp.scaled(f)?;
+        }
+        Ok(mlp.clone())
+    }
+}
+
+/// One unit of work: a seed at one width factor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MpUnit {
+    pub seed: u64,
+    pub width_factor: f64,
+}
+
+/// One arm at one width and seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MpRecord {
+    pub seed: u64,
+    pub width_factor: f64,
+    pub hidden: Vec<usize>,
+    /// Weights of the dense network (prunable ones).
+    pub weights: usize,
+    pub arm: Arm,
+    pub test_accuracy: f64,
+}
+
+/// The whole experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MpSummary {
+    pub name: String,
+    pub model: String,
+    pub classes: usize,
+    pub keep: f64,
+    #[serde(default)]
+    pub score_lr: Option<f64>,
+    pub seeds: Vec<u64>,
+    pub steps: usize,
+    pub records: Vec<MpRecord>,
+}
+
+fn run_unit(exp: &Experiment, cfg: &MultiPrizeConfig, u: &MpUnit, env: &UnitEnv) -> Result<Vec<MpRecord>> {
+    let base = cfg.validate(exp)?;
+    let mlp = base.scaled(u.width_factor)?;
+    let net = Network::Mlp(mlp.clone());
+    let weights = crate::imp::layer_counts(&net).values().sum();
+    let spec = train::TrainSpec {
+        data_seed: u.seed,
+        checkpoint_steps: vec![],
+        eval_every: 0,
+        ..exp.spec.clone()
+    };
+    let opts = TrainOptions {
+        progress: env.progress,
+        ..Default::default()
+    };
+    let record = |arm: Arm, test_accuracy: f64| MpRecord {
+        seed: u.seed,
+        width_factor: u.width_factor,
+        hidden: mlp.hidden.clone(),
+        weights,
+        arm,
+        test_accuracy,
+    };
+    let last = |o: &train::TrainOutcome| o.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN);
+    let mut out = Vec::new();
+    let mut dense = Supervised::new(net.clone(), exp.config.train.loss, env.device);
+    let o = train::train(&mut dense, &net.init(u.seed), &exp.split, &spec, &opts)?;
+    out.push(record(Arm::Dense, last(&o)));
+    for &arm in &cfg.arms {
+        let m = match arm {
+            Arm::BipropSign => mlp.with_hidden(mlp.hidden.clone()).map(|mut m| {
+                m.activation = Activation::Sign;
+                m
+            })?,
+            _ => mlp.clone(),
+        };
+        let seed = crate::rng::derive_seed(u.seed, "multi-prize", arm as u64);
+        let (ep, scores0) = EdgePopup::new(m, cfg.init, cfg.keep, exp.config.train.loss, seed)?;
+        let mut ep = match arm {
+            Arm::Biprop | Arm::BipropSign => ep.binarized(),
+            _ => ep,
+        };
+        let score_spec = train::TrainSpec {
+            optimizer: match cfg.score_lr {
+                Some(lr) => spec.optimizer.with_lr(lr),
+                None => spec.optimizer.clone(),
+            },
+            ..spec.clone()
+        };
+        let o = train::train(&mut ep, &scores0, &exp.split, &score_spec, &opts)?;
+        out.push(record(arm, last(&o)));
+    }
+    Ok(out)
+}
+
+/// `ltk multi-prize` on the experiment layer: one unit per (seed, width factor).
+pub struct MultiPrize;
+
+impl crate::experiment::Experiment for MultiPrize {
+    const NAME: &'static str = "multi_prize";
+    type Base = Experiment;
+    type Config = MultiPrizeConfig;
+    type Unit = MpUnit;
+    type Record = Vec<MpRecord>;
+    type Summary = MpSummary;
+
+    fn units(base: &Experiment, cfg: &MultiPrizeConfig) -> Result<Vec<MpUnit>> {
+        cfg.validate(base)?;
+        Ok(cfg
+            .seeds
+            .iter()
+            .flat_map(|&seed| {
+                cfg.width_factors
+                    .iter()
+                    .map(move |&width_factor| MpUnit { seed, width_factor })
+            })
+            .collect())
+    }
+    fn unit_key(u: &MpUnit) -> String {
+        format!("seed_{}_width_{}", u.seed, u.width_factor)
+    }
+    fn run_unit(base: &Experiment, cfg: &MultiPrizeConfig, u: &MpUnit, env: &UnitEnv) -> Result<Vec<MpRecord>> {
+        run_unit(base, cfg, u, env)
+    }
+    fn summarize(base: &Experiment, cfg: &MultiPrizeConfig, records: Vec<Vec<MpRecord>>) -> Result<MpSummary> {
+        Ok(MpSummary {
+            name: base.config.name.clone(),
+            model: base.net.describe(),
+            classes: base.split.train.num_classes,
+            keep: cfg.keep,
+            score_lr: cfg.score_lr,
+            seeds: cfg.seeds.clone(),
+            steps: base.spec.steps,
+            records: records.into_iter().flatten().collect(),
+        })
+    }
+    fn write_report(dir: &RunDir, s: &MpSummary) -> Result<()> {
+        write_summary(dir, s)
+    }
+    fn claims(s: &MpSummary) -> Vec<Claim> {
+        claims(s)
+    }
+    fn console(s: &MpSummary) -> String {
+        table(s)
+    }
+}
+
+fn factors(s: &MpSummary) -> Vec<f64> {
+    let mut f: Vec<f64> = s.records.iter().map(|r| r.width_factor).collect();
+    f.sort_by(f64::total_cmp);
+    f.dedup();
+    f
+}
+
+fn arms(s: &MpSummary) -> Vec<Arm> {
+    let mut a: Vec<Arm> = s.records.iter().map(|r| r.arm).collect();
+    a.sort();
+    a.dedup();
+    a
+}
+
+/// Accuracy per seed of one arm at one width factor.
+fn acc(s: &MpSummary, arm: Arm, f: f64) -> BTreeMap<u64, f64> {
+    s.records
+        .iter()
+        .filter(|r| r.arm == arm && r.width_factor == f)
+        .map(|r| (r.seed, r.test_accuracy))
+        .collect()
+}
+
+/// Per seed: dense − arm at width factor `f`.
+fn gaps(s: &MpSummary, arm: Arm, f: f64) -> BTreeMap<u64, f64> {
+    let d = acc(s, Arm::Dense, f);
+    acc(s, arm, f)
+        .into_iter()
+        .filter_map(|(k, a)| d.get(&k).map(|x| (k, x - a)))
+        .collect()
+}
+
+/// Test accuracy (mean ± sd over seeds) per width factor and arm.
+pub fn table(s: &MpSummary) -> String {
+    let arms = arms(s);
+    let mut out = format!(
+        "Test accuracy (%), mean ± sd over {} seeds; pruned arms keep {:.0}% of every layer of fixed random weights\n\n| width factor | hidden | weights | {} |\n|---:|---|---:|{}\n",
+        s.seeds.len(),
+        100.0 * s.keep,
+        arms.iter().map(|a| a.name()).collect::<Vec<_>>().join(" | "),
+        "---:|".repeat(arms.len())
+    );
+    for f in factors(s) {
+        let r0 = s.records.iter().find(|r| r.width_factor == f);
+        let cells: Vec<String> = arms
+            .iter()
+            .map(|&a| {
+                let v: Vec<f64> = acc(s, a, f).into_values().collect();
+                stats::mean_sd(&v)
+                    .map(|(m, sd)| format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * sd))
+                    .unwrap_or_else(|| "–".into())
+            })
+            .collect();
+        out.push_str(&format!(
+            "| {f} | {:?} | {} | {} |\n",
+            r0.map(|r| r.hidden.clone()).unwrap_or_default(),
+            r0.map(|r| r.weights).unwrap_or(0),
+            cells.join(" | ")
+        ));
+    }
+    out
+}
+
+/// Writes summary.json, records.csv, report.md and the accuracy-vs-width figure.
+pub fn write_summary(dir: &RunDir, s: &MpSummary) -> Result<()> {
+    write_json(&dir.summary_json(), s)?;
+    let rows: Vec<Vec<String>> = s
+        .records
+        .iter()
+        .map(|r| {
+            vec![
+                r.seed.to_string(),
+                r.width_factor.to_string(),
+                r.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("-"),
+                r.weights.to_string(),
+                r.arm.name().to_string(),
+                r.test_accuracy.to_string(),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.file("records.csv"),
+        &["seed", "width_factor", "hidden", "weights", "arm", "test_accuracy"],
+        &rows,
+    )?;
+    let mut c = LineChart::new(
+        &format!("{}: multi-prize tickets vs width ({:.0}% kept)", s.name, 100.0 * s.keep),
+        "width factor (hidden widths x factor)",
+        "test accuracy (%)",
+    )
+    .log_x()
+    .hline(100.0 / s.classes.max(1) as f64, "chance");
+    for a in arms(s) {
+        let pts: Vec<(f64, f64, f64, f64)> = factors(s)
+            .into_iter()
+            .filter_map(|f| {
+                let v: Vec<f64> = acc(s, a, f).into_values().collect();
+                let (m, _) = stats::mean_sd(&v)?;
+                let (lo, hi) = stats::min_max(&v);
+                Some((f, 100.0 * m, 100.0 * lo, 100.0 * hi))
+            })
+            .collect();
+        c.push(
+            Series::line(a.name(), pts.iter().map(|p| (p.0, p.1)))
+                .with_marker(Marker::LinePoints)
+                .with_band(pts.iter().map(|p| (p.0, p.2, p.3))),
+        );
+    }
+    c.save_png(&dir.figure("multi_prize_accuracy_vs_width"))?;
+    write_text(
+        &dir.report_md(),
+        &format!(
+            "# Multi-prize tickets: {}\n\nBase model {}, seeds {:?}, {} steps per network, every arm with the base config's optimizer{}. `dense`: the network trained as usual; `edge_popup`: a subnetwork of fixed real random weights; `biprop`: the same search with kept weights ±α per layer (MPT-1/32); `biprop_sign`: also sign activations (MPT-1/1). No BatchNorm (the paper's conv nets have it): a named deviation. Per-unit wall times are in units/*.json.\n\n{}\n![accuracy vs width](figures/multi_prize_accuracy_vs_width.png)\n\n{}",
+            s.name,
+            s.model,
+            s.seeds,
+            s.steps,
+            s.score_lr.map(|lr| format!(" (the score-training arms at learning rate {lr})")).unwrap_or_default(),
+            table(s),
+            verdict::claims_markdown(&claims(s))
+        ),
+    )
+}
+
+/// The claims, on `biprop` (MPT-1/32), judged on 95% t intervals of
+/// per-seed differences:
+/// 1. the gap to the dense target shrinks with width: gap(smallest width) −
+///    gap(largest width) > 0;
+/// 2. prize 1 at the largest width: dense − biprop < 1 point.
+pub fn claims(s: &MpSummary) -> Vec<Claim> {
+    let f = factors(s);
+    let (Some(&lo), Some(&hi)) = (f.first(), f.last()) else {
+        return vec![];
+    };
+    let arm = if arms(s).contains(&Arm::Biprop) {
+        Arm::Biprop
+    } else {
+        match arms(s).into_iter().find(|&a| a != Arm::Dense) {
+            Some(a) => a,
+            None => return vec![],
+        }
+    };
+    let source = "Diffenderfer & Kailkhura 2021 (ICLR), Sec. 1 (Multi-Prize LTH, prize 1) and Sec. 4 (accuracy vs width and depth)".to_string();
+    let ci_text = |ci: Option<(f64, f64)>, n: usize| {
+        ci.map(|(m, h)| {
+            format!(
+                "{:.2} pp, 95% CI [{:.2}, {:.2}], {n} seeds",
+                100.0 * m,
+                100.0 * (m - h),
+                100.0 * (m + h)
+            )
+        })
+        .unwrap_or_else(|| format!("– ({n} seeds)"))
+    };
+    let mut out = vec![];
+    if hi > lo {
+        let g_lo = gaps(s, arm, lo);
+        let g_hi = gaps(s, arm, hi);
+        let d: Vec<f64> = g_lo.iter().filter_map(|(k, a)| g_hi.get(k).map(|b| a - b)).collect();
+        let ci = stats::mean_ci(&d);
+        let (verdict, reason) = match ci {
+            None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
+            Some((m, h)) if m - h > 0.0 => (Verdict::Consistent, "the interval lies above 0".into()),
+            Some((m, h)) if m + h < 0.0 => (
+                Verdict::Contradicts,
+                "the interval lies below 0: the gap grows with width".into(),
+            ),
+            Some(_) => (Verdict::Inconclusive, "the interval contains 0".into()),
+        };
+        out.push(Claim {
+            claim: format!(
+                "The gap between the dense trained network and the `{}` subnetwork of random weights shrinks as width grows",
+                arm.name()
+            ),
+            source: source.clone(),
+            measured: format!(
+                "(dense − {}) at width ×{lo} minus at width ×{hi}: {}",
+                arm.name(),
+                ci_text(ci, d.len())
+            ),
+            verdict,
+            reason,
+        });
+    }
+    let g: Vec<f64> = gaps(s, arm, hi).into_values().collect();
+    let ci = stats::mean_ci(&g);
+    let (verdict, reason) = match ci {
+        None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
+        Some((m, h)) if m + h < 0.01 => (
+            Verdict::Consistent,
+            "the interval lies below 1 point: within 1 point of the dense target or better".into(),
+        ),
+        Some((m, h)) if m - h > 0.01 => (
+            Verdict::Contradicts,
+            "the interval lies above 1 point: the subnetwork falls short of the dense target at this width".into(),
+        ),
+        Some(_) => (Verdict::Inconclusive, "the interval contains 1 point".into()),
+    };
+    out.push(Claim {
+        claim: format!(
+            "At the largest width (×{hi}) the `{}` subnetwork matches the dense trained network (within 1 point)",
+            arm.name()
+        ),
+        source,
+        measured: format!("dense − {} at width ×{hi}: {}", arm.name(), ci_text(ci, g.len())),
+        verdict,
+        reason,
+    });
+    out
+}

@@ -1,0 +1,503 @@
+//! `ltk ticket-scale`: tickets and scale. Do more parameters mean more (and
+//! better) tickets? Frankle & Carbin 2019 (Sec. 7, discussion) suggest that
+//! larger networks train more easily because they contain more candidate
+//! winning tickets. Here the base MLP (LeNet-300-100 by default) is scaled
+//! by width factors; IMP ([`crate::imp`], rewinding to θ0) runs on each
+//! scaled network, and each network's ticket is taken where it keeps the
+//! same *number* of weights (the round whose planned count is closest, in
+//! log scale, to the target count). The question: at equal remaining
+//! weights, is the ticket from a wider network more accurate, and does it
+//! reach its early-stopping step (minimum validation loss) sooner?
+//!
+//! The target counts are `densities` times the prunable weights of the
+//! unscaled network (width factor 1), so `densities = [0.1, 0.036]` on
+//! LeNet-300-100 asks every width for about 26.6k and 9.6k weights.
+//! Early-stopping steps need evaluations during training: set
+//! `train.eval_every` (an error otherwise).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Experiment;
+use crate::experiment::UnitEnv;
+use crate::imp::{Imp, ImpConfig};
+use crate::models::{Mlp, Network};
+use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::plot::{LineChart, Marker, Series};
+use crate::prune::PruneSpec;
+use crate::stats;
+use crate::verdict::{self, Claim, Verdict};
+use crate::{Error, Result};
+
+/// `[ticket_scale]` of an experiment TOML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketScaleConfig {
+    /// Multipliers of the base MLP's hidden widths (default 0.5, 1, 2, 4).
+    #[serde(default = "default_widths")]
+    pub width_factors: Vec<f64>,
+    /// Remaining weights as fractions of the unscaled network's prunable
+    /// weights (default 10% and 3.6%); every width keeps that many.
+    #[serde(default = "default_densities")]
+    pub densities: Vec<f64>,
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// IMP's per-round pruning.
+    #[serde(default)]
+    pub prune: PruneSpec,
+}
+
+fn default_widths() -> Vec<f64> {
+    vec![0.5, 1.0, 2.0, 4.0]
+}
+fn default_densities() -> Vec<f64> {
+    vec![0.1, 0.036]
+}
+fn default_seeds() -> Vec<u64> {
+    vec![0, 1, 2]
+}
+
+impl Default for TicketScaleConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("the empty [ticket_scale] takes every default")
+    }
+}
+
+/// One width: its network and, per target count, the IMP round and density.
+#[derive(Clone, Debug)]
+pub struct WidthPlan {
+    pub width_factor: f64,
+    pub mlp: Mlp,
+    pub weights: usize,
+    pub rounds: Vec<(usize, f64)>,
+}
+
+impl TicketScaleConfig {
+    /// The target counts and each width's plan; checks everything before any training.
+    pub fn plan(&self, exp: &Experiment) -> Result<(Vec<usize>, Vec<WidthPlan>)> {
+        crate::experiment::check_seeds(&self.seeds, "ticket_scale.seeds")?;
+        crate::experiment::check_densities(&self.densities, "ticket_scale.densities")?;
+        if self.width_factors.is_empty() {
+            return Err(Error::config(
+                "ticket_scale.width_factors",
+                "at least one width factor",
+                "[]",
+            ));
+        }
+        if let Some(f) = self.width_factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+            return Err(Error::config("ticket_scale.width_factors", "finite factors > 0", f));
+        }
+        let mut sorted = self.width_factors.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted.dedup();
+        if sorted.len() != self.width_factors.len() {
+            return Err(Error::config(
+                "ticket_scale.width_factors",
+                "distinct factors",
+                format!("{:?}", self.width_factors),
+            ));
+        }
+        if exp.spec.eval_every == 0 {
+            return Err(Error::config(
+                "train.eval_every",
+                "evaluations during training (> 0), for the early-stopping step",
+                0,
+            ));
+        }
+        if self.prune.rate == 0.0 {
+            return Err(Error::config("ticket_scale.prune.rate", "a rate in (0, 1)", 0.0));
+        }
+        let Network::Mlp(base) = &exp.net else {
+            return Err(Error::config(
+                "model",
+                "a fully connected network (its hidden widths are scaled)",
+                exp.net.describe(),
+            ));
+        };
+        let count = |m: &Mlp| {
+            crate::imp::layer_counts(&Network::Mlp(m.clone()))
+                .values()
+                .sum::<usize>()
+        };
+        let base_weights = count(base);
+        let targets: Vec<usize> = self
+            .densities
+            .iter()
+            .map(|d| ((d * base_weights as f64).round() as usize).max(1))
+            .collect();
+        let plans = self
+            .width_factors
+            .iter()
+            .map(|&f| {
+                let mlp = base.scaled(f)?;
+                let net = Network::Mlp(mlp.clone());
+                let weights = count(&mlp);
+                let layers = net.prunable();
+                self.prune.validate(&layers)?;
+                let dens: Vec<f64> = targets.iter().map(|&t| t as f64 / weights as f64).collect();
+                if let Some(t) = targets.iter().find(|&&t| t >= weights) {
+                    return Err(Error::config(
+                        "ticket_scale.densities",
+                        format!("fewer remaining weights than the {weights} of width factor {f}"),
+                        t,
+                    ));
+                }
+                let rounds = self.prune.resolved(&layers).rounds_for_densities(
+                    &crate::imp::layer_counts(&net),
+                    &dens,
+                    80,
+                    "ticket_scale.densities",
+                )?;
+                Ok(WidthPlan {
+                    width_factor: f,
+                    mlp,
+                    weights,
+                    rounds,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((targets, plans))
+    }
+}
+
+/// One unit: a seed at one width factor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScaleUnit {
+    pub seed: u64,
+    pub width_factor: f64,
+}
+
+/// The ticket of one width at one target count (target 0: the dense network).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScaleRecord {
+    pub seed: u64,
+    pub width_factor: f64,
+    /// Prunable weights of the dense network at this width.
+    pub weights: usize,
+    /// The target number of remaining weights (0 for the dense network).
+    pub target: usize,
+    pub round: usize,
+    pub remaining: usize,
+    pub accuracy: f64,
+    /// Step of minimum validation loss.
+    pub early_stop_step: Option<usize>,
+}
+
+/// The whole experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScaleSummary {
+    pub name: String,
+    pub model: String,
+    pub seeds: Vec<u64>,
+    pub steps: usize,
+    pub targets: Vec<usize>,
+    pub records: Vec<ScaleRecord>,
+}
+
+fn run_unit(exp: &Experiment, cfg: &TicketScaleConfig, u: &ScaleUnit, env: &UnitEnv) -> Result<Vec<ScaleRecord>> {
+    let (targets, plans) = cfg.plan(exp)?;
+    let p = plans
+        .into_iter()
+        .find(|p| p.width_factor == u.width_factor)
+        .ok_or_else(|| Error::invalid("ticket-scale unit", "a configured width factor", u.width_factor))?;
+    let scaled = exp.with_mlp(p.mlp.clone())?;
+    let icfg = ImpConfig {
+        rounds: p.rounds.iter().map(|r| r.0).max().unwrap_or(1),
+        prune: cfg.prune.clone(),
+        seeds: vec![u.seed],
+        controls: vec![],
+        ..ImpConfig::default()
+    };
+    let dir = env
+        .dir
+        .child(&format!("imp_seed_{}_width_{}", u.seed, u.width_factor))?;
+    let s = crate::experiment::run_in::<Imp>(&scaled, &icfg, &dir, env.device, env.progress, env.resume)?;
+    let rec = |target: usize, round: usize| -> Result<ScaleRecord> {
+        let r = s
+            .rounds
+            .iter()
+            .find(|r| r.round == round)
+            .ok_or_else(|| Error::invalid("IMP round", "a record", round))?;
+        let t = r
+            .runs
+            .get("ticket")
+            .ok_or_else(|| Error::invalid("IMP round", "a ticket run", round))?;
+        Ok(ScaleRecord {
+            seed: u.seed,
+            width_factor: u.width_factor,
+            weights: p.weights,
+            target,
+            round,
+            remaining: (r.density * p.weights as f64).round() as usize,
+            accuracy: t.final_accuracy,
+            early_stop_step: t.early_stop_step,
+        })
+    };
+    let mut out = vec![rec(0, 0)?];
+    for (&t, &(round, _)) in targets.iter().zip(&p.rounds) {
+        out.push(rec(t, round)?);
+    }
+    Ok(out)
+}
+
+/// `ltk ticket-scale` on the experiment layer: one unit per (seed, width factor).
+pub struct TicketScale;
+
+impl crate::experiment::Experiment for TicketScale {
+    const NAME: &'static str = "ticket_scale";
+    type Base = Experiment;
+    type Config = TicketScaleConfig;
+    type Unit = ScaleUnit;
+    type Record = Vec<ScaleRecord>;
+    type Summary = ScaleSummary;
+
+    fn units(base: &Experiment, cfg: &TicketScaleConfig) -> Result<Vec<ScaleUnit>> {
+        cfg.plan(base)?;
+        Ok(cfg
+            .seeds
+            .iter()
+            .flat_map(|&seed| {
+                cfg.width_factors
+                    .iter()
+                    .map(move |&width_factor| ScaleUnit { seed, width_factor })
+            })
+            .collect())
+    }
+    fn unit_key(u: &ScaleUnit) -> String {
+        format!("seed_{}_width_{}", u.seed, u.width_factor)
+    }
+    fn run_unit(base: &Experiment, cfg: &TicketScaleConfig, u: &ScaleUnit, env: &UnitEnv) -> Result<Vec<ScaleRecord>> {
+        run_unit(base, cfg, u, env)
+    }
+    fn summarize(base: &Experiment, cfg: &TicketScaleConfig, records: Vec<Vec<ScaleRecord>>) -> Result<ScaleSummary> {
+        let (targets, _) = cfg.plan(base)?;
+        Ok(ScaleSummary {
+            name: base.config.name.clone(),
+            model: base.net.describe(),
+            seeds: cfg.seeds.clone(),
+            steps: base.spec.steps,
+            targets,
+            records: records.into_iter().flatten().collect(),
+        })
+    }
+    fn write_report(dir: &RunDir, s: &ScaleSummary) -> Result<()> {
+        write_summary(dir, s)
+    }
+    fn claims(s: &ScaleSummary) -> Vec<Claim> {
+        claims(s)
+    }
+    fn console(s: &ScaleSummary) -> String {
+        table(s)
+    }
+}
+
+fn factors(s: &ScaleSummary) -> Vec<f64> {
+    let mut f: Vec<f64> = s.records.iter().map(|r| r.width_factor).collect();
+    f.sort_by(f64::total_cmp);
+    f.dedup();
+    f
+}
+
+fn cell(s: &ScaleSummary, f: f64, target: usize) -> Vec<&ScaleRecord> {
+    s.records
+        .iter()
+        .filter(|r| r.width_factor == f && r.target == target)
+        .collect()
+}
+
+fn target_label(t: usize) -> String {
+    if t == 0 {
+        "dense".into()
+    } else {
+        format!("{t} weights")
+    }
+}
+
+/// Accuracy and early-stopping step per width factor and target count.
+pub fn table(s: &ScaleSummary) -> String {
+    let cols: Vec<usize> = std::iter::once(0).chain(s.targets.iter().copied()).collect();
+    let mut out = format!(
+        "Test accuracy (%) / early-stopping step (minimum validation loss), mean ± sd over {} seeds; tickets from IMP on each width at about the same number of remaining weights\n\n| width factor | weights | {} |\n|---:|---:|{}\n",
+        s.seeds.len(),
+        cols.iter().map(|&t| target_label(t)).collect::<Vec<_>>().join(" | "),
+        "---:|".repeat(cols.len())
+    );
+    for f in factors(s) {
+        let weights = s
+            .records
+            .iter()
+            .find(|r| r.width_factor == f)
+            .map(|r| r.weights)
+            .unwrap_or(0);
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|&t| {
+                let c = cell(s, f, t);
+                let acc: Vec<f64> = c.iter().map(|r| r.accuracy).collect();
+                let es: Vec<f64> = c.iter().filter_map(|r| r.early_stop_step.map(|x| x as f64)).collect();
+                let rem: Vec<f64> = c.iter().map(|r| r.remaining as f64).collect();
+                match (stats::mean_sd(&acc), stats::mean_sd(&es)) {
+                    (Some((a, sa)), Some((e, se))) => format!(
+                        "{:.2} ± {:.2} / {:.0} ± {:.0}{}",
+                        100.0 * a,
+                        100.0 * sa,
+                        e,
+                        se,
+                        if t == 0 {
+                            String::new()
+                        } else {
+                            format!(" ({:.0} kept)", stats::mean(&rem))
+                        }
+                    ),
+                    _ => "–".into(),
+                }
+            })
+            .collect();
+        out.push_str(&format!("| {f} | {weights} | {} |\n", cells.join(" | ")));
+    }
+    out
+}
+
+/// Writes summary.json, records.csv, report.md and two figures (accuracy
+/// and early-stopping step vs width factor, one line per target count).
+pub fn write_summary(dir: &RunDir, s: &ScaleSummary) -> Result<()> {
+    write_json(&dir.summary_json(), s)?;
+    let rows: Vec<Vec<String>> = s
+        .records
+        .iter()
+        .map(|r| {
+            vec![
+                r.seed.to_string(),
+                r.width_factor.to_string(),
+                r.weights.to_string(),
+                r.target.to_string(),
+                r.round.to_string(),
+                r.remaining.to_string(),
+                r.accuracy.to_string(),
+                r.early_stop_step.map(|x| x.to_string()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.file("records.csv"),
+        &[
+            "seed",
+            "width_factor",
+            "weights",
+            "target",
+            "round",
+            "remaining",
+            "accuracy",
+            "early_stop_step",
+        ],
+        &rows,
+    )?;
+    let cols: Vec<usize> = std::iter::once(0).chain(s.targets.iter().copied()).collect();
+    for (file, y, get) in [
+        (
+            "ticket_scale_accuracy",
+            "test accuracy (%)",
+            (|r: &ScaleRecord| Some(100.0 * r.accuracy)) as fn(&ScaleRecord) -> Option<f64>,
+        ),
+        ("ticket_scale_early_stop", "early-stopping step", |r: &ScaleRecord| {
+            r.early_stop_step.map(|x| x as f64)
+        }),
+    ] {
+        let mut c = LineChart::new(
+            &format!("{}: tickets at equal remaining weights vs width", s.name),
+            "width factor",
+            y,
+        )
+        .log_x();
+        for &t in &cols {
+            let pts: Vec<(f64, f64, f64, f64)> = factors(s)
+                .into_iter()
+                .filter_map(|f| {
+                    let v: Vec<f64> = cell(s, f, t).into_iter().filter_map(get).collect();
+                    let (m, _) = stats::mean_sd(&v)?;
+                    let (lo, hi) = stats::min_max(&v);
+                    Some((f, m, lo, hi))
+                })
+                .collect();
+            c.push(
+                Series::line(target_label(t), pts.iter().map(|p| (p.0, p.1)))
+                    .with_marker(Marker::LinePoints)
+                    .with_band(pts.iter().map(|p| (p.0, p.2, p.3))),
+            );
+        }
+        c.save_png(&dir.figure(file))?;
+    }
+    write_text(
+        &dir.report_md(),
+        &format!(
+            "# Tickets and scale: {}\n\nBase model {} scaled by width factor, seeds {:?}, {} steps per network, IMP rewinding to θ0 on every width; each width's ticket taken at the round closest to each target count. Per-unit wall times are in units/*.json.\n\n{}\n![accuracy](figures/ticket_scale_accuracy.png)\n![early stop](figures/ticket_scale_early_stop.png)\n\n{}",
+            s.name,
+            s.model,
+            s.seeds,
+            s.steps,
+            table(s),
+            verdict::claims_markdown(&claims(s))
+        ),
+    )
+}
+
+/// Least-squares slope of y on log2(x).
+fn slope(pts: &[(f64, f64)]) -> Option<f64> {
+    if pts.len() < 2 {
+        return None;
+    }
+    let xs: Vec<f64> = pts.iter().map(|p| p.0.log2()).collect();
+    let mx = stats::mean(&xs);
+    let my = stats::mean(&pts.iter().map(|p| p.1).collect::<Vec<_>>());
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    if sxx == 0.0 {
+        return None;
+    }
+    Some(xs.iter().zip(pts).map(|(x, p)| (x - mx) * (p.1 - my)).sum::<f64>() / sxx)
+}
+
+/// At the smallest target count: the per-seed slope of ticket accuracy on
+/// log2(width factor), 95% t interval over seeds; consistent above 0.
+pub fn claims(s: &ScaleSummary) -> Vec<Claim> {
+    let Some(&t) = s.targets.iter().min() else {
+        return vec![];
+    };
+    if factors(s).len() < 2 {
+        return vec![];
+    }
+    let mut by: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in s.records.iter().filter(|r| r.target == t) {
+        by.entry(r.seed).or_default().push((r.width_factor, r.accuracy));
+    }
+    let slopes: Vec<f64> = by.values().filter_map(|v| slope(v)).collect();
+    let ci = stats::mean_ci(&slopes);
+    let (verdict, reason) = match ci {
+        None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
+        Some((m, h)) if m - h > 0.0 => (Verdict::Consistent, "the interval lies above 0".into()),
+        Some((m, h)) if m + h < 0.0 => (
+            Verdict::Contradicts,
+            "the interval lies below 0: wider networks give worse tickets at this count".into(),
+        ),
+        Some(_) => (Verdict::Inconclusive, "the interval contains 0".into()),
+    };
+    vec![Claim {
+        claim: format!(
+            "At the same number of remaining weights (about {t}), the IMP ticket of a wider network is more accurate (more parameters, more and better tickets)"
+        ),
+        source: "Frankle & Carbin 2019 (ICLR), Sec. 7 (larger networks contain more potential winning tickets)".into(),
+        measured: format!(
+            "slope of ticket accuracy per doubling of width, {}",
+            ci.map(|(m, h)| format!(
+                "{:.2} pp, 95% CI [{:.2}, {:.2}], {} seeds",
+                100.0 * m,
+                100.0 * (m - h),
+                100.0 * (m + h),
+                slopes.len()
+            ))
+            .unwrap_or_else(|| format!("– ({} seeds)", slopes.len()))
+        ),
+        verdict,
+        reason,
+    }]
+}

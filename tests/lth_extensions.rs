@@ -1,0 +1,130 @@
+//! Multi-prize tickets (biprop's binary weights, sign activations), elastic
+//! ticket transformations and scaled MLPs: the definitions, checked directly.
+
+use lottery_tangent::elastic::transform;
+use lottery_tangent::models::{Activation, Mlp, Parameterization};
+use lottery_tangent::params::{Array, Mask, ParamSet};
+use lottery_tangent::strong::edge_popup::{EdgePopup, WeightInit};
+use lottery_tangent::train::Loss;
+
+fn mlp(hidden: Vec<usize>, activation: Activation) -> Mlp {
+    Mlp::new(12, hidden, 3, activation, Parameterization::Standard, 1.4, 0.0).unwrap()
+}
+
+/// A mask of an MLP whose layer fc{l} holds the marker value l everywhere
+/// (shapes of `m`), so a transformed mask shows where each layer came from.
+fn marked(m: &Mlp) -> Mask {
+    let mut p = ParamSet::new();
+    for (l, (name, shape)) in m
+        .param_shapes()
+        .into_iter()
+        .filter(|(n, _)| n.ends_with(".weight"))
+        .enumerate()
+    {
+        let n: usize = shape.iter().product();
+        p.insert(
+            name,
+            Array {
+                shape,
+                data: vec![(l + 1) as f32; n],
+            },
+        );
+    }
+    Mask(p)
+}
+
+fn marker(m: &Mask, layer: usize) -> f32 {
+    m.0.get(&format!("fc{layer}.weight")).unwrap().data[0]
+}
+
+#[test]
+fn stretching_replicates_each_block_in_place_and_squeezing_keeps_every_other() {
+    // 2 blocks (fc2, fc3 between stem fc1 and head fc4) -> 4 blocks (fc2..fc5, head fc6).
+    let shallow = mlp(vec![5; 3], Activation::Relu);
+    let deep = mlp(vec![5; 5], Activation::Relu);
+    let s = transform(&marked(&shallow), 2, 4).unwrap();
+    let got: Vec<f32> = (1..=6).map(|l| marker(&s, l)).collect();
+    assert_eq!(got, vec![1.0, 2.0, 2.0, 3.0, 3.0, 4.0]);
+    // The stretched mask fits the deep network's parameters exactly.
+    for (name, shape) in deep.param_shapes().into_iter().filter(|(n, _)| n.ends_with(".weight")) {
+        assert_eq!(s.0.get(&name).unwrap().shape, shape, "{name}");
+    }
+    let q = transform(&marked(&deep), 4, 2).unwrap();
+    let got: Vec<f32> = (1..=4).map(|l| marker(&q, l)).collect();
+    assert_eq!(got, vec![1.0, 2.0, 4.0, 6.0]);
+    assert!(q.0.get("fc5.weight").is_err());
+    // Only doubling or halving.
+    let e = transform(&marked(&shallow), 2, 3).unwrap_err().to_string();
+    assert!(e.contains("twice or half"), "{e}");
+}
+
+#[test]
+fn biprop_weights_are_plus_minus_one_gain_per_layer_on_the_kept_edges() {
+    let m = mlp(vec![40, 20], Activation::Relu);
+    let (ep, scores) = EdgePopup::new(m, WeightInit::KaimingNormal, 0.3, Loss::CrossEntropy, 7).unwrap();
+    let mut ep = ep.binarized();
+    let w = ep.weights().clone();
+    let mask = ep.mask(&scores).unwrap();
+    let eff = ep.effective_weights(&scores).unwrap().clone();
+    for (name, e) in eff.iter().filter(|(n, _)| n.ends_with(".weight")) {
+        let (wv, mv) = (&w.get(name).unwrap().data, &mask.get(name).unwrap().data);
+        let kept: Vec<usize> = (0..wv.len()).filter(|&i| mv[i] != 0.0).collect();
+        let frac = kept.len() as f64 / wv.len() as f64;
+        assert!((frac - 0.3).abs() < 0.01, "{name}: kept {frac}");
+        let alpha = kept.iter().map(|&i| wv[i].abs() as f64).sum::<f64>() / kept.len() as f64;
+        for i in 0..wv.len() {
+            if mv[i] == 0.0 {
+                assert_eq!(e.data[i], 0.0);
+            } else {
+                assert!((e.data[i].abs() as f64 - alpha).abs() < 1e-6 * alpha, "{name}[{i}]");
+                assert_eq!(e.data[i].signum(), wv[i].signum());
+            }
+        }
+    }
+    // Without binarization the kept weights are the random weights themselves.
+    let (mut plain, scores) = EdgePopup::new(
+        mlp(vec![40, 20], Activation::Relu),
+        WeightInit::KaimingNormal,
+        0.3,
+        Loss::CrossEntropy,
+        7,
+    )
+    .unwrap();
+    let w = plain.weights().clone();
+    let eff = plain.effective_weights(&scores).unwrap();
+    let e = &eff.get("fc1.weight").unwrap().data;
+    let wv = &w.get("fc1.weight").unwrap().data;
+    assert!(e.iter().zip(wv).all(|(a, b)| *a == 0.0 || a == b));
+}
+
+#[test]
+fn sign_activation_and_its_straight_through_estimate() {
+    let a = Activation::Sign;
+    assert_eq!(
+        [-2.0f32, -0.5, 0.0, 0.25, 3.0].map(|z| a.apply(z)),
+        [-1.0, -1.0, 0.0, 1.0, 1.0]
+    );
+    // Bi-Real Net's quadratic spline: 2 (1 - |z|) inside [-1, 1], 0 outside.
+    assert_eq!(
+        [-2.0f32, -0.5, 0.0, 0.25, 1.0].map(|z| a.derivative(z)),
+        [0.0, 1.0, 2.0, 1.5, 0.0]
+    );
+    // The candle path cannot differentiate it: an error, not zero gradients.
+    let t = candle_core::Tensor::new(&[0.5f32, -0.5], &candle_core::Device::Cpu).unwrap();
+    assert!(a.apply_tensor(&t).is_err());
+}
+
+#[test]
+fn scaled_mlps_keep_everything_but_the_widths() {
+    let m = mlp(vec![300, 100], Activation::Relu);
+    let s = m.scaled(0.25).unwrap();
+    assert_eq!(s.hidden, vec![75, 25]);
+    assert_eq!(
+        (s.input_dim, s.output_dim, s.activation, s.w_std),
+        (12, 3, Activation::Relu, 1.4)
+    );
+    assert_eq!(m.scaled(0.001).unwrap().hidden, vec![1, 1]);
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        assert!(m.scaled(bad).is_err(), "{bad}");
+    }
+}
