@@ -199,6 +199,7 @@ pub struct MpRecord {
 pub struct MpSummary {
     pub name: String,
     pub model: String,
+    /// Classes of the task (chance is 1/classes).
     pub classes: usize,
     pub keep: f64,
     #[serde(default)]
@@ -405,8 +406,7 @@ pub fn write_summary(dir: &RunDir, s: &MpSummary) -> Result<()> {
         "width factor (hidden widths x factor)",
         "test accuracy (%)",
     )
-    .log_x()
-    .hline(100.0 / s.classes.max(1) as f64, "chance");
+    .log_x();
     for a in arms(s) {
         let pts: Vec<(f64, f64, f64, f64)> = factors(s)
             .into_iter()

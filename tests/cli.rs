@@ -479,7 +479,7 @@ fn weight_agnostic_shards_merge_and_bad_tables_are_refused() {
     );
     assert_eq!(stripped(&a), stripped(&b));
     let v: serde_json::Value = serde_json::from_str(&a).unwrap();
-    assert_eq!(v["records"].as_array().unwrap().len(), 2 * 5 * 2 * 3, "{a}");
+    assert_eq!(v["records"].as_array().unwrap().len(), 2 * 6 * 2 * 3, "{a}");
     let dir = tempfile::tempdir().unwrap();
     let zero = dir.path().join("zero.toml");
     std::fs::write(&zero, format!("{TINY}[weight_agnostic]\nweights = [0.0, 1.0]\n")).unwrap();

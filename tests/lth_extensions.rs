@@ -128,3 +128,41 @@ fn scaled_mlps_keep_everything_but_the_widths() {
         assert!(m.scaled(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn the_weight_agnostic_search_predicts_the_mean_over_shared_weights() {
+    use lottery_tangent::models::MlpWorkspace;
+    use lottery_tangent::train::Trainable;
+    let m = mlp(vec![16, 8], Activation::Relu);
+    let (ep, scores) = EdgePopup::new(m.clone(), WeightInit::KaimingUniform, 0.4, Loss::CrossEntropy, 3).unwrap();
+    let values = vec![0.5f32, -1.0, 2.0];
+    let mut ep = ep.weight_agnostic(values.clone()).unwrap();
+    let w = ep.weights().clone();
+    let mask = ep.mask(&scores).unwrap();
+    let n = 5;
+    let x: Vec<f32> = (0..n * 12).map(|i| ((i * 7919) % 13) as f32 / 6.0 - 1.0).collect();
+    let mut got = Vec::new();
+    ep.predict(&scores, &x, n, &mut got).unwrap();
+    let mut want = vec![0.0f32; n * 3];
+    let mut ws = MlpWorkspace::default();
+    for &v in &values {
+        let mut p = w.zeros_like();
+        for (name, a) in p.0.iter_mut() {
+            if let Ok(mk) = mask.get(name) {
+                let raw = &w.get(name).unwrap().data;
+                for ((d, &k), &r) in a.data.iter_mut().zip(&mk.data).zip(raw) {
+                    *d = if k != 0.0 { v * r.signum() } else { 0.0 };
+                }
+            }
+        }
+        m.forward_fast(&p, &x, n, &mut ws).unwrap();
+        for (o, &y) in want.iter_mut().zip(ws.output()) {
+            *o += y / values.len() as f32;
+        }
+    }
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    let (ep2, _) = EdgePopup::new(m, WeightInit::KaimingUniform, 0.4, Loss::CrossEntropy, 3).unwrap();
+    assert!(ep2.weight_agnostic(vec![1.0, 0.0]).is_err());
+}

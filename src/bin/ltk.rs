@@ -52,7 +52,7 @@ enum Command {
     Supermask(SupermaskArgs),
     /// Pruning at initialization (random, magnitude, SNIP, GraSP, SynFlow, PHEW) against the IMP ticket, with the shuffle and reinit sanity checks of Frankle et al. 2021 (the TOML's [pai] table).
     Pai(PaiArgs),
-    /// Masks (IMP ticket, supermask, PHEW, edge-popup, random) evaluated with one shared weight value, no training (Gaier & Ha 2019; the TOML's [weight_agnostic] table).
+    /// Masks (IMP ticket, supermask, PHEW, edge-popup, a weight-agnostic search, random) evaluated with one shared weight value, no training (Gaier & Ha 2019; the TOML's [weight_agnostic] table).
     WeightAgnostic(WeightAgnosticArgs),
     /// Multi-prize tickets (Diffenderfer & Kailkhura 2021): biprop subnetworks of random binary weights (and sign activations) vs the dense trained network, across widths (the TOML's [multi_prize] table).
     MultiPrize(MultiPrizeArgs),

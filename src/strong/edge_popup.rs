@@ -58,6 +58,10 @@ pub struct EdgePopup {
     loss: Loss,
     /// biprop: kept weights enter as `α · sign(W)`, see [`EdgePopup::binarized`].
     binary: bool,
+    /// Weight-agnostic search: the shared values w, see [`EdgePopup::weight_agnostic`].
+    shared: Vec<f32>,
+    /// `w · sign(W) ⊙ M` for one shared value (weight-agnostic search).
+    scaled: ParamSet,
 }
 
 impl EdgePopup {
@@ -137,6 +141,8 @@ impl EdgePopup {
                 dout: Vec::new(),
                 loss,
                 binary: false,
+                shared: Vec::new(),
+                scaled: ParamSet::new(),
             },
             scores,
         ))
@@ -152,6 +158,27 @@ impl EdgePopup {
     pub fn binarized(mut self) -> Self {
         self.binary = true;
         self
+    }
+
+    /// Weight-agnostic mask search (Gaier & Ha 2019, Sec. 3: a network is
+    /// judged by its loss over a series of shared weight values; here the
+    /// topology search is edge-popup's): every kept edge takes one shared
+    /// value `w · sign(W)`, and the training loss is the mean over `values`
+    /// of the loss at each w. The scores' straight-through gradient is
+    /// edge-popup's with `w · sign(W)` in place of W, averaged over w.
+    /// Predictions average the outputs over w. Errors on an empty list or a
+    /// non-finite or zero value.
+    pub fn weight_agnostic(mut self, values: Vec<f32>) -> Result<Self> {
+        if values.is_empty() || values.iter().any(|w| !w.is_finite() || *w == 0.0) {
+            return Err(Error::invalid(
+                "shared weight values",
+                "a non-empty list of finite, non-zero values",
+                format!("{values:?}"),
+            ));
+        }
+        self.shared = values;
+        self.binary = false;
+        Ok(self)
     }
 
     /// The weights the network computes with at `scores`: `W ⊙ M`, or
@@ -197,7 +224,11 @@ impl EdgePopup {
         for (k, m) in mask.iter() {
             let w = self.weights.get(k)?;
             let e = self.eff.get_mut(k)?;
-            if self.binary {
+            if !self.shared.is_empty() {
+                for ((x, &wv), &b) in e.data.iter_mut().zip(&w.data).zip(&m.data) {
+                    *x = if b != 0.0 { wv.signum() } else { 0.0 };
+                }
+            } else if self.binary {
                 let (sum, kept) = w
                     .data
                     .iter()
@@ -218,6 +249,56 @@ impl EdgePopup {
     }
 }
 
+impl EdgePopup {
+    /// `scaled = shared[i] · eff` (eff holds `sign(W) ⊙ M`, zero biases).
+    fn scale_shared(&mut self, i: usize) -> Result<()> {
+        let w = self.shared[i];
+        if self.scaled.0.len() != self.eff.0.len() {
+            self.scaled = self.eff.clone();
+        }
+        for (k, e) in self.eff.iter() {
+            let d = self.scaled.get_mut(k)?;
+            for (x, &v) in d.data.iter_mut().zip(&e.data) {
+                *x = w * v;
+            }
+        }
+        Ok(())
+    }
+
+    /// The mean loss over the shared values and its straight-through score gradient.
+    fn shared_loss_and_grad(&mut self, scores: &ParamSet, batch: &Batch, grads: &mut ParamSet) -> Result<f32> {
+        self.effective(scores)?;
+        let n = batch.len();
+        let c = self.mlp.output_dim;
+        let k = self.shared.len() as f32;
+        for g in grads.0.values_mut() {
+            g.data.fill(0.0);
+        }
+        let mut total = 0.0;
+        for i in 0..self.shared.len() {
+            self.scale_shared(i)?;
+            self.mlp.forward_fast(&self.scaled, &batch.x, n, &mut self.ws)?;
+            self.dout.resize(n * c, 0.0);
+            total += self
+                .loss
+                .value_and_grad(self.ws.output(), &batch.t, &batch.y, c, &mut self.dout)
+                / k;
+            self.mlp
+                .backward_fast(&self.scaled, &batch.x, &self.dout, &mut self.ws, &mut self.egrads)?;
+            for (name, g) in grads.0.iter_mut() {
+                let (ge, s) = (self.egrads.get(name)?, scores.get(name)?);
+                // The edge's shared weight w · sign(W), on every edge, kept or not (the STE).
+                let w = self.shared[i] / k;
+                let wv = &self.weights.get(name)?.data;
+                for (((gs, &d), &sv), &raw) in g.data.iter_mut().zip(&ge.data).zip(&s.data).zip(wv) {
+                    *gs += d * w * raw.signum() * sv.signum();
+                }
+            }
+        }
+        Ok(total)
+    }
+}
+
 impl Trainable for EdgePopup {
     fn loss(&self) -> Loss {
         self.loss
@@ -228,6 +309,9 @@ impl Trainable for EdgePopup {
     }
 
     fn loss_and_grad(&mut self, scores: &ParamSet, batch: &Batch, grads: &mut ParamSet) -> Result<f32> {
+        if !self.shared.is_empty() {
+            return self.shared_loss_and_grad(scores, batch, grads);
+        }
         self.effective(scores)?;
         let n = batch.len();
         let c = self.mlp.output_dim;
@@ -249,6 +333,19 @@ impl Trainable for EdgePopup {
 
     fn predict(&mut self, scores: &ParamSet, x: &[f32], n: usize, out: &mut Vec<f32>) -> Result<()> {
         self.effective(scores)?;
+        if !self.shared.is_empty() {
+            out.clear();
+            out.resize(n * self.mlp.output_dim, 0.0);
+            let k = self.shared.len() as f32;
+            for i in 0..self.shared.len() {
+                self.scale_shared(i)?;
+                self.mlp.forward_fast(&self.scaled, x, n, &mut self.ws)?;
+                for (o, &v) in out.iter_mut().zip(self.ws.output()) {
+                    *o += v / k;
+                }
+            }
+            return Ok(());
+        }
         self.mlp.forward_fast(&self.eff, x, n, &mut self.ws)?;
         out.clear();
         out.extend_from_slice(self.ws.output());
