@@ -42,6 +42,9 @@ pub enum DataSource {
     Idx,
     /// Seeded random-teacher regression data (tests).
     Teacher,
+    /// (a + b) mod p over every pair of residues, one-hot operands
+    /// (`modulus`, `train_fraction`; grokking, Power et al. 2022).
+    Modular,
 }
 
 /// `[data]`.
@@ -70,6 +73,12 @@ pub struct DataConfig {
     /// Test fraction of the digits split.
     #[serde(default = "default_test_fraction")]
     pub test_fraction: f64,
+    /// The prime p of modular data (default 97).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modulus: Option<u64>,
+    /// Fraction of the p² pairs used for training, modular data (default 0.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_fraction: Option<f64>,
 }
 
 fn default_preprocess() -> Preprocess {
@@ -90,6 +99,8 @@ impl Default for DataConfig {
             preprocess: default_preprocess(),
             split_seed: 0,
             test_fraction: default_test_fraction(),
+            modulus: None,
+            train_fraction: None,
         }
     }
 }
@@ -97,6 +108,13 @@ impl Default for DataConfig {
 impl DataConfig {
     /// Loads, splits, subsets and preprocesses the data.
     pub fn load(&self) -> Result<Split> {
+        if self.source != DataSource::Modular && (self.modulus.is_some() || self.train_fraction.is_some()) {
+            return Err(Error::config(
+                "data.modulus / data.train_fraction",
+                "source = \"modular\" (they describe modular data)",
+                format!("source {:?}", self.source),
+            ));
+        }
         let mut split = match self.source {
             DataSource::Digits => data::digits::load(self.test_fraction, self.split_seed)?,
             DataSource::Idx => {
@@ -104,6 +122,27 @@ impl DataConfig {
                     Error::config("data.dir", "a directory of IDX files when source = \"idx\"", "nothing")
                 })?;
                 data::idx::load_dir(dir)?
+            }
+            DataSource::Modular => {
+                if self.preprocess != crate::data::Preprocess::None || self.validation_size > 0 {
+                    return Err(Error::config(
+                        "data",
+                        "preprocess = \"none\" and no validation_size with modular data (one-hot operands, every pair once)",
+                        format!("preprocess {:?}, validation_size {}", self.preprocess, self.validation_size),
+                    ));
+                }
+                if self.train_size.is_some() || self.test_size.is_some() {
+                    return Err(Error::config(
+                        "data.train_size / data.test_size",
+                        "train_fraction with modular data",
+                        "a size",
+                    ));
+                }
+                return data::modular::addition(
+                    self.modulus.unwrap_or(97),
+                    self.train_fraction.unwrap_or(0.4),
+                    self.split_seed,
+                );
             }
             DataSource::Teacher => {
                 let n = self.train_size.unwrap_or(512);

@@ -65,8 +65,9 @@ pub struct UnitEnv<'a> {
 
 /// The experiment tables a config may hold, and how each is checked (the
 /// registry: adding an experiment adds one line here and its command).
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 11] = [
     "elastic",
+    "grokking",
     "imp",
     "lmc",
     "lr_rewind",
@@ -91,6 +92,7 @@ pub fn check_tables(tables: &std::collections::BTreeMap<String, toml::Value>) ->
     for (name, v) in tables {
         match name.as_str() {
             "elastic" => check_one::<crate::elastic::ElasticConfig>(name, v)?,
+            "grokking" => check_one::<crate::grokking::GrokkingConfig>(name, v)?,
             "imp" => check_one::<crate::imp::ImpConfig>(name, v)?,
             "lmc" => check_one::<crate::lmc::LmcConfig>(name, v)?,
             "lr_rewind" => check_one::<crate::lr_rewind::LrRewindConfig>(name, v)?,

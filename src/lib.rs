@@ -12,6 +12,7 @@ pub mod device;
 pub mod elastic;
 pub mod error;
 pub mod experiment;
+pub mod grokking;
 pub mod imp;
 pub mod lmc;
 pub mod lr_rewind;

@@ -849,3 +849,45 @@ fn ticket_scale_shards_merge_and_bad_input_is_refused() {
         &["ticket_scale.densities"],
     );
 }
+
+/// Grokking units (seed, model) sharded two ways merge to the unsharded
+/// summary; a modulus that is not prime, a training fraction outside (0, 1)
+/// and a non-modular data set are refused by field.
+#[test]
+fn grokking_shards_merge_and_bad_input_is_refused() {
+    let (a, b) = sharded_and_whole_with(
+        "grokking",
+        None,
+        &["--config", "experiments/grokking_tiny.toml", "--name", "x"],
+        2,
+    );
+    assert_eq!(stripped(&a), stripped(&b));
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(v["curves"].as_array().unwrap().len(), 4, "{a}");
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = std::fs::read_to_string("experiments/grokking_tiny.toml").unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let nine = write("nine.toml", tiny.replace("modulus = 11", "modulus = 9"));
+    fails_with(&["grokking", "--config", &nine], dir.path(), &["data.modulus", "prime"]);
+    let two = write("two.toml", tiny.replace("modulus = 11", "modulus = 2"));
+    fails_with(&["grokking", "--config", &two], dir.path(), &["data.modulus"]);
+    let frac = write(
+        "frac.toml",
+        tiny.replace("train_fraction = 0.5", "train_fraction = 1.0"),
+    );
+    fails_with(&["grokking", "--config", &frac], dir.path(), &["data.train_fraction"]);
+    fails_with(&["grokking", "--quiet"], dir.path(), &["data.source", "modular"]);
+    let digits_frac = write(
+        "df.toml",
+        "[data]\nsource = \"digits\"\ntrain_fraction = 0.5\n".to_string(),
+    );
+    fails_with(
+        &["train", "--config", &digits_frac],
+        dir.path(),
+        &["data.train_fraction"],
+    );
+}

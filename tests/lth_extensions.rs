@@ -166,3 +166,28 @@ fn the_weight_agnostic_search_predicts_the_mean_over_shared_weights() {
     let (ep2, _) = EdgePopup::new(m, WeightInit::KaimingUniform, 0.4, Loss::CrossEntropy, 3).unwrap();
     assert!(ep2.weight_agnostic(vec![1.0, 0.0]).is_err());
 }
+
+#[test]
+fn adamw_decays_weights_apart_from_the_gradient() {
+    use lottery_tangent::train::optim::adam::{Adam, AdamConfig};
+    let cfg = AdamConfig {
+        lr: 0.1,
+        beta1: 0.9,
+        beta2: 0.98,
+        eps: 1e-8,
+        weight_decay: 0.5,
+    };
+    // First step: m̂ = g, v̂ = g², so Adam moves by lr·sign(g) after the decay.
+    let (w0, g) = ([2.0f32, -1.0, 0.5], [0.3f32, -0.2, 0.0]);
+    let mut w = w0;
+    Adam::decoupled(cfg.clone()).update("w", &mut w, &g, 0.1);
+    for i in 0..3 {
+        let want = w0[i] * (1.0 - 0.1 * 0.5) - 0.1 * g[i] / (g[i].abs() + 1e-8);
+        assert!((w[i] - want).abs() < 1e-6, "{i}: {} vs {want}", w[i]);
+    }
+    // Coupled (Adam's L2): the decay enters the gradient and is normalized away.
+    let mut w = w0;
+    Adam::new(cfg).update("w", &mut w, &g, 0.1);
+    let gd = g[2] + 0.5 * w0[2];
+    assert!((w[2] - (w0[2] - 0.1 * gd / (gd.abs() + 1e-8))).abs() < 1e-6);
+}

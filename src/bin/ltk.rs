@@ -60,6 +60,8 @@ enum Command {
     Elastic(ElasticArgs),
     /// Tickets and scale: IMP on the MLP scaled by width factors, tickets compared at the same number of remaining weights (the TOML's [ticket_scale] table).
     TicketScale(TicketScaleArgs),
+    /// Grokking on modular addition (Power et al. 2022): the network and its linearization from the same init, accuracy, weight norm and NTK change over log-spaced steps (the TOML's [grokking] table; `[data] source = "modular"`).
+    Grokking(GrokkingArgs),
     /// IMP with rewinding to k = 0 and k > 0 at several learning rates (and warmup), with each subnetwork's instability (the TOML's [lr_rewind] table).
     LrRewind(LrRewindArgs),
     /// Lueker's subset-sum experiment: best approximation error of n Uniform[-1,1] candidates vs n.
@@ -233,6 +235,18 @@ struct TicketScaleArgs {
 }
 
 #[derive(Args)]
+struct GrokkingArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Replicates (init and data-order seeds), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+    /// Train the network only, not its linearization.
+    #[arg(long)]
+    no_linearize: bool,
+}
+
+#[derive(Args)]
 struct LrRewindArgs {
     #[command(flatten)]
     common: TrainArgs,
@@ -353,6 +367,7 @@ fn run() -> Result<()> {
         Command::MultiPrize(a) => cmd_multi_prize(a),
         Command::Elastic(a) => cmd_elastic(a),
         Command::TicketScale(a) => cmd_ticket_scale(a),
+        Command::Grokking(a) => cmd_grokking(a),
         Command::LrRewind(a) => cmd_lr_rewind(a),
         Command::Merge { shards, into } => cmd_merge(shards, into),
         Command::SubsetSum(a) => cmd_subset_sum(a),
@@ -412,8 +427,9 @@ enum ModelKind {
 }
 
 /// Commands on the experiment layer (shards and merge).
-const SHARDED: [&str; 11] = [
+const SHARDED: [&str; 12] = [
     "elastic",
+    "grokking",
     "imp",
     "lmc",
     "lr_rewind",
@@ -953,6 +969,36 @@ fn cmd_ticket_scale(a: TicketScaleArgs) -> Result<()> {
     run_experiment::<TicketScale>(&exp, &cfg, &ctx, &device, &a.common)
 }
 
+fn cmd_grokking(a: GrokkingArgs) -> Result<()> {
+    use lottery_tangent::grokking::{Grokking, GrokkingConfig};
+    let (exp, ctx, device) = prepare(&a.common, "grokking", |exp| {
+        let mut cfg = exp.config.table::<GrokkingConfig>("grokking")?.unwrap_or_default();
+        if let Some(s) = &a.seeds {
+            cfg.seeds = s.clone();
+        }
+        if a.no_linearize {
+            cfg.linearize = false;
+        }
+        cfg.validate(exp)?;
+        exp.config.set_table("grokking", &cfg)?;
+        Ok(())
+    })?;
+    let cfg = exp.config.table::<GrokkingConfig>("grokking")?.unwrap_or_default();
+    println!(
+        "{}: grokking of {} on {} ({} train / {} test), {} steps, {} evaluations, seeds {:?}{}",
+        exp.config.name,
+        exp.net.describe(),
+        exp.split.train.name,
+        exp.split.train.len(),
+        exp.split.test.len(),
+        exp.spec.steps,
+        cfg.evals,
+        cfg.seeds,
+        if cfg.linearize { ", and its linearization" } else { "" }
+    );
+    run_experiment::<Grokking>(&exp, &cfg, &ctx, &device, &a.common)
+}
+
 fn cmd_lr_rewind(a: LrRewindArgs) -> Result<()> {
     use lottery_tangent::lr_rewind::{LrRewind, LrRewindConfig};
     let (exp, ctx, device) = prepare(&a.common, "lr_rewind", |exp| {
@@ -1014,6 +1060,7 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
     let ctx = RunContext::open(&into, &kind, &config_text, false)?;
     match kind.as_str() {
         "imp" => merge_experiment::<imp::Imp>(&exp, &config_text, &shards, &ctx)?,
+        "grokking" => merge_experiment::<lottery_tangent::grokking::Grokking>(&exp, &config_text, &shards, &ctx)?,
         "ticket_scale" => {
             merge_experiment::<lottery_tangent::ticket_scale::TicketScale>(&exp, &config_text, &shards, &ctx)?
         }

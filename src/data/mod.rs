@@ -13,6 +13,7 @@ pub mod augment;
 pub mod batch;
 pub mod digits;
 pub mod idx;
+pub mod modular;
 pub mod synthetic;
 
 pub use batch::BatchOrder;

@@ -1,6 +1,9 @@
 //! Adam (Kingma & Ba 2015, Algorithm 1) with coupled L2 weight decay, as in
 //! PyTorch's `torch.optim.Adam`: `g ← g + λ w`; `m ← β1 m + (1−β1) g`;
-//! `v ← β2 v + (1−β2) g²`; `w ← w − η m̂ / (sqrt(v̂) + ε)`.
+//! `v ← β2 v + (1−β2) g²`; `w ← w − η m̂ / (sqrt(v̂) + ε)`. AdamW
+//! (Loshchilov & Hutter 2019, Algorithm 2; `torch.optim.AdamW`) decouples
+//! the decay instead: `w ← w (1 − η λ)` before the same update with the raw
+//! gradient.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +42,8 @@ pub struct AdamConfig {
 #[derive(Debug)]
 pub struct Adam {
     pub config: AdamConfig,
+    /// AdamW: decoupled weight decay.
+    pub decoupled: bool,
     moments: BTreeMap<String, (Vec<f32>, Vec<f32>, u64)>,
     vars: Vec<Var>,
     lr: f64,
@@ -50,9 +55,18 @@ impl Adam {
         let lr = config.lr;
         Adam {
             config,
+            decoupled: false,
             moments: BTreeMap::new(),
             vars: Vec::new(),
             lr,
+        }
+    }
+
+    /// AdamW: the same moments, weight decay decoupled from the gradient.
+    pub fn decoupled(config: AdamConfig) -> Self {
+        Adam {
+            decoupled: true,
+            ..Adam::new(config)
         }
     }
 
@@ -69,9 +83,16 @@ impl Adam {
         let bc2 = 1.0 - (c.beta2).powi(*t as i32);
         let step = (lr as f64 / bc1) as f32;
         let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
+        let decoupled = self.decoupled;
+        let decay = 1.0 - lr * wd;
         super::par_zip4(w, g, m, v, |w, g, m, v| {
             for (((wi, &gi), mi), vi) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                let gd = gi + wd * *wi;
+                let gd = if decoupled {
+                    *wi *= decay;
+                    gi
+                } else {
+                    gi + wd * *wi
+                };
                 *mi = b1 * *mi + (1.0 - b1) * gd;
                 *vi = b2 * *vi + (1.0 - b2) * gd * gd;
                 *wi -= step * *mi / (vi.sqrt() * inv_sqrt_bc2 + eps);

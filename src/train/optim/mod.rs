@@ -78,12 +78,14 @@ fn step_vars(
     Ok(())
 }
 
-/// An optimizer as written in `[train.optimizer]` (`kind = "sgd"` or `"adam"`).
+/// An optimizer as written in `[train.optimizer]` (`kind = "sgd"`, `"adam"` or `"adamw"`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OptimizerConfig {
     Sgd(SgdConfig),
     Adam(AdamConfig),
+    /// Adam with decoupled weight decay (Loshchilov & Hutter 2019).
+    Adamw(AdamConfig),
 }
 
 impl Default for OptimizerConfig {
@@ -102,7 +104,7 @@ impl OptimizerConfig {
     pub fn lr(&self) -> f64 {
         match self {
             OptimizerConfig::Sgd(c) => c.lr,
-            OptimizerConfig::Adam(c) => c.lr,
+            OptimizerConfig::Adam(c) | OptimizerConfig::Adamw(c) => c.lr,
         }
     }
 
@@ -111,7 +113,7 @@ impl OptimizerConfig {
         let mut c = self.clone();
         match &mut c {
             OptimizerConfig::Sgd(s) => s.lr = lr,
-            OptimizerConfig::Adam(a) => a.lr = lr,
+            OptimizerConfig::Adam(a) | OptimizerConfig::Adamw(a) => a.lr = lr,
         }
         c
     }
@@ -147,7 +149,7 @@ impl OptimizerConfig {
                     ));
                 }
             }
-            OptimizerConfig::Adam(c) => {
+            OptimizerConfig::Adam(c) | OptimizerConfig::Adamw(c) => {
                 in01("train.optimizer.beta1", c.beta1)?;
                 in01("train.optimizer.beta2", c.beta2)?;
                 if !(c.eps > 0.0) {
@@ -179,6 +181,7 @@ impl Optimizer {
         match config {
             OptimizerConfig::Sgd(c) => Optimizer::Sgd(Sgd::new(c.clone())),
             OptimizerConfig::Adam(c) => Optimizer::Adam(Adam::new(c.clone())),
+            OptimizerConfig::Adamw(c) => Optimizer::Adam(Adam::decoupled(c.clone())),
         }
     }
 
