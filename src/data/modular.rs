@@ -13,7 +13,7 @@ use crate::{Error, Result};
 
 /// Whether `p` is prime (trial division; p is small here).
 pub fn is_prime(p: u64) -> bool {
-    p >= 2 && (2..).take_while(|d| d * d <= p).all(|d| p % d != 0)
+    p >= 2 && (2..).take_while(|d| d * d <= p).all(|d| !p.is_multiple_of(d))
 }
 
 /// The `p²` examples of (a + b) mod p, a seeded `train_fraction` of them for
