@@ -181,6 +181,21 @@ impl GrokCurve {
     fn last(&self) -> Option<&GrokPoint> {
         self.points.last()
     }
+    /// The evaluated step before the first one meeting `hit` (the event
+    /// happened in `(before, first]`); 0 when the first point meets it.
+    fn before(&self, hit: impl Fn(&GrokPoint) -> bool) -> Option<usize> {
+        let i = self.points.iter().position(hit)?;
+        Some(if i == 0 { 0 } else { self.points[i - 1].step })
+    }
+    /// Bounds of log10(generalize step / fit step) allowed by the evaluation
+    /// grid: `(log10(before_gen / fit), log10(gen / before_fit))`, steps floored at 1.
+    pub fn delay_bounds(&self) -> Option<(f64, f64)> {
+        let (fit, gen) = (self.fit_step()?, self.generalize_step()?);
+        let bf = self.before(|p| p.train_accuracy >= FIT)?;
+        let bg = self.before(|p| p.test_accuracy >= GENERALIZE)?;
+        let r = |a: usize, b: usize| (a.max(1) as f64 / b.max(1) as f64).log10();
+        Some((r(bg, fit), r(gen, bf)))
+    }
 }
 
 /// The whole experiment.
@@ -502,8 +517,10 @@ fn ci_text(ci: Option<(f64, f64)>, n: usize, scale: f64, unit: &str) -> String {
 }
 
 /// 1. Grokking in the network: per seed log10(generalize step / fit step),
-///    95% t interval; consistent above log10(10), contradicts below it,
-///    inconclusive if a seed never fits or never generalizes within the run.
+///    bracketed by the evaluation grid; consistent when the 95% t interval
+///    of the lower brackets lies above log10(10), contradicts when that of
+///    the upper brackets lies below it, inconclusive otherwise or if a seed
+///    never fits or never generalizes within the run.
 /// 2. The linearization only memorizes: per seed, network − linearization
 ///    final test accuracy; consistent above 10 points (and the
 ///    linearization fits the training set), contradicts below 1 point.
@@ -515,12 +532,8 @@ pub fn claims(s: &GrokSummary) -> Vec<Claim> {
     let mut out = vec![];
     let fits: Vec<Option<usize>> = net.iter().map(|c| c.fit_step()).collect();
     let gens: Vec<Option<usize>> = net.iter().map(|c| c.generalize_step()).collect();
-    let ratios: Option<Vec<f64>> = fits
-        .iter()
-        .zip(&gens)
-        .map(|(f, g)| Some(((*g)?.max(1) as f64 / (*f)?.max(1) as f64).log10()))
-        .collect();
-    let (verdict, reason, measured) = match &ratios {
+    let bounds: Option<Vec<(f64, f64)>> = net.iter().map(|c| c.delay_bounds()).collect();
+    let (verdict, reason, measured) = match &bounds {
         None => (
             Verdict::Inconclusive,
             format!(
@@ -531,24 +544,32 @@ pub fn claims(s: &GrokSummary) -> Vec<Claim> {
             ),
             format!("fit steps {}; generalize steps {}", step_text(&fits), step_text(&gens)),
         ),
-        Some(r) => {
-            let ci = stats::mean_ci(r);
+        Some(b) => {
+            // The evaluation grid brackets each step: judge the lower bounds
+            // for "consistent" and the upper bounds for "contradicts".
+            let lo = stats::mean_ci(&b.iter().map(|x| x.0).collect::<Vec<_>>());
+            let hi = stats::mean_ci(&b.iter().map(|x| x.1).collect::<Vec<_>>());
             let t = DELAY.log10();
-            let (v, why) = match ci {
-                None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
-                Some((m, h)) if m - h > t => (Verdict::Consistent, "the interval lies above 1 (10x)".into()),
-                Some((m, h)) if m + h < t => (
-                    Verdict::Contradicts,
-                    "the interval lies below 1: generalization follows fitting within 10x, no marked delay".into(),
+            let (v, why) = match (lo, hi) {
+                (Some((m, h)), _) if m - h > t => (
+                    Verdict::Consistent,
+                    "even the grid's lower bounds give an interval above 1 (10x)".into(),
                 ),
-                Some(_) => (Verdict::Inconclusive, "the interval contains 1 (10x)".into()),
+                (_, Some((m, h))) if m + h < t => (
+                    Verdict::Contradicts,
+                    "even the grid's upper bounds give an interval below 1: generalization follows fitting within 10x"
+                        .into(),
+                ),
+                (None, _) | (_, None) => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
+                _ => (Verdict::Inconclusive, "the intervals contain 1 (10x)".into()),
             };
             (
                 v,
                 why,
                 format!(
-                    "log10(generalize step / fit step) {}; fit steps {}; generalize steps {}",
-                    ci_text(ci, r.len(), 1.0, ""),
+                    "log10(generalize step / fit step), bracketed by the evaluation grid: lower bounds {}, upper bounds {}; fit steps {}; generalize steps {}",
+                    ci_text(lo, b.len(), 1.0, ""),
+                    ci_text(hi, b.len(), 1.0, ""),
                     step_text(&fits),
                     step_text(&gens)
                 ),
