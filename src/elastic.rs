@@ -37,7 +37,6 @@ use crate::paths::{write_csv, write_json, write_text, RunDir};
 use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, PruneSpec};
 use crate::stats;
-use crate::train::{self, Supervised, TrainOptions};
 use crate::verdict::{self, Claim, Verdict};
 use crate::{Error, Result};
 
@@ -252,28 +251,6 @@ fn ticket_acc(s: &ImpSummary, round: usize) -> Result<f64> {
         .ok_or_else(|| Error::invalid("IMP round", "a ticket record", round))
 }
 
-fn train_acc(exp: &Experiment, env: &UnitEnv, seed: u64, init: &ParamSet, mask: &Mask) -> Result<f64> {
-    let mut model = Supervised::new(exp.net.clone(), exp.config.train.loss, env.device);
-    let spec = train::TrainSpec {
-        data_seed: seed,
-        checkpoint_steps: vec![],
-        eval_every: 0,
-        ..exp.spec.clone()
-    };
-    let out = train::train(
-        &mut model,
-        init,
-        &exp.split,
-        &spec,
-        &TrainOptions {
-            mask: Some(mask),
-            progress: env.progress,
-            ..Default::default()
-        },
-    )?;
-    Ok(out.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN))
-}
-
 fn run_seed(exp: &Experiment, cfg: &ElasticConfig, seed: u64, env: &UnitEnv) -> Result<ElasticUnit> {
     let plan = cfg.plan(exp)?;
     let b = cfg.blocks;
@@ -323,11 +300,15 @@ fn run_seed(exp: &Experiment, cfg: &ElasticConfig, seed: u64, env: &UnitEnv) -> 
                 })
             };
             push("imp", theirs.2, ticket_acc(theirs.0, theirs.1)?);
-            push("transformed", m.density(), train_acc(receiver, env, seed, &theta0, &m)?);
+            push(
+                "transformed",
+                m.density(),
+                crate::experiment::train_masked(receiver, env, seed, &theta0, &m)?,
+            );
             push(
                 "random",
                 random.density(),
-                train_acc(receiver, env, seed, &theta0, &random)?,
+                crate::experiment::train_masked(receiver, env, seed, &theta0, &random)?,
             );
         }
     }
@@ -526,17 +507,6 @@ pub fn claims(s: &ElasticSummary) -> Vec<Claim> {
             Direction::Stretch => "stretched shallow ticket on the deep network",
             Direction::Squeeze => "squeezed deep ticket on the shallow network",
         };
-        let text = |ci: Option<(f64, f64)>, n: usize| {
-            ci.map(|(m, h)| {
-                format!(
-                    "{:.2} pp, 95% CI [{:.2}, {:.2}], {n} seeds",
-                    100.0 * m,
-                    100.0 * (m - h),
-                    100.0 * (m + h)
-                )
-            })
-            .unwrap_or_else(|| format!("– ({n} seeds)"))
-        };
         let v = diff("random", 1.0);
         let ci = stats::mean_ci(&v);
         let (verdict, reason) = match ci {
@@ -551,7 +521,7 @@ pub fn claims(s: &ElasticSummary) -> Vec<Claim> {
             measured: format!(
                 "at {:.2}% kept, transformed − random: {}",
                 100.0 * dens,
-                text(ci, v.len())
+                verdict::ci_text(ci, v.len(), 100.0, " pp")
             ),
             verdict,
             reason,
@@ -573,7 +543,7 @@ pub fn claims(s: &ElasticSummary) -> Vec<Claim> {
             measured: format!(
                 "at {:.2}% kept (IMP at its closest round), IMP − transformed: {}",
                 100.0 * dens,
-                text(ci, v.len())
+                verdict::ci_text(ci, v.len(), 100.0, " pp")
             ),
             verdict,
             reason,

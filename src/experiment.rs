@@ -140,6 +140,59 @@ pub fn check_densities(densities: &[f64], field: &str) -> Result<()> {
     Ok(())
 }
 
+/// Errors unless `factors` (width multipliers, config field `field`) is
+/// non-empty, finite, > 0 and without repeats.
+pub fn check_width_factors(factors: &[f64], field: &str) -> Result<()> {
+    if factors.is_empty() {
+        return Err(Error::config(field, "at least one width factor", "[]"));
+    }
+    if let Some(f) = factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+        return Err(Error::config(field, "finite factors > 0", f));
+    }
+    let mut sorted = factors.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.dedup();
+    if sorted.len() != factors.len() {
+        return Err(Error::config(field, "distinct factors", format!("{factors:?}")));
+    }
+    Ok(())
+}
+
+/// The base training spec for one unit's run with data-order seed `seed`:
+/// no checkpoints, evaluated once at the end.
+pub fn unit_spec(exp: &crate::config::Experiment, seed: u64) -> crate::train::TrainSpec {
+    crate::train::TrainSpec {
+        data_seed: seed,
+        checkpoint_steps: vec![],
+        eval_every: 0,
+        ..exp.spec.clone()
+    }
+}
+
+/// Trains `exp.net` from `init` under `mask` ([`unit_spec`]) and returns
+/// its final test accuracy.
+pub fn train_masked(
+    exp: &crate::config::Experiment,
+    env: &UnitEnv,
+    seed: u64,
+    init: &crate::params::ParamSet,
+    mask: &crate::params::Mask,
+) -> Result<f64> {
+    let mut model = crate::train::Supervised::new(exp.net.clone(), exp.config.train.loss, env.device);
+    let out = crate::train::train(
+        &mut model,
+        init,
+        &exp.split,
+        &unit_spec(exp, seed),
+        &crate::train::TrainOptions {
+            mask: Some(mask),
+            progress: env.progress,
+            ..Default::default()
+        },
+    )?;
+    Ok(out.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN))
+}
+
 /// Shard `index` of `count` (0-based, as Slurm's `SLURM_ARRAY_TASK_ID` with
 /// `--array=0-(n-1)`): the units whose position is `index` modulo `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

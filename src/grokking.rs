@@ -504,18 +504,6 @@ pub fn write_summary(dir: &RunDir, s: &GrokSummary) -> Result<()> {
     )
 }
 
-fn ci_text(ci: Option<(f64, f64)>, n: usize, scale: f64, unit: &str) -> String {
-    ci.map(|(m, h)| {
-        format!(
-            "{:.2}{unit}, 95% CI [{:.2}, {:.2}], {n} seeds",
-            scale * m,
-            scale * (m - h),
-            scale * (m + h)
-        )
-    })
-    .unwrap_or_else(|| format!("– ({n} seeds)"))
-}
-
 /// 1. Grokking in the network: per seed log10(generalize step / fit step),
 ///    bracketed by the evaluation grid; consistent when the 95% t interval
 ///    of the lower brackets lies above log10(10), contradicts when that of
@@ -568,8 +556,8 @@ pub fn claims(s: &GrokSummary) -> Vec<Claim> {
                 why,
                 format!(
                     "log10(generalize step / fit step), bracketed by the evaluation grid: lower bounds {}, upper bounds {}; fit steps {}; generalize steps {}",
-                    ci_text(lo, b.len(), 1.0, ""),
-                    ci_text(hi, b.len(), 1.0, ""),
+                    verdict::ci_text(lo, b.len(), 1.0, ""),
+                    verdict::ci_text(hi, b.len(), 1.0, ""),
                     step_text(&fits),
                     step_text(&gens)
                 ),
@@ -633,7 +621,7 @@ pub fn claims(s: &GrokSummary) -> Vec<Claim> {
             source: "Kumar et al. 2024 (ICLR), Grokking as the transition from lazy to rich training dynamics".into(),
             measured: format!(
                 "final test accuracy, network − linearization: {}; linearization final train accuracy {}",
-                ci_text(ci, d.len(), 100.0, " pp"),
+                verdict::ci_text(ci, d.len(), 100.0, " pp"),
                 pct(&lin.iter().filter_map(|c| c.last().map(|p| p.train_accuracy)).collect::<Vec<_>>())
             ),
             verdict,

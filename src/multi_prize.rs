@@ -125,26 +125,7 @@ impl MultiPrizeConfig {
     /// Checks everything before any training; returns the base MLP.
     pub fn validate(&self, exp: &Experiment) -> Result<Mlp> {
         crate::experiment::check_seeds(&self.seeds, "multi_prize.seeds")?;
-        if self.width_factors.is_empty() {
-            return Err(Error::config(
-                "multi_prize.width_factors",
-                "at least one width factor",
-                "[]",
-            ));
-        }
-        if let Some(f) = self.width_factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
-            return Err(Error::config("multi_prize.width_factors", "finite factors > 0", f));
-        }
-        let mut sorted = self.width_factors.clone();
-        sorted.sort_by(f64::total_cmp);
-        sorted.dedup();
-        if sorted.len() != self.width_factors.len() {
-            return Err(Error::config(
-                "multi_prize.width_factors",
-                "distinct factors",
-                format!("{:?}", self.width_factors),
-            ));
-        }
+        crate::experiment::check_width_factors(&self.width_factors, "multi_prize.width_factors")?;
         if let Some(lr) = self.score_lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return Err(Error::config("multi_prize.score_lr", "a finite rate > 0", lr));
         }
@@ -214,12 +195,7 @@ fn run_unit(exp: &Experiment, cfg: &MultiPrizeConfig, u: &MpUnit, env: &UnitEnv)
     let mlp = base.scaled(u.width_factor)?;
     let net = Network::Mlp(mlp.clone());
     let weights = crate::imp::layer_counts(&net).values().sum();
-    let spec = train::TrainSpec {
-        data_seed: u.seed,
-        checkpoint_steps: vec![],
-        eval_every: 0,
-        ..exp.spec.clone()
-    };
+    let spec = crate::experiment::unit_spec(exp, u.seed);
     let opts = TrainOptions {
         progress: env.progress,
         ..Default::default()
@@ -458,17 +434,6 @@ pub fn claims(s: &MpSummary) -> Vec<Claim> {
         }
     };
     let source = "Diffenderfer & Kailkhura 2021 (ICLR), Sec. 1 (Multi-Prize LTH, prize 1) and Sec. 4 (accuracy vs width and depth)".to_string();
-    let ci_text = |ci: Option<(f64, f64)>, n: usize| {
-        ci.map(|(m, h)| {
-            format!(
-                "{:.2} pp, 95% CI [{:.2}, {:.2}], {n} seeds",
-                100.0 * m,
-                100.0 * (m - h),
-                100.0 * (m + h)
-            )
-        })
-        .unwrap_or_else(|| format!("– ({n} seeds)"))
-    };
     let mut out = vec![];
     if hi > lo {
         let g_lo = gaps(s, arm, lo);
@@ -493,7 +458,7 @@ pub fn claims(s: &MpSummary) -> Vec<Claim> {
             measured: format!(
                 "(dense − {}) at width ×{lo} minus at width ×{hi}: {}",
                 arm.name(),
-                ci_text(ci, d.len())
+                verdict::ci_text(ci, d.len(), 100.0, " pp")
             ),
             verdict,
             reason,
@@ -519,7 +484,11 @@ pub fn claims(s: &MpSummary) -> Vec<Claim> {
             arm.name()
         ),
         source,
-        measured: format!("dense − {} at width ×{hi}: {}", arm.name(), ci_text(ci, g.len())),
+        measured: format!(
+            "dense − {} at width ×{hi}: {}",
+            arm.name(),
+            verdict::ci_text(ci, g.len(), 100.0, " pp")
+        ),
         verdict,
         reason,
     });

@@ -78,26 +78,7 @@ impl TicketScaleConfig {
     pub fn plan(&self, exp: &Experiment) -> Result<(Vec<usize>, Vec<WidthPlan>)> {
         crate::experiment::check_seeds(&self.seeds, "ticket_scale.seeds")?;
         crate::experiment::check_densities(&self.densities, "ticket_scale.densities")?;
-        if self.width_factors.is_empty() {
-            return Err(Error::config(
-                "ticket_scale.width_factors",
-                "at least one width factor",
-                "[]",
-            ));
-        }
-        if let Some(f) = self.width_factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
-            return Err(Error::config("ticket_scale.width_factors", "finite factors > 0", f));
-        }
-        let mut sorted = self.width_factors.clone();
-        sorted.sort_by(f64::total_cmp);
-        sorted.dedup();
-        if sorted.len() != self.width_factors.len() {
-            return Err(Error::config(
-                "ticket_scale.width_factors",
-                "distinct factors",
-                format!("{:?}", self.width_factors),
-            ));
-        }
+        crate::experiment::check_width_factors(&self.width_factors, "ticket_scale.width_factors")?;
         if exp.spec.eval_every == 0 {
             return Err(Error::config(
                 "train.eval_every",
@@ -488,14 +469,7 @@ pub fn claims(s: &ScaleSummary) -> Vec<Claim> {
         source: "Frankle & Carbin 2019 (ICLR), Sec. 7 (larger networks contain more potential winning tickets)".into(),
         measured: format!(
             "slope of ticket accuracy per doubling of width, {}",
-            ci.map(|(m, h)| format!(
-                "{:.2} pp, 95% CI [{:.2}, {:.2}], {} seeds",
-                100.0 * m,
-                100.0 * (m - h),
-                100.0 * (m + h),
-                slopes.len()
-            ))
-            .unwrap_or_else(|| format!("– ({} seeds)", slopes.len()))
+            verdict::ci_text(ci, slopes.len(), 100.0, " pp")
         ),
         verdict,
         reason,

@@ -210,3 +210,18 @@ pub fn favoured_rate(fit: Option<&PowerFit>, refs: &[(&str, f64)]) -> String {
         ),
     }
 }
+
+/// A per-seed statistic's mean and 95% t interval (from
+/// [`crate::stats::mean_ci`]) as text, scaled by `scale` with `unit`
+/// appended: "2.50 pp, 95% CI [1.00, 4.00], 3 seeds"; "– (n seeds)" without one.
+pub fn ci_text(ci: Option<(f64, f64)>, n: usize, scale: f64, unit: &str) -> String {
+    ci.map(|(m, h)| {
+        format!(
+            "{:.2}{unit}, 95% CI [{:.2}, {:.2}], {n} seeds",
+            scale * m,
+            scale * (m - h),
+            scale * (m + h)
+        )
+    })
+    .unwrap_or_else(|| format!("– ({n} seeds)"))
+}

@@ -223,12 +223,7 @@ fn run_seed(exp: &Experiment, cfg: &WeightAgnosticConfig, seed: u64, env: &UnitE
             exp.config.train.loss,
             crate::rng::derive_seed(seed, "wa-edge-popup", i as u64),
         )?;
-        let spec = train::TrainSpec {
-            data_seed: seed,
-            checkpoint_steps: vec![],
-            eval_every: 0,
-            ..exp.spec.clone()
-        };
+        let spec = crate::experiment::unit_spec(exp, seed);
         let o = train::train(
             &mut ep,
             &scores0,

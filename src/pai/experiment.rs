@@ -27,12 +27,10 @@ use super::{prune_at_init, PaiMethod, PaiSpec};
 use crate::config::Experiment;
 use crate::experiment::UnitEnv;
 use crate::imp::{Control, Imp, ImpConfig};
-use crate::params::{Mask, ParamSet};
 use crate::paths::{write_csv, write_json, write_text, RunDir};
 use crate::plot::{LineChart, Marker, Series};
 use crate::prune::PruneSpec;
 use crate::stats;
-use crate::train::{self, Supervised, TrainOptions};
 use crate::verdict::{self, Claim, Verdict};
 use crate::{Error, Result};
 
@@ -223,28 +221,6 @@ pub struct PaiSummary {
     pub records: Vec<PaiRecord>,
 }
 
-fn train_acc(exp: &Experiment, env: &UnitEnv, seed: u64, init: &ParamSet, mask: &Mask) -> Result<f64> {
-    let mut model = Supervised::new(exp.net.clone(), exp.config.train.loss, env.device);
-    let spec = train::TrainSpec {
-        data_seed: seed,
-        checkpoint_steps: vec![],
-        eval_every: 0,
-        ..exp.spec.clone()
-    };
-    let out = train::train(
-        &mut model,
-        init,
-        &exp.split,
-        &spec,
-        &TrainOptions {
-            mask: Some(mask),
-            progress: env.progress,
-            ..Default::default()
-        },
-    )?;
-    Ok(out.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN))
-}
-
 fn run_imp(exp: &Experiment, cfg: &PaiConfig, targets: &[Target], seed: u64, env: &UnitEnv) -> Result<UnitRecord> {
     let icfg = ImpConfig {
         rounds: targets.iter().map(|t| t.round).max().unwrap_or(1),
@@ -326,13 +302,13 @@ fn run_method(
             }
             Err(e) => return Err(e),
         };
-        let accuracy = train_acc(exp, env, seed, &theta0, &mask)?;
+        let accuracy = crate::experiment::train_masked(exp, env, seed, &theta0, &mask)?;
         let (shuffled_accuracy, reinit_accuracy) = if cfg.ablations {
             let shuffled = crate::prune::random_like(&mask, crate::rng::derive_seed(seed, "pai-shuffle", i as u64))?;
             let fresh = exp.net.init(crate::rng::derive_seed(seed, "pai-reinit", i as u64));
             (
-                Some(train_acc(exp, env, seed, &theta0, &shuffled)?),
-                Some(train_acc(exp, env, seed, &fresh, &mask)?),
+                Some(crate::experiment::train_masked(exp, env, seed, &theta0, &shuffled)?),
+                Some(crate::experiment::train_masked(exp, env, seed, &fresh, &mask)?),
             )
         } else {
             (None, None)
