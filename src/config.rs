@@ -322,6 +322,15 @@ pub struct Experiment {
 }
 
 impl Experiment {
+    /// The same experiment with init seed `seed` and data-order seed `seed`
+    /// (unless the config fixes `train.data_seed`); the data split is unchanged.
+    pub fn with_seed(&self, seed: u64) -> Experiment {
+        let mut e = self.clone();
+        e.config.seed = seed;
+        e.spec.data_seed = self.config.train.data_seed.unwrap_or(seed);
+        e
+    }
+
     /// The same experiment on the fully connected network `mlp` (e.g. a
     /// wider or deeper copy of its model); the config's `[model]` is
     /// rewritten to match, so run identities and caches tell them apart.

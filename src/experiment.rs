@@ -65,10 +65,11 @@ pub struct UnitEnv<'a> {
 
 /// The experiment tables a config may hold, and how each is checked (the
 /// registry: adding an experiment adds one line here and its command).
-pub const TABLES: [&str; 11] = [
+pub const TABLES: [&str; 12] = [
     "elastic",
     "grokking",
     "imp",
+    "kernel_velocity",
     "lmc",
     "lr_rewind",
     "multi_prize",
@@ -94,6 +95,7 @@ pub fn check_tables(tables: &std::collections::BTreeMap<String, toml::Value>) ->
             "elastic" => check_one::<crate::elastic::ElasticConfig>(name, v)?,
             "grokking" => check_one::<crate::grokking::GrokkingConfig>(name, v)?,
             "imp" => check_one::<crate::imp::ImpConfig>(name, v)?,
+            "kernel_velocity" => check_one::<crate::kernel_velocity::KernelVelocityConfig>(name, v)?,
             "lmc" => check_one::<crate::lmc::LmcConfig>(name, v)?,
             "lr_rewind" => check_one::<crate::lr_rewind::LrRewindConfig>(name, v)?,
             "multi_prize" => check_one::<crate::multi_prize::MultiPrizeConfig>(name, v)?,

@@ -14,6 +14,7 @@ pub mod error;
 pub mod experiment;
 pub mod grokking;
 pub mod imp;
+pub mod kernel_velocity;
 pub mod lmc;
 pub mod lr_rewind;
 pub mod models;

@@ -891,3 +891,49 @@ fn grokking_shards_merge_and_bad_input_is_refused() {
         &["data.train_fraction"],
     );
 }
+
+/// Kernel-velocity units (per seed: the kernel trace and every LMC unit)
+/// sharded two ways merge to the unsharded summary; Δ beyond the run, a
+/// spawn step without room for Δ and a conv model are refused by field.
+#[test]
+fn kernel_velocity_shards_merge_and_bad_input_is_refused() {
+    let (a, b) = sharded_and_whole_with(
+        "kernel-velocity",
+        None,
+        &["--config", "experiments/kernel_velocity_digits.toml", "--name", "x"],
+        2,
+    );
+    assert_eq!(stripped(&a), stripped(&b));
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    let seeds = v["seeds"].as_array().unwrap();
+    assert_eq!(seeds.len(), 2, "{a}");
+    for s in seeds {
+        // 3 spawn steps; kernels at 0, every k and the log grid, each with t + Δ ≤ T.
+        assert_eq!(s["per_k"].as_array().unwrap().len(), 3, "{a}");
+        let pts = s["trace"]["points"].as_array().unwrap();
+        assert!(pts.len() >= 5, "{a}");
+        assert!(pts.iter().all(|p| p["step"].as_u64().unwrap() + 10 <= 200), "{a}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = "experiments/kernel_velocity_digits.toml";
+    fails_with(
+        &["kernel-velocity", "--config", cfg, "--delta", "200"],
+        dir.path(),
+        &["kernel_velocity.delta"],
+    );
+    fails_with(
+        &["kernel-velocity", "--config", cfg, "--ks", "0,195"],
+        dir.path(),
+        &["kernel_velocity.ks"],
+    );
+    fails_with(
+        &["kernel-velocity", "--config", cfg, "--model", "conv"],
+        dir.path(),
+        &["model", "fully connected"],
+    );
+    fails_with(
+        &["kernel-velocity", "--config", cfg, "--seeds", "1,1"],
+        dir.path(),
+        &["kernel_velocity.seeds"],
+    );
+}

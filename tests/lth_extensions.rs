@@ -191,3 +191,114 @@ fn adamw_decays_weights_apart_from_the_gradient() {
     let gd = g[2] + 0.5 * w0[2];
     assert!((w[2] - (w0[2] - 0.1 * gd / (gd.abs() + 1e-8))).abs() < 1e-6);
 }
+
+// ---- Kernel velocity (Fort et al. 2020) ----
+
+use lottery_tangent::kernel_velocity::{KernelPoint, KernelTrace, KernelVelocityConfig, SeedResult};
+use lottery_tangent::lmc::KSummary;
+use lottery_tangent::ntk::empirical::{Kernel, KernelKind};
+
+fn kernel(data: Vec<f32>) -> Kernel {
+    Kernel {
+        data,
+        rows: 2,
+        cols: 2,
+        kind: KernelKind::Traced,
+    }
+}
+
+/// Fort et al.'s kernel distance is one minus the cosine between the
+/// kernels: 0 for a positive rescaling, 1 for orthogonal kernels, 2 for
+/// opposite ones; shape mismatches and zero kernels are errors.
+#[test]
+fn kernel_distance_is_one_minus_the_cosine() {
+    let k = kernel(vec![1.0, 2.0, 2.0, 5.0]);
+    assert!(k.cosine_distance(&k).unwrap().abs() < 1e-12);
+    assert!(k.cosine_distance(&kernel(vec![3.0, 6.0, 6.0, 15.0])).unwrap().abs() < 1e-7);
+    let (a, b) = (kernel(vec![1.0, 0.0, 0.0, 0.0]), kernel(vec![0.0, 0.0, 0.0, 1.0]));
+    assert!((a.cosine_distance(&b).unwrap() - 1.0).abs() < 1e-12);
+    assert!((a.cosine_distance(&kernel(vec![-1.0, 0.0, 0.0, 0.0])).unwrap() - 2.0).abs() < 1e-12);
+    // 1 − (1·1 + 1·0) / (√2 · 1)
+    let c = kernel(vec![1.0, 1.0, 0.0, 0.0]);
+    assert!((a.cosine_distance(&c).unwrap() - (1.0 - 1.0 / 2f64.sqrt())).abs() < 1e-7);
+    let wide = Kernel {
+        data: vec![1.0; 6],
+        rows: 2,
+        cols: 3,
+        kind: KernelKind::Traced,
+    };
+    assert!(a.cosine_distance(&wide).is_err());
+    assert!(a.cosine_distance(&kernel(vec![0.0; 4])).is_err());
+}
+
+fn ksum(k: usize, instability: f64) -> KSummary {
+    KSummary {
+        network: "dense".into(),
+        density: None,
+        k,
+        pairs: 2,
+        mean: instability,
+        min: instability,
+        max: instability,
+        stable: instability < lottery_tangent::lmc::STABLE_THRESHOLD,
+        accuracy: 0.9,
+    }
+}
+
+fn trace(v: &[(usize, f64)]) -> KernelTrace {
+    KernelTrace {
+        seed: 0,
+        points: v
+            .iter()
+            .map(|&(step, velocity)| KernelPoint {
+                step,
+                velocity,
+                to_final: 0.5,
+                norm: 1.0,
+            })
+            .collect(),
+        final_accuracy: 0.9,
+    }
+}
+
+/// The onsets are bracketed by their grids: stability from the first k
+/// after which every k is stable, the slowdown from the first step after
+/// the first step whose velocity is under the fraction of its step-0 value.
+#[test]
+fn onset_brackets_follow_their_grids() {
+    let t = trace(&[(0, 1.0), (5, 0.5), (20, 0.05), (40, 0.2), (80, 0.01), (160, 0.02)]);
+    // The first crossing counts, whatever comes later (0.2 at step 40).
+    assert_eq!(t.slow_bracket(0.1), Some((6, 20)));
+    assert_eq!(t.slow_bracket(0.6), Some((1, 5)));
+    assert_eq!(t.slow_bracket(0.03), Some((41, 80)));
+    assert_eq!(t.slow_bracket(0.001), None);
+    let r = |ks: Vec<KSummary>| SeedResult {
+        seed: 0,
+        trace: t.clone(),
+        per_k: ks,
+    };
+    assert_eq!(
+        r(vec![ksum(0, 0.2), ksum(25, 0.05), ksum(100, 0.01), ksum(500, 0.0)]).stable_bracket(),
+        Some((26, 100))
+    );
+    assert_eq!(r(vec![ksum(0, 0.01), ksum(25, 0.0)]).stable_bracket(), Some((0, 0)));
+    assert_eq!(r(vec![ksum(10, 0.01), ksum(25, 0.0)]).stable_bracket(), Some((0, 10)));
+    assert_eq!(r(vec![ksum(0, 0.01), ksum(25, 0.1)]).stable_bracket(), None);
+}
+
+/// The kernel grid holds 0, every spawn step and log-spaced steps, each
+/// with room for Δ before the end of the run.
+#[test]
+fn kernel_grid_has_room_for_delta() {
+    let cfg = KernelVelocityConfig {
+        ks: vec![0, 30, 90],
+        kernel_points: 6,
+        delta: 10,
+        ..KernelVelocityConfig::default()
+    };
+    let g = cfg.grid(100);
+    assert_eq!(g.first(), Some(&0));
+    assert!(g.contains(&30) && g.contains(&90) && g.contains(&1));
+    assert!(g.iter().all(|&t| t + 10 <= 100), "{g:?}");
+    assert!(g.windows(2).all(|w| w[0] < w[1]), "{g:?}");
+}

@@ -4,10 +4,20 @@ LeNet-5, Conv-4 and ResNet-20 (open_lth's cifar_resnet_20: BatchNorm,
 cross-entropy, eager mode, 2 threads; median of 5 timed blocks.
     pip install torch && python3 benches/peers/pytorch_conv.py
 (the PyPI wheel imports only with its CUDA dependencies installed, even on a
-CPU-only machine).
+CPU-only machine). On a GPU machine, the peer of `ltk train --device cuda`:
+    python3 benches/peers/pytorch_conv.py --device cuda
+(timed blocks end with torch.cuda.synchronize(); --threads sets the CPU threads).
 """
-import time, torch, torch.nn as nn
-torch.set_num_threads(2)
+import argparse, time, torch, torch.nn as nn
+ap = argparse.ArgumentParser()
+ap.add_argument("--device", default="cpu")
+ap.add_argument("--threads", type=int, default=2)
+args = ap.parse_args()
+torch.set_num_threads(args.threads)
+dev = torch.device(args.device)
+def sync():
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
 def lenet5():
     return nn.Sequential(nn.Conv2d(1,6,5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6,16,5), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(256,120), nn.ReLU(), nn.Linear(120,84), nn.ReLU(), nn.Linear(84,10))
@@ -33,19 +43,24 @@ def resnet20():
     return nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), *blocks,
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 for name, f, reps in [("lenet5", lenet5, 200), ("conv4", conv4, 8), ("resnet20", resnet20, 8)]:
-    m = f(); opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
-    x = torch.rand(128,1,28,28); y = torch.randint(0,10,(128,)); loss = nn.CrossEntropyLoss()
+    if dev.type == "cuda":
+        reps *= 10
+    m = f().to(dev); opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+    x = torch.rand(128,1,28,28, device=dev); y = torch.randint(0,10,(128,), device=dev); loss = nn.CrossEntropyLoss()
     for _ in range(3):
         opt.zero_grad(); loss(m(x), y).backward(); opt.step()
     ts = []
+    sync()
     for r in range(5):
         t0 = time.perf_counter()
         for _ in range(reps):
             opt.zero_grad(); loss(m(x), y).backward(); opt.step()
+        sync()
         ts.append((time.perf_counter()-t0)/reps)
     ts.sort()
-    print(f"{name}: median {128/ts[2]:.0f} samples/s (min-max {128/ts[-1]:.0f}-{128/ts[0]:.0f}), torch {torch.__version__}")
-a = torch.rand(1024,1024); b = torch.rand(1024,1024); a@b
+    print(f"{name}: median {128/ts[2]:.0f} samples/s (min-max {128/ts[-1]:.0f}-{128/ts[0]:.0f}), torch {torch.__version__} on {args.device}")
+a = torch.rand(1024,1024, device=dev); b = torch.rand(1024,1024, device=dev); a@b; sync()
 t0 = time.perf_counter()
 for _ in range(10): a@b
+sync()
 print(f"torch matmul 1024^3: {2*1024**3/((time.perf_counter()-t0)/10)/1e9:.1f} GFLOP/s")

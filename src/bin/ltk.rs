@@ -62,6 +62,8 @@ enum Command {
     TicketScale(TicketScaleArgs),
     /// Grokking on modular addition (Power et al. 2022): the network and its linearization from the same init, accuracy, weight norm and NTK change over log-spaced steps (the TOML's [grokking] table; `[data] source = "modular"`).
     Grokking(GrokkingArgs),
+    /// Kernel velocity and stability (Fort et al. 2020): along one dense run per seed, the NTK's distance between Θ_t and Θ_t+Δ and to Θ_T, beside the LMC instability of children spawned at each k (the TOML's [kernel_velocity] table).
+    KernelVelocity(KernelVelocityArgs),
     /// IMP with rewinding to k = 0 and k > 0 at several learning rates (and warmup), with each subnetwork's instability (the TOML's [lr_rewind] table).
     LrRewind(LrRewindArgs),
     /// Lueker's subset-sum experiment: best approximation error of n Uniform[-1,1] candidates vs n.
@@ -247,6 +249,24 @@ struct GrokkingArgs {
 }
 
 #[derive(Args)]
+struct KernelVelocityArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Replicates (parents: init and data-order seeds), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+    /// Spawn steps k of the LMC children, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    ks: Option<Vec<usize>>,
+    /// Pairs of children per k.
+    #[arg(long)]
+    pairs: Option<usize>,
+    /// Δ: the velocity compares the kernels at t and t + Δ.
+    #[arg(long)]
+    delta: Option<usize>,
+}
+
+#[derive(Args)]
 struct LrRewindArgs {
     #[command(flatten)]
     common: TrainArgs,
@@ -368,6 +388,7 @@ fn run() -> Result<()> {
         Command::Elastic(a) => cmd_elastic(a),
         Command::TicketScale(a) => cmd_ticket_scale(a),
         Command::Grokking(a) => cmd_grokking(a),
+        Command::KernelVelocity(a) => cmd_kernel_velocity(a),
         Command::LrRewind(a) => cmd_lr_rewind(a),
         Command::Merge { shards, into } => cmd_merge(shards, into),
         Command::SubsetSum(a) => cmd_subset_sum(a),
@@ -427,10 +448,11 @@ enum ModelKind {
 }
 
 /// Commands on the experiment layer (shards and merge).
-const SHARDED: [&str; 12] = [
+const SHARDED: [&str; 13] = [
     "elastic",
     "grokking",
     "imp",
+    "kernel_velocity",
     "lmc",
     "lr_rewind",
     "multi_prize",
@@ -969,6 +991,49 @@ fn cmd_ticket_scale(a: TicketScaleArgs) -> Result<()> {
     run_experiment::<TicketScale>(&exp, &cfg, &ctx, &device, &a.common)
 }
 
+fn cmd_kernel_velocity(a: KernelVelocityArgs) -> Result<()> {
+    use lottery_tangent::kernel_velocity::{KernelVelocity, KernelVelocityConfig};
+    let (exp, ctx, device) = prepare(&a.common, "kernel_velocity", |exp| {
+        let mut cfg = exp
+            .config
+            .table::<KernelVelocityConfig>("kernel_velocity")?
+            .unwrap_or_default();
+        if let Some(s) = &a.seeds {
+            cfg.seeds = s.clone();
+        }
+        if let Some(k) = &a.ks {
+            cfg.ks = k.clone();
+        }
+        if let Some(p) = a.pairs {
+            cfg.pairs = p;
+        }
+        if let Some(d) = a.delta {
+            cfg.delta = d;
+        }
+        cfg.validate(exp)?;
+        exp.config.set_table("kernel_velocity", &cfg)?;
+        Ok(())
+    })?;
+    let cfg = exp
+        .config
+        .table::<KernelVelocityConfig>("kernel_velocity")?
+        .unwrap_or_default();
+    println!(
+        "{}: kernel velocity and stability of {} on {} ({} train / {} test), {} steps, Δ = {}, spawn steps {:?} with {} pairs, seeds {:?}",
+        exp.config.name,
+        exp.net.describe(),
+        exp.split.train.name,
+        exp.split.train.len(),
+        exp.split.test.len(),
+        exp.spec.steps,
+        cfg.delta,
+        cfg.ks,
+        cfg.pairs,
+        cfg.seeds
+    );
+    run_experiment::<KernelVelocity>(&exp, &cfg, &ctx, &device, &a.common)
+}
+
 fn cmd_grokking(a: GrokkingArgs) -> Result<()> {
     use lottery_tangent::grokking::{Grokking, GrokkingConfig};
     let (exp, ctx, device) = prepare(&a.common, "grokking", |exp| {
@@ -1061,6 +1126,9 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
     match kind.as_str() {
         "imp" => merge_experiment::<imp::Imp>(&exp, &config_text, &shards, &ctx)?,
         "grokking" => merge_experiment::<lottery_tangent::grokking::Grokking>(&exp, &config_text, &shards, &ctx)?,
+        "kernel_velocity" => {
+            merge_experiment::<lottery_tangent::kernel_velocity::KernelVelocity>(&exp, &config_text, &shards, &ctx)?
+        }
         "ticket_scale" => {
             merge_experiment::<lottery_tangent::ticket_scale::TicketScale>(&exp, &config_text, &shards, &ctx)?
         }

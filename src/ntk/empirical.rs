@@ -83,6 +83,35 @@ impl Kernel {
         self.data.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt()
     }
 
+    /// Fort et al. 2020's kernel distance `S = 1 − ⟨K1, K2⟩_F / (||K1||_F ||K2||_F)`:
+    /// one minus the cosine between the kernels as vectors, 0 for kernels
+    /// equal up to a positive scale, in [0, 2]; errors on a shape mismatch
+    /// or a zero kernel.
+    pub fn cosine_distance(&self, other: &Kernel) -> Result<f64> {
+        if (self.rows, self.cols) != (other.rows, other.cols) {
+            return Err(Error::Shape {
+                what: "kernel".into(),
+                expected: vec![self.rows, self.cols],
+                got: vec![other.rows, other.cols],
+            });
+        }
+        let (na, nb) = (self.frobenius(), other.frobenius());
+        if !(na > 0.0 && nb > 0.0) {
+            return Err(Error::invalid(
+                "kernels for a cosine distance",
+                "nonzero kernels",
+                "a zero kernel",
+            ));
+        }
+        let dot: f64 = self
+            .data
+            .iter()
+            .zip(&other.data)
+            .map(|(&a, &b)| a as f64 * b as f64)
+            .sum();
+        Ok((1.0 - dot / (na * nb)).clamp(0.0, 2.0))
+    }
+
     /// `||self - other||_F / ||self||_F`; errors on a shape mismatch.
     pub fn relative_distance(&self, other: &Kernel) -> Result<f64> {
         if (self.rows, self.cols) != (other.rows, other.cols) {
