@@ -79,6 +79,10 @@ pub struct DataConfig {
     /// Fraction of the p² pairs used for training, modular data (default 0.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_fraction: Option<f64>,
+    /// Fraction of training labels replaced by another class, seeded by
+    /// `split_seed` (Nakkiran et al. 2019's label noise); test labels stay clean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_noise: Option<f64>,
 }
 
 fn default_preprocess() -> Preprocess {
@@ -101,6 +105,7 @@ impl Default for DataConfig {
             test_fraction: default_test_fraction(),
             modulus: None,
             train_fraction: None,
+            label_noise: None,
         }
     }
 }
@@ -138,6 +143,13 @@ impl DataConfig {
                         "a size",
                     ));
                 }
+                if self.label_noise.is_some() {
+                    return Err(Error::config(
+                        "data.label_noise",
+                        "no label noise with modular data (not supported there)",
+                        "a fraction",
+                    ));
+                }
                 return data::modular::addition(
                     self.modulus.unwrap_or(97),
                     self.train_fraction.unwrap_or(0.4),
@@ -158,6 +170,9 @@ impl DataConfig {
         }
         if let (Some(n), false) = (self.test_size, self.source == DataSource::Teacher) {
             split = split.with_test_size(n)?;
+        }
+        if let Some(p) = self.label_noise {
+            split = split.with_label_noise(p, self.split_seed)?;
         }
         Ok(split.preprocess(self.preprocess))
     }

@@ -65,7 +65,8 @@ pub struct UnitEnv<'a> {
 
 /// The experiment tables a config may hold, and how each is checked (the
 /// registry: adding an experiment adds one line here and its command).
-pub const TABLES: [&str; 12] = [
+pub const TABLES: [&str; 14] = [
+    "double_descent",
     "elastic",
     "grokking",
     "imp",
@@ -76,6 +77,7 @@ pub const TABLES: [&str; 12] = [
     "pai",
     "strong",
     "supermask",
+    "ticket_ntk",
     "ticket_scale",
     "weight_agnostic",
 ];
@@ -92,6 +94,7 @@ fn check_one<T: DeserializeOwned>(name: &str, v: &toml::Value) -> Result<()> {
 pub fn check_tables(tables: &std::collections::BTreeMap<String, toml::Value>) -> Result<()> {
     for (name, v) in tables {
         match name.as_str() {
+            "double_descent" => check_one::<crate::double_descent::DoubleDescentConfig>(name, v)?,
             "elastic" => check_one::<crate::elastic::ElasticConfig>(name, v)?,
             "grokking" => check_one::<crate::grokking::GrokkingConfig>(name, v)?,
             "imp" => check_one::<crate::imp::ImpConfig>(name, v)?,
@@ -102,6 +105,7 @@ pub fn check_tables(tables: &std::collections::BTreeMap<String, toml::Value>) ->
             "pai" => check_one::<crate::pai::experiment::PaiConfig>(name, v)?,
             "strong" => check_one::<crate::strong::experiment::StrongConfig>(name, v)?,
             "supermask" => check_one::<crate::supermask::SupermaskConfig>(name, v)?,
+            "ticket_ntk" => check_one::<crate::ticket_ntk::TicketNtkConfig>(name, v)?,
             "ticket_scale" => check_one::<crate::ticket_scale::TicketScaleConfig>(name, v)?,
             "weight_agnostic" => check_one::<crate::weight_agnostic::WeightAgnosticConfig>(name, v)?,
             other => {

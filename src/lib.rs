@@ -9,6 +9,7 @@
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod double_descent;
 pub mod elastic;
 pub mod error;
 pub mod experiment;
@@ -30,6 +31,7 @@ pub mod run;
 pub mod stats;
 pub mod strong;
 pub mod supermask;
+pub mod ticket_ntk;
 pub mod ticket_scale;
 pub mod train;
 pub mod verdict;

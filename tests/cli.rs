@@ -937,3 +937,93 @@ fn kernel_velocity_shards_merge_and_bad_input_is_refused() {
         &["kernel_velocity.seeds"],
     );
 }
+
+/// Ticket-NTK units ((seed, k) IMP chains with their subnetworks, (seed,
+/// method) masks) sharded two ways merge to the unsharded summary; a rewind
+/// step past the run, an empty density list and a conv model are refused.
+#[test]
+fn ticket_ntk_shards_merge_and_bad_input_is_refused() {
+    let (a, b) = sharded_and_whole_with(
+        "ticket-ntk",
+        None,
+        &["--config", "experiments/ticket_ntk_digits.toml", "--name", "x"],
+        3,
+    );
+    assert_eq!(stripped(&a), stripped(&b));
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    let recs = v["records"].as_array().unwrap();
+    // per seed: 2 k x (dense + imp, random_reinit, random_prune) + snip = 9
+    assert_eq!(recs.len(), 18, "{a}");
+    for r in recs.iter().filter(|r| r["collapsed"].is_null()) {
+        let al = r["start"]["alignment"].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&al), "{r}");
+        assert!(r["linearized_accuracy"].as_f64().is_some(), "{r}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = "experiments/ticket_ntk_digits.toml";
+    fails_with(
+        &["ticket-ntk", "--config", cfg, "--rewind-steps", "0,150"],
+        dir.path(),
+        &["ticket_ntk.rewind_steps"],
+    );
+    fails_with(
+        &["ticket-ntk", "--config", cfg, "--densities", "1.5"],
+        dir.path(),
+        &["ticket_ntk.densities"],
+    );
+    fails_with(
+        &["ticket-ntk", "--config", cfg, "--model", "conv"],
+        dir.path(),
+        &["model", "fully connected"],
+    );
+}
+
+/// Double-descent units (seed, width) sharded two ways merge to the
+/// unsharded summary; an empty widths list, a zero width, bad label noise
+/// and a conv model are refused by field.
+#[test]
+fn double_descent_shards_merge_and_bad_input_is_refused() {
+    let (a, b) = sharded_and_whole_with(
+        "double-descent",
+        None,
+        &["--config", "experiments/double_descent_digits.toml", "--name", "x"],
+        2,
+    );
+    assert_eq!(stripped(&a), stripped(&b));
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    let recs = v["records"].as_array().unwrap();
+    // 2 seeds x 3 widths, each with the network, linearization, kernel and ticket
+    assert_eq!(recs.len(), 6, "{a}");
+    for r in recs {
+        for m in ["network", "linearized", "kernel", "ticket"] {
+            let e = r[m]["test"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&e), "{r}");
+        }
+    }
+    assert_eq!(v["label_noise"].as_f64(), Some(0.2));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = "experiments/double_descent_digits.toml";
+    let empty = dir.path().join("empty.toml");
+    let text = std::fs::read_to_string(cfg).unwrap();
+    std::fs::write(&empty, text.replace("widths = [4, 16, 64]", "widths = []")).unwrap();
+    fails_with(
+        &["double-descent", "--config", &empty.display().to_string()],
+        dir.path(),
+        &["double_descent.widths", "at least one width"],
+    );
+    fails_with(
+        &["double-descent", "--config", cfg, "--widths", "0,4"],
+        dir.path(),
+        &["double_descent.widths"],
+    );
+    fails_with(
+        &["double-descent", "--config", cfg, "--label-noise", "1.5"],
+        dir.path(),
+        &["data.label_noise"],
+    );
+    fails_with(
+        &["double-descent", "--config", cfg, "--model", "conv"],
+        dir.path(),
+        &["model", "fully connected"],
+    );
+}

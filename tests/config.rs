@@ -83,3 +83,55 @@ fn cuda_without_the_feature_is_a_clear_error() {
     let e = lottery_tangent::device::parse("tpu").unwrap_err().to_string();
     assert!(e.contains("cpu, cuda"), "{e}");
 }
+
+/// Label noise moves a seeded round(p·n) of the training labels, each to
+/// another class; validation and test labels stay clean; bad fractions and
+/// modular data are refused by field.
+#[test]
+fn label_noise_moves_that_many_training_labels_to_other_classes() {
+    use lottery_tangent::config::DataConfig;
+    let clean = DataConfig {
+        train_size: Some(400),
+        validation_size: 100,
+        ..Default::default()
+    };
+    let noisy = DataConfig {
+        label_noise: Some(0.25),
+        ..clean.clone()
+    };
+    let (a, b) = (clean.load().unwrap(), noisy.load().unwrap());
+    let moved = a
+        .train
+        .labels
+        .iter()
+        .zip(&b.train.labels)
+        .filter(|(x, y)| x != y)
+        .count();
+    assert_eq!(moved, 100);
+    assert_eq!(a.test.labels, b.test.labels);
+    assert_eq!(
+        a.validation.as_ref().map(|v| &v.labels),
+        b.validation.as_ref().map(|v| &v.labels)
+    );
+    assert_eq!(a.train.x, b.train.x);
+    assert!(b.train.labels.iter().all(|&y| (y as usize) < b.train.num_classes));
+    // Seeded: the same split seed moves the same labels.
+    assert_eq!(noisy.load().unwrap().train.labels, b.train.labels);
+    for p in [1.0, -0.1, f64::NAN] {
+        let bad = DataConfig {
+            label_noise: Some(p),
+            ..clean.clone()
+        };
+        let e = bad.load().unwrap_err().to_string();
+        assert!(e.contains("data.label_noise"), "{e}");
+    }
+    let modular: lottery_tangent::config::ExperimentConfig =
+        toml::from_str("[data]\nsource = \"modular\"\nmodulus = 7\npreprocess = \"none\"\nlabel_noise = 0.1\n")
+            .unwrap();
+    assert!(modular
+        .data
+        .load()
+        .unwrap_err()
+        .to_string()
+        .contains("data.label_noise"));
+}

@@ -1,5 +1,7 @@
 //! Multi-prize tickets (biprop's binary weights, sign activations), elastic
-//! ticket transformations and scaled MLPs: the definitions, checked directly.
+//! ticket transformations, scaled MLPs, and the tangent-space measurements
+//! (kernel distance and onsets, effective rank, kernel-target alignment):
+//! the definitions, checked directly.
 
 use lottery_tangent::elastic::transform;
 use lottery_tangent::models::{Activation, Mlp, Parameterization};
@@ -301,4 +303,64 @@ fn kernel_grid_has_room_for_delta() {
     assert!(g.contains(&30) && g.contains(&90) && g.contains(&1));
     assert!(g.iter().all(|&t| t + 10 <= 100), "{g:?}");
     assert!(g.windows(2).all(|w| w[0] < w[1]), "{g:?}");
+}
+
+// ---- Kernel diagnostics of tickets (spectrum, effective rank, alignment) ----
+
+use lottery_tangent::ntk::diagnostics::{centered_alignment, effective_rank, kernel_stats};
+
+/// Roy & Vetterli's effective rank: n for a flat spectrum, 1 for rank one,
+/// exp of the entropy in between; an all-zero spectrum is an error.
+#[test]
+fn effective_rank_is_exp_entropy() {
+    assert!((effective_rank(&[2.0; 5]).unwrap() - 5.0).abs() < 1e-12);
+    assert!((effective_rank(&[3.0, 0.0, 0.0]).unwrap() - 1.0).abs() < 1e-12);
+    // p = (3/4, 1/4): exp(−(3/4 ln 3/4 + 1/4 ln 1/4))
+    let h: f64 = -(0.75f64 * 0.75f64.ln() + 0.25 * 0.25f64.ln());
+    assert!((effective_rank(&[3.0, 1.0, -1e-12]).unwrap() - h.exp()).abs() < 1e-12);
+    assert!(effective_rank(&[0.0, 0.0]).is_err());
+    assert!(effective_rank(&[]).is_err());
+}
+
+/// Centered alignment is 1 for the label kernel itself (and its positive
+/// multiples plus a constant, which centering removes), 0 for a kernel
+/// orthogonal to it after centering, and an error for one class.
+#[test]
+fn centered_alignment_matches_its_definition() {
+    let labels = [0u32, 0, 1, 1];
+    let l: Vec<f64> = (0..16)
+        .map(|ij| if labels[ij / 4] == labels[ij % 4] { 1.0 } else { 0.0 })
+        .collect();
+    assert!((centered_alignment(&l, 4, &labels, 2).unwrap() - 1.0).abs() < 1e-12);
+    let shifted: Vec<f64> = l.iter().map(|v| 3.0 * v + 7.0).collect();
+    assert!((centered_alignment(&shifted, 4, &labels, 2).unwrap() - 1.0).abs() < 1e-12);
+    // A kernel that pairs examples across the classes: (0,2) and (1,3).
+    let cross: Vec<f64> = (0..16)
+        .map(|ij| {
+            let (i, j) = (ij / 4, ij % 4);
+            if i == j || (i % 2 == j % 2) {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    assert!(centered_alignment(&cross, 4, &labels, 2).unwrap().abs() < 1e-12);
+    // By hand for the identity: Kc = H, Lc = H L H; <H, HLH> = tr(HLH) = 2 (two classes of 2),
+    // ||H|| = sqrt(3), ||HLH|| = 2.
+    let eye: Vec<f64> = (0..16).map(|ij| if ij / 4 == ij % 4 { 1.0 } else { 0.0 }).collect();
+    assert!((centered_alignment(&eye, 4, &labels, 2).unwrap() - 2.0 / (3f64.sqrt() * 2.0)).abs() < 1e-12);
+    assert!(centered_alignment(&l, 4, &[0, 0, 0, 0], 2).is_err());
+    assert!(centered_alignment(&l, 4, &[0, 0, 1, 5], 2).is_err());
+    assert!(centered_alignment(&l[..9], 3, &labels, 2).is_err());
+    let k = Kernel {
+        data: l.iter().map(|&v| v as f32).collect(),
+        rows: 4,
+        cols: 4,
+        kind: KernelKind::Traced,
+    };
+    let st = kernel_stats(&k, &labels, 2, 3).unwrap();
+    assert_eq!(st.top_eigenvalues.len(), 3);
+    assert!((st.top_eigenvalues[0] - 2.0).abs() < 1e-9 && (st.trace - 4.0).abs() < 1e-9);
+    assert!((st.effective_rank - 2.0).abs() < 1e-9);
 }

@@ -64,6 +64,10 @@ enum Command {
     Grokking(GrokkingArgs),
     /// Kernel velocity and stability (Fort et al. 2020): along one dense run per seed, the NTK's distance between Θ_t and Θ_t+Δ and to Θ_T, beside the LMC instability of children spawned at each k (the TOML's [kernel_velocity] table).
     KernelVelocity(KernelVelocityArgs),
+    /// Tickets in the tangent space: IMP tickets (rewinding k = 0 and k > 0), random reinit, random pruning and pruning-at-init masks, each with its masked NTK at the start (spectrum, effective rank, label alignment), its accuracy trained and linearized at the start, and its NTK change (the TOML's [ticket_ntk] table).
+    TicketNtk(TicketNtkArgs),
+    /// Model-wise double descent with label noise (Nakkiran et al. 2019): test error vs width for the network, its linearization, NTK kernel regression and IMP tickets (the TOML's [double_descent] table; `[data] label_noise`).
+    DoubleDescent(DoubleDescentArgs),
     /// IMP with rewinding to k = 0 and k > 0 at several learning rates (and warmup), with each subnetwork's instability (the TOML's [lr_rewind] table).
     LrRewind(LrRewindArgs),
     /// Lueker's subset-sum experiment: best approximation error of n Uniform[-1,1] candidates vs n.
@@ -249,6 +253,33 @@ struct GrokkingArgs {
 }
 
 #[derive(Args)]
+struct DoubleDescentArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Hidden widths, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    widths: Option<Vec<usize>>,
+    /// Replicates (init and data-order seeds), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+}
+
+#[derive(Args)]
+struct TicketNtkArgs {
+    #[command(flatten)]
+    common: TrainArgs,
+    /// Target densities (comma separated) and seeds.
+    #[command(flatten)]
+    masks: MaskArgs,
+    /// IMP rewinding steps k, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    rewind_steps: Option<Vec<usize>>,
+    /// Skip the linearized runs.
+    #[arg(long)]
+    no_linearize: bool,
+}
+
+#[derive(Args)]
 struct KernelVelocityArgs {
     #[command(flatten)]
     common: TrainArgs,
@@ -335,6 +366,9 @@ struct TrainArgs {
     /// Use a seeded random subset of this many training examples.
     #[arg(long)]
     train_size: Option<usize>,
+    /// Move this fraction of the training labels to another class (seeded; test labels stay clean).
+    #[arg(long)]
+    label_noise: Option<f64>,
     /// Model: lenet300_100, mlp (with --hidden) or conv.
     #[arg(long, value_enum)]
     model: Option<ModelKind>,
@@ -389,6 +423,8 @@ fn run() -> Result<()> {
         Command::TicketScale(a) => cmd_ticket_scale(a),
         Command::Grokking(a) => cmd_grokking(a),
         Command::KernelVelocity(a) => cmd_kernel_velocity(a),
+        Command::TicketNtk(a) => cmd_ticket_ntk(a),
+        Command::DoubleDescent(a) => cmd_double_descent(a),
         Command::LrRewind(a) => cmd_lr_rewind(a),
         Command::Merge { shards, into } => cmd_merge(shards, into),
         Command::SubsetSum(a) => cmd_subset_sum(a),
@@ -448,7 +484,8 @@ enum ModelKind {
 }
 
 /// Commands on the experiment layer (shards and merge).
-const SHARDED: [&str; 13] = [
+const SHARDED: [&str; 15] = [
+    "double_descent",
     "elastic",
     "grokking",
     "imp",
@@ -460,6 +497,7 @@ const SHARDED: [&str; 13] = [
     "pai",
     "strong",
     "supermask",
+    "ticket_ntk",
     "ticket_scale",
     "weight_agnostic",
 ];
@@ -479,6 +517,9 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
     }
     if a.train_size.is_some() {
         c.data.train_size = a.train_size;
+    }
+    if a.label_noise.is_some() {
+        c.data.label_noise = a.label_noise;
     }
     if let (Some(m), Some(_)) = (a.model, &a.hidden) {
         if m != ModelKind::Mlp {
@@ -991,6 +1032,74 @@ fn cmd_ticket_scale(a: TicketScaleArgs) -> Result<()> {
     run_experiment::<TicketScale>(&exp, &cfg, &ctx, &device, &a.common)
 }
 
+fn cmd_double_descent(a: DoubleDescentArgs) -> Result<()> {
+    use lottery_tangent::double_descent::{DoubleDescent, DoubleDescentConfig};
+    let (exp, ctx, device) = prepare(&a.common, "double_descent", |exp| {
+        let mut cfg = exp
+            .config
+            .table::<DoubleDescentConfig>("double_descent")?
+            .unwrap_or_default();
+        if let Some(w) = &a.widths {
+            cfg.widths = w.clone();
+        }
+        if let Some(s) = &a.seeds {
+            cfg.seeds = s.clone();
+        }
+        cfg.plan(exp)?;
+        exp.config.set_table("double_descent", &cfg)?;
+        Ok(())
+    })?;
+    let cfg = exp
+        .config
+        .table::<DoubleDescentConfig>("double_descent")?
+        .unwrap_or_default();
+    println!(
+        "{}: double descent of {} on {} ({} train with {:.0}% noisy labels / {} test), {} steps, widths {:?}, seeds {:?}",
+        exp.config.name,
+        exp.net.describe(),
+        exp.split.train.name,
+        exp.split.train.len(),
+        100.0 * exp.config.data.label_noise.unwrap_or(0.0),
+        exp.split.test.len(),
+        exp.spec.steps,
+        cfg.widths,
+        cfg.seeds
+    );
+    run_experiment::<DoubleDescent>(&exp, &cfg, &ctx, &device, &a.common)
+}
+
+fn cmd_ticket_ntk(a: TicketNtkArgs) -> Result<()> {
+    use lottery_tangent::ticket_ntk::{TicketNtk, TicketNtkConfig};
+    let (exp, ctx, device) = prepare(&a.common, "ticket_ntk", |exp| {
+        let mut cfg = exp.config.table::<TicketNtkConfig>("ticket_ntk")?.unwrap_or_default();
+        a.masks.apply(&mut cfg.densities, &mut cfg.seeds);
+        if let Some(k) = &a.rewind_steps {
+            cfg.rewind_steps = k.clone();
+        }
+        if a.no_linearize {
+            cfg.linearize = false;
+        }
+        cfg.plan(exp)?;
+        exp.config.set_table("ticket_ntk", &cfg)?;
+        Ok(())
+    })?;
+    let cfg = exp.config.table::<TicketNtkConfig>("ticket_ntk")?.unwrap_or_default();
+    println!(
+        "{}: tickets in the tangent space of {} on {} ({} train / {} test), {} steps, densities {:?}, rewinding to {:?}, methods {:?}, seeds {:?}",
+        exp.config.name,
+        exp.net.describe(),
+        exp.split.train.name,
+        exp.split.train.len(),
+        exp.split.test.len(),
+        exp.spec.steps,
+        cfg.densities,
+        cfg.rewind_steps,
+        cfg.methods.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        cfg.seeds
+    );
+    run_experiment::<TicketNtk>(&exp, &cfg, &ctx, &device, &a.common)
+}
+
 fn cmd_kernel_velocity(a: KernelVelocityArgs) -> Result<()> {
     use lottery_tangent::kernel_velocity::{KernelVelocity, KernelVelocityConfig};
     let (exp, ctx, device) = prepare(&a.common, "kernel_velocity", |exp| {
@@ -1126,6 +1235,10 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
     match kind.as_str() {
         "imp" => merge_experiment::<imp::Imp>(&exp, &config_text, &shards, &ctx)?,
         "grokking" => merge_experiment::<lottery_tangent::grokking::Grokking>(&exp, &config_text, &shards, &ctx)?,
+        "double_descent" => {
+            merge_experiment::<lottery_tangent::double_descent::DoubleDescent>(&exp, &config_text, &shards, &ctx)?
+        }
+        "ticket_ntk" => merge_experiment::<lottery_tangent::ticket_ntk::TicketNtk>(&exp, &config_text, &shards, &ctx)?,
         "kernel_velocity" => {
             merge_experiment::<lottery_tangent::kernel_velocity::KernelVelocity>(&exp, &config_text, &shards, &ctx)?
         }

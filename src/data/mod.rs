@@ -253,6 +253,37 @@ impl Split {
         Ok(Split { train, ..self })
     }
 
+    /// Label noise as in Nakkiran et al. 2019 (Sec. 3, "label noise p"): a
+    /// seeded random `round(p · n)` of the training examples get a label drawn
+    /// uniformly from the other classes. Validation and test labels stay
+    /// clean. Errors on p outside [0, 1), on data with regression targets,
+    /// and on fewer than 2 classes.
+    pub fn with_label_noise(mut self, p: f64, seed: u64) -> Result<Split> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::config("data.label_noise", "a fraction in [0, 1)", p));
+        }
+        if self.train.targets.is_some() || self.train.num_classes < 2 {
+            return Err(Error::config(
+                "data.label_noise",
+                "classification data with 2 classes or more",
+                &self.train.name,
+            ));
+        }
+        let n = self.train.len();
+        let flips = (p * n as f64).round() as usize;
+        let mut rng = crate::rng::stream(seed, "label-noise");
+        let mut perm: Vec<usize> = (0..n).collect();
+        perm.shuffle(&mut rng);
+        let c = self.train.num_classes as u32;
+        for &i in &perm[..flips] {
+            // A uniform draw among the c − 1 other classes.
+            let r = rand::Rng::gen_range(&mut rng, 0..c - 1);
+            let y = self.train.labels[i];
+            self.train.labels[i] = if r >= y { r + 1 } else { r };
+        }
+        Ok(self)
+    }
+
     /// Keeps the first `n` test examples; errors if `n == 0` or `n > test.len()`.
     pub fn with_test_size(self, n: usize) -> Result<Split> {
         let test = self.test.take(n)?;

@@ -3,6 +3,7 @@
 
 pub mod analytic;
 pub mod compare;
+pub mod diagnostics;
 pub mod dynamics;
 pub mod empirical;
 pub mod linearize;

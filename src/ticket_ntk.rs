@@ -1,0 +1,776 @@
+//! `ltk ticket-ntk`: lottery tickets in the tangent space at their starting
+//! point. Is a ticket a subnetwork, or a point θ_start whose linearization
+//! `f(θ_start) + J(θ_start)Δθ` already fits the data (the question the
+//! review behind issue 14 ends on)?
+//!
+//! Per (seed, rewinding step k), IMP ([`crate::imp`], `[ticket_ntk.prune]`
+//! per round, rewinding to θ_k) is read at the rounds closest to the target
+//! densities, and every subnetwork below starts at step k from θ_start ⊙ m:
+//! - `dense`: the whole network at θ_k;
+//! - `imp`: the ticket, θ_start = θ_k;
+//! - `random_reinit`: the ticket's mask on a fresh initialization;
+//! - `random_prune`: a random mask with the ticket's per-layer counts at θ_k.
+//!
+//! Per seed and pruning-at-init method ([`crate::pai`]), the method's mask at
+//! the same densities starts at θ0 (k = 0).
+//!
+//! For each subnetwork:
+//! - its masked empirical NTK at the start (traced,
+//!   [`crate::ntk::empirical::mlp_ntk`] with the mask, on the first
+//!   `ntk_examples` training examples): the top eigenvalues, effective rank
+//!   and centered kernel-target alignment ([`crate::ntk::diagnostics`]);
+//! - its test accuracy trained (steps k..T, masked weights held at zero);
+//! - the test accuracy of its linearization at θ_start
+//!   ([`crate::ntk::linearize::Linearized`], Lee et al. 2019 Eq. 5: trained
+//!   only in the tangent space there, with the same mask, optimizer and data
+//!   order);
+//! - the relative change of its NTK from start to end of training,
+//!   `||Θ_T − Θ_start||_F / ||Θ_start||_F`.
+//!
+//! The verdict: does the ticket's advantage over random pruning and over
+//! reinitialization exist already in its linearization?
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Experiment;
+use crate::experiment::UnitEnv;
+use crate::imp::{Imp, ImpConfig};
+use crate::models::{Mlp, Network};
+use crate::ntk::diagnostics::{kernel_stats, KernelStats};
+use crate::ntk::empirical::{mlp_ntk, Kernel, KernelKind};
+use crate::ntk::linearize::Linearized;
+use crate::pai::{prune_at_init, PaiMethod, PaiSpec};
+use crate::params::{Mask, ParamSet};
+use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::plot::{LineChart, Marker, Series};
+use crate::prune::{self, PruneSpec};
+use crate::stats;
+use crate::train::{self, Supervised, TrainOptions, Trainable};
+use crate::verdict::{self, Claim, Verdict};
+use crate::{Error, Result};
+
+/// Eigenvalues kept per kernel.
+pub const TOP_EIGENVALUES: usize = 10;
+/// Rounds searched for a target density.
+const MAX_ROUNDS: usize = 60;
+
+/// `[ticket_ntk]` of an experiment TOML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketNtkConfig {
+    /// Replicates (init and data-order seeds).
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// Target densities (each read at the IMP round closest to it).
+    #[serde(default = "default_densities")]
+    pub densities: Vec<f64>,
+    /// IMP rewinding steps k (0 = θ0).
+    #[serde(default = "default_rewind_steps")]
+    pub rewind_steps: Vec<usize>,
+    /// Pruning-at-init methods, at θ0.
+    #[serde(default = "default_methods")]
+    pub methods: Vec<PaiMethod>,
+    /// IMP's pruning per round.
+    #[serde(default)]
+    pub prune: PruneSpec,
+    /// Training examples of the NTK.
+    #[serde(default = "default_ntk_examples")]
+    pub ntk_examples: usize,
+    /// Also train each subnetwork's linearization.
+    #[serde(default = "default_true")]
+    pub linearize: bool,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0, 1, 2]
+}
+fn default_densities() -> Vec<f64> {
+    vec![0.2, 0.05]
+}
+fn default_rewind_steps() -> Vec<usize> {
+    vec![0, 100]
+}
+fn default_methods() -> Vec<PaiMethod> {
+    vec![PaiMethod::Snip, PaiMethod::Synflow]
+}
+fn default_ntk_examples() -> usize {
+    256
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for TicketNtkConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("the empty [ticket_ntk] takes every default")
+    }
+}
+
+/// A target density and where IMP reaches it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    pub target: f64,
+    pub round: usize,
+    /// The round's planned density.
+    pub density: f64,
+}
+
+impl TicketNtkConfig {
+    /// Checks everything before any training; returns the MLP and the targets.
+    pub fn plan(&self, exp: &Experiment) -> Result<(Mlp, Vec<Target>)> {
+        crate::experiment::check_seeds(&self.seeds, "ticket_ntk.seeds")?;
+        crate::experiment::check_densities(&self.densities, "ticket_ntk.densities")?;
+        if self.rewind_steps.is_empty() {
+            return Err(Error::config("ticket_ntk.rewind_steps", "at least one step", "[]"));
+        }
+        let mut ks = self.rewind_steps.clone();
+        ks.sort_unstable();
+        if let Some(w) = ks.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::config("ticket_ntk.rewind_steps", "distinct steps", w[0]));
+        }
+        if let Some(&k) = ks.iter().find(|&&k| k >= exp.spec.steps) {
+            return Err(Error::config(
+                "ticket_ntk.rewind_steps",
+                format!("steps < {} (the training length)", exp.spec.steps),
+                k,
+            ));
+        }
+        let mut methods = self.methods.clone();
+        methods.sort();
+        if let Some(w) = methods.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::config("ticket_ntk.methods", "distinct methods", w[0].name()));
+        }
+        if self.ntk_examples == 0 {
+            return Err(Error::config("ticket_ntk.ntk_examples", "at least 1 example", 0));
+        }
+        let Network::Mlp(mlp) = &exp.net else {
+            return Err(Error::config(
+                "model",
+                "a fully connected network (the structured NTK and the linearization are MLP paths)",
+                exp.net.describe(),
+            ));
+        };
+        let layers = exp.net.prunable();
+        self.prune.validate(&layers)?;
+        if self.prune.rate == 0.0 {
+            return Err(Error::config("ticket_ntk.prune.rate", "a rate in (0, 1)", 0.0));
+        }
+        let counts = crate::imp::layer_counts(&exp.net);
+        let plan = self.prune.resolved(&layers).rounds_for_densities(
+            &counts,
+            &self.densities,
+            MAX_ROUNDS,
+            "ticket_ntk.densities",
+        )?;
+        let targets = self
+            .densities
+            .iter()
+            .zip(plan)
+            .map(|(&target, (round, density))| Target { target, round, density })
+            .collect();
+        Ok((mlp.clone(), targets))
+    }
+}
+
+/// One unit: a seed's IMP chain at one rewinding step with its subnetworks,
+/// or a seed's masks of one pruning-at-init method.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TicketNtkUnit {
+    Rewind { seed: u64, k: usize },
+    Method { seed: u64, method: PaiMethod },
+}
+
+/// One subnetwork.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubnetRecord {
+    pub seed: u64,
+    /// Its starting step.
+    pub k: usize,
+    /// dense, imp, random_reinit, random_prune or a method's name.
+    pub mask: String,
+    /// None for the dense network.
+    pub target: Option<f64>,
+    pub density: f64,
+    /// The masked NTK at the start (None when a method emptied a layer).
+    pub start: Option<KernelStats>,
+    pub accuracy: Option<f64>,
+    pub linearized_accuracy: Option<f64>,
+    /// `||Θ_T − Θ_start|| / ||Θ_start||`.
+    pub ntk_change: Option<f64>,
+    /// The layer a pruning-at-init method left without weights (nothing is trained).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collapsed: Option<String>,
+}
+
+/// The whole experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TicketNtkSummary {
+    pub name: String,
+    pub model: String,
+    pub data: String,
+    pub steps: usize,
+    pub ntk_examples: usize,
+    pub seeds: Vec<u64>,
+    pub rewind_steps: Vec<usize>,
+    pub targets: Vec<Target>,
+    pub records: Vec<SubnetRecord>,
+}
+
+/// The examples and labels of the NTK.
+fn ntk_data(exp: &Experiment, cfg: &TicketNtkConfig) -> (Vec<f32>, Vec<u32>, usize) {
+    let train = &exp.split.train;
+    let n = cfg.ntk_examples.min(train.len());
+    (train.x[..n * train.dim()].to_vec(), train.labels[..n].to_vec(), n)
+}
+
+struct Measure<'a> {
+    exp: &'a Experiment,
+    cfg: &'a TicketNtkConfig,
+    mlp: &'a Mlp,
+    env: &'a UnitEnv<'a>,
+    x: Vec<f32>,
+    labels: Vec<u32>,
+    n: usize,
+}
+
+impl Measure<'_> {
+    fn kernel(&self, p: &ParamSet, mask: &Mask) -> Result<Kernel> {
+        mlp_ntk(
+            self.mlp,
+            p,
+            &self.x,
+            self.n,
+            &self.x,
+            self.n,
+            KernelKind::Traced,
+            Some(mask),
+            64,
+        )
+    }
+
+    /// Trains `model` from `start` under `mask`, steps k..T; the final parameters and test accuracy.
+    fn train(&self, model: &mut dyn Trainable, start: &ParamSet, mask: &Mask, k: usize) -> Result<(ParamSet, f64)> {
+        let out = train::train(
+            model,
+            start,
+            &self.exp.split,
+            &crate::experiment::unit_spec(self.exp, self.exp.spec.data_seed),
+            &TrainOptions {
+                mask: Some(mask),
+                start_step: k,
+                progress: self.env.progress,
+                ..Default::default()
+            },
+        )?;
+        let acc = out.last().map(|r| r.test_accuracy).unwrap_or(f64::NAN);
+        Ok((out.params, acc))
+    }
+
+    /// Every measurement of the subnetwork `mask` started at step k from `theta` ⊙ mask.
+    fn subnet(
+        &self,
+        seed: u64,
+        k: usize,
+        name: &str,
+        target: Option<f64>,
+        theta: &ParamSet,
+        mask: &Mask,
+    ) -> Result<SubnetRecord> {
+        let mut start = theta.clone();
+        mask.apply(&mut start)?;
+        let k0 = self.kernel(&start, mask)?;
+        let stats = kernel_stats(&k0, &self.labels, self.exp.split.train.num_classes, TOP_EIGENVALUES)?;
+        let mut model = Supervised::new(self.exp.net.clone(), self.exp.config.train.loss, self.env.device);
+        let (end, accuracy) = self.train(&mut model, &start, mask, k)?;
+        let ntk_change = k0.relative_distance(&self.kernel(&end, mask)?)?;
+        let linearized_accuracy = if self.cfg.linearize {
+            let mut lin = Linearized::new(self.mlp.clone(), start.clone(), self.exp.config.train.loss)?;
+            Some(self.train(&mut lin, &start, mask, k)?.1)
+        } else {
+            None
+        };
+        if self.env.progress {
+            eprintln!(
+                "seed {seed} k {k} {name} at {:.2}% kept: {:.2}% trained, linearized {}",
+                100.0 * mask.density(),
+                100.0 * accuracy,
+                linearized_accuracy
+                    .map(|a| format!("{:.2}%", 100.0 * a))
+                    .unwrap_or_else(|| "–".into())
+            );
+        }
+        Ok(SubnetRecord {
+            seed,
+            k,
+            mask: name.into(),
+            target,
+            density: mask.density(),
+            start: Some(stats),
+            accuracy: Some(accuracy),
+            linearized_accuracy,
+            ntk_change: Some(ntk_change),
+            collapsed: None,
+        })
+    }
+}
+
+fn rewind_unit(m: &Measure, targets: &[Target], seed: u64, k: usize) -> Result<Vec<SubnetRecord>> {
+    let (exp, env) = (m.exp, m.env);
+    let icfg = ImpConfig {
+        rounds: targets.iter().map(|t| t.round).max().unwrap_or(1),
+        rewind_step: k,
+        prune: m.cfg.prune.clone(),
+        seeds: vec![seed],
+        controls: vec![],
+        ..ImpConfig::default()
+    };
+    let dir = env.dir.child(&format!("imp_seed_{seed}_k{k}"))?;
+    crate::experiment::run_in::<Imp>(exp, &icfg, &dir, env.device, env.progress, env.resume)?;
+    let theta_k = ParamSet::load(&dir.file(&format!("seed_{seed}/rewind.safetensors")))?;
+    let full = Mask::ones(&theta_k, &exp.net.prunable())?;
+    let mut out = vec![m.subnet(seed, k, "dense", None, &theta_k, &full)?];
+    for (i, t) in targets.iter().enumerate() {
+        let mask = Mask::load(
+            &dir.child(&format!("seed_{seed}/round_{:02}", t.round))?
+                .file("mask.safetensors"),
+        )?;
+        out.push(m.subnet(seed, k, "imp", Some(t.target), &theta_k, &mask)?);
+        let fresh = exp.net.init(crate::rng::derive_seed(
+            seed,
+            "ticket-ntk-reinit",
+            (k as u64) << 16 | i as u64,
+        ));
+        out.push(m.subnet(seed, k, "random_reinit", Some(t.target), &fresh, &mask)?);
+        let random = prune::random_like(
+            &mask,
+            crate::rng::derive_seed(seed, "ticket-ntk-random", (k as u64) << 16 | i as u64),
+        )?;
+        out.push(m.subnet(seed, k, "random_prune", Some(t.target), &theta_k, &random)?);
+    }
+    Ok(out)
+}
+
+fn method_unit(m: &Measure, targets: &[Target], seed: u64, method: PaiMethod) -> Result<Vec<SubnetRecord>> {
+    let exp = m.exp;
+    let theta0 = exp.net.init(seed);
+    let mut out = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let spec = PaiSpec::new(
+            method,
+            t.density,
+            crate::rng::derive_seed(seed, "ticket-ntk-method", i as u64),
+        );
+        match prune_at_init(&exp.net, &theta0, &exp.split.train, exp.config.train.loss, &spec) {
+            Ok(mask) => out.push(m.subnet(seed, 0, method.name(), Some(t.target), &theta0, &mask)?),
+            Err(Error::LayerCollapse { layer, .. }) => out.push(SubnetRecord {
+                seed,
+                k: 0,
+                mask: method.name().into(),
+                target: Some(t.target),
+                density: t.density,
+                start: None,
+                accuracy: None,
+                linearized_accuracy: None,
+                ntk_change: None,
+                collapsed: Some(layer),
+            }),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// `ltk ticket-ntk` on the experiment layer.
+pub struct TicketNtk;
+
+impl crate::experiment::Experiment for TicketNtk {
+    const NAME: &'static str = "ticket_ntk";
+    type Base = Experiment;
+    type Config = TicketNtkConfig;
+    type Unit = TicketNtkUnit;
+    type Record = Vec<SubnetRecord>;
+    type Summary = TicketNtkSummary;
+
+    fn units(base: &Experiment, cfg: &TicketNtkConfig) -> Result<Vec<TicketNtkUnit>> {
+        cfg.plan(base)?;
+        let mut ks = cfg.rewind_steps.clone();
+        ks.sort_unstable();
+        let mut out = Vec::new();
+        for &seed in &cfg.seeds {
+            out.extend(ks.iter().map(|&k| TicketNtkUnit::Rewind { seed, k }));
+            out.extend(cfg.methods.iter().map(|&method| TicketNtkUnit::Method { seed, method }));
+        }
+        Ok(out)
+    }
+    fn unit_key(u: &TicketNtkUnit) -> String {
+        match u {
+            TicketNtkUnit::Rewind { seed, k } => format!("seed{seed}_k{k}"),
+            TicketNtkUnit::Method { seed, method } => format!("seed{seed}_{}", method.name()),
+        }
+    }
+    fn run_unit(
+        base: &Experiment,
+        cfg: &TicketNtkConfig,
+        u: &TicketNtkUnit,
+        env: &UnitEnv,
+    ) -> Result<Vec<SubnetRecord>> {
+        let (mlp, targets) = cfg.plan(base)?;
+        let seed = match u {
+            TicketNtkUnit::Rewind { seed, .. } | TicketNtkUnit::Method { seed, .. } => *seed,
+        };
+        let exp = base.with_seed(seed);
+        let (x, labels, n) = ntk_data(&exp, cfg);
+        let m = Measure {
+            exp: &exp,
+            cfg,
+            mlp: &mlp,
+            env,
+            x,
+            labels,
+            n,
+        };
+        match u {
+            TicketNtkUnit::Rewind { k, .. } => rewind_unit(&m, &targets, seed, *k),
+            TicketNtkUnit::Method { method, .. } => method_unit(&m, &targets, seed, *method),
+        }
+    }
+    fn summarize(
+        base: &Experiment,
+        cfg: &TicketNtkConfig,
+        records: Vec<Vec<SubnetRecord>>,
+    ) -> Result<TicketNtkSummary> {
+        let (_, targets) = cfg.plan(base)?;
+        let mut ks = cfg.rewind_steps.clone();
+        ks.sort_unstable();
+        Ok(TicketNtkSummary {
+            name: base.config.name.clone(),
+            model: base.net.describe(),
+            data: base.split.train.name.clone(),
+            steps: base.spec.steps,
+            ntk_examples: cfg.ntk_examples.min(base.split.train.len()),
+            seeds: cfg.seeds.clone(),
+            rewind_steps: ks,
+            targets,
+            records: records.into_iter().flatten().collect(),
+        })
+    }
+    fn write_report(dir: &RunDir, s: &TicketNtkSummary) -> Result<()> {
+        write_summary(dir, s)
+    }
+    fn claims(s: &TicketNtkSummary) -> Vec<Claim> {
+        claims(s)
+    }
+    fn console(s: &TicketNtkSummary) -> String {
+        table(s)
+    }
+}
+
+fn ms(v: &[f64], scale: f64, digits: usize) -> String {
+    stats::mean_sd(v)
+        .map(|(m, sd)| format!("{:.*} ± {:.*}", digits, scale * m, digits, scale * sd))
+        .unwrap_or_else(|| "–".into())
+}
+
+/// The records of one (k, mask, target).
+fn select<'a>(s: &'a TicketNtkSummary, k: usize, mask: &str, target: Option<f64>) -> Vec<&'a SubnetRecord> {
+    s.records
+        .iter()
+        .filter(|r| r.k == k && r.mask == mask && r.target == target)
+        .collect()
+}
+
+/// The masks in report order: dense, imp, the controls, then the methods.
+fn mask_names(s: &TicketNtkSummary) -> Vec<String> {
+    let mut names: Vec<String> = vec![
+        "dense".into(),
+        "imp".into(),
+        "random_reinit".into(),
+        "random_prune".into(),
+    ];
+    let mut methods: Vec<String> = s
+        .records
+        .iter()
+        .map(|r| r.mask.clone())
+        .filter(|m| !names.contains(m))
+        .collect();
+    methods.sort();
+    methods.dedup();
+    names.extend(methods);
+    names
+}
+
+/// One table row per (k, target, mask): accuracies and NTK statistics, mean ± sd over seeds.
+pub fn table(s: &TicketNtkSummary) -> String {
+    let mut out = format!(
+        "{} on {}, {} steps, NTK on {} training examples (traced, masked), seeds {:?}: test accuracy trained and linearized at the start (%), the start kernel's λ_max, effective rank and centered label alignment, and the NTK's relative change in training (mean ± sd over seeds)\n\n| k | target | mask | % kept | trained | linearized | λ_max | eff. rank | alignment | NTK change |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        s.model, s.data, s.steps, s.ntk_examples, s.seeds
+    );
+    let mut keys: Vec<(usize, Option<f64>)> = vec![];
+    for &k in &s.rewind_steps {
+        keys.push((k, None));
+        keys.extend(s.targets.iter().map(|t| (k, Some(t.target))));
+    }
+    for (k, target) in keys {
+        for name in mask_names(s) {
+            let rs = select(s, k, &name, target);
+            if rs.is_empty() {
+                continue;
+            }
+            let get = |f: &dyn Fn(&SubnetRecord) -> Option<f64>| rs.iter().filter_map(|r| f(r)).collect::<Vec<f64>>();
+            let collapsed = rs.iter().filter(|r| r.collapsed.is_some()).count();
+            out.push_str(&format!(
+                "| {k} | {} | {name}{} | {:.2} | {} | {} | {} | {} | {} | {} |\n",
+                target
+                    .map(|t| format!("{:.1}%", 100.0 * t))
+                    .unwrap_or_else(|| "–".into()),
+                if collapsed > 0 {
+                    format!(" ({collapsed} collapsed)")
+                } else {
+                    String::new()
+                },
+                100.0 * stats::mean(&rs.iter().map(|r| r.density).collect::<Vec<_>>()),
+                ms(&get(&|r| r.accuracy), 100.0, 2),
+                ms(&get(&|r| r.linearized_accuracy), 100.0, 2),
+                ms(
+                    &get(&|r| r.start.as_ref().and_then(|x| x.top_eigenvalues.first().copied())),
+                    1.0,
+                    1
+                ),
+                ms(&get(&|r| r.start.as_ref().map(|x| x.effective_rank)), 1.0, 2),
+                ms(&get(&|r| r.start.as_ref().map(|x| x.alignment)), 1.0, 3),
+                ms(&get(&|r| r.ntk_change), 1.0, 3),
+            ));
+        }
+    }
+    out
+}
+
+/// Writes summary.json, subnetworks.csv, report.md and, per k, the accuracy and alignment figures.
+pub fn write_summary(dir: &RunDir, s: &TicketNtkSummary) -> Result<()> {
+    write_json(&dir.summary_json(), s)?;
+    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let rows: Vec<Vec<String>> = s
+        .records
+        .iter()
+        .map(|r| {
+            let st = r.start.as_ref();
+            vec![
+                r.seed.to_string(),
+                r.k.to_string(),
+                r.mask.clone(),
+                opt(r.target),
+                r.density.to_string(),
+                opt(r.accuracy),
+                opt(r.linearized_accuracy),
+                opt(st.and_then(|x| x.top_eigenvalues.first().copied())),
+                opt(st.map(|x| x.trace)),
+                opt(st.map(|x| x.effective_rank)),
+                opt(st.map(|x| x.alignment)),
+                opt(r.ntk_change),
+                r.collapsed.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    write_csv(
+        &dir.file("subnetworks.csv"),
+        &[
+            "seed",
+            "k",
+            "mask",
+            "target",
+            "density",
+            "accuracy",
+            "linearized_accuracy",
+            "lambda_max",
+            "trace",
+            "effective_rank",
+            "alignment",
+            "ntk_change",
+            "collapsed",
+        ],
+        &rows,
+    )?;
+    let mut figures = String::new();
+    for &k in &s.rewind_steps {
+        let mut acc = LineChart::new(
+            &format!(
+                "{}: subnetworks from step {k}, trained (solid) and linearized (dashed)",
+                s.name
+            ),
+            "% of weights kept",
+            "test accuracy (%)",
+        )
+        .log_x();
+        let mut align = LineChart::new(
+            &format!("{}: label alignment of the start kernel, k = {k}", s.name),
+            "% of weights kept",
+            "centered kernel-target alignment",
+        )
+        .log_x();
+        for (i, name) in mask_names(s).iter().enumerate().skip(1) {
+            let pts = |f: &dyn Fn(&SubnetRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+                s.targets
+                    .iter()
+                    .filter_map(|t| {
+                        let rs = select(
+                            s,
+                            if name == "imp" || name.starts_with("random") {
+                                k
+                            } else {
+                                0
+                            },
+                            name,
+                            Some(t.target),
+                        );
+                        let v: Vec<f64> = rs.iter().filter_map(|r| f(r)).collect();
+                        (!v.is_empty()).then(|| (100.0 * t.density, stats::mean(&v)))
+                    })
+                    .collect()
+            };
+            let is_method = !(name == "imp" || name.starts_with("random"));
+            if is_method && k != 0 {
+                continue;
+            }
+            let trained = pts(&|r| r.accuracy.map(|a| 100.0 * a));
+            if trained.is_empty() {
+                continue;
+            }
+            acc.push(
+                Series::line(name.as_str(), trained)
+                    .with_marker(Marker::LinePoints)
+                    .with_color(i),
+            );
+            let lin = pts(&|r| r.linearized_accuracy.map(|a| 100.0 * a));
+            if !lin.is_empty() {
+                acc.push(
+                    Series::line(format!("{name} linearized"), lin)
+                        .with_marker(Marker::LinePoints)
+                        .dashed()
+                        .with_color(i),
+                );
+            }
+            align.push(
+                Series::line(name.as_str(), pts(&|r| r.start.as_ref().map(|x| x.alignment)))
+                    .with_marker(Marker::LinePoints)
+                    .with_color(i),
+            );
+        }
+        acc.save_png(&dir.figure(&format!("ticket_ntk_accuracy_k{k}")))?;
+        align.save_png(&dir.figure(&format!("ticket_ntk_alignment_k{k}")))?;
+        figures.push_str(&format!(
+            "![accuracy, k = {k}](figures/ticket_ntk_accuracy_k{k}.png)\n![alignment, k = {k}](figures/ticket_ntk_alignment_k{k}.png)\n"
+        ));
+    }
+    write_text(
+        &dir.report_md(),
+        &format!(
+            "# Tickets in the tangent space: {}\n\nEach subnetwork starts at step k from θ_start ⊙ m; \"linearized\" trains f(θ_start) + J(θ_start)Δθ with the same mask, optimizer and data order. Pruning-at-init methods start at θ0 (k = 0). Per-unit wall times are in units/*.json.\n\n{}\n{figures}\n{}",
+            s.name,
+            table(s),
+            verdict::claims_markdown(&claims(s))
+        ),
+    )
+}
+
+/// Per-seed differences `get(imp) − get(other)` at (k, target).
+fn paired(
+    s: &TicketNtkSummary,
+    k: usize,
+    target: f64,
+    other: &str,
+    get: impl Fn(&SubnetRecord) -> Option<f64>,
+) -> Vec<f64> {
+    let by_seed = |m: &str| -> BTreeMap<u64, f64> {
+        select(s, k, m, Some(target))
+            .into_iter()
+            .filter_map(|r| Some((r.seed, get(r)?)))
+            .collect()
+    };
+    let (a, b) = (by_seed("imp"), by_seed(other));
+    a.iter().filter_map(|(seed, x)| Some(x - b.get(seed)?)).collect()
+}
+
+/// Per rewinding step, at the smallest target, against each control:
+/// 1. the ticket's advantage exists already in its linearization:
+///    consistent when the linearized advantage's 95% CI lies above 0,
+///    contradicts when it lies below 1 point, inconclusive otherwise or
+///    when the trained ticket has no advantage (CI not above 0);
+/// 2. the ticket's start kernel is better aligned with the labels:
+///    consistent / contradicts when the CI of the alignment difference lies
+///    above / below 0.
+pub fn claims(s: &TicketNtkSummary) -> Vec<Claim> {
+    let Some(t) = s.targets.iter().min_by(|a, b| a.density.total_cmp(&b.density)) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for &k in &s.rewind_steps {
+        for other in ["random_prune", "random_reinit"] {
+            let tr = paired(s, k, t.target, other, |r| r.accuracy);
+            let lin = paired(s, k, t.target, other, |r| r.linearized_accuracy);
+            if tr.is_empty() {
+                continue;
+            }
+            let (ci_tr, ci_lin) = (stats::mean_ci(&tr), stats::mean_ci(&lin));
+            let share = match (stats::mean_sd(&lin), stats::mean_sd(&tr)) {
+                (Some((l, _)), Some((a, _))) if a > 0.0 => format!(
+                    "; the linearization carries {:.0}% of the trained advantage",
+                    100.0 * l / a
+                ),
+                _ => String::new(),
+            };
+            let (verdict, reason) = match (ci_tr, ci_lin) {
+                (_, None) if lin.is_empty() => (Verdict::Inconclusive, "no linearized runs (linearize = false)".to_string()),
+                (None, _) | (_, None) => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
+                (Some((m, h)), _) if m - h <= 0.0 => (
+                    Verdict::Inconclusive,
+                    format!("the trained ticket has no advantage over {other} here (its CI is not above 0): nothing to locate"),
+                ),
+                (_, Some((m, h))) if m - h > 0.0 => (
+                    Verdict::Consistent,
+                    "the linearized advantage's CI lies above 0: the ticket's start point already fits better in its tangent space".to_string(),
+                ),
+                (_, Some((m, h))) if m + h < 0.01 => (
+                    Verdict::Contradicts,
+                    "the linearized advantage's CI lies below 1 point: the advantage appears only when training leaves the tangent space".to_string(),
+                ),
+                _ => (Verdict::Inconclusive, "the linearized advantage's CI spans 0 to 1 point".to_string()),
+            };
+            out.push(Claim {
+                claim: format!(
+                    "At {:.1}% kept (k = {k}), the IMP ticket's advantage over {other} exists already in its linearization at the start point",
+                    100.0 * t.density
+                ),
+                source: "the tangent-space view of tickets (issue 14): is the ticket a point θ_start whose linearization f(θ_start) + J(θ_start)Δθ fits the data? Linearization as Lee et al. 2019, Eq. 5".into(),
+                measured: format!(
+                    "ticket − {other}, trained: {}; linearized: {}{share}",
+                    verdict::ci_text(ci_tr, tr.len(), 100.0, " pp"),
+                    verdict::ci_text(ci_lin, lin.len(), 100.0, " pp")
+                ),
+                verdict,
+                reason,
+            });
+            let al = paired(s, k, t.target, other, |r| r.start.as_ref().map(|x| x.alignment));
+            let ci = stats::mean_ci(&al);
+            let (verdict, reason) = match ci {
+                None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
+                Some((m, h)) if m - h > 0.0 => (Verdict::Consistent, "the CI lies above 0".to_string()),
+                Some((m, h)) if m + h < 0.0 => (Verdict::Contradicts, "the CI lies below 0".to_string()),
+                _ => (Verdict::Inconclusive, "the CI contains 0".to_string()),
+            };
+            out.push(Claim {
+                claim: format!(
+                    "At {:.1}% kept (k = {k}), the IMP ticket's NTK at its start is better aligned with the labels than {other}'s",
+                    100.0 * t.density
+                ),
+                source: "centered kernel-target alignment (Cortes et al. 2012); training raises it (Baratin et al. 2021, neural feature alignment), so a ticket that encodes training would start higher".into(),
+                measured: format!("alignment, ticket − {other}: {}", verdict::ci_text(ci, al.len(), 1.0, "")),
+                verdict,
+                reason,
+            });
+        }
+    }
+    out
+}
