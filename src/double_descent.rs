@@ -21,8 +21,8 @@
 //!   `ticket_density`.
 //!
 //! The interpolation threshold is the smallest width whose trained network
-//! fits the noisy training set (train error ≤ [`FIT_ERROR`]); the peak is
-//! the width of the largest mean test error.
+//! fits the noisy training set (train error ≤ [`FIT_ERROR`]); a model's peak
+//! is its highest interior local maximum of mean test error ([`peak`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -231,7 +231,10 @@ fn kernel_regression(
     let mut lambda = ridge * trace / n as f64;
     let y = nalgebra::DMatrix::from_fn(n, c, |i, j| f64::from(u8::from(tr.labels[i] as usize == j)));
     let mut chol = None;
-    for _ in 0..7 {
+    for attempt in 0..7 {
+        if attempt > 0 {
+            lambda *= 10.0;
+        }
         let m = nalgebra::DMatrix::from_fn(n, n, |i, j| {
             let v = 0.5 * (ktt[i * n + j] as f64 + ktt[j * n + i] as f64);
             if i == j {
@@ -244,7 +247,6 @@ fn kernel_regression(
             chol = Some(ch);
             break;
         }
-        lambda *= 10.0;
     }
     let chol = chol.ok_or_else(|| {
         Error::invalid(
@@ -292,7 +294,8 @@ fn run_unit(base: &Experiment, cfg: &DoubleDescentConfig, u: &DdUnit, env: &Unit
         .ok_or_else(|| Error::invalid("double-descent unit", "a configured width", u.width))?;
     let exp = base.with_mlp(mlp.clone())?.with_seed(u.seed);
     let theta0 = exp.net.init(u.seed);
-    let spec = crate::experiment::unit_spec(&exp, exp.spec.data_seed);
+    // The data order of the seed, as IMP's runs (and so the ticket) use.
+    let spec = crate::experiment::unit_spec(&exp, u.seed);
     let opts = TrainOptions {
         progress: env.progress,
         ..Default::default()
@@ -456,14 +459,23 @@ pub fn interpolation_threshold(s: &DdSummary) -> Option<usize> {
         .find(|&w| stats::mean(&at(s, w, |r| Some(r.network), false)) <= FIT_ERROR)
 }
 
-/// The width of the largest mean test error of a model.
+/// A model's test-error peak: the interior width whose mean test error is
+/// above both neighbours' (a local maximum), the highest such; None
+/// without one (a curve that only falls or only rises) or with fewer than
+/// 3 widths. (Not the global maximum: small models that underfit can have
+/// a higher error than the double-descent peak.)
 pub fn peak(s: &DdSummary, get: fn(&DdRecord) -> Option<Errors>) -> Option<usize> {
-    widths(s)
+    let curve: Vec<(usize, f64)> = widths(s)
         .into_iter()
         .filter_map(|w| {
             let v = at(s, w, get, true);
             (!v.is_empty()).then(|| (w, stats::mean(&v)))
         })
+        .collect();
+    curve
+        .windows(3)
+        .filter(|t| t[1].1 > t[0].1 && t[1].1 > t[2].1)
+        .map(|t| t[1])
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|p| p.0)
 }
@@ -504,11 +516,11 @@ pub fn table(s: &DdSummary) -> String {
         out.push('\n');
     }
     out.push_str(&format!(
-        "\nInterpolation threshold (smallest width with network train error ≤ {:.0}%): {}. Test-error peak per model: {}.\n",
+        "\nInterpolation threshold (smallest width with network train error ≤ {:.0}%): {}. Test-error peak per model (the highest interior local maximum of the mean): {}.\n",
         100.0 * FIT_ERROR,
         interpolation_threshold(s).map(|w| format!("width {w}")).unwrap_or_else(|| "none within the widths".into()),
         ms_.iter()
-            .map(|(n, g)| format!("{n} at width {}", peak(s, *g).map(|w| w.to_string()).unwrap_or_else(|| "–".into())))
+            .map(|(n, g)| format!("{n} at width {}", peak(s, *g).map(|w| w.to_string()).unwrap_or_else(|| "none".into())))
             .collect::<Vec<_>>()
             .join(", ")
     ));
@@ -626,21 +638,29 @@ fn diff(s: &DdSummary, get: fn(&DdRecord) -> Option<Errors>, a: usize, b: usize)
 /// Whether `get`'s curve has a peak: (verdict, reason, measured, peak width).
 fn peak_verdict(s: &DdSummary, get: fn(&DdRecord) -> Option<Errors>) -> (Verdict, String, String, Option<usize>) {
     let ws = widths(s);
-    let Some(p) = peak(s, get) else {
-        return (Verdict::Inconclusive, "no records".into(), String::new(), None);
-    };
-    let (first, last) = (ws[0], ws[ws.len() - 1]);
-    if p == first || p == last {
+    if ws.len() < 3 {
         return (
-            Verdict::Contradicts,
-            format!(
-                "the largest test error is at the {} width: no peak inside the widths",
-                if p == first { "smallest" } else { "largest" }
-            ),
-            format!("largest mean test error at width {p}"),
-            Some(p),
+            Verdict::Inconclusive,
+            "fewer than 3 widths cannot show a peak".into(),
+            format!("{} widths", ws.len()),
+            None,
         );
     }
+    let (first, last) = (ws[0], ws[ws.len() - 1]);
+    let Some(p) = peak(s, get) else {
+        return (
+            Verdict::Contradicts,
+            "no interior width has a mean test error above both neighbours': no peak inside the widths".into(),
+            format!(
+                "mean test error (%) by width: {}",
+                ws.iter()
+                    .map(|&w| format!("{w}: {:.2}", 100.0 * stats::mean(&at(s, w, get, true))))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None,
+        );
+    };
     let right = stats::mean_ci(&diff(s, get, p, last));
     // The first descent's bottom: the best width left of the peak.
     let left_w = ws
@@ -651,9 +671,9 @@ fn peak_verdict(s: &DdSummary, get: fn(&DdRecord) -> Option<Errors>) -> (Verdict
         .unwrap_or(first);
     let left = stats::mean_ci(&diff(s, get, p, left_w));
     let measured = format!(
-        "peak at width {p}; peak − width {last}: {}; peak − width {left_w} (the lowest error left of the peak): {}",
-        verdict::ci_text(right, s.seeds.len(), 100.0, " pp"),
-        verdict::ci_text(left, s.seeds.len(), 100.0, " pp")
+        "peak (the highest interior local maximum of the mean) at width {p}; peak − width {last}: {}; peak − width {left_w} (the lowest error left of the peak): {}",
+        verdict::ci_text(right, diff(s, get, p, last).len(), 100.0, " pp"),
+        verdict::ci_text(left, diff(s, get, p, left_w).len(), 100.0, " pp")
     );
     let (v, why) = match (left, right) {
         (Some((l, lh)), Some((r, rh))) if l - lh > 0.0 && r - rh > 0.0 => (
@@ -666,13 +686,16 @@ fn peak_verdict(s: &DdSummary, get: fn(&DdRecord) -> Option<Errors>) -> (Verdict
     (v, why, measured, Some(p))
 }
 
-/// 1. The network's test error has a peak (rises, then falls with width),
-///    and it sits within one grid width of the interpolation threshold.
+/// 1. The network's test error has a peak (the highest interior local
+///    maximum, with both sides' per-seed differences above 0), within one
+///    grid width of the interpolation threshold; inconclusive when no width
+///    or every width fits the training set.
 /// 2. The same for NTK kernel regression and the linearization (reported
 ///    with their verdicts).
-/// 3. IMP tickets remove the peak: the ticket's peak − last-width error is
-///    below 1 point (consistent) or above it (contradicts), judged only
-///    when the network has a peak.
+/// 3. IMP tickets remove the peak: the ticket's error at the network's
+///    peak width − at the last width is below 1 point (consistent) or
+///    above it (contradicts), judged only when the network's peak itself
+///    is significant (both sides' intervals above 0).
 pub fn claims(s: &DdSummary) -> Vec<Claim> {
     if s.records.is_empty() {
         return vec![];
@@ -681,6 +704,8 @@ pub fn claims(s: &DdSummary) -> Vec<Claim> {
     let threshold = interpolation_threshold(s);
     let mut out = Vec::new();
     let (v, why, measured, p) = peak_verdict(s, |r| Some(r.network));
+    // The ticket claim needs a significant peak, whatever the threshold says.
+    let net_peak = v == Verdict::Consistent;
     let near = match (p, threshold) {
         (Some(p), Some(t)) => {
             let (ip, it) = (
@@ -708,10 +733,6 @@ pub fn claims(s: &DdSummary) -> Vec<Claim> {
             Verdict::Inconclusive,
             format!("{why}, but the peak is more than one grid width from the interpolation threshold"),
         ),
-        (Verdict::Consistent, None) => (
-            Verdict::Inconclusive,
-            format!("{why}, but no width fits the training set: no interpolation threshold to compare"),
-        ),
         (v, _) => (v, why),
     };
     out.push(Claim {
@@ -738,7 +759,6 @@ pub fn claims(s: &DdSummary) -> Vec<Claim> {
         });
     }
     if s.records.iter().any(|r| r.ticket.is_some()) {
-        let net_peak = out[0].verdict != Verdict::Contradicts;
         let last = ws[ws.len() - 1];
         let (verdict, reason, measured) = match p {
             Some(p) if net_peak && p != last => {
@@ -747,12 +767,10 @@ pub fn claims(s: &DdSummary) -> Vec<Claim> {
                 let measured = format!(
                     "ticket test error at the network's peak (width {p}) − at width {last}: {}; the network's: {}",
                     verdict::ci_text(ci, d.len(), 100.0, " pp"),
-                    verdict::ci_text(
-                        stats::mean_ci(&diff(s, |r| Some(r.network), p, last)),
-                        s.seeds.len(),
-                        100.0,
-                        " pp"
-                    )
+                    {
+                        let n = diff(s, |r| Some(r.network), p, last);
+                        verdict::ci_text(stats::mean_ci(&n), n.len(), 100.0, " pp")
+                    }
                 );
                 match ci {
                     None => (
@@ -779,7 +797,7 @@ pub fn claims(s: &DdSummary) -> Vec<Claim> {
             }
             _ => (
                 Verdict::Inconclusive,
-                "the network shows no peak to remove".to_string(),
+                "the network shows no significant peak (rising to it and falling after it) to remove".to_string(),
                 String::from("–"),
             ),
         };

@@ -28,7 +28,11 @@
 //!   `||Θ_T − Θ_start||_F / ||Θ_start||_F`.
 //!
 //! The verdict: does the ticket's advantage over random pruning and over
-//! reinitialization exist already in its linearization?
+//! reinitialization exist already in its linearization? Named: every
+//! linearization trains with the base learning rate, so one whose kernel is
+//! smaller also moves more slowly in function space; the claims print the
+//! ratio of the start kernels' λ_max beside the accuracies, and the label
+//! alignment (scale-free) is judged separately.
 
 use std::collections::BTreeMap;
 
@@ -142,8 +146,16 @@ impl TicketNtkConfig {
         if let Some(w) = methods.windows(2).find(|w| w[0] == w[1]) {
             return Err(Error::config("ticket_ntk.methods", "distinct methods", w[0].name()));
         }
-        if self.ntk_examples == 0 {
-            return Err(Error::config("ticket_ntk.ntk_examples", "at least 1 example", 0));
+        let n = self.ntk_examples.min(exp.split.train.len());
+        let mut classes: Vec<u32> = exp.split.train.labels[..n].to_vec();
+        classes.sort_unstable();
+        classes.dedup();
+        if classes.len() < 2 {
+            return Err(Error::config(
+                "ticket_ntk.ntk_examples",
+                "enough examples for 2 classes or more among the first n (the label alignment needs them)",
+                self.ntk_examples,
+            ));
         }
         let Network::Mlp(mlp) = &exp.net else {
             return Err(Error::config(
@@ -257,7 +269,8 @@ impl Measure<'_> {
             model,
             start,
             &self.exp.split,
-            &crate::experiment::unit_spec(self.exp, self.exp.spec.data_seed),
+            // The seed's data order, as IMP's runs use (exp is the seed's).
+            &crate::experiment::unit_spec(self.exp, self.exp.config.seed),
             &TrainOptions {
                 mask: Some(mask),
                 start_step: k,
@@ -502,6 +515,18 @@ fn mask_names(s: &TicketNtkSummary) -> Vec<String> {
     names
 }
 
+/// The starting steps shown: the rewinding steps, and 0 for the
+/// pruning-at-init masks (which start at θ0) when 0 is not among them.
+fn starts(s: &TicketNtkSummary) -> Vec<usize> {
+    let mut ks = s.rewind_steps.clone();
+    if s.records.iter().any(|r| r.k == 0) {
+        ks.push(0);
+    }
+    ks.sort_unstable();
+    ks.dedup();
+    ks
+}
+
 /// One table row per (k, target, mask): accuracies and NTK statistics, mean ± sd over seeds.
 pub fn table(s: &TicketNtkSummary) -> String {
     let mut out = format!(
@@ -509,7 +534,7 @@ pub fn table(s: &TicketNtkSummary) -> String {
         s.model, s.data, s.steps, s.ntk_examples, s.seeds
     );
     let mut keys: Vec<(usize, Option<f64>)> = vec![];
-    for &k in &s.rewind_steps {
+    for k in starts(s) {
         keys.push((k, None));
         keys.extend(s.targets.iter().map(|t| (k, Some(t.target))));
     }
@@ -594,7 +619,7 @@ pub fn write_summary(dir: &RunDir, s: &TicketNtkSummary) -> Result<()> {
         &rows,
     )?;
     let mut figures = String::new();
-    for &k in &s.rewind_steps {
+    for k in starts(s) {
         let mut acc = LineChart::new(
             &format!(
                 "{}: subnetworks from step {k}, trained (solid) and linearized (dashed)",
@@ -695,9 +720,10 @@ fn paired(
 
 /// Per rewinding step, at the smallest target, against each control:
 /// 1. the ticket's advantage exists already in its linearization:
-///    consistent when the linearized advantage's 95% CI lies above 0,
-///    contradicts when it lies below 1 point, inconclusive otherwise or
-///    when the trained ticket has no advantage (CI not above 0);
+///    inconclusive when the trained ticket has no advantage (CI not above
+///    0); else consistent when the linearized advantage's 95% CI lies above
+///    0, contradicts when it lies below 1 point while the trained
+///    advantage's lies above 1 point, inconclusive otherwise;
 /// 2. the ticket's start kernel is better aligned with the labels:
 ///    consistent / contradicts when the CI of the alignment difference lies
 ///    above / below 0.
@@ -714,6 +740,18 @@ pub fn claims(s: &TicketNtkSummary) -> Vec<Claim> {
                 continue;
             }
             let (ci_tr, ci_lin) = (stats::mean_ci(&tr), stats::mean_ci(&lin));
+            let lam = |m: &str| {
+                stats::mean(
+                    &select(s, k, m, Some(t.target))
+                        .iter()
+                        .filter_map(|r| r.start.as_ref().and_then(|x| x.top_eigenvalues.first().copied()))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let scale = format!(
+                "; start λ_max, ticket / {other}: {:.1}x (the linearizations share one learning rate, so a smaller kernel also trains more slowly)",
+                lam("imp") / lam(other)
+            );
             let share = match (stats::mean_sd(&lin), stats::mean_sd(&tr)) {
                 (Some((l, _)), Some((a, _))) if a > 0.0 => format!(
                     "; the linearization carries {:.0}% of the trained advantage",
@@ -732,11 +770,14 @@ pub fn claims(s: &TicketNtkSummary) -> Vec<Claim> {
                     Verdict::Consistent,
                     "the linearized advantage's CI lies above 0: the ticket's start point already fits better in its tangent space".to_string(),
                 ),
-                (_, Some((m, h))) if m + h < 0.01 => (
+                (Some((mt, ht)), Some((m, h))) if m + h < 0.01 && mt - ht > 0.01 => (
                     Verdict::Contradicts,
-                    "the linearized advantage's CI lies below 1 point: the advantage appears only when training leaves the tangent space".to_string(),
+                    "the linearized advantage's CI lies below 1 point while the trained one lies above 1 point: the advantage appears only when training leaves the tangent space".to_string(),
                 ),
-                _ => (Verdict::Inconclusive, "the linearized advantage's CI spans 0 to 1 point".to_string()),
+                _ => (
+                    Verdict::Inconclusive,
+                    "the linearized advantage's CI contains 0, and the two intervals do not separate around 1 point".to_string(),
+                ),
             };
             out.push(Claim {
                 claim: format!(
@@ -745,7 +786,7 @@ pub fn claims(s: &TicketNtkSummary) -> Vec<Claim> {
                 ),
                 source: "the tangent-space view of tickets (issue 14): is the ticket a point θ_start whose linearization f(θ_start) + J(θ_start)Δθ fits the data? Linearization as Lee et al. 2019, Eq. 5".into(),
                 measured: format!(
-                    "ticket − {other}, trained: {}; linearized: {}{share}",
+                    "ticket − {other}, trained: {}; linearized: {}{share}{scale}",
                     verdict::ci_text(ci_tr, tr.len(), 100.0, " pp"),
                     verdict::ci_text(ci_lin, lin.len(), 100.0, " pp")
                 ),
