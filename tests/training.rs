@@ -66,6 +66,33 @@ fn fast_mlp_gradient_matches_autodiff() {
     }
 }
 
+/// A one-hot input (modular arithmetic's operands) takes the sparse first
+/// layer; its loss, gradient and outputs equal candle's autodiff too, in
+/// both parameterizations.
+#[test]
+fn sparse_first_layer_matches_autodiff() {
+    let split = data::modular::addition(11, 0.5, 0).unwrap();
+    let batch = batch_of(&split.train, 40);
+    assert!(batch.x.iter().filter(|&&v| v != 0.0).count() * 8 <= batch.x.len());
+    for par in [Parameterization::Standard, Parameterization::Ntk] {
+        let net = Network::Mlp(Mlp::new(22, vec![32], 11, Activation::Relu, par, 1.4, 0.1).unwrap());
+        let p = net.init(5);
+        let mut fast = Supervised::new(net.clone(), Loss::CrossEntropy, &Device::Cpu);
+        let mut slow = Supervised::with_autodiff(net.clone(), Loss::CrossEntropy, &Device::Cpu);
+        let (mut g1, mut g2) = (p.zeros_like(), p.zeros_like());
+        let l1 = fast.loss_and_grad(&p, &batch, &mut g1).unwrap();
+        let l2 = slow.loss_and_grad(&p, &batch, &mut g2).unwrap();
+        assert!((l1 - l2).abs() < 1e-4 * l2.abs().max(1.0), "{par:?}: loss {l1} vs {l2}");
+        let d = max_rel_diff(&g1, &g2);
+        assert!(d < 1e-4, "{par:?}: gradient differs by {d}");
+        let (mut o1, mut o2) = (Vec::new(), Vec::new());
+        fast.predict(&p, &batch.x, 40, &mut o1).unwrap();
+        slow.predict(&p, &batch.x, 40, &mut o2).unwrap();
+        let od = o1.iter().zip(&o2).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(od < 1e-4, "{par:?}: outputs differ by {od}");
+    }
+}
+
 /// SGD with momentum and weight decay against the recurrence written out by hand
 /// (PyTorch's rule), on a single scalar parameter with a fixed gradient sequence.
 #[test]

@@ -256,3 +256,140 @@ mod tests {
         assert!(c.iter().zip(&want).all(|(p, q)| (p - 3.0 * q).abs() < 1e-4));
     }
 }
+
+/// The nonzeros of a row-major `[m, k]` matrix, row by row (CSR): row `i`'s
+/// are `col[start[i]..start[i + 1]]` with values `val[..]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SparseRows {
+    pub start: Vec<usize>,
+    pub col: Vec<u32>,
+    pub val: Vec<f32>,
+}
+
+/// Density at or under which [`sparse_rows`] returns a sparse form (one-hot
+/// inputs, e.g. the modular-arithmetic operands, are about 1%).
+pub const SPARSE_MAX_DENSITY: f64 = 0.125;
+
+/// `a` (`[m, k]`) as [`SparseRows`] when at most [`SPARSE_MAX_DENSITY`] of
+/// its entries are nonzero, else None (the dense kernels are faster then).
+pub fn sparse_rows(a: &[f32], m: usize, k: usize) -> Option<SparseRows> {
+    let a = &a[..m * k];
+    let nnz = a.iter().filter(|&&v| v != 0.0).count();
+    if m == 0 || k == 0 || nnz as f64 > SPARSE_MAX_DENSITY * (m * k) as f64 {
+        return None;
+    }
+    let mut s = SparseRows {
+        start: Vec::with_capacity(m + 1),
+        col: Vec::with_capacity(nnz),
+        val: Vec::with_capacity(nnz),
+    };
+    s.start.push(0);
+    for row in a.chunks_exact(k) {
+        for (j, &v) in row.iter().enumerate().filter(|(_, &v)| v != 0.0) {
+            s.col.push(j as u32);
+            s.val.push(v);
+        }
+        s.start.push(s.col.len());
+    }
+    Some(s)
+}
+
+/// `c[m, n] += alpha · A[m, k] · Bᵀ` for sparse `A` ([`SparseRows`]) and
+/// row-major `b` `[n, k]` (a weight matrix): [`matmul_nt`] with
+/// `accumulate = true`, in O(nnz · n) after one transpose of `b` into
+/// `scratch`. Written by hand: the gemm crate has no sparse operand, and a
+/// one-hot first layer otherwise spends its time multiplying zeros.
+pub fn sparse_matmul_nt(
+    a: &SparseRows,
+    b: &[f32],
+    c: &mut [f32],
+    n: usize,
+    k: usize,
+    alpha: f32,
+    scratch: &mut Vec<f32>,
+) {
+    let m = a.start.len().saturating_sub(1);
+    assert!(
+        b.len() >= n * k && c.len() >= m * n,
+        "sparse_matmul_nt: buffer too small"
+    );
+    scratch.resize(k * n, 0.0);
+    for (o, row) in b[..n * k].chunks_exact(k).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            scratch[j * n + o] = v;
+        }
+    }
+    for (i, out) in c[..m * n].chunks_exact_mut(n).enumerate() {
+        for p in a.start[i]..a.start[i + 1] {
+            let (j, v) = (a.col[p] as usize, alpha * a.val[p]);
+            for (o, &w) in out.iter_mut().zip(&scratch[j * n..(j + 1) * n]) {
+                *o += v * w;
+            }
+        }
+    }
+}
+
+/// `c[n, k] = alpha · Δᵀ · A` for row-major `delta` `[m, n]` and sparse `A`
+/// (`[m, k]`): [`matmul_tn`] with `accumulate = false` (a weight gradient),
+/// in O(nnz · n), accumulating `[k, n]` in `scratch` and transposing once.
+pub fn sparse_matmul_tn(
+    delta: &[f32],
+    a: &SparseRows,
+    c: &mut [f32],
+    n: usize,
+    k: usize,
+    alpha: f32,
+    scratch: &mut Vec<f32>,
+) {
+    let m = a.start.len().saturating_sub(1);
+    assert!(
+        delta.len() >= m * n && c.len() >= n * k,
+        "sparse_matmul_tn: buffer too small"
+    );
+    scratch.clear();
+    scratch.resize(k * n, 0.0);
+    for (i, d) in delta[..m * n].chunks_exact(n).enumerate() {
+        for p in a.start[i]..a.start[i + 1] {
+            let (j, v) = (a.col[p] as usize, a.val[p]);
+            for (s, &x) in scratch[j * n..(j + 1) * n].iter_mut().zip(d) {
+                *s += v * x;
+            }
+        }
+    }
+    for (o, row) in c[..n * k].chunks_exact_mut(k).enumerate() {
+        for (j, out) in row.iter_mut().enumerate() {
+            *out = alpha * scratch[j * n + o];
+        }
+    }
+}
+
+#[cfg(test)]
+mod sparse_tests {
+    use super::*;
+
+    /// The sparse kernels equal the dense ones on a mostly-zero matrix.
+    #[test]
+    fn sparse_kernels_match_dense() {
+        let (m, n, k) = (9, 7, 40);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| if i % 11 == 3 { (i % 5) as f32 - 1.5 } else { 0.0 })
+            .collect();
+        let b: Vec<f32> = (0..n * k).map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6).collect();
+        let sp = sparse_rows(&a, m, k).expect("about 9% dense");
+        let mut scratch = Vec::new();
+        let (mut c1, mut c2) = (vec![0.5f32; m * n], vec![0.5f32; m * n]);
+        matmul_nt(&a, &b, &mut c1, m, n, k, 0.7, true);
+        sparse_matmul_nt(&sp, &b, &mut c2, n, k, 0.7, &mut scratch);
+        assert!(
+            c1.iter().zip(&c2).all(|(x, y)| (x - y).abs() < 1e-5),
+            "{c1:?} vs {c2:?}"
+        );
+        let delta: Vec<f32> = (0..m * n).map(|i| ((i * 3) % 7) as f32 * 0.2 - 0.5).collect();
+        let (mut g1, mut g2) = (vec![9.0f32; n * k], vec![9.0f32; n * k]);
+        matmul_tn(&delta, &a, &mut g1, n, k, m, 1.3, false);
+        sparse_matmul_tn(&delta, &sp, &mut g2, n, k, 1.3, &mut scratch);
+        assert!(g1.iter().zip(&g2).all(|(x, y)| (x - y).abs() < 1e-5));
+        let dense_input = vec![1.0f32; m * k];
+        assert!(sparse_rows(&dense_input, m, k).is_none());
+    }
+}

@@ -261,6 +261,8 @@ pub struct MlpWorkspace {
     /// Tangents `ż` of the pre-activations (forward-mode derivative), `[n, fan_out]`.
     pub zdot: Vec<Vec<f32>>,
     hdot: Vec<f32>,
+    /// Transposes for the sparse first-layer kernels.
+    scratch: Vec<f32>,
     /// Batch size of the last forward pass.
     pub n: usize,
 }
@@ -292,6 +294,8 @@ impl Mlp {
         ws.z.resize(layers.len(), Vec::new());
         ws.h.resize(layers.len() - 1, Vec::new());
         ws.n = n;
+        // A mostly-zero input (one-hot operands) takes the sparse first layer.
+        let sparse = dense::sparse_rows(x, n, self.input_dim);
         for (l, d) in layers.iter().enumerate() {
             let (wn, bn) = self.layer_names(l);
             let w = &p.get(wn)?.data;
@@ -307,8 +311,13 @@ impl Mlp {
                     }
                 }
             }
-            let input: &[f32] = if l == 0 { x } else { &ws.h[l - 1] };
-            dense::matmul_nt(input, w, &mut z, n, d.fan_out, d.fan_in, d.w_mult, true);
+            match (l, &sparse) {
+                (0, Some(sp)) => dense::sparse_matmul_nt(sp, w, &mut z, d.fan_out, d.fan_in, d.w_mult, &mut ws.scratch),
+                _ => {
+                    let input: &[f32] = if l == 0 { x } else { &ws.h[l - 1] };
+                    dense::matmul_nt(input, w, &mut z, n, d.fan_out, d.fan_in, d.w_mult, true);
+                }
+            }
             if l + 1 < layers.len() {
                 let h = &mut ws.h[l];
                 h.resize(n * d.fan_out, 0.0);
@@ -339,6 +348,14 @@ impl Mlp {
                 got: vec![dout.len()],
             });
         }
+        if x.len() != n * self.input_dim {
+            return Err(Error::Shape {
+                what: "MLP input".into(),
+                expected: vec![n, self.input_dim],
+                got: vec![x.len()],
+            });
+        }
+        let sparse = dense::sparse_rows(x, n, self.input_dim);
         let mut delta = std::mem::take(&mut ws.delta);
         let mut prev = std::mem::take(&mut ws.delta_prev);
         delta.clear();
@@ -346,10 +363,17 @@ impl Mlp {
         for l in (0..layers.len()).rev() {
             let d = layers[l];
             let (wn, bn) = self.layer_names(l);
-            let input: &[f32] = if l == 0 { x } else { &ws.h[l - 1] };
             {
                 let gw = &mut grads.get_mut(wn)?.data;
-                dense::matmul_tn(&delta, input, gw, d.fan_out, d.fan_in, n, d.w_mult, false);
+                match (l, &sparse) {
+                    (0, Some(sp)) => {
+                        dense::sparse_matmul_tn(&delta, sp, gw, d.fan_out, d.fan_in, d.w_mult, &mut ws.scratch)
+                    }
+                    _ => {
+                        let input: &[f32] = if l == 0 { x } else { &ws.h[l - 1] };
+                        dense::matmul_tn(&delta, input, gw, d.fan_out, d.fan_in, n, d.w_mult, false);
+                    }
+                }
             }
             {
                 let gb = &mut grads.get_mut(bn)?.data;
@@ -384,6 +408,14 @@ impl Mlp {
         let n = ws.n;
         let layers = self.layers();
         ws.zdot.resize(layers.len(), Vec::new());
+        if x.len() != n * self.input_dim {
+            return Err(Error::Shape {
+                what: "MLP input".into(),
+                expected: vec![n, self.input_dim],
+                got: vec![x.len()],
+            });
+        }
+        let sparse = dense::sparse_rows(x, n, self.input_dim);
         for (l, d) in layers.iter().enumerate() {
             let (wn, bn) = self.layer_names(l);
             let tw = &tangent.get(wn)?.data;
@@ -395,8 +427,15 @@ impl Mlp {
                     *o = d.b_mult * bi;
                 }
             }
-            let input: &[f32] = if l == 0 { x } else { &ws.h[l - 1] };
-            dense::matmul_nt(input, tw, &mut zd, n, d.fan_out, d.fan_in, d.w_mult, true);
+            match (l, &sparse) {
+                (0, Some(sp)) => {
+                    dense::sparse_matmul_nt(sp, tw, &mut zd, d.fan_out, d.fan_in, d.w_mult, &mut ws.scratch)
+                }
+                _ => {
+                    let input: &[f32] = if l == 0 { x } else { &ws.h[l - 1] };
+                    dense::matmul_nt(input, tw, &mut zd, n, d.fan_out, d.fan_in, d.w_mult, true);
+                }
+            }
             if l > 0 {
                 // ḣ_{l-1} = φ'(z_{l-1}) ⊙ ż_{l-1}
                 let mut hd = std::mem::take(&mut ws.hdot);
