@@ -30,6 +30,7 @@ use crate::config::Experiment;
 use crate::experiment::UnitEnv;
 use crate::imp::{Imp, ImpConfig};
 use crate::models::{Mlp, Network};
+use crate::ntk::diagnostics::kernel_regression;
 use crate::ntk::empirical::{mlp_ntk, KernelKind};
 use crate::ntk::linearize::Linearized;
 use crate::params::ParamSet;
@@ -216,75 +217,6 @@ fn errors(model: &mut dyn Trainable, p: &ParamSet, exp: &Experiment) -> Result<E
     })
 }
 
-/// Kernel regression with `k(a, b)` (row-major `[na, nb]` kernels): the
-/// train and test errors and the absolute ridge used. The ridge grows 10x
-/// (at most 6 times) until the regularized kernel is positive definite.
-fn kernel_regression(
-    k: impl Fn(&[f32], usize, &[f32], usize) -> Result<Vec<f32>>,
-    exp: &Experiment,
-    ridge: f64,
-) -> Result<(Errors, f64)> {
-    let (tr, te) = (&exp.split.train, &exp.split.test);
-    let (n, c) = (tr.len(), tr.num_classes);
-    let ktt = k(&tr.x, n, &tr.x, n)?;
-    let trace: f64 = (0..n).map(|i| ktt[i * n + i] as f64).sum();
-    let mut lambda = ridge * trace / n as f64;
-    let y = nalgebra::DMatrix::from_fn(n, c, |i, j| f64::from(u8::from(tr.labels[i] as usize == j)));
-    let mut chol = None;
-    for attempt in 0..7 {
-        if attempt > 0 {
-            lambda *= 10.0;
-        }
-        let m = nalgebra::DMatrix::from_fn(n, n, |i, j| {
-            let v = 0.5 * (ktt[i * n + j] as f64 + ktt[j * n + i] as f64);
-            if i == j {
-                v + lambda
-            } else {
-                v
-            }
-        });
-        if let Some(ch) = m.cholesky() {
-            chol = Some(ch);
-            break;
-        }
-    }
-    let chol = chol.ok_or_else(|| {
-        Error::invalid(
-            "NTK for kernel regression",
-            "a kernel positive definite with a ridge",
-            format!("none up to λ = {lambda:.3e}"),
-        )
-    })?;
-    let alpha = chol.solve(&y);
-    let err = |kx: &[f32], m: usize, labels: &[u32]| -> f64 {
-        let wrong = (0..m)
-            .filter(|&i| {
-                let row = &kx[i * n..(i + 1) * n];
-                let score = |j: usize| -> f64 { row.iter().enumerate().map(|(r, &v)| v as f64 * alpha[(r, j)]).sum() };
-                let best = (0..c).max_by(|&a, &b| score(a).total_cmp(&score(b))).unwrap_or(0);
-                best != labels[i] as usize
-            })
-            .count();
-        wrong as f64 / m.max(1) as f64
-    };
-    let train_err = err(&ktt, n, &tr.labels);
-    // The test kernel in blocks of rows, so memory stays at block · n.
-    let block = 2000;
-    let mut wrong = 0.0;
-    for s in (0..te.len()).step_by(block) {
-        let e = (s + block).min(te.len());
-        let kx = k(&te.x[s * te.dim()..e * te.dim()], e - s, &tr.x, n)?;
-        wrong += err(&kx, e - s, &te.labels[s..e]) * (e - s) as f64;
-    }
-    Ok((
-        Errors {
-            train: train_err,
-            test: wrong / te.len().max(1) as f64,
-        },
-        lambda,
-    ))
-}
-
 fn run_unit(base: &Experiment, cfg: &DoubleDescentConfig, u: &DdUnit, env: &UnitEnv) -> Result<DdRecord> {
     let plan = cfg.plan(base)?;
     let (mlp, round) = plan
@@ -315,8 +247,14 @@ fn run_unit(base: &Experiment, cfg: &DoubleDescentConfig, u: &DdUnit, env: &Unit
         let k = |a: &[f32], na: usize, b: &[f32], nb: usize| -> Result<Vec<f32>> {
             Ok(mlp_ntk(&mlp, &theta0, a, na, b, nb, KernelKind::Traced, None, 256)?.data)
         };
-        let (e, l) = kernel_regression(k, &exp, cfg.ridge)?;
-        (Some(e), Some(l))
+        let r = kernel_regression(k, &exp.split.train, &exp.split.test, cfg.ridge)?;
+        (
+            Some(Errors {
+                train: 1.0 - r.train_accuracy,
+                test: 1.0 - r.test_accuracy,
+            }),
+            Some(r.ridge),
+        )
     } else {
         (None, None)
     };

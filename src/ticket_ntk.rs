@@ -25,14 +25,19 @@
 //!   only in the tangent space there, with the same mask, optimizer and data
 //!   order);
 //! - the relative change of its NTK from start to end of training,
-//!   `||Θ_T − Θ_start||_F / ||Θ_start||_F`.
+//!   `||Θ_T − Θ_start||_F / ||Θ_start||_F`;
+//! - with `kernel_examples > 0`, the test accuracy of kernel regression with
+//!   its start NTK ([`crate::ntk::diagnostics::kernel_regression`]) on that
+//!   many training examples: the tangent space at the start without a
+//!   learning rate, so a kernel's scale does not favour it.
 //!
 //! The verdict: does the ticket's advantage over random pruning and over
 //! reinitialization exist already in its linearization? Named: every
 //! linearization trains with the base learning rate, so one whose kernel is
 //! smaller also moves more slowly in function space; the claims print the
-//! ratio of the start kernels' λ_max beside the accuracies, and the label
-//! alignment (scale-free) is judged separately.
+//! ratio of the start kernels' λ_max beside the accuracies, and kernel
+//! regression and the label alignment (both free of that scale: the ridge is
+//! relative) are judged separately.
 
 use std::collections::BTreeMap;
 
@@ -42,7 +47,7 @@ use crate::config::Experiment;
 use crate::experiment::UnitEnv;
 use crate::imp::{Imp, ImpConfig};
 use crate::models::{Mlp, Network};
-use crate::ntk::diagnostics::{kernel_stats, KernelStats};
+use crate::ntk::diagnostics::{kernel_regression, kernel_stats, KernelStats};
 use crate::ntk::empirical::{mlp_ntk, Kernel, KernelKind};
 use crate::ntk::linearize::Linearized;
 use crate::pai::{prune_at_init, PaiMethod, PaiSpec};
@@ -85,6 +90,18 @@ pub struct TicketNtkConfig {
     /// Also train each subnetwork's linearization.
     #[serde(default = "default_true")]
     pub linearize: bool,
+    /// Kernel regression with each subnetwork's start NTK on the first this
+    /// many training examples (0: none): the tangent space at the start
+    /// without a learning rate.
+    #[serde(default)]
+    pub kernel_examples: usize,
+    /// Ridge of that regression, relative to the mean diagonal of the kernel.
+    #[serde(default = "default_ridge")]
+    pub ridge: f64,
+}
+
+fn default_ridge() -> f64 {
+    1e-6
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -145,6 +162,19 @@ impl TicketNtkConfig {
         methods.sort();
         if let Some(w) = methods.windows(2).find(|w| w[0] == w[1]) {
             return Err(Error::config("ticket_ntk.methods", "distinct methods", w[0].name()));
+        }
+        if self.kernel_examples > exp.split.train.len().min(crate::double_descent::MAX_KERNEL_EXAMPLES) {
+            return Err(Error::config(
+                "ticket_ntk.kernel_examples",
+                format!(
+                    "at most {} (the training set, and the kernel regression limit)",
+                    exp.split.train.len().min(crate::double_descent::MAX_KERNEL_EXAMPLES)
+                ),
+                self.kernel_examples,
+            ));
+        }
+        if !(self.ridge > 0.0 && self.ridge.is_finite()) {
+            return Err(Error::config("ticket_ntk.ridge", "a finite ridge > 0", self.ridge));
         }
         let n = self.ntk_examples.min(exp.split.train.len());
         let mut classes: Vec<u32> = exp.split.train.labels[..n].to_vec();
@@ -210,6 +240,9 @@ pub struct SubnetRecord {
     pub start: Option<KernelStats>,
     pub accuracy: Option<f64>,
     pub linearized_accuracy: Option<f64>,
+    /// Test accuracy of kernel regression with the start NTK (`kernel_examples`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_accuracy: Option<f64>,
     /// `||Θ_T − Θ_start|| / ||Θ_start||`.
     pub ntk_change: Option<f64>,
     /// The layer a pruning-at-init method left without weights (nothing is trained).
@@ -246,6 +279,8 @@ struct Measure<'a> {
     x: Vec<f32>,
     labels: Vec<u32>,
     n: usize,
+    /// The training examples of the kernel regression.
+    kernel_train: Option<crate::data::Dataset>,
 }
 
 impl Measure<'_> {
@@ -299,6 +334,15 @@ impl Measure<'_> {
         let mut model = Supervised::new(self.exp.net.clone(), self.exp.config.train.loss, self.env.device);
         let (end, accuracy) = self.train(&mut model, &start, mask, k)?;
         let ntk_change = k0.relative_distance(&self.kernel(&end, mask)?)?;
+        let kernel_accuracy = match &self.kernel_train {
+            Some(tr) => {
+                let k = |a: &[f32], na: usize, b: &[f32], nb: usize| -> Result<Vec<f32>> {
+                    Ok(mlp_ntk(self.mlp, &start, a, na, b, nb, KernelKind::Traced, Some(mask), 256)?.data)
+                };
+                Some(kernel_regression(k, tr, &self.exp.split.test, self.cfg.ridge)?.test_accuracy)
+            }
+            None => None,
+        };
         let linearized_accuracy = if self.cfg.linearize {
             let mut lin = Linearized::new(self.mlp.clone(), start.clone(), self.exp.config.train.loss)?;
             Some(self.train(&mut lin, &start, mask, k)?.1)
@@ -324,6 +368,7 @@ impl Measure<'_> {
             start: Some(stats),
             accuracy: Some(accuracy),
             linearized_accuracy,
+            kernel_accuracy,
             ntk_change: Some(ntk_change),
             collapsed: None,
         })
@@ -387,6 +432,7 @@ fn method_unit(m: &Measure, targets: &[Target], seed: u64, method: PaiMethod) ->
                 start: None,
                 accuracy: None,
                 linearized_accuracy: None,
+                kernel_accuracy: None,
                 ntk_change: None,
                 collapsed: Some(layer),
             }),
@@ -436,6 +482,10 @@ impl crate::experiment::Experiment for TicketNtk {
         };
         let exp = base.with_seed(seed);
         let (x, labels, n) = ntk_data(&exp, cfg);
+        let kernel_train = match cfg.kernel_examples {
+            0 => None,
+            k => Some(exp.split.train.take(k)?),
+        };
         let m = Measure {
             exp: &exp,
             cfg,
@@ -444,6 +494,7 @@ impl crate::experiment::Experiment for TicketNtk {
             x,
             labels,
             n,
+            kernel_train,
         };
         match u {
             TicketNtkUnit::Rewind { k, .. } => rewind_unit(&m, &targets, seed, *k),
@@ -530,7 +581,7 @@ fn starts(s: &TicketNtkSummary) -> Vec<usize> {
 /// One table row per (k, target, mask): accuracies and NTK statistics, mean ± sd over seeds.
 pub fn table(s: &TicketNtkSummary) -> String {
     let mut out = format!(
-        "{} on {}, {} steps, NTK on {} training examples (traced, masked), seeds {:?}: test accuracy trained and linearized at the start (%), the start kernel's λ_max, effective rank and centered label alignment, and the NTK's relative change in training (mean ± sd over seeds)\n\n| k | target | mask | % kept | trained | linearized | λ_max | eff. rank | alignment | NTK change |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "{} on {}, {} steps, NTK on {} training examples (traced, masked), seeds {:?}: test accuracy trained, linearized at the start, and of kernel regression with the start kernel (%), the start kernel's λ_max, effective rank and centered label alignment, and the NTK's relative change in training (mean ± sd over seeds)\n\n| k | target | mask | % kept | trained | linearized | kernel regression | λ_max | eff. rank | alignment | NTK change |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         s.model, s.data, s.steps, s.ntk_examples, s.seeds
     );
     let mut keys: Vec<(usize, Option<f64>)> = vec![];
@@ -547,7 +598,7 @@ pub fn table(s: &TicketNtkSummary) -> String {
             let get = |f: &dyn Fn(&SubnetRecord) -> Option<f64>| rs.iter().filter_map(|r| f(r)).collect::<Vec<f64>>();
             let collapsed = rs.iter().filter(|r| r.collapsed.is_some()).count();
             out.push_str(&format!(
-                "| {k} | {} | {name}{} | {:.2} | {} | {} | {} | {} | {} | {} |\n",
+                "| {k} | {} | {name}{} | {:.2} | {} | {} | {} | {} | {} | {} | {} |\n",
                 target
                     .map(|t| format!("{:.1}%", 100.0 * t))
                     .unwrap_or_else(|| "–".into()),
@@ -559,6 +610,7 @@ pub fn table(s: &TicketNtkSummary) -> String {
                 100.0 * stats::mean(&rs.iter().map(|r| r.density).collect::<Vec<_>>()),
                 ms(&get(&|r| r.accuracy), 100.0, 2),
                 ms(&get(&|r| r.linearized_accuracy), 100.0, 2),
+                ms(&get(&|r| r.kernel_accuracy), 100.0, 2),
                 ms(
                     &get(&|r| r.start.as_ref().and_then(|x| x.top_eigenvalues.first().copied())),
                     1.0,
@@ -590,6 +642,7 @@ pub fn write_summary(dir: &RunDir, s: &TicketNtkSummary) -> Result<()> {
                 r.density.to_string(),
                 opt(r.accuracy),
                 opt(r.linearized_accuracy),
+                opt(r.kernel_accuracy),
                 opt(st.and_then(|x| x.top_eigenvalues.first().copied())),
                 opt(st.map(|x| x.trace)),
                 opt(st.map(|x| x.effective_rank)),
@@ -609,6 +662,7 @@ pub fn write_summary(dir: &RunDir, s: &TicketNtkSummary) -> Result<()> {
             "density",
             "accuracy",
             "linearized_accuracy",
+            "kernel_accuracy",
             "lambda_max",
             "trace",
             "effective_rank",
@@ -793,6 +847,29 @@ pub fn claims(s: &TicketNtkSummary) -> Vec<Claim> {
                 verdict,
                 reason,
             });
+            let kr = paired(s, k, t.target, other, |r| r.kernel_accuracy);
+            if !kr.is_empty() {
+                let ci = stats::mean_ci(&kr);
+                let (verdict, reason) = match ci {
+                    None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
+                    Some((m, h)) if m - h > 0.0 => (Verdict::Consistent, "the CI lies above 0".to_string()),
+                    Some((m, h)) if m + h < 0.0 => (Verdict::Contradicts, "the CI lies below 0".to_string()),
+                    _ => (Verdict::Inconclusive, "the CI contains 0".to_string()),
+                };
+                out.push(Claim {
+                    claim: format!(
+                        "At {:.1}% kept (k = {k}), kernel regression with the IMP ticket's start NTK is more accurate than with {other}'s (the tangent space at the start, without a learning rate)",
+                        100.0 * t.density
+                    ),
+                    source: "the tangent-space view of tickets (issue 14); kernel regression as Arora et al. 2019 with a small ridge".into(),
+                    measured: format!(
+                        "test accuracy, ticket − {other}: {}",
+                        verdict::ci_text(ci, kr.len(), 100.0, " pp")
+                    ),
+                    verdict,
+                    reason,
+                });
+            }
             let al = paired(s, k, t.target, other, |r| r.start.as_ref().map(|x| x.alignment));
             let ci = stats::mean_ci(&al);
             let (verdict, reason) = match ci {

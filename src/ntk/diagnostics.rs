@@ -10,11 +10,15 @@
 //!   and 2): `⟨Kc, Lc⟩_F / (||Kc||_F ||Lc||_F)` with `L = Y Yᵀ` for the
 //!   one-hot labels Y and `Kc = H K H`, `H = I − 11ᵀ/n`. 1 when the
 //!   centered kernel is a positive multiple of the centered label kernel.
+//! - Kernel regression (the predictor of Arora et al. 2019, "On exact
+//!   computation with an infinitely wide neural net", with a small ridge):
+//!   `f(x) = K(x, X)(K(X, X) + λI)⁻¹ Y`, one-hot Y, classified by argmax.
 
 use serde::{Deserialize, Serialize};
 
 use super::empirical::Kernel;
 use super::spectrum;
+use crate::data::Dataset;
 use crate::{Error, Result};
 
 /// What [`kernel_stats`] measures.
@@ -118,5 +122,89 @@ pub fn kernel_stats(k: &Kernel, labels: &[u32], classes: usize, top: usize) -> R
         trace: ev.iter().sum(),
         effective_rank: effective_rank(&ev)?,
         alignment: centered_alignment(&a, k.rows, labels, classes)?,
+    })
+}
+
+/// What [`kernel_regression`] measures.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Regression {
+    pub train_accuracy: f64,
+    pub test_accuracy: f64,
+    /// The absolute ridge λ used.
+    pub ridge: f64,
+}
+
+/// Kernel regression on `train`, evaluated on `train` and `test`, with the
+/// kernel `k(a, na, b, nb)` (row-major `[na, nb]`): `λ = ridge · tr K / n`,
+/// grown 10x (at most 6 times) until `K + λI` is positive definite. The test
+/// kernel is computed in blocks of 2,000 rows, so memory stays at 2,000 · n.
+/// Errors on classification data without labels' classes, or a kernel that
+/// no ridge makes positive definite.
+pub fn kernel_regression(
+    k: impl Fn(&[f32], usize, &[f32], usize) -> Result<Vec<f32>>,
+    train: &Dataset,
+    test: &Dataset,
+    ridge: f64,
+) -> Result<Regression> {
+    let (n, c) = (train.len(), train.num_classes);
+    if n == 0 || c == 0 || !(ridge > 0.0 && ridge.is_finite()) {
+        return Err(Error::invalid(
+            "kernel regression",
+            "training examples, classes and a finite ridge > 0",
+            format!("{n} examples, {c} classes, ridge {ridge}"),
+        ));
+    }
+    let ktt = k(&train.x, n, &train.x, n)?;
+    let trace: f64 = (0..n).map(|i| ktt[i * n + i] as f64).sum();
+    let mut lambda = ridge * trace / n as f64;
+    let y = nalgebra::DMatrix::from_fn(n, c, |i, j| f64::from(u8::from(train.labels[i] as usize == j)));
+    let mut chol = None;
+    for attempt in 0..7 {
+        if attempt > 0 {
+            lambda *= 10.0;
+        }
+        let m = nalgebra::DMatrix::from_fn(n, n, |i, j| {
+            let v = 0.5 * (ktt[i * n + j] as f64 + ktt[j * n + i] as f64);
+            if i == j {
+                v + lambda
+            } else {
+                v
+            }
+        });
+        if let Some(ch) = m.cholesky() {
+            chol = Some(ch);
+            break;
+        }
+    }
+    let chol = chol.ok_or_else(|| {
+        Error::invalid(
+            "kernel for kernel regression",
+            "a kernel positive definite with a ridge",
+            format!("none up to λ = {lambda:.3e}"),
+        )
+    })?;
+    let alpha = chol.solve(&y);
+    let correct = |kx: &[f32], m: usize, labels: &[u32]| -> usize {
+        (0..m)
+            .filter(|&i| {
+                let row = &kx[i * n..(i + 1) * n];
+                let score = |j: usize| -> f64 { row.iter().enumerate().map(|(r, &v)| v as f64 * alpha[(r, j)]).sum() };
+                let best = (0..c).max_by(|&a, &b| score(a).total_cmp(&score(b))).unwrap_or(0);
+                best == labels[i] as usize
+            })
+            .count()
+    };
+    let train_accuracy = correct(&ktt, n, &train.labels) as f64 / n as f64;
+    let block = 2000;
+    let mut right = 0;
+    for s in (0..test.len()).step_by(block) {
+        let e = (s + block).min(test.len());
+        let kx = k(&test.x[s * test.dim()..e * test.dim()], e - s, &train.x, n)?;
+        right += correct(&kx, e - s, &test.labels[s..e]);
+    }
+    Ok(Regression {
+        train_accuracy,
+        test_accuracy: right as f64 / test.len().max(1) as f64,
+        ridge: lambda,
     })
 }
