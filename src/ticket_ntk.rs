@@ -26,9 +26,10 @@
 //!   order);
 //! - the relative change of its NTK from start to end of training,
 //!   `||Θ_T − Θ_start||_F / ||Θ_start||_F`;
-//! - with `kernel_examples > 0`, the test accuracy of kernel regression with
-//!   its start NTK ([`crate::ntk::diagnostics::kernel_regression`]) on that
-//!   many training examples: the tangent space at the start without a
+//! - with `kernel_examples = n > 0`, the test accuracy of kernel regression
+//!   with its start NTK ([`crate::ntk::diagnostics::kernel_regression`]),
+//!   fitted on the first n training examples and tested on the first n test
+//!   examples: the tangent space at the start without a
 //!   learning rate, so a kernel's scale does not favour it.
 //!
 //! The verdict: does the ticket's advantage over random pruning and over
@@ -90,9 +91,12 @@ pub struct TicketNtkConfig {
     /// Also train each subnetwork's linearization.
     #[serde(default = "default_true")]
     pub linearize: bool,
-    /// Kernel regression with each subnetwork's start NTK on the first this
-    /// many training examples (0: none): the tangent space at the start
-    /// without a learning rate.
+    /// Kernel regression with each subnetwork's start NTK, fitted on the
+    /// first this many training examples and tested on the first this many
+    /// test examples (0: none): the tangent space at the start without a
+    /// learning rate. (A masked kernel costs about n² times the layer sizes,
+    /// since the mask breaks the per-layer factorization: a few hundred
+    /// examples on 2 cores.)
     #[serde(default)]
     pub kernel_examples: usize,
     /// Ridge of that regression, relative to the mean diagonal of the kernel.
@@ -279,8 +283,8 @@ struct Measure<'a> {
     x: Vec<f32>,
     labels: Vec<u32>,
     n: usize,
-    /// The training examples of the kernel regression.
-    kernel_train: Option<crate::data::Dataset>,
+    /// The training and test examples of the kernel regression.
+    kernel_data: Option<(crate::data::Dataset, crate::data::Dataset)>,
 }
 
 impl Measure<'_> {
@@ -334,12 +338,12 @@ impl Measure<'_> {
         let mut model = Supervised::new(self.exp.net.clone(), self.exp.config.train.loss, self.env.device);
         let (end, accuracy) = self.train(&mut model, &start, mask, k)?;
         let ntk_change = k0.relative_distance(&self.kernel(&end, mask)?)?;
-        let kernel_accuracy = match &self.kernel_train {
-            Some(tr) => {
+        let kernel_accuracy = match &self.kernel_data {
+            Some((tr, te)) => {
                 let k = |a: &[f32], na: usize, b: &[f32], nb: usize| -> Result<Vec<f32>> {
                     Ok(mlp_ntk(self.mlp, &start, a, na, b, nb, KernelKind::Traced, Some(mask), 256)?.data)
                 };
-                Some(kernel_regression(k, tr, &self.exp.split.test, self.cfg.ridge)?.test_accuracy)
+                Some(kernel_regression(k, tr, te, self.cfg.ridge)?.test_accuracy)
             }
             None => None,
         };
@@ -482,9 +486,12 @@ impl crate::experiment::Experiment for TicketNtk {
         };
         let exp = base.with_seed(seed);
         let (x, labels, n) = ntk_data(&exp, cfg);
-        let kernel_train = match cfg.kernel_examples {
+        let kernel_data = match cfg.kernel_examples {
             0 => None,
-            k => Some(exp.split.train.take(k)?),
+            k => Some((
+                exp.split.train.take(k)?,
+                exp.split.test.take(k.min(exp.split.test.len()))?,
+            )),
         };
         let m = Measure {
             exp: &exp,
@@ -494,7 +501,7 @@ impl crate::experiment::Experiment for TicketNtk {
             x,
             labels,
             n,
-            kernel_train,
+            kernel_data,
         };
         match u {
             TicketNtkUnit::Rewind { k, .. } => rewind_unit(&m, &targets, seed, *k),

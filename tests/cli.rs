@@ -958,6 +958,7 @@ fn ticket_ntk_shards_merge_and_bad_input_is_refused() {
         let al = r["start"]["alignment"].as_f64().unwrap();
         assert!((-1.0..=1.0).contains(&al), "{r}");
         assert!(r["linearized_accuracy"].as_f64().is_some(), "{r}");
+        assert!(r["kernel_accuracy"].as_f64().is_some(), "{r}");
     }
     let dir = tempfile::tempdir().unwrap();
     let cfg = "experiments/ticket_ntk_digits.toml";

@@ -307,7 +307,7 @@ fn kernel_grid_has_room_for_delta() {
 
 // ---- Kernel diagnostics of tickets (spectrum, effective rank, alignment) ----
 
-use lottery_tangent::ntk::diagnostics::{centered_alignment, effective_rank, kernel_stats};
+use lottery_tangent::ntk::diagnostics::{centered_alignment, effective_rank, kernel_regression, kernel_stats};
 
 /// Roy & Vetterli's effective rank: n for a flat spectrum, 1 for rank one,
 /// exp of the entropy in between; an all-zero spectrum is an error.
@@ -363,4 +363,46 @@ fn centered_alignment_matches_its_definition() {
     assert_eq!(st.top_eigenvalues.len(), 3);
     assert!((st.top_eigenvalues[0] - 2.0).abs() < 1e-9 && (st.trace - 4.0).abs() < 1e-9);
     assert!((st.effective_rank - 2.0).abs() < 1e-9);
+}
+
+/// Kernel regression with a linear kernel on two separated clusters
+/// classifies train and test perfectly; a bad ridge and an all-zero kernel
+/// are errors.
+#[test]
+fn kernel_regression_solves_a_separable_problem() {
+    use lottery_tangent::data::Dataset;
+    let points = |xs: &[(f32, f32, u32)]| Dataset {
+        name: "toy".into(),
+        x: xs.iter().flat_map(|&(a, b, _)| [a, b, 1.0]).collect(),
+        labels: xs.iter().map(|p| p.2).collect(),
+        targets: None,
+        target_dim: 2,
+        shape: [1, 1, 3],
+        num_classes: 2,
+    };
+    let train = points(&[
+        (2.0, 1.9, 0),
+        (2.2, 2.1, 0),
+        (1.8, 2.0, 0),
+        (-2.0, -2.1, 1),
+        (-1.9, -2.2, 1),
+        (-2.1, -1.8, 1),
+    ]);
+    let test = points(&[(1.5, 2.5, 0), (-2.5, -1.5, 1)]);
+    let linear = |a: &[f32], na: usize, b: &[f32], nb: usize| -> lottery_tangent::Result<Vec<f32>> {
+        Ok((0..na * nb)
+            .map(|ij| {
+                let (i, j) = (ij / nb, ij % nb);
+                (0..3).map(|d| a[i * 3 + d] * b[j * 3 + d]).sum()
+            })
+            .collect())
+    };
+    let r = kernel_regression(linear, &train, &test, 1e-6).unwrap();
+    assert_eq!((r.train_accuracy, r.test_accuracy), (1.0, 1.0));
+    assert!(r.ridge > 0.0);
+    assert!(kernel_regression(linear, &train, &test, 0.0).is_err());
+    assert!(kernel_regression(linear, &train, &test, f64::NAN).is_err());
+    let zero =
+        |_: &[f32], na: usize, _: &[f32], nb: usize| -> lottery_tangent::Result<Vec<f32>> { Ok(vec![0.0; na * nb]) };
+    assert!(kernel_regression(zero, &train, &test, 1e-6).is_err());
 }

@@ -274,8 +274,10 @@ pub const SPARSE_MAX_DENSITY: f64 = 0.125;
 /// its entries are nonzero, else None (the dense kernels are faster then).
 pub fn sparse_rows(a: &[f32], m: usize, k: usize) -> Option<SparseRows> {
     let a = &a[..m * k];
-    let nnz = a.iter().filter(|&&v| v != 0.0).count();
-    if m == 0 || k == 0 || nnz as f64 > SPARSE_MAX_DENSITY * (m * k) as f64 {
+    // Counting stops at the limit: a dense input costs a short scan only.
+    let limit = (SPARSE_MAX_DENSITY * (m * k) as f64) as usize;
+    let nnz = a.iter().filter(|&&v| v != 0.0).take(limit + 1).count();
+    if m == 0 || k == 0 || nnz > limit {
         return None;
     }
     let mut s = SparseRows {

@@ -138,8 +138,8 @@ pub struct Regression {
 /// kernel `k(a, na, b, nb)` (row-major `[na, nb]`): `λ = ridge · tr K / n`,
 /// grown 10x (at most 6 times) until `K + λI` is positive definite. The test
 /// kernel is computed in blocks of 2,000 rows, so memory stays at 2,000 · n.
-/// Errors on classification data without labels' classes, or a kernel that
-/// no ridge makes positive definite.
+/// Errors on an empty training set, a bad ridge, a kernel with a zero or
+/// non-finite trace, or one that no ridge makes positive definite.
 pub fn kernel_regression(
     k: impl Fn(&[f32], usize, &[f32], usize) -> Result<Vec<f32>>,
     train: &Dataset,
@@ -156,6 +156,13 @@ pub fn kernel_regression(
     }
     let ktt = k(&train.x, n, &train.x, n)?;
     let trace: f64 = (0..n).map(|i| ktt[i * n + i] as f64).sum();
+    if !(trace > 0.0 && trace.is_finite()) {
+        return Err(Error::invalid(
+            "kernel for kernel regression",
+            "a finite kernel with a positive trace",
+            format!("trace {trace}"),
+        ));
+    }
     let mut lambda = ridge * trace / n as f64;
     let y = nalgebra::DMatrix::from_fn(n, c, |i, j| f64::from(u8::from(train.labels[i] as usize == j)));
     let mut chol = None;
