@@ -418,12 +418,6 @@ pub fn peak(s: &DdSummary, get: fn(&DdRecord) -> Option<Errors>) -> Option<usize
         .map(|p| p.0)
 }
 
-fn ms(v: &[f64]) -> String {
-    stats::mean_sd(v)
-        .map(|(m, sd)| format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * sd))
-        .unwrap_or_else(|| "–".into())
-}
-
 /// Test error (and the network's train error) per width, mean ± sd over seeds.
 pub fn table(s: &DdSummary) -> String {
     let ms_ = models(s);
@@ -446,10 +440,10 @@ pub fn table(s: &DdSummary) -> String {
         let params = s.records.iter().find(|r| r.width == w).map(|r| r.params).unwrap_or(0);
         out.push_str(&format!(
             "| {w} | {params} | {} |",
-            ms(&at(s, w, |r| Some(r.network), false))
+            stats::mean_sd_text(&at(s, w, |r| Some(r.network), false), 100.0, 2)
         ));
         for (_, get) in &ms_ {
-            out.push_str(&format!(" {} |", ms(&at(s, w, *get, true))));
+            out.push_str(&format!(" {} |", stats::mean_sd_text(&at(s, w, *get, true), 100.0, 2)));
         }
         out.push('\n');
     }

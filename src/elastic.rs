@@ -382,9 +382,7 @@ fn per_seed(s: &ElasticSummary, d: Direction, target: f64, arm: &str) -> BTreeMa
 }
 
 fn mean_sd_text(v: &[f64]) -> String {
-    stats::mean_sd(v)
-        .map(|(m, sd)| format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * sd))
-        .unwrap_or_else(|| "–".into())
+    stats::mean_sd_text(v, 100.0, 2)
 }
 
 /// Accuracy of each arm per direction and density.

@@ -336,9 +336,7 @@ fn curves(s: &GrokSummary, m: Model) -> Vec<&GrokCurve> {
 }
 
 fn pct(v: &[f64]) -> String {
-    stats::mean_sd(v)
-        .map(|(m, sd)| format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * sd))
-        .unwrap_or_else(|| "–".into())
+    stats::mean_sd_text(v, 100.0, 2)
 }
 
 fn step_text(v: &[Option<usize>]) -> String {

@@ -420,12 +420,6 @@ impl crate::experiment::Experiment for KernelVelocity {
     }
 }
 
-fn mean_sd_text(v: &[f64], scale: f64, digits: usize) -> String {
-    stats::mean_sd(v)
-        .map(|(m, sd)| format!("{:.*} ± {:.*}", digits, scale * m, digits, scale * sd))
-        .unwrap_or_else(|| "–".into())
-}
-
 /// The velocity at step `t` relative to step 0, per seed.
 fn relative(s: &SeedResult, t: usize, get: impl Fn(&KernelPoint) -> f64) -> Option<f64> {
     let p0 = s.trace.points.first()?;
@@ -468,12 +462,12 @@ pub fn table(s: &KvSummary) -> String {
             .collect();
         out.push_str(&format!(
             "| {k} | {} | {}/{} | {} | {} | {} |\n",
-            mean_sd_text(&inst, 100.0, 2),
+            stats::mean_sd_text(&inst, 100.0, 2),
             at_k.iter().filter(|x| x.stable).count(),
             at_k.len(),
-            mean_sd_text(&rel, 1.0, 3),
-            mean_sd_text(&fin, 1.0, 4),
-            mean_sd_text(&acc, 100.0, 2),
+            stats::mean_sd_text(&rel, 1.0, 3),
+            stats::mean_sd_text(&fin, 1.0, 4),
+            stats::mean_sd_text(&acc, 100.0, 2),
         ));
     }
     out.push_str("\nOnsets per seed, bracketed by the grids (stable from k on; the first step with velocity under ");
@@ -670,7 +664,7 @@ pub fn claims(s: &KvSummary) -> Vec<Claim> {
         .collect();
     let measured = format!(
         "{measured}. Kernel velocity at step 0: {} per step (mean ± sd over {} seeds)",
-        mean_sd_text(&v0, 1.0, 6),
+        stats::mean_sd_text(&v0, 1.0, 6),
         v0.len()
     );
     let (verdict, reason) = if per.iter().any(|p| p.1.is_none()) {

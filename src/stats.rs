@@ -50,6 +50,14 @@ pub fn mean_sd(v: &[f64]) -> Option<(f64, f64)> {
     Some((m, sd))
 }
 
+/// `"m ± sd"` of `v` times `scale` with `digits` decimals, or "–" when
+/// [`mean_sd`] has none: the cell of every mean-over-seeds table.
+pub fn mean_sd_text(v: &[f64], scale: f64, digits: usize) -> String {
+    mean_sd(v)
+        .map(|(m, sd)| format!("{:.*} ± {:.*}", digits, scale * m, digits, scale * sd))
+        .unwrap_or_else(|| "–".into())
+}
+
 /// The two-sided 95% Student-t quantile with `dof` degrees of freedom.
 pub fn t_quantile(dof: usize) -> Result<f64> {
     if dof == 0 {

@@ -51,6 +51,7 @@ use crate::models::{Mlp, Network};
 use crate::ntk::diagnostics::{kernel_regression, kernel_stats, KernelStats};
 use crate::ntk::empirical::{mlp_ntk, Kernel, KernelKind};
 use crate::ntk::linearize::Linearized;
+pub use crate::pai::experiment::Target;
 use crate::pai::{prune_at_init, PaiMethod, PaiSpec};
 use crate::params::{Mask, ParamSet};
 use crate::paths::{write_csv, write_json, write_text, RunDir};
@@ -131,15 +132,6 @@ impl Default for TicketNtkConfig {
     fn default() -> Self {
         toml::from_str("").expect("the empty [ticket_ntk] takes every default")
     }
-}
-
-/// A target density and where IMP reaches it.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Target {
-    pub target: f64,
-    pub round: usize,
-    /// The round's planned density.
-    pub density: f64,
 }
 
 impl TicketNtkConfig {
@@ -539,12 +531,6 @@ impl crate::experiment::Experiment for TicketNtk {
     }
 }
 
-fn ms(v: &[f64], scale: f64, digits: usize) -> String {
-    stats::mean_sd(v)
-        .map(|(m, sd)| format!("{:.*} ± {:.*}", digits, scale * m, digits, scale * sd))
-        .unwrap_or_else(|| "–".into())
-}
-
 /// The records of one (k, mask, target).
 fn select<'a>(s: &'a TicketNtkSummary, k: usize, mask: &str, target: Option<f64>) -> Vec<&'a SubnetRecord> {
     s.records
@@ -615,17 +601,17 @@ pub fn table(s: &TicketNtkSummary) -> String {
                     String::new()
                 },
                 100.0 * stats::mean(&rs.iter().map(|r| r.density).collect::<Vec<_>>()),
-                ms(&get(&|r| r.accuracy), 100.0, 2),
-                ms(&get(&|r| r.linearized_accuracy), 100.0, 2),
-                ms(&get(&|r| r.kernel_accuracy), 100.0, 2),
-                ms(
+                stats::mean_sd_text(&get(&|r| r.accuracy), 100.0, 2),
+                stats::mean_sd_text(&get(&|r| r.linearized_accuracy), 100.0, 2),
+                stats::mean_sd_text(&get(&|r| r.kernel_accuracy), 100.0, 2),
+                stats::mean_sd_text(
                     &get(&|r| r.start.as_ref().and_then(|x| x.top_eigenvalues.first().copied())),
                     1.0,
                     1
                 ),
-                ms(&get(&|r| r.start.as_ref().map(|x| x.effective_rank)), 1.0, 2),
-                ms(&get(&|r| r.start.as_ref().map(|x| x.alignment)), 1.0, 3),
-                ms(&get(&|r| r.ntk_change), 1.0, 3),
+                stats::mean_sd_text(&get(&|r| r.start.as_ref().map(|x| x.effective_rank)), 1.0, 2),
+                stats::mean_sd_text(&get(&|r| r.start.as_ref().map(|x| x.alignment)), 1.0, 3),
+                stats::mean_sd_text(&get(&|r| r.ntk_change), 1.0, 3),
             ));
         }
     }
@@ -857,12 +843,7 @@ pub fn claims(s: &TicketNtkSummary) -> Vec<Claim> {
             let kr = paired(s, k, t.target, other, |r| r.kernel_accuracy);
             if !kr.is_empty() {
                 let ci = stats::mean_ci(&kr);
-                let (verdict, reason) = match ci {
-                    None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
-                    Some((m, h)) if m - h > 0.0 => (Verdict::Consistent, "the CI lies above 0".to_string()),
-                    Some((m, h)) if m + h < 0.0 => (Verdict::Contradicts, "the CI lies below 0".to_string()),
-                    _ => (Verdict::Inconclusive, "the CI contains 0".to_string()),
-                };
+                let (verdict, reason) = verdict::above_zero(ci);
                 out.push(Claim {
                     claim: format!(
                         "At {:.1}% kept (k = {k}), kernel regression with the IMP ticket's start NTK is more accurate than with {other}'s (the tangent space at the start, without a learning rate)",
@@ -879,12 +860,7 @@ pub fn claims(s: &TicketNtkSummary) -> Vec<Claim> {
             }
             let al = paired(s, k, t.target, other, |r| r.start.as_ref().map(|x| x.alignment));
             let ci = stats::mean_ci(&al);
-            let (verdict, reason) = match ci {
-                None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
-                Some((m, h)) if m - h > 0.0 => (Verdict::Consistent, "the CI lies above 0".to_string()),
-                Some((m, h)) if m + h < 0.0 => (Verdict::Contradicts, "the CI lies below 0".to_string()),
-                _ => (Verdict::Inconclusive, "the CI contains 0".to_string()),
-            };
+            let (verdict, reason) = verdict::above_zero(ci);
             out.push(Claim {
                 claim: format!(
                     "At {:.1}% kept (k = {k}), the IMP ticket's NTK at its start is better aligned with the labels than {other}'s",

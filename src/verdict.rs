@@ -214,6 +214,19 @@ pub fn favoured_rate(fit: Option<&PowerFit>, refs: &[(&str, f64)]) -> String {
 /// A per-seed statistic's mean and 95% t interval (from
 /// [`crate::stats::mean_ci`]) as text, scaled by `scale` with `unit`
 /// appended: "2.50 pp, 95% CI [1.00, 4.00], 3 seeds"; "– (n seeds)" without one.
+/// The verdict on "the mean is above 0" from a 95% interval `(mean,
+/// half-width)`: consistent when the interval lies above 0, contradicts when
+/// it lies below 0, inconclusive when it contains 0 or is missing (fewer
+/// than 2 replicates).
+pub fn above_zero(ci: Option<(f64, f64)>) -> (Verdict, String) {
+    match ci {
+        None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".into()),
+        Some((m, h)) if m - h > 0.0 => (Verdict::Consistent, "the interval lies above 0".into()),
+        Some((m, h)) if m + h < 0.0 => (Verdict::Contradicts, "the interval lies below 0".into()),
+        Some(_) => (Verdict::Inconclusive, "the interval contains 0".into()),
+    }
+}
+
 pub fn ci_text(ci: Option<(f64, f64)>, n: usize, scale: f64, unit: &str) -> String {
     ci.map(|(m, h)| {
         format!(

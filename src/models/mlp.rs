@@ -280,9 +280,8 @@ impl Mlp {
         super::check_shapes(p, self.param_shapes())
     }
 
-    /// Slice forward pass. `x`: `[n, input_dim]`. The output is `ws.output()`.
-    /// Assumes `p` passed [`Mlp::check_params`].
-    pub fn forward_fast(&self, p: &ParamSet, x: &[f32], n: usize, ws: &mut MlpWorkspace) -> Result<()> {
+    /// Errors unless `x` holds `n` inputs.
+    fn check_input(&self, x: &[f32], n: usize) -> Result<()> {
         if x.len() != n * self.input_dim {
             return Err(Error::Shape {
                 what: "MLP input".into(),
@@ -290,6 +289,13 @@ impl Mlp {
                 got: vec![x.len()],
             });
         }
+        Ok(())
+    }
+
+    /// Slice forward pass. `x`: `[n, input_dim]`. The output is `ws.output()`.
+    /// Assumes `p` passed [`Mlp::check_params`].
+    pub fn forward_fast(&self, p: &ParamSet, x: &[f32], n: usize, ws: &mut MlpWorkspace) -> Result<()> {
+        self.check_input(x, n)?;
         let layers = self.layers();
         ws.z.resize(layers.len(), Vec::new());
         ws.h.resize(layers.len() - 1, Vec::new());
@@ -348,13 +354,7 @@ impl Mlp {
                 got: vec![dout.len()],
             });
         }
-        if x.len() != n * self.input_dim {
-            return Err(Error::Shape {
-                what: "MLP input".into(),
-                expected: vec![n, self.input_dim],
-                got: vec![x.len()],
-            });
-        }
+        self.check_input(x, n)?;
         let sparse = dense::sparse_rows(x, n, self.input_dim);
         let mut delta = std::mem::take(&mut ws.delta);
         let mut prev = std::mem::take(&mut ws.delta_prev);
@@ -408,13 +408,7 @@ impl Mlp {
         let n = ws.n;
         let layers = self.layers();
         ws.zdot.resize(layers.len(), Vec::new());
-        if x.len() != n * self.input_dim {
-            return Err(Error::Shape {
-                what: "MLP input".into(),
-                expected: vec![n, self.input_dim],
-                got: vec![x.len()],
-            });
-        }
+        self.check_input(x, n)?;
         let sparse = dense::sparse_rows(x, n, self.input_dim);
         for (l, d) in layers.iter().enumerate() {
             let (wn, bn) = self.layer_names(l);

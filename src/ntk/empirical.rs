@@ -83,11 +83,8 @@ impl Kernel {
         self.data.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt()
     }
 
-    /// Fort et al. 2020's kernel distance `S = 1 − ⟨K1, K2⟩_F / (||K1||_F ||K2||_F)`:
-    /// one minus the cosine between the kernels as vectors, 0 for kernels
-    /// equal up to a positive scale, in [0, 2]; errors on a shape mismatch
-    /// or a zero kernel.
-    pub fn cosine_distance(&self, other: &Kernel) -> Result<f64> {
+    /// Errors unless `other` has this kernel's shape.
+    fn check_same_shape(&self, other: &Kernel) -> Result<()> {
         if (self.rows, self.cols) != (other.rows, other.cols) {
             return Err(Error::Shape {
                 what: "kernel".into(),
@@ -95,6 +92,15 @@ impl Kernel {
                 got: vec![other.rows, other.cols],
             });
         }
+        Ok(())
+    }
+
+    /// Fort et al. 2020's kernel distance `S = 1 − ⟨K1, K2⟩_F / (||K1||_F ||K2||_F)`:
+    /// one minus the cosine between the kernels as vectors, 0 for kernels
+    /// equal up to a positive scale, in [0, 2]; errors on a shape mismatch
+    /// or a zero kernel.
+    pub fn cosine_distance(&self, other: &Kernel) -> Result<f64> {
+        self.check_same_shape(other)?;
         let (na, nb) = (self.frobenius(), other.frobenius());
         if !(na > 0.0 && nb > 0.0) {
             return Err(Error::invalid(
@@ -114,13 +120,7 @@ impl Kernel {
 
     /// `||self - other||_F / ||self||_F`; errors on a shape mismatch.
     pub fn relative_distance(&self, other: &Kernel) -> Result<f64> {
-        if (self.rows, self.cols) != (other.rows, other.cols) {
-            return Err(Error::Shape {
-                what: "kernel".into(),
-                expected: vec![self.rows, self.cols],
-                got: vec![other.rows, other.cols],
-            });
-        }
+        self.check_same_shape(other)?;
         let d: f64 = self
             .data
             .iter()
