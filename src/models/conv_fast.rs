@@ -27,7 +27,8 @@
 use rayon::prelude::*;
 
 use super::conv::{ConvLayer, ConvNet};
-use super::dense::{gemm_blocked, matmul_nn, matmul_nt, matmul_tn};
+use super::conv_direct;
+use super::dense::{gemm_blocked, matmul_nn, matmul_nt, matmul_tn, relu_backward, sum_f64};
 use crate::params::ParamSet;
 use crate::{Error, Result};
 
@@ -498,15 +499,11 @@ impl ConvNet {
             }
             // Through the ReLU: the stored output is post-ReLU.
             let a = &ws.conv[li];
-            ws.dact.par_iter_mut().zip(a.par_iter()).for_each(|(d, &v)| {
-                if v <= 0.0 {
-                    *d = 0.0;
-                }
-            });
+            relu_backward(&mut ws.dact, a);
             let gb = &mut grads.get_mut(&format!("conv{}.bias", li + 1))?.data;
             gb.par_iter_mut()
                 .zip(ws.dact.par_chunks(n * howo))
-                .for_each(|(g, row)| *g = row.iter().sum());
+                .for_each(|(g, row)| *g = sum_f64(row) as f32);
             let wt = param(p, &format!("conv{}.weight", li + 1))?;
             let inp: &[f32] = if li == 0 {
                 &ws.x
@@ -537,9 +534,27 @@ impl ConvNet {
 }
 
 /// `out` (CNHW `[c_out, n, ho, wo]`, resized) = the convolution of `inp`
-/// (CNHW `[c_in, n, h, w]`) with `wt` `[c_out, c_in, k, k]`, no bias, in
-/// chunks of [`chunk_examples`]; `cols` keeps the last chunk's columns.
+/// (CNHW `[c_in, n, h, w]`) with `wt` `[c_out, c_in, k, k]`, no bias. 3x3
+/// "same" layers take the direct path ([`conv_direct`], `cols` then keeps
+/// the padded input), the others im2col + GEMM ([`conv_forward_im2col`]).
 pub(crate) fn conv_forward(l: &ConvLayer, inp: &[f32], n: usize, wt: &[f32], out: &mut Vec<f32>, cols: &mut Vec<f32>) {
+    if conv_direct::applies(l) {
+        conv_direct::forward(l, inp, n, wt, out, cols);
+    } else {
+        conv_forward_im2col(l, inp, n, wt, out, cols);
+    }
+}
+
+/// [`conv_forward`] by im2col + GEMM, in chunks of [`chunk_examples`];
+/// `cols` keeps the last chunk's columns.
+pub(crate) fn conv_forward_im2col(
+    l: &ConvLayer,
+    inp: &[f32],
+    n: usize,
+    wt: &[f32],
+    out: &mut Vec<f32>,
+    cols: &mut Vec<f32>,
+) {
     let kk = l.c_in * l.k * l.k;
     let howo = l.ho * l.wo;
     out.resize(l.c_out * n * howo, 0.0);
@@ -579,6 +594,26 @@ pub(crate) fn conv_forward(l: &ConvLayer, inp: &[f32], n: usize, wt: &[f32], out
 /// when given, `dinp` (resized and overwritten, CNHW like `inp`). `dcols` is scratch.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_backward(
+    l: &ConvLayer,
+    inp: &[f32],
+    n: usize,
+    wt: &[f32],
+    dz: &[f32],
+    gw: &mut [f32],
+    dinp: Option<&mut Vec<f32>>,
+    cols: &mut Vec<f32>,
+    dcols: &mut Vec<f32>,
+) {
+    if conv_direct::applies(l) {
+        conv_direct::backward(l, cols, n, wt, dz, gw, dinp, dcols);
+    } else {
+        conv_backward_im2col(l, inp, n, wt, dz, gw, dinp, cols, dcols);
+    }
+}
+
+/// [`conv_backward`] by im2col + GEMM, after [`conv_forward_im2col`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_backward_im2col(
     l: &ConvLayer,
     inp: &[f32],
     n: usize,

@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod conv;
+mod conv_direct;
 pub mod conv_fast;
 pub mod dense;
 pub mod mlp;

@@ -14,7 +14,7 @@
 use rayon::prelude::*;
 
 use super::conv_fast::{conv_backward, conv_forward};
-use super::dense::{matmul_nn, matmul_nt, matmul_tn};
+use super::dense::{dot_f64, matmul_nn, matmul_nt, matmul_tn, relu_backward, sq_dev_f64, sum_f64};
 use super::resnet::{BnStat, BnStats, ResConv, ResNet, BN_EPS};
 use crate::params::ParamSet;
 use crate::{Error, Result};
@@ -97,9 +97,8 @@ fn conv_bn(
             let mv: Vec<(f32, f32)> = xhat
                 .par_chunks(m)
                 .map(|z| {
-                    let mean = z.iter().map(|&v| v as f64).sum::<f64>() / m as f64;
-                    let var = z.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / m as f64;
-                    (mean as f32, var as f32)
+                    let mean = (sum_f64(z) / m as f64) as f32;
+                    (mean, (sq_dev_f64(z, mean) / m as f64) as f32)
                 })
                 .collect();
             BnStat {
@@ -146,11 +145,7 @@ fn bn_backward(
     let sums: Vec<(f64, f64)> = dy
         .par_chunks(m)
         .zip(xhat.par_chunks(m))
-        .map(|(d, x)| {
-            let db: f64 = d.iter().map(|&v| v as f64).sum();
-            let dg: f64 = d.iter().zip(x).map(|(&a, &b)| a as f64 * b as f64).sum();
-            (db, dg)
-        })
+        .map(|(d, x)| (sum_f64(d), dot_f64(d, x)))
         .collect();
     for (g, s) in grads.get_mut(&format!("{}.weight", c.bn))?.data.iter_mut().zip(&sums) {
         *g = s.1 as f32;
@@ -172,13 +167,11 @@ fn bn_backward(
     Ok(())
 }
 
-/// Zeroes `d` where the post-ReLU activation `a` is not positive.
-fn relu_backward(d: &mut [f32], a: &[f32]) {
-    d.par_iter_mut().zip(a.par_iter()).for_each(|(d, &a)| {
-        if a <= 0.0 {
-            *d = 0.0;
-        }
-    });
+/// `a += b`, in parallel chunks.
+fn add_into(a: &mut [f32], b: &[f32]) {
+    a.par_chunks_mut(1 << 14)
+        .zip(b.par_chunks(1 << 14))
+        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, &b)| *a += b));
 }
 
 impl ResNet {
@@ -282,9 +275,9 @@ impl ResNet {
                 }
                 None => inp,
             };
-            out.par_iter_mut()
-                .zip(short.par_iter())
-                .for_each(|(o, &s)| *o = (*o + s).max(0.0));
+            out.par_chunks_mut(1 << 14)
+                .zip(short.par_chunks(1 << 14))
+                .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &s)| *o = (*o + s).max(0.0)));
             ci += 2 + b.shortcut.is_some() as usize;
         }
         // Global average pool: CNHW [F, n, h, w] -> [n, F].
@@ -294,8 +287,7 @@ impl ResNet {
         ws.pooled.resize(n * f, 0.0);
         for c in 0..f {
             for i in 0..n {
-                let s: f32 = last[(c * n + i) * phw..][..phw].iter().sum();
-                ws.pooled[i * f + c] = s / phw as f32;
+                ws.pooled[i * f + c] = (sum_f64(&last[(c * n + i) * phw..][..phw]) / phw as f64) as f32;
             }
         }
         let (wt, bias) = (param(p, "fc.weight")?, param(p, "fc.bias")?);
@@ -389,7 +381,7 @@ impl ResNet {
             );
             // Shortcut: the identity adds ws.d; a projection adds its backward.
             match &b.shortcut {
-                None => ws.dinp.par_iter_mut().zip(ws.d.par_iter()).for_each(|(a, &g)| *a += g),
+                None => add_into(&mut ws.dinp, &ws.d),
                 Some(sc) => {
                     let cs = ci + 2;
                     bn_backward(sc, p, n, &ws.d, &ws.xhat[cs], &ws.inv[cs], grads, &mut ws.dz)?;
@@ -404,10 +396,7 @@ impl ResNet {
                         &mut ws.cols[cs],
                         &mut ws.dcols,
                     );
-                    ws.dinp
-                        .par_iter_mut()
-                        .zip(ws.dmid.par_iter())
-                        .for_each(|(a, &g)| *a += g);
+                    add_into(&mut ws.dinp, &ws.dmid);
                 }
             }
             std::mem::swap(&mut ws.d, &mut ws.dinp);

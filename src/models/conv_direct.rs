@@ -1,0 +1,704 @@
+//! Direct 3x3 "same" convolution on padded CNHW planes, forward and
+//! backward, for the CPU fast paths of [`super::conv::ConvNet`] and
+//! [`super::resnet::ResNet`] (dispatched from [`super::conv_fast`]).
+//!
+//! Why by hand: im2col + GEMM (the path it replaces for these layers)
+//! copies every input 9 times and then repacks the copy inside the GEMM;
+//! on a 2-core machine the GEMMs alone ran at 50-107 GFLOP/s, slower than
+//! PyTorch's whole step (stop-19 measurements in issue 12). This is the
+//! "implicit GEMM" / direct convolution oneDNN uses, reduced to one register
+//! tile: no copy larger than one padded activation, no packing.
+//!
+//! Layout ("shared padding"): each channel is one plane holding the batch's
+//! images one after another, each row followed by one zero column and each
+//! image by one zero row, so a row's right pad is the next row's left pad
+//! and an image's bottom pad is the next image's top pad. A zero guard of
+//! `wp + 1` values sits before and after. With `wp = w + 1`, pixel
+//! `(e, y, x)` lives at `guard + (e·(h+1) + y)·wp + x`, and its 3x3
+//! neighbour `(dy, dx)` at that index plus `dy·wp + dx`: one constant offset
+//! per tap for the whole batch. Outputs are computed at every padded
+//! position `q` (the pad positions are discarded), which costs
+//! `(h+1)(w+1)/(hw)` of the useful work: 7% at 28x28, 15% at 14x14, 31% at
+//! 7x7.
+//!
+//! Kernels, with `K = c_in·9` for the forward pass:
+//! - forward: `out[co, q] = Σ_{ci,t} W[co, ci, t] · in_p[ci, q + off_t]`,
+//!   a register tile of [`MR`] output channels × [`NR`] positions (12 AVX
+//!   accumulators; per step 2 loads, 6 broadcasts, 12 FMAs);
+//! - input gradient: the same kernel on the padded output gradient with
+//!   `W[co, ci, 8 − t]` (the flipped kernel: `−off_t = off_{8−t}`);
+//! - weight gradient: `dW[co, ci, t] = Σ_q dz_p[co, q] · in_p[ci, q + off_t]`,
+//!   [`WR`] output channels × 3 taps of one kernel row in 12 vector
+//!   accumulators over chunks of [`QC`] positions, lanes summed at the end.
+//!
+//! The AVX2 + FMA kernels are chosen at run time; elsewhere a portable loop
+//! with the same order of work computes the same sums. Tests compare both
+//! with the im2col path (which is itself tested against candle's autodiff).
+
+use rayon::prelude::*;
+
+use super::conv::ConvLayer;
+
+/// Output channels per register tile of the forward and input-gradient
+/// passes; a last block of at most 4 channels takes a 4-channel tile.
+const MR: usize = 6;
+/// Padded positions per register tile (2 AVX vectors). 6 x 16 keeps the 12
+/// accumulators, 2 input vectors and a broadcast in the 16 AVX registers
+/// (a 4 x 24 tile made the compiler spill).
+const NR: usize = 16;
+/// Output channels per tile of the weight-gradient pass.
+const WR: usize = 4;
+/// Positions per parallel task of the forward and input-gradient passes.
+const STRIP: usize = NR * 12;
+/// Positions per chunk of the weight-gradient pass (its rows stay in L1).
+const QC: usize = 512;
+/// Taps of a 3x3 kernel.
+const TAPS: usize = 9;
+/// Fewer input channels than this stay on im2col (its 9-row expansion is
+/// small there, and the tile would reload its accumulators too often).
+const MIN_C_IN: usize = 4;
+
+/// Whether `l` takes this path: 3x3, padding 1, stride 1, output the size
+/// of the input, at least [`MIN_C_IN`] input channels.
+pub(crate) fn applies(l: &ConvLayer) -> bool {
+    l.k == 3 && l.pad == 1 && l.stride == 1 && l.ho == l.h && l.wo == l.w && l.c_in >= MIN_C_IN && l.h > 0 && l.w > 0
+}
+
+/// The padded geometry of a batch of `n` images of `h x w`.
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    n: usize,
+    h: usize,
+    w: usize,
+    /// Row length with its pad column, `w + 1`.
+    wp: usize,
+    /// Rows per image with the pad row, `h + 1`.
+    hp: usize,
+    /// Zeros before the first image (and at least as many after the last).
+    guard: usize,
+    /// Padded positions of the batch, `n·hp·wp`.
+    q: usize,
+    /// `q` rounded up to a whole number of tiles.
+    qpad: usize,
+    /// Values per channel plane, `guard + qpad + guard`.
+    plane: usize,
+}
+
+impl Geom {
+    fn new(l: &ConvLayer, n: usize) -> Self {
+        let (wp, hp) = (l.w + 1, l.h + 1);
+        let guard = wp + 1;
+        let q = n * hp * wp;
+        let qpad = q.div_ceil(NR) * NR;
+        Self {
+            n,
+            h: l.h,
+            w: l.w,
+            wp,
+            hp,
+            guard,
+            q,
+            qpad,
+            plane: guard + qpad + guard,
+        }
+    }
+
+    /// Offset of tap `t = 3·ky + kx` from the output position.
+    fn offsets(&self) -> [isize; TAPS] {
+        let mut o = [0isize; TAPS];
+        for (t, v) in o.iter_mut().enumerate() {
+            *v = (t / 3) as isize * self.wp as isize - self.wp as isize + (t % 3) as isize - 1;
+        }
+        o
+    }
+}
+
+/// Writes `rows` padded planes of CNHW `src` (`c` real channels `[c, n, h, w]`;
+/// rows past `c` are zero) to `dst`, overwriting it.
+fn pad_into(g: &Geom, src: &[f32], c: usize, rows: usize, dst: &mut Vec<f32>) {
+    dst.resize(rows * g.plane, 0.0);
+    let hw = g.h * g.w;
+    dst.par_chunks_mut(g.plane).enumerate().for_each(|(r, d)| {
+        if r >= c {
+            d.fill(0.0);
+            return;
+        }
+        d[..g.guard].fill(0.0);
+        for e in 0..g.n {
+            let img = &src[(r * g.n + e) * hw..][..hw];
+            let base = g.guard + e * g.hp * g.wp;
+            for (y, line) in img.chunks_exact(g.w).enumerate() {
+                let o = base + y * g.wp;
+                d[o..o + g.w].copy_from_slice(line);
+                d[o + g.w] = 0.0;
+            }
+            d[base + g.h * g.wp..base + g.hp * g.wp].fill(0.0);
+        }
+        d[g.guard + g.q..].fill(0.0);
+    });
+}
+
+/// The runs of image positions in padded positions `q0..q1`:
+/// `(first q, end q, dense index of the first)`, dense being `(e·h + y)·w + x`.
+fn segments(g: &Geom, q0: usize, q1: usize, out: &mut Vec<(usize, usize, usize)>) {
+    out.clear();
+    let img = g.hp * g.wp;
+    let q1 = q1.min(g.q);
+    let mut q = q0;
+    while q < q1 {
+        let (e, r) = (q / img, q % img);
+        let (y, x) = (r / g.wp, r % g.wp);
+        if y >= g.h {
+            q += img - r;
+        } else if x >= g.w {
+            q += g.wp - x;
+        } else {
+            let end = (q + g.w - x).min(q1);
+            out.push((q, end, (e * g.h + y) * g.w + x));
+            q = end;
+        }
+    }
+}
+
+/// A block of output rows of one register tile.
+#[derive(Clone, Copy, Debug)]
+struct Block {
+    /// First row.
+    start: usize,
+    /// Rows of the tile (`MR` or 4).
+    size: usize,
+    /// Real rows (the others are zero weights).
+    rows: usize,
+    /// Offset of its packed weights.
+    at: usize,
+}
+
+/// The tiles covering `m` rows: blocks of [`MR`], the rest in one tile of 4
+/// when it fits, else of [`MR`].
+fn blocks(m: usize, k_rows: usize) -> Vec<Block> {
+    let mut out = Vec::new();
+    let (mut start, mut at) = (0, 0);
+    while start < m {
+        let left = m - start;
+        let size = if left >= MR || left > 4 { MR } else { 4 };
+        let rows = size.min(left);
+        out.push(Block { start, size, rows, at });
+        start += rows;
+        at += size * k_rows * TAPS;
+    }
+    out
+}
+
+/// Weights `[c_out, c_in, 3, 3]` packed for the tile kernel, per block of
+/// [`blocks`] as `[k_row][tap][size]`. Forward: blocks of output channels,
+/// rows the input channels. `flip`: blocks of input channels, rows the
+/// output channels, taps reversed (the input-gradient pass). Missing
+/// channels of the last block are zero.
+fn pack(wt: &[f32], c_out: usize, c_in: usize, flip: bool) -> (Vec<Block>, Vec<f32>) {
+    let (m, k_rows) = if flip { (c_in, c_out) } else { (c_out, c_in) };
+    let plan = blocks(m, k_rows);
+    let len = plan.last().map_or(0, |b| b.at + b.size * k_rows * TAPS);
+    let mut p = vec![0.0; len];
+    for b in &plan {
+        for r in 0..k_rows {
+            for t in 0..TAPS {
+                for i in 0..b.rows {
+                    let j = b.start + i;
+                    let (co, ci, tap) = if flip { (r, j, TAPS - 1 - t) } else { (j, r, t) };
+                    p[b.at + (r * TAPS + t) * b.size + i] = wt[(co * c_in + ci) * TAPS + tap];
+                }
+            }
+        }
+    }
+    (plan, p)
+}
+
+/// A raw pointer that rayon tasks writing disjoint elements may share.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+// SAFETY: every user writes only elements no other task writes (see conv_tiles).
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+fn simd_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `dst [m, n·h·w]` (dense CNHW, every element overwritten) =
+/// `Σ_{r,t} wpk[·, r, t] · src[r, q + off_t]` over the `k_rows` padded planes
+/// of `src`, `(plan, wpk)` from [`pack`].
+fn conv_tiles(
+    g: &Geom,
+    src: &[f32],
+    k_rows: usize,
+    (plan, wpk): &(Vec<Block>, Vec<f32>),
+    m: usize,
+    dst: &mut [f32],
+    simd: bool,
+) {
+    let nhw = g.n * g.h * g.w;
+    assert!(src.len() >= k_rows * g.plane && dst.len() >= m * nhw);
+    assert!(plan
+        .iter()
+        .all(|b| b.start + b.rows <= m && b.at + b.size * k_rows * TAPS <= wpk.len()));
+    let offs = g.offsets();
+    let out = SharedMut(dst.as_mut_ptr());
+    let strips = g.qpad.div_ceil(STRIP);
+    (0..strips).into_par_iter().for_each_init(Vec::new, |segs, s| {
+        let out = out;
+        let (q0, q1) = (s * STRIP, ((s + 1) * STRIP).min(g.qpad));
+        segments(g, q0, q1, segs);
+        let mut buf = [0f32; MR * NR];
+        for b in plan {
+            let w = &wpk[b.at..][..b.size * k_rows * TAPS];
+            for tq in (q0..q1).step_by(NR) {
+                let first = segs.partition_point(|sg| sg.1 <= tq);
+                if first == segs.len() || segs[first].0 >= tq + NR {
+                    continue; // only pad positions
+                }
+                // SAFETY: tq + NR <= qpad, so every read src[r·plane + guard + tq + off + j]
+                // (|off| <= guard, j < NR, r < k_rows) lies in src (checked above).
+                unsafe {
+                    tile(
+                        simd,
+                        b.size,
+                        src.as_ptr().add(g.guard + tq),
+                        g.plane,
+                        &offs,
+                        k_rows,
+                        w.as_ptr(),
+                        &mut buf,
+                    )
+                };
+                for &(a, e, d) in &segs[first..] {
+                    if a >= tq + NR {
+                        break;
+                    }
+                    let (lo, hi) = (a.max(tq), e.min(tq + NR));
+                    let d = d + (lo - a);
+                    for i in 0..b.rows {
+                        // SAFETY: (b.start + i) < m and d + (hi − lo) <= nhw: in dst. Each dense
+                        // position belongs to one q, each q to one strip, so no two tasks
+                        // write the same element.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                buf.as_ptr().add(i * NR + lo - tq),
+                                out.0.add((b.start + i) * nhw + d),
+                                hi - lo,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// One register tile of `size` rows ([`MR`] or 4):
+/// `buf[i][j] = Σ_{r<k_rows, t} w[r][t][i] · x[r·plane + off_t + j]`.
+///
+/// # Safety
+/// `x.offset(r·plane + off_t + j)` must be readable for r < k_rows, every
+/// tap, j < NR; `w` must hold `k_rows·TAPS·size` values.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn tile(
+    simd: bool,
+    size: usize,
+    x: *const f32,
+    plane: usize,
+    offs: &[isize; TAPS],
+    k_rows: usize,
+    w: *const f32,
+    buf: &mut [f32; MR * NR],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        return if size == MR {
+            tile_avx2::<MR>(x, plane, offs, k_rows, w, buf)
+        } else {
+            tile_avx2::<4>(x, plane, offs, k_rows, w, buf)
+        };
+    }
+    let _ = simd;
+    let mut acc = [[0f32; NR]; MR];
+    for r in 0..k_rows {
+        let xr = x.add(r * plane);
+        let wr = w.add(r * TAPS * size);
+        for (t, &o) in offs.iter().enumerate() {
+            let xs = std::slice::from_raw_parts(xr.offset(o), NR);
+            for (i, a) in acc.iter_mut().take(size).enumerate() {
+                let wv = *wr.add(t * size + i);
+                for (av, &xv) in a.iter_mut().zip(xs) {
+                    *av = wv.mul_add(xv, *av);
+                }
+            }
+        }
+    }
+    for (i, a) in acc.iter().take(size).enumerate() {
+        buf[i * NR..][..NR].copy_from_slice(a);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2<const M: usize>(
+    x: *const f32,
+    plane: usize,
+    offs: &[isize; TAPS],
+    k_rows: usize,
+    w: *const f32,
+    buf: &mut [f32; MR * NR],
+) {
+    use std::arch::x86_64::*;
+    let mut a = [[_mm256_setzero_ps(); 2]; M];
+    for r in 0..k_rows {
+        let xr = x.add(r * plane);
+        let wr = w.add(r * TAPS * M);
+        for (t, &o) in offs.iter().enumerate() {
+            let p = xr.offset(o);
+            let x0 = _mm256_loadu_ps(p);
+            let x1 = _mm256_loadu_ps(p.add(8));
+            let wt = wr.add(t * M);
+            for (i, ai) in a.iter_mut().enumerate() {
+                let b = _mm256_broadcast_ss(&*wt.add(i));
+                ai[0] = _mm256_fmadd_ps(x0, b, ai[0]);
+                ai[1] = _mm256_fmadd_ps(x1, b, ai[1]);
+            }
+        }
+    }
+    for (i, ai) in a.iter().enumerate() {
+        for (j, v) in ai.iter().enumerate() {
+            _mm256_storeu_ps(buf.as_mut_ptr().add(i * NR + 8 * j), *v);
+        }
+    }
+}
+
+/// `gw [c_out, c_in, 3, 3]` (overwritten) `= Σ_q dz_p[co, q] · in_p[ci, q + off_t]`,
+/// `dz_p` holding `c_out` rounded up to [`WR`] planes (the extra ones zero).
+fn wgrad(g: &Geom, dz_p: &[f32], c_out: usize, in_p: &[f32], c_in: usize, gw: &mut [f32], simd: bool) {
+    let blocks = c_out.div_ceil(WR);
+    assert!(dz_p.len() >= blocks * WR * g.plane && in_p.len() >= c_in * g.plane && gw.len() >= c_out * c_in * TAPS);
+    // Per block, per (ci, kernel row): WR x 3 taps x 8 lanes of partial sums.
+    let per_row = WR * 3 * 8;
+    let per_block = c_in * 3 * per_row;
+    let mut part = vec![0f32; blocks * per_block];
+    let groups = rayon::current_num_threads().clamp(1, blocks);
+    let blocks_per = blocks.div_ceil(groups);
+    part.par_chunks_mut(blocks_per * per_block)
+        .enumerate()
+        .for_each(|(gi, pg)| {
+            let mut qa = 0;
+            while qa < g.qpad {
+                let len = QC.min(g.qpad - qa);
+                for (bi, pb) in pg.chunks_mut(per_block).enumerate() {
+                    let b = gi * blocks_per + bi;
+                    let dz = dz_p[b * WR * g.plane + g.guard + qa..].as_ptr();
+                    for ci in 0..c_in {
+                        for ky in 0..3 {
+                            // Tap (ky, kx) reads in_p at q + (ky − 1)·wp + kx − 1.
+                            let x = in_p[ci * g.plane + g.guard + qa + ky * g.wp - g.wp - 1..].as_ptr();
+                            let acc = &mut pb[(ci * 3 + ky) * per_row..][..per_row];
+                            // SAFETY: len is a multiple of 8 and qa + len <= qpad: the dz reads
+                            // (WR planes from block b, which dz_p holds) end at guard + qpad, the
+                            // x reads at guard + qpad + wp < plane (guard = wp + 1).
+                            unsafe { wtile(simd, dz, g.plane, x, len, acc) };
+                        }
+                    }
+                }
+                qa += len;
+            }
+        });
+    for co in 0..c_out {
+        let (b, i) = (co / WR, co % WR);
+        for ci in 0..c_in {
+            for ky in 0..3 {
+                let acc = &part[b * per_block + (ci * 3 + ky) * per_row + i * 24..][..24];
+                for kx in 0..3 {
+                    gw[(co * c_in + ci) * TAPS + ky * 3 + kx] = acc[kx * 8..][..8].iter().sum();
+                }
+            }
+        }
+    }
+}
+
+/// `acc[i][kx][lane] += Σ_{v ≡ lane (mod 8), v < len} dz[i·plane + v] · x[v + kx]`.
+///
+/// # Safety
+/// `dz.add(i·plane + v)` for i < WR and `x.add(v + kx)` for kx < 3 must be
+/// readable for v < len; `len` a multiple of 8.
+#[inline]
+unsafe fn wtile(simd: bool, dz: *const f32, plane: usize, x: *const f32, len: usize, acc: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        return wtile_avx2(dz, plane, x, len, acc);
+    }
+    let _ = simd;
+    for v in (0..len).step_by(8) {
+        for l in 0..8 {
+            for i in 0..WR {
+                let d = *dz.add(i * plane + v + l);
+                for kx in 0..3 {
+                    let a = &mut acc[(i * 3 + kx) * 8 + l];
+                    *a = d.mul_add(*x.add(v + l + kx), *a);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn wtile_avx2(dz: *const f32, plane: usize, x: *const f32, len: usize, acc: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let ap = acc.as_mut_ptr();
+    let mut a = [[_mm256_setzero_ps(); 3]; WR];
+    for (i, ai) in a.iter_mut().enumerate() {
+        for (kx, v) in ai.iter_mut().enumerate() {
+            *v = _mm256_loadu_ps(ap.add((i * 3 + kx) * 8));
+        }
+    }
+    let mut v = 0;
+    while v < len {
+        let x0 = _mm256_loadu_ps(x.add(v));
+        let x1 = _mm256_loadu_ps(x.add(v + 1));
+        let x2 = _mm256_loadu_ps(x.add(v + 2));
+        for (i, ai) in a.iter_mut().enumerate() {
+            let d = _mm256_loadu_ps(dz.add(i * plane + v));
+            ai[0] = _mm256_fmadd_ps(d, x0, ai[0]);
+            ai[1] = _mm256_fmadd_ps(d, x1, ai[1]);
+            ai[2] = _mm256_fmadd_ps(d, x2, ai[2]);
+        }
+        v += 8;
+    }
+    for (i, ai) in a.iter().enumerate() {
+        for (kx, v) in ai.iter().enumerate() {
+            _mm256_storeu_ps(ap.add((i * 3 + kx) * 8), *v);
+        }
+    }
+}
+
+/// Forward pass of a layer that [`applies`]: `out` (CNHW `[c_out, n, h, w]`,
+/// resized and overwritten) = `inp` (CNHW `[c_in, n, h, w]`) convolved with
+/// `wt [c_out, c_in, 3, 3]`; `inp_p` keeps the padded input for [`backward`].
+pub(crate) fn forward(l: &ConvLayer, inp: &[f32], n: usize, wt: &[f32], out: &mut Vec<f32>, inp_p: &mut Vec<f32>) {
+    forward_with(l, inp, n, wt, out, inp_p, simd_available());
+}
+
+fn forward_with(
+    l: &ConvLayer,
+    inp: &[f32],
+    n: usize,
+    wt: &[f32],
+    out: &mut Vec<f32>,
+    inp_p: &mut Vec<f32>,
+    simd: bool,
+) {
+    let g = Geom::new(l, n);
+    pad_into(&g, inp, l.c_in, l.c_in, inp_p);
+    let wpk = pack(wt, l.c_out, l.c_in, false);
+    out.resize(l.c_out * n * l.h * l.w, 0.0);
+    conv_tiles(&g, inp_p, l.c_in, &wpk, l.c_out, out, simd);
+}
+
+/// Backward pass of [`forward`] with its `inp_p`: `dz` is the gradient of
+/// its output (CNHW); writes `gw` (overwritten) and, when given, `dinp`
+/// (resized and overwritten, CNHW). `dz_p` is scratch.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward(
+    l: &ConvLayer,
+    inp_p: &[f32],
+    n: usize,
+    wt: &[f32],
+    dz: &[f32],
+    gw: &mut [f32],
+    dinp: Option<&mut Vec<f32>>,
+    dz_p: &mut Vec<f32>,
+) {
+    backward_with(l, inp_p, n, wt, dz, gw, dinp, dz_p, simd_available());
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backward_with(
+    l: &ConvLayer,
+    inp_p: &[f32],
+    n: usize,
+    wt: &[f32],
+    dz: &[f32],
+    gw: &mut [f32],
+    dinp: Option<&mut Vec<f32>>,
+    dz_p: &mut Vec<f32>,
+    simd: bool,
+) {
+    let g = Geom::new(l, n);
+    pad_into(&g, dz, l.c_out, l.c_out.div_ceil(WR) * WR, dz_p);
+    wgrad(&g, dz_p, l.c_out, inp_p, l.c_in, gw, simd);
+    if let Some(d) = dinp {
+        d.resize(l.c_in * n * l.h * l.w, 0.0);
+        let wpk = pack(wt, l.c_out, l.c_in, true);
+        conv_tiles(&g, dz_p, l.c_out, &wpk, l.c_in, d, simd);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::conv_fast::{conv_backward_im2col, conv_forward_im2col};
+    use rand::{Rng, SeedableRng};
+
+    fn layer(c_in: usize, c_out: usize, h: usize, w: usize) -> ConvLayer {
+        ConvLayer {
+            c_in,
+            c_out,
+            h,
+            w,
+            ho: h,
+            wo: w,
+            k: 3,
+            pad: 1,
+            stride: 1,
+            pool: false,
+        }
+    }
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * scale, "{what}[{i}]: {x} vs {y} (scale {scale})");
+        }
+    }
+
+    /// The direct path (SIMD and portable) against im2col + GEMM on odd
+    /// shapes: channels not multiples of the tile, widths 1 and images whose
+    /// padded batch is not a whole number of tiles or strips.
+    #[test]
+    fn direct_matches_im2col() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for &(c_in, c_out, h, w, n) in &[
+            (4, 4, 5, 7, 3),
+            (5, 6, 9, 9, 2),
+            (7, 3, 1, 1, 5),
+            (4, 9, 3, 1, 4),
+            (16, 8, 28, 28, 2),
+            (6, 5, 13, 11, 9),
+        ] {
+            let l = layer(c_in, c_out, h, w);
+            assert!(applies(&l));
+            let inp: Vec<f32> = (0..c_in * n * h * w).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let wt: Vec<f32> = (0..c_out * c_in * 9).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let dz: Vec<f32> = (0..c_out * n * h * w).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let (mut out_ref, mut cols) = (Vec::new(), Vec::new());
+            conv_forward_im2col(&l, &inp, n, &wt, &mut out_ref, &mut cols);
+            let mut gw_ref = vec![0.0; wt.len()];
+            let (mut din_ref, mut dcols) = (Vec::new(), Vec::new());
+            conv_backward_im2col(
+                &l,
+                &inp,
+                n,
+                &wt,
+                &dz,
+                &mut gw_ref,
+                Some(&mut din_ref),
+                &mut cols,
+                &mut dcols,
+            );
+            for simd in [false, simd_available()] {
+                let what = format!("c_in {c_in} c_out {c_out} {h}x{w} n {n} simd {simd}");
+                // Stale contents in the reused buffers must not leak through.
+                let (mut out, mut inp_p) = (vec![9.0; 3], vec![9.0; 11]);
+                forward_with(&l, &inp, n, &wt, &mut out, &mut inp_p, simd);
+                close(&out, &out_ref, &format!("forward, {what}"));
+                let mut gw = vec![9.0; wt.len()];
+                let (mut din, mut dz_p) = (vec![9.0; 5], vec![9.0; 1 << 16]);
+                backward_with(&l, &inp_p, n, &wt, &dz, &mut gw, Some(&mut din), &mut dz_p, simd);
+                close(&gw, &gw_ref, &format!("weight gradient, {what}"));
+                close(&din, &din_ref, &format!("input gradient, {what}"));
+            }
+        }
+    }
+
+    #[test]
+    fn applies_only_to_same_3x3() {
+        assert!(!applies(&layer(3, 8, 8, 8)));
+        let mut l = layer(8, 8, 8, 8);
+        l.stride = 2;
+        l.ho = 4;
+        l.wo = 4;
+        assert!(!applies(&l));
+        let mut l = layer(8, 8, 8, 8);
+        l.k = 5;
+        l.pad = 2;
+        assert!(!applies(&l));
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use crate::models::conv_fast::{conv_backward_im2col, conv_forward_im2col};
+
+    #[test]
+    #[ignore]
+    fn speed() {
+        for &(c_in, c_out, h) in &[
+            (64usize, 64usize, 28usize),
+            (128, 128, 14),
+            (16, 16, 28),
+            (32, 32, 14),
+            (64, 64, 7),
+        ] {
+            let n = 128;
+            let l = ConvLayer {
+                c_in,
+                c_out,
+                h,
+                w: h,
+                ho: h,
+                wo: h,
+                k: 3,
+                pad: 1,
+                stride: 1,
+                pool: false,
+            };
+            let inp: Vec<f32> = (0..c_in * n * h * h).map(|i| (i % 7) as f32 * 0.1).collect();
+            let wt: Vec<f32> = (0..c_out * c_in * 9).map(|i| (i % 5) as f32 * 0.1).collect();
+            let dz: Vec<f32> = (0..c_out * n * h * h).map(|i| (i % 3) as f32 * 0.1).collect();
+            let flop = 2.0 * (c_in * c_out * 9 * n * h * h) as f64;
+            let (mut out, mut ip, mut gw, mut din, mut dzp) =
+                (Vec::new(), Vec::new(), vec![0.0; wt.len()], Vec::new(), Vec::new());
+            let mut best = [f64::MAX; 6];
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                forward(&l, &inp, n, &wt, &mut out, &mut ip);
+                best[0] = best[0].min(t.elapsed().as_secs_f64());
+                let t = std::time::Instant::now();
+                backward(&l, &ip, n, &wt, &dz, &mut gw, None, &mut dzp);
+                best[1] = best[1].min(t.elapsed().as_secs_f64());
+                let t = std::time::Instant::now();
+                backward(&l, &ip, n, &wt, &dz, &mut gw, Some(&mut din), &mut dzp);
+                best[2] = best[2].min(t.elapsed().as_secs_f64());
+                let t = std::time::Instant::now();
+                conv_forward_im2col(&l, &inp, n, &wt, &mut out, &mut ip);
+                best[3] = best[3].min(t.elapsed().as_secs_f64());
+                let t = std::time::Instant::now();
+                let mut dc = Vec::new();
+                conv_backward_im2col(&l, &inp, n, &wt, &dz, &mut gw, Some(&mut din), &mut ip, &mut dc);
+                best[4] = best[4].min(t.elapsed().as_secs_f64());
+            }
+            let g = |t: f64| flop / t / 1e9;
+            println!(
+                "{c_in}->{c_out} {h}x{h}: direct fwd {:.1} ms {:.0} GF/s, wgrad {:.1} ms {:.0} GF/s, dgrad {:.1} ms {:.0} GF/s | im2col fwd {:.1} ms {:.0}, bwd {:.1} ms {:.0}",
+                best[0] * 1e3, g(best[0]), best[1] * 1e3, g(best[1]), (best[2] - best[1]) * 1e3, g(best[2] - best[1]),
+                best[3] * 1e3, g(best[3]), best[4] * 1e3, g(best[4] / 2.0)
+            );
+        }
+    }
+}
