@@ -220,6 +220,13 @@ struct SharedMut(*mut f32);
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
+impl SharedMut {
+    /// The pointer (a method, so closures capture the wrapper, not its field).
+    fn ptr(&self) -> *mut f32 {
+        self.0
+    }
+}
+
 fn simd_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -252,7 +259,6 @@ fn conv_tiles(
     let out = SharedMut(dst.as_mut_ptr());
     let strips = g.qpad.div_ceil(STRIP);
     (0..strips).into_par_iter().for_each_init(Vec::new, |segs, s| {
-        let out = out;
         let (q0, q1) = (s * STRIP, ((s + 1) * STRIP).min(g.qpad));
         segments(g, q0, q1, segs);
         let mut buf = [0f32; MR * NR];
@@ -290,7 +296,7 @@ fn conv_tiles(
                         unsafe {
                             std::ptr::copy_nonoverlapping(
                                 buf.as_ptr().add(i * NR + lo - tq),
-                                out.0.add((b.start + i) * nhw + d),
+                                out.ptr().add((b.start + i) * nhw + d),
                                 hi - lo,
                             );
                         }
@@ -389,26 +395,40 @@ fn wgrad(g: &Geom, dz_p: &[f32], c_out: usize, in_p: &[f32], c_in: usize, gw: &m
     // Per block, per (ci, kernel row): WR x 3 taps x 8 lanes of partial sums.
     let per_row = WR * 3 * 8;
     let per_block = c_in * 3 * per_row;
-    let mut part = vec![0f32; blocks * per_block];
-    let groups = rayon::current_num_threads().clamp(1, blocks);
+    // Tasks: groups of blocks and, when there are more threads than blocks,
+    // also ranges of positions, each with its own partial sums.
+    let threads = rayon::current_num_threads().max(1);
+    let groups = threads.min(blocks);
     let blocks_per = blocks.div_ceil(groups);
+    let groups = blocks.div_ceil(blocks_per);
+    let splits = (threads / groups).max(1);
+    let span = (g.qpad / 8).div_ceil(splits) * 8;
+    // Per split: `groups` chunks of `blocks_per` blocks (the last may be short of real blocks).
+    let whole = groups * blocks_per * per_block;
+    let mut part = vec![0f32; splits * whole];
     part.par_chunks_mut(blocks_per * per_block)
         .enumerate()
-        .for_each(|(gi, pg)| {
-            let mut qa = 0;
-            while qa < g.qpad {
-                let len = QC.min(g.qpad - qa);
+        .for_each(|(task, pg)| {
+            let (split, gi) = (task / groups, task % groups);
+            let mut qa = split * span;
+            let q_end = ((split + 1) * span).min(g.qpad);
+            while qa < q_end {
+                let len = QC.min(q_end - qa);
                 for (bi, pb) in pg.chunks_mut(per_block).enumerate() {
                     let b = gi * blocks_per + bi;
+                    if b >= blocks {
+                        break;
+                    }
                     let dz = dz_p[b * WR * g.plane + g.guard + qa..].as_ptr();
                     for ci in 0..c_in {
                         for ky in 0..3 {
                             // Tap (ky, kx) reads in_p at q + (ky − 1)·wp + kx − 1.
                             let x = in_p[ci * g.plane + g.guard + qa + ky * g.wp - g.wp - 1..].as_ptr();
                             let acc = &mut pb[(ci * 3 + ky) * per_row..][..per_row];
-                            // SAFETY: len is a multiple of 8 and qa + len <= qpad: the dz reads
-                            // (WR planes from block b, which dz_p holds) end at guard + qpad, the
-                            // x reads at guard + qpad + wp < plane (guard = wp + 1).
+                            // SAFETY: len is a multiple of 8 (qpad and span are) and
+                            // qa + len <= qpad: the dz reads (WR planes from block b, which
+                            // dz_p holds) end at guard + qpad, the x reads at
+                            // guard + qpad + wp < plane (guard = wp + 1).
                             unsafe { wtile(simd, dz, g.plane, x, len, acc) };
                         }
                     }
@@ -420,9 +440,11 @@ fn wgrad(g: &Geom, dz_p: &[f32], c_out: usize, in_p: &[f32], c_in: usize, gw: &m
         let (b, i) = (co / WR, co % WR);
         for ci in 0..c_in {
             for ky in 0..3 {
-                let acc = &part[b * per_block + (ci * 3 + ky) * per_row + i * 24..][..24];
+                let at = b * per_block + (ci * 3 + ky) * per_row + i * 24;
                 for kx in 0..3 {
-                    gw[(co * c_in + ci) * TAPS + ky * 3 + kx] = acc[kx * 8..][..8].iter().sum();
+                    gw[(co * c_in + ci) * TAPS + ky * 3 + kx] = (0..splits)
+                        .map(|sp| part[sp * whole + at + kx * 8..][..8].iter().sum::<f32>())
+                        .sum();
                 }
             }
         }
@@ -576,8 +598,8 @@ mod tests {
         }
     }
 
-    /// The direct path (SIMD and portable) against im2col + GEMM on odd
-    /// shapes: channels not multiples of the tile, widths 1 and images whose
+    /// The direct path (SIMD and portable; 1, 2 and 5 threads, which split
+    /// the weight gradient differently) against im2col + GEMM on odd shapes: channels not multiples of the tile, widths 1 and images whose
     /// padded batch is not a whole number of tiles or strips.
     #[test]
     fn direct_matches_im2col() {
@@ -610,17 +632,25 @@ mod tests {
                 &mut cols,
                 &mut dcols,
             );
-            for simd in [false, simd_available()] {
-                let what = format!("c_in {c_in} c_out {c_out} {h}x{w} n {n} simd {simd}");
-                // Stale contents in the reused buffers must not leak through.
-                let (mut out, mut inp_p) = (vec![9.0; 3], vec![9.0; 11]);
-                forward_with(&l, &inp, n, &wt, &mut out, &mut inp_p, simd);
-                close(&out, &out_ref, &format!("forward, {what}"));
-                let mut gw = vec![9.0; wt.len()];
-                let (mut din, mut dz_p) = (vec![9.0; 5], vec![9.0; 1 << 16]);
-                backward_with(&l, &inp_p, n, &wt, &dz, &mut gw, Some(&mut din), &mut dz_p, simd);
-                close(&gw, &gw_ref, &format!("weight gradient, {what}"));
-                close(&din, &din_ref, &format!("input gradient, {what}"));
+            for (simd, threads) in [
+                (false, 2),
+                (simd_available(), 1),
+                (simd_available(), 2),
+                (simd_available(), 5),
+            ] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    let what = format!("c_in {c_in} c_out {c_out} {h}x{w} n {n} simd {simd} threads {threads}");
+                    // Stale contents in the reused buffers must not leak through.
+                    let (mut out, mut inp_p) = (vec![9.0; 3], vec![9.0; 11]);
+                    forward_with(&l, &inp, n, &wt, &mut out, &mut inp_p, simd);
+                    close(&out, &out_ref, &format!("forward, {what}"));
+                    let mut gw = vec![9.0; wt.len()];
+                    let (mut din, mut dz_p) = (vec![9.0; 5], vec![9.0; 1 << 16]);
+                    backward_with(&l, &inp_p, n, &wt, &dz, &mut gw, Some(&mut din), &mut dz_p, simd);
+                    close(&gw, &gw_ref, &format!("weight gradient, {what}"));
+                    close(&din, &din_ref, &format!("input gradient, {what}"));
+                });
             }
         }
     }
