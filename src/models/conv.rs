@@ -9,9 +9,9 @@
 //! `[c_out]` (numbered over every convolution), `fc{j}.weight` `[out, in]`,
 //! `fc{j}.bias` `[out]`; the features are flattened in (channel, row, column)
 //! order as in PyTorch. Kaiming-normal weights (`N(0, 2/fan_in)`), zero
-//! biases. On the CPU it trains through the im2col + GEMM path of
-//! [`super::conv_fast`]; candle's autodiff is the reference and the path on
-//! other devices.
+//! biases. On the CPU it trains through the slice path of
+//! [`super::conv_fast`] (direct 3x3 convolutions, im2col + GEMM for the
+//! others); candle's autodiff is the reference and the path on other devices.
 
 use std::collections::BTreeMap;
 

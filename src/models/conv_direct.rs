@@ -31,9 +31,11 @@
 //!   [`WR`] output channels × 3 taps of one kernel row in 12 vector
 //!   accumulators over chunks of [`QC`] positions, lanes summed at the end.
 //!
-//! The AVX2 + FMA kernels are chosen at run time; elsewhere a portable loop
-//! with the same order of work computes the same sums. Tests compare both
-//! with the im2col path (which is itself tested against candle's autodiff).
+//! The kernels are chosen at run time: AVX-512F (tiles of 32 positions),
+//! else AVX2 + FMA (16), else a portable loop with the same order of work.
+//! `LTK_CONV_SIMD=avx2|portable` caps the choice (to compare them on one
+//! machine). Tests compare every one the machine has with the im2col path
+//! (which is itself tested against candle's autodiff).
 
 use rayon::prelude::*;
 
@@ -42,10 +44,13 @@ use super::conv::ConvLayer;
 /// Output channels per register tile of the forward and input-gradient
 /// passes; a last block of at most 4 channels takes a 4-channel tile.
 const MR: usize = 6;
-/// Padded positions per register tile (2 AVX vectors). 6 x 16 keeps the 12
-/// accumulators, 2 input vectors and a broadcast in the 16 AVX registers
-/// (a 4 x 24 tile made the compiler spill).
-const NR: usize = 16;
+/// Padded positions per register tile, at most: 2 vectors, 16 positions
+/// with AVX2 (6 x 16 keeps the 12 accumulators, 2 input vectors and a
+/// broadcast in the 16 AVX registers; a 4 x 24 tile made the compiler
+/// spill), 32 with AVX-512.
+const NR: usize = 32;
+/// Lanes of the weight-gradient partial sums (the widest vector).
+const LANES: usize = 16;
 /// Output channels per tile of the weight-gradient pass.
 const WR: usize = 4;
 /// Positions per parallel task of the forward and input-gradient passes.
@@ -227,14 +232,52 @@ impl SharedMut {
     }
 }
 
-fn simd_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+/// The kernels' instruction set, detected at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Simd {
+    /// Plain loops (any target).
+    Portable,
+    /// AVX2 + FMA: 256-bit vectors.
+    Avx2,
+    /// AVX-512F: 512-bit vectors.
+    Avx512,
+}
+
+impl Simd {
+    /// The best the CPU has, capped by `LTK_CONV_SIMD` (read once).
+    fn detect() -> Self {
+        static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+        *LEVEL.get_or_init(|| {
+            let best = Self::best();
+            match std::env::var("LTK_CONV_SIMD").as_deref() {
+                Ok("portable") => Simd::Portable,
+                Ok("avx2") if best == Simd::Avx512 => Simd::Avx2,
+                _ => best,
+            }
+        })
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+
+    /// The best the CPU has.
+    fn best() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Simd::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Portable
+    }
+
+    /// Positions per register tile of the forward kernel.
+    fn width(self) -> usize {
+        if self == Simd::Avx512 {
+            NR
+        } else {
+            NR / 2
+        }
     }
 }
 
@@ -248,7 +291,7 @@ fn conv_tiles(
     (plan, wpk): &(Vec<Block>, Vec<f32>),
     m: usize,
     dst: &mut [f32],
-    simd: bool,
+    simd: Simd,
 ) {
     let nhw = g.n * g.h * g.w;
     assert!(src.len() >= k_rows * g.plane && dst.len() >= m * nhw);
@@ -264,13 +307,15 @@ fn conv_tiles(
         let mut buf = [0f32; MR * NR];
         for b in plan {
             let w = &wpk[b.at..][..b.size * k_rows * TAPS];
-            for tq in (q0..q1).step_by(NR) {
+            let tw = simd.width();
+            for tq in (q0..q1).step_by(tw) {
                 let first = segs.partition_point(|sg| sg.1 <= tq);
-                if first == segs.len() || segs[first].0 >= tq + NR {
+                if first == segs.len() || segs[first].0 >= tq + tw {
                     continue; // only pad positions
                 }
-                // SAFETY: tq + NR <= qpad, so every read src[r·plane + guard + tq + off + j]
-                // (|off| <= guard, j < NR, r < k_rows) lies in src (checked above).
+                // SAFETY: tq + tw <= qpad (qpad and STRIP are multiples of NR, a multiple
+                // of tw), so every read src[r·plane + guard + tq + off + j] (|off| <= guard,
+                // j < tw, r < k_rows) lies in src (checked above).
                 unsafe {
                     tile(
                         simd,
@@ -284,10 +329,10 @@ fn conv_tiles(
                     )
                 };
                 for &(a, e, d) in &segs[first..] {
-                    if a >= tq + NR {
+                    if a >= tq + tw {
                         break;
                     }
-                    let (lo, hi) = (a.max(tq), e.min(tq + NR));
+                    let (lo, hi) = (a.max(tq), e.min(tq + tw));
                     let d = d + (lo - a);
                     for i in 0..b.rows {
                         // SAFETY: (b.start + i) < m and d + (hi − lo) <= nhw: in dst. Each dense
@@ -307,16 +352,16 @@ fn conv_tiles(
     });
 }
 
-/// One register tile of `size` rows ([`MR`] or 4):
-/// `buf[i][j] = Σ_{r<k_rows, t} w[r][t][i] · x[r·plane + off_t + j]`.
+/// One register tile of `size` rows ([`MR`] or 4) and `simd.width()`
+/// positions: `buf[i·NR + j] = Σ_{r<k_rows, t} w[r][t][i] · x[r·plane + off_t + j]`.
 ///
 /// # Safety
 /// `x.offset(r·plane + off_t + j)` must be readable for r < k_rows, every
-/// tap, j < NR; `w` must hold `k_rows·TAPS·size` values.
+/// tap, j < `simd.width()`; `w` must hold `k_rows·TAPS·size` values.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 unsafe fn tile(
-    simd: bool,
+    simd: Simd,
     size: usize,
     x: *const f32,
     plane: usize,
@@ -326,20 +371,20 @@ unsafe fn tile(
     buf: &mut [f32; MR * NR],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if simd {
-        return if size == MR {
-            tile_avx2::<MR>(x, plane, offs, k_rows, w, buf)
-        } else {
-            tile_avx2::<4>(x, plane, offs, k_rows, w, buf)
-        };
+    match (simd, size == MR) {
+        (Simd::Avx512, true) => return tile_avx512::<MR>(x, plane, offs, k_rows, w, buf),
+        (Simd::Avx512, false) => return tile_avx512::<4>(x, plane, offs, k_rows, w, buf),
+        (Simd::Avx2, true) => return tile_avx2::<MR>(x, plane, offs, k_rows, w, buf),
+        (Simd::Avx2, false) => return tile_avx2::<4>(x, plane, offs, k_rows, w, buf),
+        (Simd::Portable, _) => {}
     }
-    let _ = simd;
-    let mut acc = [[0f32; NR]; MR];
+    const W: usize = NR / 2;
+    let mut acc = [[0f32; W]; MR];
     for r in 0..k_rows {
         let xr = x.add(r * plane);
         let wr = w.add(r * TAPS * size);
         for (t, &o) in offs.iter().enumerate() {
-            let xs = std::slice::from_raw_parts(xr.offset(o), NR);
+            let xs = std::slice::from_raw_parts(xr.offset(o), W);
             for (i, a) in acc.iter_mut().take(size).enumerate() {
                 let wv = *wr.add(t * size + i);
                 for (av, &xv) in a.iter_mut().zip(xs) {
@@ -349,7 +394,7 @@ unsafe fn tile(
         }
     }
     for (i, a) in acc.iter().take(size).enumerate() {
-        buf[i * NR..][..NR].copy_from_slice(a);
+        buf[i * NR..][..W].copy_from_slice(a);
     }
 }
 
@@ -387,13 +432,47 @@ unsafe fn tile_avx2<const M: usize>(
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_avx512<const M: usize>(
+    x: *const f32,
+    plane: usize,
+    offs: &[isize; TAPS],
+    k_rows: usize,
+    w: *const f32,
+    buf: &mut [f32; MR * NR],
+) {
+    use std::arch::x86_64::*;
+    let mut a = [[_mm512_setzero_ps(); 2]; M];
+    for r in 0..k_rows {
+        let xr = x.add(r * plane);
+        let wr = w.add(r * TAPS * M);
+        for (t, &o) in offs.iter().enumerate() {
+            let p = xr.offset(o);
+            let x0 = _mm512_loadu_ps(p);
+            let x1 = _mm512_loadu_ps(p.add(16));
+            let wt = wr.add(t * M);
+            for (i, ai) in a.iter_mut().enumerate() {
+                let b = _mm512_set1_ps(*wt.add(i));
+                ai[0] = _mm512_fmadd_ps(x0, b, ai[0]);
+                ai[1] = _mm512_fmadd_ps(x1, b, ai[1]);
+            }
+        }
+    }
+    for (i, ai) in a.iter().enumerate() {
+        for (j, v) in ai.iter().enumerate() {
+            _mm512_storeu_ps(buf.as_mut_ptr().add(i * NR + 16 * j), *v);
+        }
+    }
+}
+
 /// `gw [c_out, c_in, 3, 3]` (overwritten) `= Σ_q dz_p[co, q] · in_p[ci, q + off_t]`,
 /// `dz_p` holding `c_out` rounded up to [`WR`] planes (the extra ones zero).
-fn wgrad(g: &Geom, dz_p: &[f32], c_out: usize, in_p: &[f32], c_in: usize, gw: &mut [f32], simd: bool) {
+fn wgrad(g: &Geom, dz_p: &[f32], c_out: usize, in_p: &[f32], c_in: usize, gw: &mut [f32], simd: Simd) {
     let blocks = c_out.div_ceil(WR);
     assert!(dz_p.len() >= blocks * WR * g.plane && in_p.len() >= c_in * g.plane && gw.len() >= c_out * c_in * TAPS);
-    // Per block, per (ci, kernel row): WR x 3 taps x 8 lanes of partial sums.
-    let per_row = WR * 3 * 8;
+    // Per block, per (ci, kernel row): WR x 3 taps x LANES lanes of partial sums.
+    let per_row = WR * 3 * LANES;
     let per_block = c_in * 3 * per_row;
     // Tasks: groups of blocks and, when there are more threads than blocks,
     // also ranges of positions, each with its own partial sums.
@@ -402,7 +481,7 @@ fn wgrad(g: &Geom, dz_p: &[f32], c_out: usize, in_p: &[f32], c_in: usize, gw: &m
     let blocks_per = blocks.div_ceil(groups);
     let groups = blocks.div_ceil(blocks_per);
     let splits = (threads / groups).max(1);
-    let span = (g.qpad / 8).div_ceil(splits) * 8;
+    let span = (g.qpad / LANES).div_ceil(splits) * LANES;
     // Per split: `groups` chunks of `blocks_per` blocks (the last may be short of real blocks).
     let whole = groups * blocks_per * per_block;
     let mut part = vec![0f32; splits * whole];
@@ -425,7 +504,7 @@ fn wgrad(g: &Geom, dz_p: &[f32], c_out: usize, in_p: &[f32], c_in: usize, gw: &m
                             // Tap (ky, kx) reads in_p at q + (ky − 1)·wp + kx − 1.
                             let x = in_p[ci * g.plane + g.guard + qa + ky * g.wp - g.wp - 1..].as_ptr();
                             let acc = &mut pb[(ci * 3 + ky) * per_row..][..per_row];
-                            // SAFETY: len is a multiple of 8 (qpad and span are) and
+                            // SAFETY: len is a multiple of LANES (qpad, span and QC are) and
                             // qa + len <= qpad: the dz reads (WR planes from block b, which
                             // dz_p holds) end at guard + qpad, the x reads at
                             // guard + qpad + wp < plane (guard = wp + 1).
@@ -440,10 +519,10 @@ fn wgrad(g: &Geom, dz_p: &[f32], c_out: usize, in_p: &[f32], c_in: usize, gw: &m
         let (b, i) = (co / WR, co % WR);
         for ci in 0..c_in {
             for ky in 0..3 {
-                let at = b * per_block + (ci * 3 + ky) * per_row + i * 24;
+                let at = b * per_block + (ci * 3 + ky) * per_row + i * 3 * LANES;
                 for kx in 0..3 {
                     gw[(co * c_in + ci) * TAPS + ky * 3 + kx] = (0..splits)
-                        .map(|sp| part[sp * whole + at + kx * 8..][..8].iter().sum::<f32>())
+                        .map(|sp| part[sp * whole + at + kx * LANES..][..LANES].iter().sum::<f32>())
                         .sum();
                 }
             }
@@ -451,24 +530,26 @@ fn wgrad(g: &Geom, dz_p: &[f32], c_out: usize, in_p: &[f32], c_in: usize, gw: &m
     }
 }
 
-/// `acc[i][kx][lane] += Σ_{v ≡ lane (mod 8), v < len} dz[i·plane + v] · x[v + kx]`.
+/// `acc[(i·3 + kx)·LANES + lane] += Σ_{v ≡ lane (mod w), v < len} dz[i·plane + v] · x[v + kx]`
+/// with `w` the vector width (lanes past it untouched).
 ///
 /// # Safety
 /// `dz.add(i·plane + v)` for i < WR and `x.add(v + kx)` for kx < 3 must be
-/// readable for v < len; `len` a multiple of 8.
+/// readable for v < len; `len` a multiple of [`LANES`].
 #[inline]
-unsafe fn wtile(simd: bool, dz: *const f32, plane: usize, x: *const f32, len: usize, acc: &mut [f32]) {
+unsafe fn wtile(simd: Simd, dz: *const f32, plane: usize, x: *const f32, len: usize, acc: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if simd {
-        return wtile_avx2(dz, plane, x, len, acc);
+    match simd {
+        Simd::Avx512 => return wtile_avx512(dz, plane, x, len, acc),
+        Simd::Avx2 => return wtile_avx2(dz, plane, x, len, acc),
+        Simd::Portable => {}
     }
-    let _ = simd;
     for v in (0..len).step_by(8) {
         for l in 0..8 {
             for i in 0..WR {
                 let d = *dz.add(i * plane + v + l);
                 for kx in 0..3 {
-                    let a = &mut acc[(i * 3 + kx) * 8 + l];
+                    let a = &mut acc[(i * 3 + kx) * LANES + l];
                     *a = d.mul_add(*x.add(v + l + kx), *a);
                 }
             }
@@ -484,7 +565,7 @@ unsafe fn wtile_avx2(dz: *const f32, plane: usize, x: *const f32, len: usize, ac
     let mut a = [[_mm256_setzero_ps(); 3]; WR];
     for (i, ai) in a.iter_mut().enumerate() {
         for (kx, v) in ai.iter_mut().enumerate() {
-            *v = _mm256_loadu_ps(ap.add((i * 3 + kx) * 8));
+            *v = _mm256_loadu_ps(ap.add((i * 3 + kx) * LANES));
         }
     }
     let mut v = 0;
@@ -502,7 +583,38 @@ unsafe fn wtile_avx2(dz: *const f32, plane: usize, x: *const f32, len: usize, ac
     }
     for (i, ai) in a.iter().enumerate() {
         for (kx, v) in ai.iter().enumerate() {
-            _mm256_storeu_ps(ap.add((i * 3 + kx) * 8), *v);
+            _mm256_storeu_ps(ap.add((i * 3 + kx) * LANES), *v);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn wtile_avx512(dz: *const f32, plane: usize, x: *const f32, len: usize, acc: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let ap = acc.as_mut_ptr();
+    let mut a = [[_mm512_setzero_ps(); 3]; WR];
+    for (i, ai) in a.iter_mut().enumerate() {
+        for (kx, v) in ai.iter_mut().enumerate() {
+            *v = _mm512_loadu_ps(ap.add((i * 3 + kx) * LANES));
+        }
+    }
+    let mut v = 0;
+    while v < len {
+        let x0 = _mm512_loadu_ps(x.add(v));
+        let x1 = _mm512_loadu_ps(x.add(v + 1));
+        let x2 = _mm512_loadu_ps(x.add(v + 2));
+        for (i, ai) in a.iter_mut().enumerate() {
+            let d = _mm512_loadu_ps(dz.add(i * plane + v));
+            ai[0] = _mm512_fmadd_ps(d, x0, ai[0]);
+            ai[1] = _mm512_fmadd_ps(d, x1, ai[1]);
+            ai[2] = _mm512_fmadd_ps(d, x2, ai[2]);
+        }
+        v += 16;
+    }
+    for (i, ai) in a.iter().enumerate() {
+        for (kx, v) in ai.iter().enumerate() {
+            _mm512_storeu_ps(ap.add((i * 3 + kx) * LANES), *v);
         }
     }
 }
@@ -511,7 +623,7 @@ unsafe fn wtile_avx2(dz: *const f32, plane: usize, x: *const f32, len: usize, ac
 /// resized and overwritten) = `inp` (CNHW `[c_in, n, h, w]`) convolved with
 /// `wt [c_out, c_in, 3, 3]`; `inp_p` keeps the padded input for [`backward`].
 pub(crate) fn forward(l: &ConvLayer, inp: &[f32], n: usize, wt: &[f32], out: &mut Vec<f32>, inp_p: &mut Vec<f32>) {
-    forward_with(l, inp, n, wt, out, inp_p, simd_available());
+    forward_with(l, inp, n, wt, out, inp_p, Simd::detect());
 }
 
 fn forward_with(
@@ -521,7 +633,7 @@ fn forward_with(
     wt: &[f32],
     out: &mut Vec<f32>,
     inp_p: &mut Vec<f32>,
-    simd: bool,
+    simd: Simd,
 ) {
     let g = Geom::new(l, n);
     pad_into(&g, inp, l.c_in, l.c_in, inp_p);
@@ -544,7 +656,7 @@ pub(crate) fn backward(
     dinp: Option<&mut Vec<f32>>,
     dz_p: &mut Vec<f32>,
 ) {
-    backward_with(l, inp_p, n, wt, dz, gw, dinp, dz_p, simd_available());
+    backward_with(l, inp_p, n, wt, dz, gw, dinp, dz_p, Simd::detect());
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -557,7 +669,7 @@ fn backward_with(
     gw: &mut [f32],
     dinp: Option<&mut Vec<f32>>,
     dz_p: &mut Vec<f32>,
-    simd: bool,
+    simd: Simd,
 ) {
     let g = Geom::new(l, n);
     pad_into(&g, dz, l.c_out, l.c_out.div_ceil(WR) * WR, dz_p);
@@ -632,15 +744,18 @@ mod tests {
                 &mut cols,
                 &mut dcols,
             );
-            for (simd, threads) in [
-                (false, 2),
-                (simd_available(), 1),
-                (simd_available(), 2),
-                (simd_available(), 5),
-            ] {
+            let mut runs = vec![(Simd::Portable, 2)];
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                runs.extend([(Simd::Avx2, 1), (Simd::Avx2, 2), (Simd::Avx2, 5)]);
+            }
+            if Simd::best() == Simd::Avx512 {
+                runs.extend([(Simd::Avx512, 1), (Simd::Avx512, 2), (Simd::Avx512, 5)]);
+            }
+            for (simd, threads) in runs {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| {
-                    let what = format!("c_in {c_in} c_out {c_out} {h}x{w} n {n} simd {simd} threads {threads}");
+                    let what = format!("c_in {c_in} c_out {c_out} {h}x{w} n {n} simd {simd:?} threads {threads}");
                     // Stale contents in the reused buffers must not leak through.
                     let (mut out, mut inp_p) = (vec![9.0; 3], vec![9.0; 11]);
                     forward_with(&l, &inp, n, &wt, &mut out, &mut inp_p, simd);

@@ -1,5 +1,6 @@
-//! The CPU training path of [`ResNet`]: the im2col + GEMM convolutions of
-//! [`super::conv_fast`] (with stride), hand-written BatchNorm, ReLU, residual
+//! The CPU training path of [`ResNet`]: the convolutions of
+//! [`super::conv_fast`] (direct for the 3x3 stride-1 ones, im2col + GEMM for
+//! the stem, the strided ones and the 1x1 projections), hand-written BatchNorm, ReLU, residual
 //! sums, global average pooling and the output layer, forward and backward,
 //! on slices in the channel-major CNHW layout (one BatchNorm channel is one
 //! contiguous run of `n·h·w` values). Candle's autodiff ([`ResNet::forward_tensor`])
