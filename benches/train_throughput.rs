@@ -70,15 +70,18 @@ fn bench(c: &mut Criterion) {
 }
 
 /// Conv nets on 28x28x1 inputs at batch 128, SGD + momentum (issue 12):
-/// LeNet-5 (5x5 valid convolutions 6/16, FC 120-84) and Conv-4 (3x3 same
-/// convolutions 64, 64, pool, 128, 128, pool, FC 256-256), the im2col + GEMM
-/// path against candle's autodiff. The PyTorch peer is
+/// LeNet-5 (5x5 valid convolutions 6/16, FC 120-84), Conv-4 (3x3 same
+/// convolutions 64, 64, pool, 128, 128, pool, FC 256-256) and ResNet-20, the
+/// slice path (direct 3x3 convolutions, im2col + GEMM for the others)
+/// against candle's autodiff. The PyTorch peer is
 /// `benches/peers/pytorch_conv.py` (same networks, batch and optimizer).
-/// Measured in the same hour on one 2-core machine (2026-11-25): this path
-/// LeNet-5 10.5k samples/s, Conv-4 168/s; PyTorch 2.15 CPU 5.6-6.9k and
-/// 168-180/s. (../shared/NOTES.md's PyTorch figures, 18.0k and 355/s, came
-/// from a machine where candle's 1024³ matmul ran at 210 GFLOP/s; it ran at
-/// 76.5 here, PyTorch's at 95-103.)
+/// Measured in one command on one 2-core machine (2026-11-26, PyTorch run
+/// before, between and after): this path LeNet-5 9.6-11.1k samples/s,
+/// Conv-4 185-204/s, ResNet-20 322-332/s; PyTorch 2.15 CPU 6.4-6.7k,
+/// 163-178/s and 281-290/s (reports/reference/conv_throughput_cpu.md).
+/// (../shared/NOTES.md's PyTorch figures, 18.0k and 355/s, came from a
+/// machine where candle's 1024³ matmul ran at 210 GFLOP/s; PyTorch's ran at
+/// 97 in this command.)
 fn bench_conv(c: &mut Criterion) {
     use lottery_tangent::models::ModelConfig;
     let mut group = c.benchmark_group("train_step_conv_b128");

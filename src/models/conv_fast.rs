@@ -1,6 +1,7 @@
-//! The CPU training path of [`ConvNet`]: convolution as im2col + GEMM (the
-//! `gemm` crate through [`super::dense`]), hand-written ReLU, 2x2 max-pool and
-//! fully connected layers, forward and backward, on slices. Candle's autodiff
+//! The CPU training path of [`ConvNet`]: convolutions (3x3 "same" layers by
+//! the direct kernels of [`super::conv_direct`], the others as im2col + GEMM
+//! through the `gemm` crate), hand-written ReLU, 2x2 max-pool and fully
+//! connected layers, forward and backward, on slices. Candle's autodiff
 //! costs about 9x PyTorch's time on a LeNet-5-sized net here (per-op
 //! allocation, NCHW convolutions one example at a time); this path batches
 //! several examples into one GEMM per layer. Candle's autodiff stays the
@@ -18,11 +19,13 @@
 //! larger batches are done in chunks of examples, recomputed in the backward
 //! pass rather than stored (a batch that fits in one chunk keeps its columns).
 //!
-//! Speed (benches/train_throughput.rs, batch 128, a 2-core machine, PyTorch
-//! 2.15 CPU measured in the same hour by benches/peers/pytorch_conv.py):
-//! LeNet-5 10.5k samples/s (PyTorch 5.6-6.9k), Conv-4 168/s (PyTorch
-//! 168-180/s). The GEMMs run at 60-100 GFLOP/s, near the `gemm` crate's
-//! ceiling on that machine (about 100 for a 1024³ product, as PyTorch's).
+//! Speed (benches/train_throughput.rs, batch 128, a 2-core AMD EPYC with
+//! AVX2; PyTorch 2.15 CPU by benches/peers/pytorch_conv.py in the same
+//! command, 2026-11-26): LeNet-5 9.6-11.1k samples/s (PyTorch 6.4-6.7k),
+//! Conv-4 185-204/s (PyTorch 163-178/s), ResNet-20 322-332/s (PyTorch
+//! 281-290/s). With im2col + GEMM for every layer Conv-4 had run at 136-168/s
+//! and ResNet-20 at 192/s: the GEMMs ran at 50-107 GFLOP/s, the direct
+//! kernels run at 90-135 (reports/reference/conv_throughput_cpu.md).
 
 use rayon::prelude::*;
 
