@@ -81,7 +81,7 @@ fn bench(c: &mut Criterion) {
 /// 163-178/s and 281-290/s (reports/reference/conv_throughput_cpu.md).
 /// (../shared/NOTES.md's PyTorch figures, 18.0k and 355/s, came from a
 /// machine where candle's 1024³ matmul ran at 210 GFLOP/s; PyTorch's ran at
-/// 97 in this command.)
+/// 97 on this machine the same hour.)
 fn bench_conv(c: &mut Criterion) {
     use lottery_tangent::models::ModelConfig;
     let mut group = c.benchmark_group("train_step_conv_b128");

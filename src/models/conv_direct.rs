@@ -23,8 +23,9 @@
 //!
 //! Kernels, with `K = c_in·9` for the forward pass:
 //! - forward: `out[co, q] = Σ_{ci,t} W[co, ci, t] · in_p[ci, q + off_t]`,
-//!   a register tile of [`MR`] output channels × [`NR`] positions (12 AVX
-//!   accumulators; per step 2 loads, 6 broadcasts, 12 FMAs);
+//!   a register tile of [`MR`] output channels × 2 vectors of positions (16
+//!   with AVX2, [`NR`] with AVX-512; 12 accumulators, per step 2 loads, 6
+//!   broadcasts, 12 FMAs);
 //! - input gradient: the same kernel on the padded output gradient with
 //!   `W[co, ci, 8 − t]` (the flipped kernel: `−off_t = off_{8−t}`);
 //! - weight gradient: `dW[co, ci, t] = Σ_q dz_p[co, q] · in_p[ci, q + off_t]`,
@@ -66,7 +67,15 @@ const MIN_C_IN: usize = 4;
 /// Whether `l` takes this path: 3x3, padding 1, stride 1, output the size
 /// of the input, at least [`MIN_C_IN`] input channels.
 pub(crate) fn applies(l: &ConvLayer) -> bool {
-    l.k == 3 && l.pad == 1 && l.stride == 1 && l.ho == l.h && l.wo == l.w && l.c_in >= MIN_C_IN && l.h > 0 && l.w > 0
+    l.k == 3
+        && l.pad == 1
+        && l.stride == 1
+        && l.ho == l.h
+        && l.wo == l.w
+        && l.c_in >= MIN_C_IN
+        && l.c_out > 0
+        && l.h > 0
+        && l.w > 0
 }
 
 /// The padded geometry of a batch of `n` images of `h x w`.
@@ -234,6 +243,7 @@ impl SharedMut {
 
 /// The kernels' instruction set, detected at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 enum Simd {
     /// Plain loops (any target).
     Portable,
@@ -250,9 +260,14 @@ impl Simd {
         *LEVEL.get_or_init(|| {
             let best = Self::best();
             match std::env::var("LTK_CONV_SIMD").as_deref() {
+                Err(_) => best,
                 Ok("portable") => Simd::Portable,
                 Ok("avx2") if best == Simd::Avx512 => Simd::Avx2,
-                _ => best,
+                Ok("avx2") => best,
+                Ok(other) => {
+                    eprintln!("LTK_CONV_SIMD={other:?} ignored: expected avx2 or portable");
+                    best
+                }
             }
         })
     }
@@ -378,6 +393,7 @@ unsafe fn tile(
         (Simd::Avx2, false) => return tile_avx2::<4>(x, plane, offs, k_rows, w, buf),
         (Simd::Portable, _) => {}
     }
+    let _ = (simd, size == MR);
     const W: usize = NR / 2;
     let mut acc = [[0f32; W]; MR];
     for r in 0..k_rows {
@@ -531,7 +547,8 @@ fn wgrad(g: &Geom, dz_p: &[f32], c_out: usize, in_p: &[f32], c_in: usize, gw: &m
 }
 
 /// `acc[(i·3 + kx)·LANES + lane] += Σ_{v ≡ lane (mod w), v < len} dz[i·plane + v] · x[v + kx]`
-/// with `w` the vector width (lanes past it untouched).
+/// with `w` the vector width (lanes past it untouched). The chunk is summed
+/// from zero and then added, so no f32 chain runs longer than `len / w` terms.
 ///
 /// # Safety
 /// `dz.add(i·plane + v)` for i < WR and `x.add(v + kx)` for kx < 3 must be
@@ -544,15 +561,22 @@ unsafe fn wtile(simd: Simd, dz: *const f32, plane: usize, x: *const f32, len: us
         Simd::Avx2 => return wtile_avx2(dz, plane, x, len, acc),
         Simd::Portable => {}
     }
+    let _ = simd;
+    let mut part = [0f32; WR * 3 * 8];
     for v in (0..len).step_by(8) {
         for l in 0..8 {
             for i in 0..WR {
                 let d = *dz.add(i * plane + v + l);
                 for kx in 0..3 {
-                    let a = &mut acc[(i * 3 + kx) * LANES + l];
+                    let a = &mut part[(i * 3 + kx) * 8 + l];
                     *a = d.mul_add(*x.add(v + l + kx), *a);
                 }
             }
+        }
+    }
+    for (j, p) in part.chunks_exact(8).enumerate() {
+        for (a, v) in acc[j * LANES..][..8].iter_mut().zip(p) {
+            *a += v;
         }
     }
 }
@@ -563,11 +587,6 @@ unsafe fn wtile_avx2(dz: *const f32, plane: usize, x: *const f32, len: usize, ac
     use std::arch::x86_64::*;
     let ap = acc.as_mut_ptr();
     let mut a = [[_mm256_setzero_ps(); 3]; WR];
-    for (i, ai) in a.iter_mut().enumerate() {
-        for (kx, v) in ai.iter_mut().enumerate() {
-            *v = _mm256_loadu_ps(ap.add((i * 3 + kx) * LANES));
-        }
-    }
     let mut v = 0;
     while v < len {
         let x0 = _mm256_loadu_ps(x.add(v));
@@ -583,7 +602,8 @@ unsafe fn wtile_avx2(dz: *const f32, plane: usize, x: *const f32, len: usize, ac
     }
     for (i, ai) in a.iter().enumerate() {
         for (kx, v) in ai.iter().enumerate() {
-            _mm256_storeu_ps(ap.add((i * 3 + kx) * LANES), *v);
+            let p = ap.add((i * 3 + kx) * LANES);
+            _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), *v));
         }
     }
 }
@@ -594,11 +614,6 @@ unsafe fn wtile_avx512(dz: *const f32, plane: usize, x: *const f32, len: usize, 
     use std::arch::x86_64::*;
     let ap = acc.as_mut_ptr();
     let mut a = [[_mm512_setzero_ps(); 3]; WR];
-    for (i, ai) in a.iter_mut().enumerate() {
-        for (kx, v) in ai.iter_mut().enumerate() {
-            *v = _mm512_loadu_ps(ap.add((i * 3 + kx) * LANES));
-        }
-    }
     let mut v = 0;
     while v < len {
         let x0 = _mm512_loadu_ps(x.add(v));
@@ -614,7 +629,8 @@ unsafe fn wtile_avx512(dz: *const f32, plane: usize, x: *const f32, len: usize, 
     }
     for (i, ai) in a.iter().enumerate() {
         for (kx, v) in ai.iter().enumerate() {
-            _mm512_storeu_ps(ap.add((i * 3 + kx) * LANES), *v);
+            let p = ap.add((i * 3 + kx) * LANES);
+            _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), *v));
         }
     }
 }
@@ -644,11 +660,14 @@ fn forward_with(
 
 /// Backward pass of [`forward`] with its `inp_p`: `dz` is the gradient of
 /// its output (CNHW); writes `gw` (overwritten) and, when given, `dinp`
-/// (resized and overwritten, CNHW). `dz_p` is scratch.
+/// (resized and overwritten, CNHW). `dz_p` is scratch. `inp_p` is padded
+/// again from `inp` when its length is not this layer's (a forward pass of
+/// another batch size ran in between).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
     l: &ConvLayer,
-    inp_p: &[f32],
+    inp: &[f32],
+    inp_p: &mut Vec<f32>,
     n: usize,
     wt: &[f32],
     dz: &[f32],
@@ -656,6 +675,10 @@ pub(crate) fn backward(
     dinp: Option<&mut Vec<f32>>,
     dz_p: &mut Vec<f32>,
 ) {
+    let g = Geom::new(l, n);
+    if inp_p.len() != l.c_in * g.plane {
+        pad_into(&g, inp, l.c_in, l.c_in, inp_p);
+    }
     backward_with(l, inp_p, n, wt, dz, gw, dinp, dz_p, Simd::detect());
 }
 
@@ -767,6 +790,10 @@ mod tests {
                     close(&din, &din_ref, &format!("input gradient, {what}"));
                 });
             }
+            // A padded input of the wrong length (another batch size ran in between) is rebuilt.
+            let (mut gw, mut stale, mut dz_p) = (vec![0.0; wt.len()], vec![1.0; 7], Vec::new());
+            backward(&l, &inp, &mut stale, n, &wt, &dz, &mut gw, None, &mut dz_p);
+            close(&gw, &gw_ref, "weight gradient after re-padding");
         }
     }
 
@@ -785,6 +812,9 @@ mod tests {
     }
 }
 
+/// Per-layer timings at batch 128 against im2col (ignored; the numbers in
+/// reports/reference/conv_throughput_cpu.md):
+/// `cargo test --release --lib speed -- --ignored --nocapture`.
 #[cfg(test)]
 mod speed {
     use super::*;
@@ -825,10 +855,10 @@ mod speed {
                 forward(&l, &inp, n, &wt, &mut out, &mut ip);
                 best[0] = best[0].min(t.elapsed().as_secs_f64());
                 let t = std::time::Instant::now();
-                backward(&l, &ip, n, &wt, &dz, &mut gw, None, &mut dzp);
+                backward(&l, &inp, &mut ip, n, &wt, &dz, &mut gw, None, &mut dzp);
                 best[1] = best[1].min(t.elapsed().as_secs_f64());
                 let t = std::time::Instant::now();
-                backward(&l, &ip, n, &wt, &dz, &mut gw, Some(&mut din), &mut dzp);
+                backward(&l, &inp, &mut ip, n, &wt, &dz, &mut gw, Some(&mut din), &mut dzp);
                 best[2] = best[2].min(t.elapsed().as_secs_f64());
                 let t = std::time::Instant::now();
                 conv_forward_im2col(&l, &inp, n, &wt, &mut out, &mut ip);

@@ -18,6 +18,9 @@
 //! Memory: the im2col buffer of a layer holds at most [`COLS_BUDGET`] bytes;
 //! larger batches are done in chunks of examples, recomputed in the backward
 //! pass rather than stored (a batch that fits in one chunk keeps its columns).
+//! A direct layer keeps its padded input instead (about the input's size,
+//! not capped), and its backward pass pads the output gradient into the
+//! shared scratch.
 //!
 //! Speed (benches/train_throughput.rs, batch 128, a 2-core AMD EPYC with
 //! AVX2; PyTorch 2.15 CPU by benches/peers/pytorch_conv.py in the same
@@ -25,7 +28,7 @@
 //! Conv-4 185-204/s (PyTorch 163-178/s), ResNet-20 322-332/s (PyTorch
 //! 281-290/s). With im2col + GEMM for every layer Conv-4 had run at 136-168/s
 //! and ResNet-20 at 192/s: the GEMMs ran at 50-107 GFLOP/s, the direct
-//! kernels run at 90-135 (reports/reference/conv_throughput_cpu.md).
+//! kernels run at 77-133 (reports/reference/conv_throughput_cpu.md).
 
 use rayon::prelude::*;
 
@@ -39,7 +42,9 @@ use crate::{Error, Result};
 pub const COLS_BUDGET: usize = 8 << 20;
 
 /// Buffers of the forward and backward passes, kept between steps so a
-/// training step allocates nothing once the batch size is stable.
+/// training step allocates no activation-sized buffer once the batch size
+/// is stable (the direct convolutions allocate their packed weights and
+/// weight-gradient partial sums per call: at most a few MB).
 #[derive(Clone, Debug, Default)]
 pub struct ConvWorkspace {
     /// Batch size of the last forward pass.
@@ -57,8 +62,9 @@ pub struct ConvWorkspace {
     dense: Vec<Vec<f32>>,
     /// The network output `[n, outputs]`.
     out: Vec<f32>,
-    /// Per convolution: its im2col columns of the last chunk; when the
-    /// whole batch is one chunk the backward pass uses them as they are.
+    /// Per convolution: its im2col columns of the last chunk (when the
+    /// whole batch is one chunk the backward pass uses them as they are),
+    /// or for a direct layer its padded input.
     cols: Vec<Vec<f32>>,
     // Backward buffers.
     delta: Vec<f32>,
@@ -608,7 +614,7 @@ pub(crate) fn conv_backward(
     dcols: &mut Vec<f32>,
 ) {
     if conv_direct::applies(l) {
-        conv_direct::backward(l, cols, n, wt, dz, gw, dinp, dcols);
+        conv_direct::backward(l, inp, cols, n, wt, dz, gw, dinp, dcols);
     } else {
         conv_backward_im2col(l, inp, n, wt, dz, gw, dinp, cols, dcols);
     }

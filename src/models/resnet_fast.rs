@@ -1,6 +1,7 @@
 //! The CPU training path of [`ResNet`]: the convolutions of
-//! [`super::conv_fast`] (direct for the 3x3 stride-1 ones, im2col + GEMM for
-//! the stem, the strided ones and the 1x1 projections), hand-written BatchNorm, ReLU, residual
+//! [`super::conv_fast`] (direct for the 3x3 stride-1 ones with at least 4
+//! input channels; im2col + GEMM for the others: the stem on 1-channel
+//! images, the strided ones and the 1x1 projections), hand-written BatchNorm, ReLU, residual
 //! sums, global average pooling and the output layer, forward and backward,
 //! on slices in the channel-major CNHW layout (one BatchNorm channel is one
 //! contiguous run of `n·h·w` values). Candle's autodiff ([`ResNet::forward_tensor`])
@@ -28,7 +29,8 @@ pub struct ResNetWorkspace {
     /// The input in CNHW.
     x: Vec<f32>,
     /// Per convolution (in [`ResNet::convs`] order): its normalized output x̂
-    /// (CNHW), the per-channel 1/sqrt(σ² + ε), and its im2col columns.
+    /// (CNHW), the per-channel 1/sqrt(σ² + ε), and its im2col columns (its
+    /// padded input for a direct layer).
     xhat: Vec<Vec<f32>>,
     inv: Vec<Vec<f32>>,
     cols: Vec<Vec<f32>>,
