@@ -76,12 +76,12 @@ fn bench(c: &mut Criterion) {
 /// against candle's autodiff. The PyTorch peer is
 /// `benches/peers/pytorch_conv.py` (same networks, batch and optimizer).
 /// Measured in one command on one 2-core machine (2026-11-26, PyTorch run
-/// before, between and after): this path LeNet-5 9.6-11.1k samples/s,
-/// Conv-4 185-204/s, ResNet-20 322-332/s; PyTorch 2.15 CPU 6.4-6.7k,
-/// 163-178/s and 281-290/s (reports/reference/conv_throughput_cpu.md).
+/// before, between and after): this path LeNet-5 11.1-11.4k samples/s,
+/// Conv-4 203-215/s, ResNet-20 331-342/s; PyTorch 2.15 CPU 6.4-6.5k,
+/// 155-179/s and 277-315/s (reports/reference/conv_throughput_cpu.md).
 /// (../shared/NOTES.md's PyTorch figures, 18.0k and 355/s, came from a
 /// machine where candle's 1024³ matmul ran at 210 GFLOP/s; PyTorch's ran at
-/// 97 on this machine the same hour.)
+/// 119-143 in this command.)
 fn bench_conv(c: &mut Criterion) {
     use lottery_tangent::models::ModelConfig;
     let mut group = c.benchmark_group("train_step_conv_b128");

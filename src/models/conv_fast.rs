@@ -24,9 +24,9 @@
 //!
 //! Speed (benches/train_throughput.rs, batch 128, a 2-core AMD EPYC with
 //! AVX2; PyTorch 2.15 CPU by benches/peers/pytorch_conv.py in the same
-//! command, 2026-11-26): LeNet-5 9.6-11.1k samples/s (PyTorch 6.4-6.7k),
-//! Conv-4 185-204/s (PyTorch 163-178/s), ResNet-20 322-332/s (PyTorch
-//! 281-290/s). With im2col + GEMM for every layer Conv-4 had run at 136-168/s
+//! command, 2026-11-26): LeNet-5 11.1-11.4k samples/s (PyTorch 6.4-6.5k),
+//! Conv-4 203-215/s (PyTorch 155-179/s), ResNet-20 331-342/s (PyTorch
+//! 277-315/s). With im2col + GEMM for every layer Conv-4 had run at 136-168/s
 //! and ResNet-20 at 192/s: the GEMMs ran at 50-107 GFLOP/s, the direct
 //! kernels run at 77-133 (reports/reference/conv_throughput_cpu.md).
 
