@@ -367,6 +367,99 @@ fn conv_tiles(
     });
 }
 
+/// The AVX2 and AVX-512 kernels: one body per kernel, instantiated for each
+/// vector type (`$w` floats per vector).
+macro_rules! simd_kernels {
+    ($feature:literal, $tile:ident, $wtile:ident, $w:literal, $zero:ident, $load:ident, $store:ident,
+     $set1:ident, $fmadd:ident, $add:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $tile<const M: usize>(
+            x: *const f32,
+            plane: usize,
+            offs: &[isize; TAPS],
+            k_rows: usize,
+            w: *const f32,
+            buf: &mut [f32; MR * NR],
+        ) {
+            use std::arch::x86_64::*;
+            let mut a = [[$zero(); 2]; M];
+            for r in 0..k_rows {
+                let xr = x.add(r * plane);
+                let wr = w.add(r * TAPS * M);
+                for (t, &o) in offs.iter().enumerate() {
+                    let p = xr.offset(o);
+                    let x0 = $load(p);
+                    let x1 = $load(p.add($w));
+                    let wt = wr.add(t * M);
+                    for (i, ai) in a.iter_mut().enumerate() {
+                        let b = $set1(*wt.add(i));
+                        ai[0] = $fmadd(x0, b, ai[0]);
+                        ai[1] = $fmadd(x1, b, ai[1]);
+                    }
+                }
+            }
+            for (i, ai) in a.iter().enumerate() {
+                for (j, v) in ai.iter().enumerate() {
+                    $store(buf.as_mut_ptr().add(i * NR + $w * j), *v);
+                }
+            }
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $wtile(dz: *const f32, plane: usize, x: *const f32, len: usize, acc: &mut [f32]) {
+            use std::arch::x86_64::*;
+            let ap = acc.as_mut_ptr();
+            let mut a = [[$zero(); 3]; WR];
+            let mut v = 0;
+            while v < len {
+                let x0 = $load(x.add(v));
+                let x1 = $load(x.add(v + 1));
+                let x2 = $load(x.add(v + 2));
+                for (i, ai) in a.iter_mut().enumerate() {
+                    let d = $load(dz.add(i * plane + v));
+                    ai[0] = $fmadd(d, x0, ai[0]);
+                    ai[1] = $fmadd(d, x1, ai[1]);
+                    ai[2] = $fmadd(d, x2, ai[2]);
+                }
+                v += $w;
+            }
+            for (i, ai) in a.iter().enumerate() {
+                for (kx, v) in ai.iter().enumerate() {
+                    let p = ap.add((i * 3 + kx) * LANES);
+                    $store(p, $add($load(p), *v));
+                }
+            }
+        }
+    };
+}
+
+simd_kernels!(
+    "avx2,fma",
+    tile_avx2,
+    wtile_avx2,
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    _mm256_add_ps
+);
+simd_kernels!(
+    "avx512f",
+    tile_avx512,
+    wtile_avx512,
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_add_ps
+);
+
 /// One register tile of `size` rows ([`MR`] or 4) and `simd.width()`
 /// positions: `buf[i·NR + j] = Σ_{r<k_rows, t} w[r][t][i] · x[r·plane + off_t + j]`.
 ///
@@ -411,74 +504,6 @@ unsafe fn tile(
     }
     for (i, a) in acc.iter().take(size).enumerate() {
         buf[i * NR..][..W].copy_from_slice(a);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2<const M: usize>(
-    x: *const f32,
-    plane: usize,
-    offs: &[isize; TAPS],
-    k_rows: usize,
-    w: *const f32,
-    buf: &mut [f32; MR * NR],
-) {
-    use std::arch::x86_64::*;
-    let mut a = [[_mm256_setzero_ps(); 2]; M];
-    for r in 0..k_rows {
-        let xr = x.add(r * plane);
-        let wr = w.add(r * TAPS * M);
-        for (t, &o) in offs.iter().enumerate() {
-            let p = xr.offset(o);
-            let x0 = _mm256_loadu_ps(p);
-            let x1 = _mm256_loadu_ps(p.add(8));
-            let wt = wr.add(t * M);
-            for (i, ai) in a.iter_mut().enumerate() {
-                let b = _mm256_broadcast_ss(&*wt.add(i));
-                ai[0] = _mm256_fmadd_ps(x0, b, ai[0]);
-                ai[1] = _mm256_fmadd_ps(x1, b, ai[1]);
-            }
-        }
-    }
-    for (i, ai) in a.iter().enumerate() {
-        for (j, v) in ai.iter().enumerate() {
-            _mm256_storeu_ps(buf.as_mut_ptr().add(i * NR + 8 * j), *v);
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn tile_avx512<const M: usize>(
-    x: *const f32,
-    plane: usize,
-    offs: &[isize; TAPS],
-    k_rows: usize,
-    w: *const f32,
-    buf: &mut [f32; MR * NR],
-) {
-    use std::arch::x86_64::*;
-    let mut a = [[_mm512_setzero_ps(); 2]; M];
-    for r in 0..k_rows {
-        let xr = x.add(r * plane);
-        let wr = w.add(r * TAPS * M);
-        for (t, &o) in offs.iter().enumerate() {
-            let p = xr.offset(o);
-            let x0 = _mm512_loadu_ps(p);
-            let x1 = _mm512_loadu_ps(p.add(16));
-            let wt = wr.add(t * M);
-            for (i, ai) in a.iter_mut().enumerate() {
-                let b = _mm512_set1_ps(*wt.add(i));
-                ai[0] = _mm512_fmadd_ps(x0, b, ai[0]);
-                ai[1] = _mm512_fmadd_ps(x1, b, ai[1]);
-            }
-        }
-    }
-    for (i, ai) in a.iter().enumerate() {
-        for (j, v) in ai.iter().enumerate() {
-            _mm512_storeu_ps(buf.as_mut_ptr().add(i * NR + 16 * j), *v);
-        }
     }
 }
 
@@ -577,60 +602,6 @@ unsafe fn wtile(simd: Simd, dz: *const f32, plane: usize, x: *const f32, len: us
     for (j, p) in part.chunks_exact(8).enumerate() {
         for (a, v) in acc[j * LANES..][..8].iter_mut().zip(p) {
             *a += v;
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn wtile_avx2(dz: *const f32, plane: usize, x: *const f32, len: usize, acc: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let ap = acc.as_mut_ptr();
-    let mut a = [[_mm256_setzero_ps(); 3]; WR];
-    let mut v = 0;
-    while v < len {
-        let x0 = _mm256_loadu_ps(x.add(v));
-        let x1 = _mm256_loadu_ps(x.add(v + 1));
-        let x2 = _mm256_loadu_ps(x.add(v + 2));
-        for (i, ai) in a.iter_mut().enumerate() {
-            let d = _mm256_loadu_ps(dz.add(i * plane + v));
-            ai[0] = _mm256_fmadd_ps(d, x0, ai[0]);
-            ai[1] = _mm256_fmadd_ps(d, x1, ai[1]);
-            ai[2] = _mm256_fmadd_ps(d, x2, ai[2]);
-        }
-        v += 8;
-    }
-    for (i, ai) in a.iter().enumerate() {
-        for (kx, v) in ai.iter().enumerate() {
-            let p = ap.add((i * 3 + kx) * LANES);
-            _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), *v));
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn wtile_avx512(dz: *const f32, plane: usize, x: *const f32, len: usize, acc: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let ap = acc.as_mut_ptr();
-    let mut a = [[_mm512_setzero_ps(); 3]; WR];
-    let mut v = 0;
-    while v < len {
-        let x0 = _mm512_loadu_ps(x.add(v));
-        let x1 = _mm512_loadu_ps(x.add(v + 1));
-        let x2 = _mm512_loadu_ps(x.add(v + 2));
-        for (i, ai) in a.iter_mut().enumerate() {
-            let d = _mm512_loadu_ps(dz.add(i * plane + v));
-            ai[0] = _mm512_fmadd_ps(d, x0, ai[0]);
-            ai[1] = _mm512_fmadd_ps(d, x1, ai[1]);
-            ai[2] = _mm512_fmadd_ps(d, x2, ai[2]);
-        }
-        v += 16;
-    }
-    for (i, ai) in a.iter().enumerate() {
-        for (kx, v) in ai.iter().enumerate() {
-            let p = ap.add((i * 3 + kx) * LANES);
-            _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), *v));
         }
     }
 }
