@@ -79,6 +79,10 @@ pub struct DataConfig {
     /// Fraction of the p² pairs used for training, modular data (default 0.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_fraction: Option<f64>,
+    /// Number of classes of an IDX data set (default 10, as MNIST and
+    /// Fashion-MNIST); every label of every split must be below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_classes: Option<usize>,
     /// Fraction of training labels replaced by another class, seeded by
     /// `split_seed` (Nakkiran et al. 2019's label noise); test labels stay clean.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +109,7 @@ impl Default for DataConfig {
             test_fraction: default_test_fraction(),
             modulus: None,
             train_fraction: None,
+            num_classes: None,
             label_noise: None,
         }
     }
@@ -120,13 +125,20 @@ impl DataConfig {
                 format!("source {:?}", self.source),
             ));
         }
+        if self.source != DataSource::Idx && self.num_classes.is_some() {
+            return Err(Error::config(
+                "data.num_classes",
+                "source = \"idx\" (the other sources know their classes)",
+                format!("source {:?}", self.source),
+            ));
+        }
         let mut split = match self.source {
             DataSource::Digits => data::digits::load(self.test_fraction, self.split_seed)?,
             DataSource::Idx => {
                 let dir = self.dir.as_ref().ok_or_else(|| {
                     Error::config("data.dir", "a directory of IDX files when source = \"idx\"", "nothing")
                 })?;
-                data::idx::load_dir(dir)?
+                data::idx::load_dir(dir, self.num_classes.unwrap_or(data::idx::DEFAULT_NUM_CLASSES))?
             }
             DataSource::Modular => {
                 if self.preprocess != crate::data::Preprocess::None || self.validation_size > 0 {
@@ -244,6 +256,9 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Resolves lengths and seeds into a checked [`TrainSpec`] for `train_len` examples.
     pub fn resolve(&self, train_len: usize, seed: u64) -> Result<TrainSpec> {
+        // Beyond any run this tool can finish, and beyond the integers a
+        // config file holds (TOML integers are signed 64-bit).
+        const MAX_STEPS: usize = 1_000_000_000_000;
         if self.batch_size == 0 || self.batch_size > train_len {
             return Err(Error::config(
                 "train.batch_size",
@@ -265,9 +280,26 @@ impl TrainConfig {
             (None, Some(e)) if !(e.is_finite() && e > 0.0) => {
                 return Err(Error::config("train.epochs", "a finite value > 0", e))
             }
-            (None, Some(e)) => ((e * per_epoch as f64).round() as usize).max(1),
+            (None, Some(e)) => {
+                let steps = (e * per_epoch as f64).round();
+                if steps > MAX_STEPS as f64 {
+                    return Err(Error::config(
+                        "train.epochs",
+                        format!("at most {MAX_STEPS} optimizer steps ({per_epoch} per epoch)"),
+                        format!("{e:e} epochs ({steps:.3e} steps)"),
+                    ));
+                }
+                (steps as usize).max(1)
+            }
             (None, None) => 10 * per_epoch,
         };
+        if steps > MAX_STEPS {
+            return Err(Error::config(
+                "train.iterations",
+                format!("at most {MAX_STEPS} optimizer steps"),
+                steps,
+            ));
+        }
         let eval_every = self.eval_every.unwrap_or(per_epoch);
         let spec = TrainSpec {
             optimizer: self.optimizer.clone(),
@@ -382,14 +414,130 @@ impl Experiment {
     }
 }
 
+/// A TOML error as an [`Error::Parse`] of `origin`, naming the key when the
+/// parser could only point at its table: a wrong type inside a table read
+/// through a `kind` tag (the optimizer, the model, the schedule) is reported
+/// by serde at the table header, so the key whose value has the reported
+/// type and value is found in that table and named.
+pub fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> Error {
+    let msg = match locate_key(text, e) {
+        Some((key, Some(line))) => format!("key `{key}` at line {line}: {}", e.message()),
+        Some((key, None)) => format!("key `{key}`: {e}"),
+        None => e.to_string(),
+    };
+    Error::Parse {
+        path: origin.into(),
+        msg,
+    }
+}
+
+/// The dotted key and, where found, its 1-based line.
+fn locate_key(text: &str, e: &toml::de::Error) -> Option<(String, Option<usize>)> {
+    let span = e.span()?;
+    let start = span.start;
+    // The span covers the whole table: its first line is the header.
+    let header = text.get(span.clone())?.lines().next()?.trim();
+    let path = header
+        .strip_prefix('[')?
+        .strip_suffix(']')?
+        .trim_matches(['[', ']'])
+        .trim();
+    // "invalid type: string \"fast\", expected f64" or "invalid value: integer `0`, ..."
+    let m = e.message();
+    let rest = m
+        .strip_prefix("invalid type: ")
+        .or_else(|| m.strip_prefix("invalid value: "))?;
+    let found = rest.split(", expected").next()?.trim();
+    let doc: toml::Table = text.parse().ok()?;
+    let mut table = &doc;
+    for part in path.split('.') {
+        table = match table.get(part.trim().trim_matches('"'))? {
+            toml::Value::Table(t) => t,
+            toml::Value::Array(a) => match a.last()? {
+                toml::Value::Table(t) => t,
+                _ => return None,
+            },
+            _ => return None,
+        };
+    }
+    let describe = |v: &toml::Value| -> String {
+        match v {
+            toml::Value::String(s) => format!("string {s:?}"),
+            toml::Value::Integer(i) => format!("integer `{i}`"),
+            toml::Value::Float(f) => format!("floating point `{f}`"),
+            toml::Value::Boolean(b) => format!("boolean `{b}`"),
+            toml::Value::Array(_) => "sequence".into(),
+            toml::Value::Table(_) => "map".into(),
+            toml::Value::Datetime(d) => format!("datetime `{d}`"),
+        }
+    };
+    let hits: Vec<&String> = table
+        .iter()
+        .filter(|(_, v)| describe(v) == found)
+        .map(|(k, _)| k)
+        .collect();
+    let [k] = hits.as_slice() else { return None };
+    // The key's line inside the table's span.
+    let body = text.get(span)?;
+    let line = body
+        .lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(k.as_str())
+                .or_else(|| l.strip_prefix(&format!("\"{k}\"")))
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        })
+        .map(|i| {
+            text[..start].lines().count()
+                + i
+                + if text[..start].ends_with('\n') || start == 0 {
+                    1
+                } else {
+                    0
+                }
+        });
+    Some((format!("{path}.{k}"), line))
+}
+
+/// The keys of unsigned integers above `i64::MAX` in `v`, with their values.
+fn find_big_integers(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, u64)>) {
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match v {
+        serde_json::Value::Number(n) => {
+            if let Some(u) = n.as_u64().filter(|&u| u > i64::MAX as u64) {
+                out.push((prefix.to_string(), u));
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| find_big_integers(prefix, x, out)),
+        serde_json::Value::Object(o) => o.iter().for_each(|(k, x)| find_big_integers(&join(k), x, out)),
+        _ => {}
+    }
+}
+
 impl ExperimentConfig {
     /// Parses TOML text (`origin` names it in errors); unknown tables or
     /// keys, also inside experiment tables, are errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
-        let c: ExperimentConfig = toml::from_str(text).map_err(|e| Error::Parse {
-            path: origin.into(),
-            msg: e.to_string(),
-        })?;
+        let mut c: ExperimentConfig = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
+        // Modular data has one-hot operands: unless the file says otherwise,
+        // its preprocessing default is none (standardizing is for pixels).
+        if c.data.source == DataSource::Modular {
+            let raw: Option<toml::Table> = text.parse().ok();
+            let set = raw
+                .as_ref()
+                .and_then(|t| t.get("data"))
+                .and_then(|d| d.as_table())
+                .is_some_and(|d| d.contains_key("preprocess"));
+            if !set {
+                c.data.preprocess = crate::data::Preprocess::None;
+            }
+        }
         crate::experiment::check_tables(&c.tables).map_err(|e| Error::Parse {
             path: origin.into(),
             msg: e.to_string(),
@@ -430,17 +578,29 @@ impl ExperimentConfig {
 
     /// The config as TOML text.
     pub fn to_toml(&self) -> Result<String> {
-        toml::to_string_pretty(self).map_err(|e| Error::Parse {
-            path: "config".into(),
-            msg: e.to_string(),
+        toml::to_string_pretty(self).map_err(|e| {
+            // TOML integers are signed 64-bit: name a value beyond them.
+            let mut big = Vec::new();
+            if let Ok(v) = serde_json::to_value(self) {
+                find_big_integers("", &v, &mut big);
+            }
+            match big.first() {
+                Some((key, value)) => Error::config(
+                    key.clone(),
+                    format!("at most {} (the largest integer a config file holds)", i64::MAX),
+                    value,
+                ),
+                None => Error::Parse {
+                    path: "config".into(),
+                    msg: e.to_string(),
+                },
+            }
         })
     }
 
     /// Validates everything and loads the data.
     pub fn resolve(&self) -> Result<Experiment> {
-        if self.name.is_empty() || self.name.contains(['/', '\\']) {
-            return Err(Error::config("name", "a non-empty name without slashes", &self.name));
-        }
+        crate::paths::check_run_name("run name (`name`, or --name)", &self.name)?;
         if !(self.data.test_fraction > 0.0 && self.data.test_fraction < 1.0) {
             return Err(Error::config(
                 "data.test_fraction",
@@ -450,6 +610,19 @@ impl ExperimentConfig {
         }
         let split = self.data.load()?;
         let net = self.model.build(split.train.shape, split.train.num_classes)?;
+        // Weights, gradients, optimizer state and the initial weights kept
+        // for rewinding, at the least: refused before any is allocated.
+        let p = crate::memory::parameter_count(net.param_shapes().iter().map(|(_, s)| s));
+        crate::memory::Estimate::default()
+            .add(
+                format!("{p} parameters × 4 copies (weights, gradients, optimizer state, initial weights)"),
+                p,
+                16,
+            )
+            .check(
+                &net.describe(),
+                "smaller layers (`[model]` hidden / --hidden, or width)",
+            )?;
         let spec = self.train.resolve(split.train.len(), self.seed)?;
         spec.augment.validate(split.train.shape)?;
         Ok(Experiment {

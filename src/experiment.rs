@@ -376,16 +376,27 @@ pub fn merge<E: Experiment>(
         }
     }
     let units = E::units(base, cfg)?;
-    let mut records = Vec::new();
+    // Every record is found and read before anything is written: a merge
+    // that fails leaves the target as it was.
+    let mut saved_units = Vec::with_capacity(units.len());
     for unit in &units {
         let key = E::unit_key(unit);
-        let mut found: Option<(PathBuf, String)> = None;
+        let mut found: Option<(PathBuf, String, serde_json::Value)> = None;
         for s in shards {
             let p = s.join("units").join(format!("{key}.json"));
             if p.exists() {
                 let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-                if let Some((q, t)) = &found {
-                    if *t != text {
+                // The wall time is not part of the result: records that
+                // differ only in it are the same.
+                let mut v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
+                    path: p.display().to_string(),
+                    msg: e.to_string(),
+                })?;
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("seconds");
+                }
+                if let Some((q, _, w)) = &found {
+                    if *w != v {
                         return Err(Error::invalid(
                             format!("unit `{key}`"),
                             "one record (or identical ones) across shards",
@@ -393,11 +404,11 @@ pub fn merge<E: Experiment>(
                         ));
                     }
                 } else {
-                    found = Some((p, text));
+                    found = Some((p, text, v));
                 }
             }
         }
-        let Some((p, text)) = found else {
+        let Some((p, text, _)) = found else {
             return Err(Error::invalid(
                 format!("unit `{key}`"),
                 "a record in one of the shards",
@@ -408,12 +419,104 @@ pub fn merge<E: Experiment>(
             path: p.display().to_string(),
             msg: e.to_string(),
         })?;
+        saved_units.push((key, saved));
+    }
+    let mut records = Vec::with_capacity(saved_units.len());
+    for (key, saved) in saved_units {
         write_json(&unit_path(&ctx.dir, &key), &saved)?;
         records.push(saved.record);
+    }
+    // The units' artifacts (weights, masks, per-pair results...), so that
+    // the merged run is a complete run.
+    for s in shards {
+        crate::paths::link_tree(s, ctx.dir.root(), &MERGE_SKIP)?;
     }
     let s = E::summarize(base, cfg, records)?;
     E::write_report(&ctx.dir, &s)?;
     Ok(s)
+}
+
+/// The entries of a shard directory that a merge writes itself.
+const MERGE_SKIP: [&str; 7] = [
+    ".lock",
+    "config.toml",
+    "run.json",
+    "units",
+    "summary.json",
+    "report.md",
+    "figures",
+];
+
+/// Checks the shard directories given to a merge before anything is
+/// created: each is a shard directory of one run (`<name>.shard-<i>-of-<n>`,
+/// one `n`), none is given twice, every shard `0..n` is there, and the
+/// target `into` is none of them.
+pub fn check_shards(shards: &[PathBuf], into: &Path) -> Result<()> {
+    if shards.is_empty() {
+        return Err(Error::invalid("ltk merge", "the shard directories of one run", "none"));
+    }
+    let canon = |p: &Path| std::fs::canonicalize(p).map_err(|e| Error::io(p, e));
+    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    let mut parsed: Vec<(String, usize, usize)> = Vec::new();
+    for s in shards {
+        let c = canon(s)?;
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == c) {
+            return Err(Error::invalid(
+                format!("shard {}", s.display()),
+                "each shard once",
+                format!("the same directory as {}", first.display()),
+            ));
+        }
+        seen.push((c, s));
+        let name = s
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let shape = || {
+            Error::invalid(
+                format!("shard {}", s.display()),
+                "a shard directory <name>.shard-<i>-of-<n> written by --shard i/n",
+                format!("`{name}` (a run that is not a shard cannot be merged)"),
+            )
+        };
+        let (run, tail) = name.rsplit_once(".shard-").ok_or_else(shape)?;
+        let (i, n) = tail.split_once("-of-").ok_or_else(shape)?;
+        let (i, n): (usize, usize) = (i.parse().map_err(|_| shape())?, n.parse().map_err(|_| shape())?);
+        if n == 0 || i >= n {
+            return Err(shape());
+        }
+        parsed.push((run.to_string(), i, n));
+    }
+    let (run, _, n) = parsed[0].clone();
+    if let Some((s, (r, _, m))) = shards.iter().zip(&parsed).find(|(_, (r, _, m))| *r != run || *m != n) {
+        return Err(Error::invalid(
+            format!("shard {}", s.display()),
+            format!("a shard of `{run}` split {n} ways, like {}", shards[0].display()),
+            format!("a shard of `{r}` split {m} ways"),
+        ));
+    }
+    let missing: Vec<String> = (0..n)
+        .filter(|i| !parsed.iter().any(|p| p.1 == *i))
+        .map(|i| format!("{run}.shard-{i}-of-{n}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::invalid(
+            format!("shards of `{run}`"),
+            format!("all {n} shards"),
+            format!("{} of them; missing: {}", parsed.len(), missing.join(", ")),
+        ));
+    }
+    if std::fs::symlink_metadata(into).is_ok() {
+        let t = canon(into)?;
+        if let Some((_, s)) = seen.iter().find(|(k, _)| *k == t) {
+            return Err(Error::invalid(
+                format!("merge target {}", into.display()),
+                "a run directory other than the shards",
+                format!("shard {} itself", s.display()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The shard directories of run `name` under `parent` (`name.shard-i-of-n`).

@@ -168,6 +168,17 @@ impl ImpConfig {
     pub fn validate(&self, exp: &Experiment) -> Result<()> {
         let layers = exp.net.prunable();
         self.prune.validate(&layers)?;
+        let resolved = self.prune.resolved(&layers);
+        let prunes_something = layers.iter().any(|l| {
+            !resolved.exclude.contains(l) && resolved.layer_rates.get(l).copied().unwrap_or(resolved.rate) > 0.0
+        });
+        if self.rounds > 0 && !prunes_something {
+            return Err(Error::config(
+                "imp.prune.rate",
+                "a rate in (0, 1) for at least one layer (the fraction of the remaining weights pruned each round)",
+                format!("{} (every round would prune nothing)", self.prune.rate),
+            ));
+        }
         crate::experiment::check_seeds(&self.seeds, "imp.seeds")?;
         if self.rewind_step >= exp.spec.steps {
             return Err(Error::config(
@@ -877,7 +888,12 @@ pub fn claims(s: &ImpSummary) -> Vec<Claim> {
         rows.join("; ")
     );
     let has_control = s.rounds.iter().any(|r| r.runs.contains_key("random_reinit"));
-    let (verdict, reason) = if seeds < 2 {
+    let (verdict, reason) = if max_round == 0 {
+        (
+            Verdict::Inconclusive,
+            "no pruning round was run (rounds = 0): set [imp] rounds to prune down to the sparsities the claim is about".to_string(),
+        )
+    } else if seeds < 2 {
         (
             Verdict::Inconclusive,
             "one seed gives no spread to define matching: run at least 2 seeds".to_string(),

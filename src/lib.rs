@@ -18,6 +18,7 @@ pub mod imp;
 pub mod kernel_velocity;
 pub mod lmc;
 pub mod lr_rewind;
+pub mod memory;
 pub mod models;
 pub mod multi_prize;
 pub mod ntk;

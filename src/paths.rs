@@ -92,6 +92,137 @@ impl RunDir {
     }
 }
 
+/// Checks that `name` can name a run directory: one plain path component
+/// (not empty, not `.` or `..`, no `/` or `\`, no control characters, at
+/// most 200 bytes so that shard suffixes still fit a file name). `what` names
+/// the flag or key it came from, for the message.
+pub fn check_run_name(what: &str, name: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::invalid(
+            what,
+            "a run name that is one plain directory name (letters, digits, `_`, `-`, `.`; not `.` or `..`)",
+            format!("{name:?} ({why})"),
+        ))
+    };
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name == "." || name == ".." {
+        return bad("it names the directory itself or its parent, not a new directory inside it");
+    }
+    if name.contains(['/', '\\']) {
+        return bad("it contains a path separator");
+    }
+    if name.chars().any(char::is_control) {
+        return bad("it contains a control character");
+    }
+    if name.trim() != name {
+        return bad("it starts or ends with white space");
+    }
+    if name.len() > 200 {
+        return bad("longer than 200 bytes");
+    }
+    Ok(())
+}
+
+/// The run directory `<out>/<name>` after checking `name`
+/// ([`check_run_name`]) and checking that the path resolves inside `out`:
+/// an existing entry there must be a directory (not a file), and a symbolic
+/// link must not lead outside `out` or nowhere.
+pub fn run_root(out: &Path, what: &str, name: &str) -> Result<PathBuf> {
+    check_run_name(what, name)?;
+    let root = out.join(name);
+    check_run_path(&root)?;
+    Ok(root)
+}
+
+/// Checks that `root` can be a run directory: its last component is a plain
+/// name, and whatever already exists there is a directory inside its parent
+/// (a file, a dangling symbolic link, or a link to another place is refused,
+/// naming the path).
+pub fn check_run_path(root: &Path) -> Result<()> {
+    let text = root.to_string_lossy();
+    let last = text.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    if last.is_empty() || last == "." || last == ".." {
+        return Err(Error::invalid(
+            "run directory",
+            "a path whose last component is a plain directory name (not `.` or `..`)",
+            root.display(),
+        ));
+    }
+    let meta = match std::fs::symlink_metadata(root) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(root, e)),
+    };
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(root).map_err(|e| Error::io(root, e))?;
+        let resolved = match std::fs::canonicalize(root) {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(Error::invalid(
+                    format!("run directory {}", root.display()),
+                    "a directory, or nothing (a new run)",
+                    format!(
+                        "a symbolic link to {}, which does not exist (remove the link or choose another name)",
+                        target.display()
+                    ),
+                ))
+            }
+        };
+        let parent = match root.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let parent = std::fs::canonicalize(parent).map_err(|e| Error::io(parent, e))?;
+        if resolved.parent() != Some(parent.as_path()) || !resolved.is_dir() {
+            return Err(Error::invalid(
+                format!("run directory {}", root.display()),
+                format!("a directory inside {}", parent.display()),
+                format!(
+                    "a symbolic link to {} (a run never writes outside its parent directory; use --out to put runs elsewhere)",
+                    resolved.display()
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        return Err(Error::invalid(
+            format!("run directory {}", root.display()),
+            "a directory, or nothing (a new run)",
+            "a file of that name (move it away or choose another name)",
+        ));
+    }
+    Ok(())
+}
+
+/// Hard-links (or, across file systems, copies) every file under `src`
+/// into the same place under `dst`, creating directories, except the
+/// top-level entries named in `skip`. A file already at its place in `dst`
+/// is kept.
+pub fn link_tree(src: &Path, dst: &Path, skip: &[&str]) -> Result<()> {
+    let entries = std::fs::read_dir(src).map_err(|e| Error::io(src, e))?;
+    for e in entries {
+        let e = e.map_err(|e| Error::io(src, e))?;
+        let name = e.file_name();
+        if skip.iter().any(|s| name == *s) {
+            continue;
+        }
+        let (from, to) = (e.path(), dst.join(&name));
+        let ft = e.file_type().map_err(|e| Error::io(&from, e))?;
+        if ft.is_dir() {
+            std::fs::create_dir_all(&to).map_err(|e| Error::io(&to, e))?;
+            link_tree(&from, &to, &[])?;
+        } else if ft.is_file() && std::fs::symlink_metadata(&to).is_err() {
+            if std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to).map_err(|e| Error::io(&to, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The one atomic-write helper: `fill` writes the complete file at a fresh
 /// temporary path beside `path` (its directory is created if missing), which
 /// then replaces `path` in one rename. A reader, or a run killed mid-write,
@@ -112,7 +243,15 @@ pub fn write_atomic_with(
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let tmp = tempfile::Builder::new()
+    let mut builder = tempfile::Builder::new();
+    // Results are shared files: created as 0666 less the umask, like any
+    // other file a user's program writes (the temporary-file default is 0600).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let tmp = builder
         .prefix(&format!(".{name}."))
         .suffix(&format!(".tmp{suffix}"))
         .tempfile_in(dir)

@@ -1,15 +1,22 @@
 //! The run context: one policy for every command's run directory.
 //!
+//! - **Name.** A run directory is one plain name inside its parent
+//!   ([`crate::paths::check_run_path`]): never `.` or `..`, never a file or
+//!   a symbolic link that leads elsewhere.
 //! - **Lock.** `<root>/.lock` is created exclusively and holds the owner's
-//!   pid; a second process gets a clear error naming that pid. A lock whose
-//!   process no longer exists (a killed run) is taken over.
+//!   pid, host, boot and process start time; a second process gets a clear
+//!   error naming that process. A lock whose process has ended (a killed
+//!   run), or whose pid now runs another process, is taken over; a lock of
+//!   another host is refused with the command that clears it.
 //! - **Config identity.** `<root>/config.toml` is the resolved config and
 //!   `<root>/run.json` records the command kind and the SHA-256 of that
 //!   text. Opening a directory with the same kind and config continues the
 //!   run (finished units are kept); a different config or kind is refused
 //!   with the differing keys named, unless `force`, which empties the
-//!   directory and reports what it removed. Nothing is deleted silently, and
-//!   config.toml is only written for a fresh or forced run.
+//!   directory after listing what it removes. `force` empties only a
+//!   directory whose `run.json` this tool wrote for it (the record names its
+//!   directory); any other directory is refused untouched. Nothing is deleted
+//!   silently, and config.toml is only written for a fresh or forced run.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::paths::{read_json, write_json, write_text, RunDir};
+use crate::paths::{check_run_path, read_json, write_json, write_text, RunDir};
 use crate::{Error, Result};
 
 /// What opening a run directory did.
@@ -36,6 +43,115 @@ pub enum Start {
 struct RunRecord {
     kind: String,
     config_sha256: String,
+    /// The name of the run directory this record was written in (absent in
+    /// records written before it was kept): `--force` empties a directory
+    /// only when its record names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dir: Option<String>,
+}
+
+/// Who holds a lock: enough to tell a live holder from a stale lock whose
+/// pid was reused, and a lock of another machine (a shared file system) from
+/// a local one.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+struct LockOwner {
+    pid: u32,
+    host: String,
+    /// `/proc/sys/kernel/random/boot_id`: a lock from before a reboot is stale.
+    #[serde(default)]
+    boot_id: String,
+    /// The process's start time in clock ticks after boot (`/proc/<pid>/stat`
+    /// field 22): a different start time means the pid was reused.
+    #[serde(default)]
+    start_ticks: Option<u64>,
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// This machine's host name.
+fn host_name() -> String {
+    let h = read_trimmed("/proc/sys/kernel/hostname");
+    if h.is_empty() {
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "unknown".into())
+    } else {
+        h
+    }
+}
+
+/// The start time of process `pid` in clock ticks after boot, if it runs.
+fn process_start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn process_alive(pid: u32) -> bool {
+    // Linux (the platform this crate targets): a live process has /proc/<pid>.
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+impl LockOwner {
+    fn this_process() -> LockOwner {
+        let pid = std::process::id();
+        LockOwner {
+            pid,
+            host: host_name(),
+            boot_id: read_trimmed("/proc/sys/kernel/random/boot_id"),
+            start_ticks: process_start_ticks(pid),
+        }
+    }
+}
+
+/// What a lock file says about its holder.
+enum Holder {
+    /// Held by a process that runs now.
+    Live(String),
+    /// Held on another machine: it cannot be checked from here.
+    OtherHost(String),
+    /// Its process is gone, or the pid now runs another process: this says which.
+    Stale(String),
+}
+
+fn describe_holder(text: &str, age: Option<std::time::Duration>) -> Holder {
+    let me = LockOwner::this_process();
+    if let Ok(o) = serde_json::from_str::<LockOwner>(text) {
+        if o.host != me.host {
+            return Holder::OtherHost(format!("process {} on host {}", o.pid, o.host));
+        }
+        if !o.boot_id.is_empty() && !me.boot_id.is_empty() && o.boot_id != me.boot_id {
+            return Holder::Stale(format!("process {} of an earlier boot", o.pid));
+        }
+        if o.pid == me.pid && o.start_ticks == me.start_ticks {
+            return Holder::Stale(format!("this process ({})", o.pid));
+        }
+        return match (process_alive(o.pid), o.start_ticks, process_start_ticks(o.pid)) {
+            (false, _, _) => Holder::Stale(format!("process {}, which has ended", o.pid)),
+            (true, Some(a), Some(b)) if a != b => Holder::Stale(format!(
+                "process {}, which has ended (the pid now belongs to another process)",
+                o.pid
+            )),
+            _ => Holder::Live(format!("running process {}", o.pid)),
+        };
+    }
+    // The plain pid written before the holder's identity was kept.
+    if let Ok(pid) = text.trim().parse::<u32>() {
+        return if pid != me.pid && process_alive(pid) {
+            Holder::Live(format!("running process {pid}"))
+        } else {
+            Holder::Stale(format!("process {pid}, which has ended"))
+        };
+    }
+    // Being written right now by another process, or damaged long ago.
+    if age.is_some_and(|a| a < std::time::Duration::from_secs(10)) {
+        Holder::Live("a process that is taking it now".into())
+    } else {
+        Holder::Stale("an unreadable lock file".into())
+    }
 }
 
 /// An exclusive lock on a run directory, released on drop.
@@ -44,34 +160,60 @@ pub struct RunLock {
     path: PathBuf,
 }
 
-fn process_alive(pid: u32) -> bool {
-    // Linux (the platform this crate targets): a live process has /proc/<pid>.
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
 impl RunLock {
-    /// Takes the lock of `root` (which must exist).
+    /// Takes the lock of `root` (which must exist). The lock file holds the
+    /// holder's pid, host, boot and process start time. A lock whose process
+    /// has ended, whose pid now runs another process, or which predates a
+    /// reboot is taken over (and said so); a live holder, or a holder on
+    /// another host (a shared file system, e.g. another Slurm node), is
+    /// refused with the command that clears the lock if that run is known to
+    /// be dead.
     pub fn acquire(root: &Path) -> Result<RunLock> {
         let path = root.join(".lock");
+        let me = LockOwner::this_process();
         for _ in 0..2 {
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
-                    writeln!(f, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+                    let text = serde_json::to_string(&me)?;
+                    writeln!(f, "{text}").map_err(|e| Error::io(&path, e))?;
                     return Ok(RunLock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let text = std::fs::read_to_string(&path).unwrap_or_default();
-                    match text.trim().parse::<u32>() {
-                        Ok(pid) if pid != std::process::id() && process_alive(pid) => {
+                    let age = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok());
+                    let clear = format!("rm '{}'", path.display());
+                    match describe_holder(&text, age) {
+                        Holder::Live(who) => {
                             return Err(Error::invalid(
                                 format!("run directory {}", root.display()),
                                 "no other process writing it",
-                                format!("it is locked by running process {pid} ({})", path.display()),
+                                format!(
+                                    "it is locked by {who} ({}); wait for it, or if that is not a run of this tool, clear the lock with: {clear}",
+                                    path.display()
+                                ),
                             ));
                         }
-                        // A stale lock (its process is gone) or an unreadable one.
-                        _ => {
-                            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                        Holder::OtherHost(who) => {
+                            return Err(Error::invalid(
+                                format!("run directory {}", root.display()),
+                                "no other process writing it",
+                                format!(
+                                    "it is locked by {who} ({}), which cannot be checked from host {}; if that run has ended, clear the lock with: {clear}",
+                                    path.display(),
+                                    me.host
+                                ),
+                            ));
+                        }
+                        Holder::Stale(who) => {
+                            eprintln!("taking over the stale lock {} of {who}", path.display());
+                            match std::fs::remove_file(&path) {
+                                Ok(()) => {}
+                                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                                Err(e) => return Err(Error::io(&path, e)),
+                            }
                         }
                     }
                 }
@@ -93,11 +235,44 @@ impl Drop for RunLock {
 }
 
 /// A locked run directory whose config matches the current one.
+///
+/// A fresh run that ends (with an error) before writing anything but its
+/// `config.toml` and `run.json` leaves nothing behind when dropped: the
+/// corrected command then starts afresh instead of being refused.
 #[derive(Debug)]
 pub struct RunContext {
     pub dir: RunDir,
     pub start: Start,
-    _lock: RunLock,
+    /// Remove config.toml and run.json on drop if nothing else was written.
+    clean_if_unused: bool,
+    /// The directory did not exist before this run.
+    created: bool,
+    lock: Option<RunLock>,
+}
+
+/// The files a run directory holds before any work is done.
+const RUN_FILES: [&str; 3] = ["config.toml", "run.json", ".lock"];
+
+impl Drop for RunContext {
+    fn drop(&mut self) {
+        if !self.clean_if_unused {
+            return;
+        }
+        let root = self.dir.root().to_path_buf();
+        let Ok(entries) = std::fs::read_dir(&root) else { return };
+        let names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        if names.iter().all(|n| RUN_FILES.contains(&n.as_str())) {
+            let _ = std::fs::remove_file(root.join("config.toml"));
+            let _ = std::fs::remove_file(root.join("run.json"));
+            drop(self.lock.take());
+            if self.created {
+                let _ = std::fs::remove_dir(&root);
+            }
+        }
+    }
 }
 
 /// SHA-256 of `text`, in hex.
@@ -159,27 +334,52 @@ impl RunContext {
     /// Opens (creating if needed) the run directory `root` for a run of
     /// `kind` with the resolved `config` text; see the module docs.
     pub fn open(root: &Path, kind: &str, config: &str, force: bool) -> Result<RunContext> {
+        check_run_path(root)?;
+        let created = std::fs::symlink_metadata(root).is_err();
         let dir = RunDir::create(root)?;
-        let lock = RunLock::acquire(root)?;
+        let lock = match RunLock::acquire(root) {
+            Ok(l) => l,
+            Err(e) => {
+                if created {
+                    let _ = std::fs::remove_dir(root);
+                }
+                return Err(e);
+            }
+        };
+        let dir_name = root
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let record = RunRecord {
             kind: kind.to_string(),
             config_sha256: sha256_hex(config),
+            dir: Some(dir_name.clone()),
         };
         let cfg_path = dir.config();
         let rec_path = dir.file("run.json");
-        let existing = std::fs::read_dir(root)
+        let mut existing = std::fs::read_dir(root)
             .map_err(|e| Error::io(root, e))?
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| p.file_name().and_then(|n| n.to_str()) != Some(".lock"))
             .collect::<Vec<_>>();
-        let start = if existing.is_empty() {
-            Start::Fresh
-        } else {
-            let old_rec: Option<RunRecord> = if rec_path.exists() {
-                Some(read_json(&rec_path)?)
+        existing.sort();
+        let mut ctx = RunContext {
+            dir,
+            start: Start::Fresh,
+            clean_if_unused: existing.is_empty(),
+            created,
+            lock: Some(lock),
+        };
+        if !existing.is_empty() {
+            // A run.json that does not parse is reported, not trusted.
+            let (old_rec, rec_error): (Option<RunRecord>, Option<String>) = if rec_path.exists() {
+                match read_json::<RunRecord>(&rec_path) {
+                    Ok(r) => (Some(r), None),
+                    Err(e) => (None, Some(e.to_string())),
+                }
             } else {
-                None
+                (None, None)
             };
             let old_cfg = std::fs::read_to_string(&cfg_path).ok();
             // The same command and the same config: the same text, or the
@@ -193,26 +393,59 @@ impl RunContext {
                     .as_deref()
                     .is_some_and(|old| config_diff(old, config).is_empty());
             let same = same_kind && same_config && (old_rec.is_some() || old_cfg.is_some());
+            let names = |paths: &[PathBuf]| {
+                paths
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             if same {
-                Start::Continued
+                ctx.start = Start::Continued;
             } else if force {
-                let mut removed = existing.clone();
-                removed.sort();
-                for p in &removed {
-                    let r = if p.is_dir() {
+                // --force empties only what a run of this tool wrote.
+                let refuse = |why: String| {
+                    Err(Error::invalid(
+                        format!("--force on {}", root.display()),
+                        "a run directory written by this tool (its run.json names the directory)",
+                        format!("{why}; nothing was removed (choose another --name, or move the files away yourself)"),
+                    ))
+                };
+                match (&old_rec, &rec_error) {
+                    (Some(r), _) => {
+                        if let Some(d) = r.dir.as_deref().filter(|d| *d != dir_name) {
+                            return refuse(format!(
+                                "a run.json written for run directory `{d}`, not `{dir_name}` (a copied or renamed run)"
+                            ));
+                        }
+                    }
+                    (None, Some(_)) if old_cfg.is_some() => {} // a damaged run.json beside the run's config.toml
+                    (None, Some(e)) => return refuse(format!("an unreadable run.json ({e}) and no config.toml")),
+                    (None, None) => {
+                        return refuse(format!("a directory without run.json, holding: {}", names(&existing)));
+                    }
+                }
+                eprintln!(
+                    "--force: removing {} entries of the earlier run in {}: {}",
+                    existing.len(),
+                    root.display(),
+                    names(&existing)
+                );
+                for p in &existing {
+                    let r = if p.is_dir() && !p.is_symlink() {
                         std::fs::remove_dir_all(p)
                     } else {
                         std::fs::remove_file(p)
                     };
                     r.map_err(|e| Error::io(p, e))?;
                 }
-                Start::Restarted { removed }
+                ctx.start = Start::Restarted { removed: existing };
             } else {
-                let why = match (&old_rec, &old_cfg) {
-                    (Some(r), _) if r.kind != kind => {
+                let why = match (&old_rec, &old_cfg, &rec_error) {
+                    (Some(r), _, _) if r.kind != kind => {
                         format!("it holds a `{}` run, this is `{kind}`", r.kind)
                     }
-                    (_, Some(old)) => {
+                    (_, Some(old), _) => {
                         let d = config_diff(old, config);
                         if d.is_empty() {
                             "its config.toml was edited by hand (same keys, different text)".to_string()
@@ -220,7 +453,11 @@ impl RunContext {
                             format!("its config differs: {}", d.join("; "))
                         }
                     }
-                    _ => "it holds files of an unknown run (no run.json)".to_string(),
+                    (_, None, Some(e)) => format!("its run.json is unreadable ({e})"),
+                    _ => format!(
+                        "it holds files of no run of this tool (no run.json): {}",
+                        names(&existing)
+                    ),
                 };
                 return Err(Error::invalid(
                     format!("run directory {}", root.display()),
@@ -228,20 +465,19 @@ impl RunContext {
                     why,
                 ));
             }
-        };
-        // Fresh and forced runs write their config; a continued run only
-        // refreshes the text when it is the same config written differently.
-        let cfg_text = std::fs::read_to_string(&cfg_path).ok();
-        if start != Start::Continued || cfg_text.as_deref() != Some(config) {
-            write_text(&cfg_path, config)?;
         }
-        if start != Start::Continued || !rec_path.exists() || cfg_text.as_deref() != Some(config) {
+        // Fresh and forced runs write their record and config; a continued
+        // run only refreshes them when the same config is written
+        // differently. run.json comes first: a run killed between the two
+        // writes continues from its record.
+        let cfg_text = std::fs::read_to_string(&cfg_path).ok();
+        let old_rec: Option<RunRecord> = read_json(&rec_path).ok();
+        if ctx.start != Start::Continued || old_rec.as_ref() != Some(&record) || cfg_text.as_deref() != Some(config) {
             write_json(&rec_path, &record)?;
         }
-        Ok(RunContext {
-            dir,
-            start,
-            _lock: lock,
-        })
+        if ctx.start != Start::Continued || cfg_text.as_deref() != Some(config) {
+            write_text(&cfg_path, config)?;
+        }
+        Ok(ctx)
     }
 }

@@ -82,7 +82,7 @@ fn rerunning_continues_and_a_changed_config_is_refused() {
     assert_eq!(std::fs::read_to_string(dir.path().join("t/config.toml")).unwrap(), cfg);
     let forced = run(&["--lr", "0.2", "--force"]);
     assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
-    assert!(String::from_utf8_lossy(&forced.stderr).contains("--force: removed"));
+    assert!(String::from_utf8_lossy(&forced.stderr).contains("--force: removing"));
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn two_shards_and_a_merge_equal_one_run() {
     let early = ltk().arg("merge").arg(sharded.join("s.shard-0-of-2")).output().unwrap();
     assert!(!early.status.success());
     assert!(
-        String::from_utf8_lossy(&early.stderr).contains("seed_1"),
+        String::from_utf8_lossy(&early.stderr).contains("missing: s.shard-1-of-2"),
         "{}",
         String::from_utf8_lossy(&early.stderr)
     );

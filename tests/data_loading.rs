@@ -152,7 +152,7 @@ fn idx_load_dir_raw_and_gz() {
         let dir = tmp.path().join("tiny-mnist");
         std::fs::create_dir(&dir).unwrap();
         let (train_px, train_y) = write_dir(&dir, 12, 7, gz);
-        let split = idx::load_dir(&dir).unwrap();
+        let split = idx::load_dir(&dir, 10).unwrap();
         assert_eq!(split.train.name, "tiny-mnist");
         assert_eq!(split.train.len(), 12);
         assert_eq!(split.test.len(), 7);
@@ -168,24 +168,44 @@ fn idx_load_dir_raw_and_gz() {
     }
 }
 
+/// The number of classes is declared (10 unless the config says otherwise),
+/// never inferred: a label out of range in either split is an error naming
+/// the file, the index and the value.
 #[test]
-fn idx_num_classes_from_train_labels() {
+fn idx_labels_are_checked_against_the_declared_classes() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     idx::write_images(&d.join("train-images-idx3-ubyte"), 2, 2, &pixels(4, 2, 2, 0)).unwrap();
     idx::write_labels(&d.join("train-labels-idx1-ubyte"), &[0, 0, 0, 0]).unwrap();
     idx::write_images(&d.join("t10k-images-idx3-ubyte"), 2, 2, &pixels(2, 2, 2, 0)).unwrap();
     idx::write_labels(&d.join("t10k-labels-idx1-ubyte"), &[1, 0]).unwrap();
-    assert_eq!(idx::load_dir(d).unwrap().train.num_classes, 2); // at least 2
+    let s = idx::load_dir(d, 10).unwrap();
+    assert_eq!((s.train.num_classes, s.test.num_classes), (10, 10));
 
+    // A training label of 10 or 200 does not make an 11- or 201-class task.
+    for bad in [10u8, 200] {
+        idx::write_labels(&d.join("train-labels-idx1-ubyte"), &[0, 3, bad, 1]).unwrap();
+        let err = idx::load_dir(d, 10).unwrap_err().to_string();
+        assert!(
+            err.contains("train-labels-idx1-ubyte")
+                && err.contains(&format!("label {bad} at index 2"))
+                && err.contains("10 classes"),
+            "{err}"
+        );
+    }
+    // A declared larger set of classes accepts them.
     idx::write_labels(&d.join("train-labels-idx1-ubyte"), &[0, 13, 2, 1]).unwrap();
-    let s = idx::load_dir(d).unwrap();
-    assert_eq!((s.train.num_classes, s.test.num_classes), (14, 14));
+    assert_eq!(idx::load_dir(d, 14).unwrap().train.num_classes, 14);
 
-    // A test label never seen in training range is an error naming the file.
-    idx::write_labels(&d.join("t10k-labels-idx1-ubyte"), &[14, 0]).unwrap();
-    let err = idx::load_dir(d).unwrap_err().to_string();
-    assert!(err.contains("t10k-labels-idx1-ubyte"), "{err}");
+    // The test split is checked the same way.
+    idx::write_labels(&d.join("train-labels-idx1-ubyte"), &[0, 0, 0, 0]).unwrap();
+    idx::write_labels(&d.join("t10k-labels-idx1-ubyte"), &[0, 14]).unwrap();
+    let err = idx::load_dir(d, 14).unwrap_err().to_string();
+    assert!(
+        err.contains("t10k-labels-idx1-ubyte") && err.contains("label 14 at index 1"),
+        "{err}"
+    );
+    assert!(idx::load_dir(d, 1).is_err());
 }
 
 fn err_of<T: std::fmt::Debug>(r: lottery_tangent::Result<T>) -> String {
@@ -310,7 +330,7 @@ fn idx_count_mismatch() {
     let d = tmp.path();
     write_dir(d, 6, 4, false);
     idx::write_labels(&d.join("train-labels-idx1-ubyte"), &[1, 2, 3, 4, 5]).unwrap();
-    let err = err_of(idx::load_dir(d));
+    let err = err_of(idx::load_dir(d, 10));
     assert!(err.contains("train-labels-idx1-ubyte"), "{err}");
     assert!(err.contains("5 labels") && err.contains("6 images"), "{err}");
 
@@ -319,7 +339,7 @@ fn idx_count_mismatch() {
     let d = tmp.path();
     write_dir(d, 6, 4, false);
     idx::write_images(&d.join("t10k-images-idx3-ubyte"), 3, 4, &pixels(4, 3, 4, 0)).unwrap();
-    let err = err_of(idx::load_dir(d));
+    let err = err_of(idx::load_dir(d, 10));
     assert!(err.contains("t10k-images-idx3-ubyte") && err.contains("3x4"), "{err}");
 }
 
@@ -329,12 +349,12 @@ fn idx_missing_file() {
     let d = tmp.path();
     write_dir(d, 6, 4, true);
     std::fs::remove_file(d.join("t10k-labels-idx1-ubyte.gz")).unwrap();
-    let err = err_of(idx::load_dir(d));
+    let err = err_of(idx::load_dir(d, 10));
     assert!(err.contains("t10k-labels-idx1-ubyte"), "{err}");
     assert!(err.contains("t10k-labels-idx1-ubyte.gz"), "{err}");
     assert!(err.contains("missing"), "{err}");
 
-    let err = err_of(idx::load_dir(&d.join("no-such-dir")));
+    let err = err_of(idx::load_dir(&d.join("no-such-dir"), 10));
     assert!(
         err.contains("no-such-dir") && err.contains("train-images-idx3-ubyte"),
         "{err}"
@@ -351,7 +371,7 @@ fn idx_missing_file() {
 )]
 fn fashion_mnist_if_present() {
     let dir = Path::new("/usr/share/datasets/fashion-mnist");
-    let split = idx::load_dir(dir).unwrap();
+    let split = idx::load_dir(dir, 10).unwrap();
     assert_eq!(split.train.name, "fashion-mnist");
     assert_eq!(split.train.len(), 60000);
     assert_eq!(split.test.len(), 10000);

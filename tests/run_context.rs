@@ -55,8 +55,9 @@ fn a_second_process_is_locked_out_and_a_stale_lock_is_taken_over() {
     std::fs::write(root.join(".lock"), "4000000000\n").unwrap();
     {
         let _l = RunLock::acquire(root).unwrap();
-        let held = std::fs::read_to_string(root.join(".lock")).unwrap();
-        assert_eq!(held.trim(), std::process::id().to_string());
+        let held: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join(".lock")).unwrap()).unwrap();
+        assert_eq!(held["pid"], std::process::id());
     }
     assert!(!root.join(".lock").exists());
 }
@@ -75,9 +76,29 @@ fn the_same_config_written_differently_continues() {
     let root = dir.path().join("r");
     let a = "name = \"x\"\n[imp]\nrounds = 3\nseeds = [0, 1]\n";
     let b = "name = \"x\"\n\n[imp]\nseeds = [ 0, 1 ]\nrounds = 3\n";
-    drop(RunContext::open(&root, "imp", a, false).unwrap());
+    {
+        let ctx = RunContext::open(&root, "imp", a, false).unwrap();
+        std::fs::write(ctx.dir.file("round_01.json"), "{}").unwrap();
+    }
     let ctx = RunContext::open(&root, "imp", b, false).unwrap();
     assert_eq!(ctx.start, Start::Continued);
+}
+
+/// A fresh run that fails before writing anything but its config leaves
+/// nothing behind, so the corrected command starts afresh.
+#[test]
+fn a_fresh_run_that_wrote_nothing_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("r");
+    drop(RunContext::open(&root, "imp", "name = \"x\"\n", false).unwrap());
+    assert!(!root.exists());
+    // An existing run is never cleaned, even when nothing was added.
+    {
+        let ctx = RunContext::open(&root, "imp", "name = \"x\"\n", false).unwrap();
+        std::fs::write(ctx.dir.file("round_01.json"), "{}").unwrap();
+    }
+    drop(RunContext::open(&root, "imp", "name = \"x\"\n", false).unwrap());
+    assert!(root.join("config.toml").exists() && root.join("round_01.json").exists());
 }
 
 /// The registry of experiment tables: a table no experiment owns, or an

@@ -397,7 +397,7 @@ struct TrainArgs {
     /// e.g. a Slurm array task: --shard $SLURM_ARRAY_TASK_ID/$N), into
     /// <out>/<name>.shard-i-of-n; `ltk merge` combines the shards.
     /// Supported by: imp, lmc, lr-rewind, ntk-compare, pai, strong, supermask.
-    #[arg(long)]
+    #[arg(long, value_name = "i/n", allow_hyphen_values = true)]
     shard: Option<String>,
 }
 
@@ -507,6 +507,10 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &TrainArgs) -> Result<()> {
         c.name = n.clone();
     }
     if let Some(d) = a.data {
+        if d == DataSource::Modular && c.data.source != DataSource::Modular {
+            // One-hot operands: the image default (standardize) does not apply.
+            c.data.preprocess = lottery_tangent::data::Preprocess::None;
+        }
         c.data.source = d;
     }
     if let Some(dir) = &a.idx_dir {
@@ -592,6 +596,15 @@ fn prepare(
             ..Default::default()
         },
     };
+    if let Some(p) = &a.config {
+        if lottery_tangent::experiment::TABLES.contains(&kind) && !config.tables.contains_key(kind) {
+            eprintln!(
+                "note: {} has no [{kind}] table: the `{kind}` defaults apply (`ltk show-config --config {}` prints them)",
+                p.display(),
+                p.display()
+            );
+        }
+    }
     apply_overrides(&mut config, a)?;
     let device = lottery_tangent::device::parse(&a.device)?;
     let mut exp = config.resolve().context("invalid experiment")?;
@@ -600,27 +613,17 @@ fn prepare(
     if shard.is_some() && !SHARDED.contains(&kind) {
         bail!("--shard: `{kind}` is not on the experiment layer yet; shards work with: {SHARDED:?}");
     }
-    let root = match shard {
-        Some(s) => a.out.join(s.dir_name(&exp.config.name)),
-        None => a.out.join(&exp.config.name),
+    let dir_name = match shard {
+        Some(s) => s.dir_name(&exp.config.name),
+        None => exp.config.name.clone(),
     };
+    let root = lottery_tangent::paths::run_root(&a.out, "run name (--name, or `name` in the config)", &dir_name)?;
     let ctx = RunContext::open(&root, kind, &exp.config.to_toml()?, a.force)?;
-    match &ctx.start {
-        Start::Fresh => {}
-        Start::Continued => eprintln!(
+    if ctx.start == Start::Continued {
+        eprintln!(
             "continuing the run in {} (same config; finished work is kept)",
             root.display()
-        ),
-        Start::Restarted { removed } => eprintln!(
-            "--force: removed {} entries of the earlier run from {}: {}",
-            removed.len(),
-            root.display(),
-            removed
-                .iter()
-                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        );
     }
     Ok((exp, ctx, device))
 }
@@ -699,6 +702,8 @@ fn cmd_plot(run: PathBuf) -> Result<()> {
     let dir = RunDir::new(&run);
     let history: Vec<EvalRecord> =
         read_json(&dir.metrics_json()).with_context(|| format!("{} is not a training run directory", run.display()))?;
+    // A run another process is writing is not redrawn under it.
+    let _lock = lottery_tangent::run::RunLock::acquire(&run)?;
     let title = run
         .file_name()
         .map(|s| s.to_string_lossy().to_string())
@@ -1220,6 +1225,7 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
     if kind == NtkCompare::NAME {
         let cfg: CompareConfig = toml::from_str(&config_text).context("the shards' config.toml")?;
         let into = into.unwrap_or_else(|| first.with_file_name(&cfg.name));
+        lottery_tangent::experiment::check_shards(&shards, &into)?;
         let ctx = RunContext::open(&into, &kind, &config_text, false)?;
         ntk_compare_cli::merge(&config_text, &shards, &ctx)?;
         println!("merged {} shards into {}", shards.len(), into.display());
@@ -1231,6 +1237,7 @@ fn cmd_merge(shards: Vec<PathBuf>, into: Option<PathBuf>) -> Result<()> {
         Some(p) => p,
         None => first.with_file_name(&exp.config.name),
     };
+    lottery_tangent::experiment::check_shards(&shards, &into)?;
     let ctx = RunContext::open(&into, &kind, &config_text, false)?;
     match kind.as_str() {
         "imp" => merge_experiment::<imp::Imp>(&exp, &config_text, &shards, &ctx)?,
@@ -1269,10 +1276,9 @@ fn cmd_subset_sum(a: SubsetSumArgs) -> Result<()> {
         "ns = {:?}\ntrials = {}\ngrid = {}\nseed = {}\n",
         a.ns, a.trials, a.grid, a.seed
     );
-    let ctx = RunContext::open(&a.out.join(&a.name), "subset_sum", &config, a.force)?;
-    if let Start::Restarted { removed } = &ctx.start {
-        eprintln!("--force: removed {} entries of the earlier run", removed.len());
-    }
+    lueker::check_args(&a.ns, a.trials, a.grid)?;
+    let root = lottery_tangent::paths::run_root(&a.out, "--name", &a.name)?;
+    let ctx = RunContext::open(&root, "subset_sum", &config, a.force)?;
     let dir = &ctx.dir;
     let t = std::time::Instant::now();
     let r = lueker::experiment(&a.ns, a.trials, a.grid, a.seed)?;

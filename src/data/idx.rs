@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// The classes of an IDX data set unless the config says otherwise: MNIST
+/// and Fashion-MNIST have 10.
+pub const DEFAULT_NUM_CLASSES: usize = 10;
 
 /// Reads an IDX image file (raw or gzipped).
 ///
@@ -114,14 +117,23 @@ pub fn write_labels(path: &Path, labels: &[u8]) -> Result<()> {
 /// tried first).
 ///
 /// Both data sets get raw pixel values 0..=255 as `f32`, `x` of shape
-/// `[n, rows * cols]`, shape `[1, rows, cols]`,
-/// `num_classes = max(max train label + 1, 2)` and the directory's file name
-/// as name. No validation set.
+/// `[n, rows * cols]`, shape `[1, rows, cols]`, the declared `num_classes`
+/// (10 for MNIST and Fashion-MNIST: the number of classes is a property of
+/// the data set, never inferred from the labels) and the directory's file
+/// name as name. No validation set.
 ///
 /// Errors on a missing file (listing the names tried), a malformed file,
-/// image/label count mismatches, different train/test image sizes, or a test
-/// label `>= num_classes`.
-pub fn load_dir(dir: &Path) -> Result<Split> {
+/// image/label count mismatches, different train/test image sizes, or a
+/// label of either split `>= num_classes` (naming the file, the index and
+/// the value).
+pub fn load_dir(dir: &Path, num_classes: usize) -> Result<Split> {
+    if num_classes < 2 || num_classes > 256 {
+        return Err(Error::config(
+            "data.num_classes",
+            "between 2 and 256 for IDX labels (one byte each)",
+            num_classes,
+        ));
+    }
     let train_images = find(dir, "train-images-idx3-ubyte")?;
     let train_labels = find(dir, "train-labels-idx1-ubyte")?;
     let test_images = find(dir, "t10k-images-idx3-ubyte")?;
@@ -130,6 +142,7 @@ pub fn load_dir(dir: &Path) -> Result<Split> {
     let (n_train, rows, cols, train_px) = read_images(&train_images)?;
     let train_y = read_labels(&train_labels)?;
     check_counts(n_train, &train_images, train_y.len(), &train_labels)?;
+    check_label_range(&train_y, num_classes, &train_labels)?;
     let (n_test, test_rows, test_cols, test_px) = read_images(&test_images)?;
     if (test_rows, test_cols) != (rows, cols) {
         return Err(Error::data(
@@ -142,17 +155,7 @@ pub fn load_dir(dir: &Path) -> Result<Split> {
     }
     let test_y = read_labels(&test_labels)?;
     check_counts(n_test, &test_images, test_y.len(), &test_labels)?;
-
-    let num_classes = (train_y.iter().copied().max().unwrap_or(0) as usize + 1).max(2);
-    if let Some(bad) = test_y.iter().find(|&&l| l as usize >= num_classes) {
-        return Err(Error::data(
-            test_labels.display().to_string(),
-            format!(
-                "test label {bad} is not below the {num_classes} classes seen in training ({})",
-                train_labels.display()
-            ),
-        ));
-    }
+    check_label_range(&test_y, num_classes, &test_labels)?;
 
     let name = dir_name(dir);
     let make = |px: Vec<u8>, y: Vec<u8>| Dataset {
@@ -226,6 +229,23 @@ fn check_length(got: usize, expected: usize, file: &str) -> Result<()> {
         ))
     } else {
         Ok(())
+    }
+}
+
+/// Every label is below `num_classes`; the first that is not is named with
+/// its index.
+fn check_label_range(labels: &[u8], num_classes: usize, file: &Path) -> Result<()> {
+    match labels.iter().position(|&l| l as usize >= num_classes) {
+        None => Ok(()),
+        Some(i) => Err(Error::data(
+            file.display().to_string(),
+            format!(
+                "label {} at index {i} is out of range: the data set has {num_classes} classes (labels 0..={}); \
+                 if it really has more, set `num_classes` in the config's [data] table",
+                labels[i],
+                num_classes - 1
+            ),
+        )),
     }
 }
 

@@ -184,6 +184,10 @@ impl Default for CompareConfig {
 impl CompareConfig {
     /// Errors on an empty or zero width list, zero steps, a bad rate, etc.
     pub fn validate(&self) -> Result<()> {
+        crate::paths::check_run_name("run name (`name`, or --name)", &self.name)?;
+        if self.batch_size == Some(0) {
+            return Err(Error::config("batch_size", "at least 1 (or none: full batch)", 0));
+        }
         if self.widths.is_empty() || self.widths.contains(&0) {
             return Err(Error::config(
                 "widths",
@@ -267,6 +271,43 @@ impl CompareConfig {
     }
 
     /// Log-spaced evaluation steps from 0 to `steps`.
+    /// A lower bound of the memory one (width, seed) of the widest network
+    /// holds: its parameters (initial, trained, gradients and one copy per
+    /// evaluation step), the full train and test NTKs and the layer features
+    /// of the structured kernel; checked against the available memory before
+    /// anything is allocated.
+    pub fn memory_estimate(&self, split: &Split) -> Result<crate::memory::Estimate> {
+        let w = self.widths.iter().copied().max().unwrap_or(0);
+        let (n, m, c) = (
+            split.train.len() as u64,
+            split.test.len() as u64,
+            split.train.num_classes as u64,
+        );
+        let mlp = self.mlp(split.train.dim(), split.train.num_classes, w)?;
+        let p = crate::memory::parameter_count(mlp.param_shapes().iter().map(|(_, s)| s));
+        let copies = 3 + self.eval_steps().len() as u64;
+        let nc = n.saturating_mul(c);
+        Ok(crate::memory::Estimate::default()
+            .add(
+                format!("{p} parameters × {copies} copies at width {w}"),
+                p.saturating_mul(copies),
+                4,
+            )
+            .add(
+                "train and test NTKs",
+                nc.saturating_mul(nc.saturating_add(m.saturating_mul(c))),
+                4,
+            )
+            .add(
+                "layer features",
+                (n + m)
+                    .saturating_mul(w as u64)
+                    .saturating_mul(self.depth as u64)
+                    .saturating_mul(c),
+                4,
+            ))
+    }
+
     pub fn eval_steps(&self) -> Vec<usize> {
         let mut s = vec![0usize];
         let k = self.eval_points - 1;
@@ -1047,8 +1088,24 @@ fn check_quantity(cfg: &CompareConfig, results: &[WidthResult], regime: &[usize]
         ),
     };
     let mut verdict = verdict;
-    if spec.regime_only && fit_widths.len() < 3 {
-        let largest = cfg.widths.last().copied().unwrap_or(0);
+    let measured_at = |w: usize| {
+        results
+            .iter()
+            .any(|r| r.width == w && matches!(r.outcome, Outcome::Measured(_)))
+    };
+    let largest = cfg.widths.last().copied().unwrap_or(0);
+    if spec.regime_only && fit_widths.len() < 3 && !measured_at(largest) && results.iter().any(|r| r.width == largest) {
+        // Wider networks do not help when the widest already diverged:
+        // the rate is above the stable one.
+        let n = results
+            .iter()
+            .filter(|r| !matches!(r.outcome, Outcome::Measured(_)))
+            .count();
+        reason.push_str(&format!(
+            "; to decide, lower the learning rate (--lr; {n} of {} runs diverged, every one at width {largest}; without --lr the rate is chosen below the stable rate 2N/λ_max)",
+            results.len()
+        ));
+    } else if spec.regime_only && fit_widths.len() < 3 {
         let change = width_stats(results, &[largest], &|m| Some(m.relative_ntk_change))
             .first()
             .map(|s| format!("{:.3}", s.mean))
@@ -1526,6 +1583,23 @@ pub fn timing_lines(s: &CompareSummary) -> String {
 pub fn write_report(dir: &RunDir, s: &CompareSummary) -> Result<()> {
     write_json(&dir.summary_json(), s)?;
     plot_summary(dir, s)?;
+    // Only the figures that were drawn (none when every run diverged).
+    let figures: String = [
+        ("gaps", "gaps_vs_width"),
+        ("layers", "layer_weight_change"),
+        ("accuracy", "accuracy_vs_width"),
+        ("rmse over training", "rmse_over_training"),
+        ("spectrum", "ntk_spectrum"),
+    ]
+    .iter()
+    .filter(|(_, f)| dir.figure(f).exists())
+    .map(|(alt, f)| format!("![{alt}](figures/{f}.png)\n"))
+    .collect();
+    let figures = if figures.is_empty() {
+        "None drawn: no (width, seed) was measured (each one diverged).\n".to_string()
+    } else {
+        figures
+    };
     let c = &s.config;
     let linear = match s.results.first().map(|r| r.linearization) {
         Some(LinearMethod::Trained) => "trained step by step with the same mini-batches (no closed form for SGD)",
@@ -1539,9 +1613,7 @@ pub fn write_report(dir: &RunDir, s: &CompareSummary) -> Result<()> {
          {}\n\
          ## Slopes against width\n\n```\n{}```\n\n\
          ## Wall time per width (all seeds)\n\n{}\n\
-         ## Figures\n\n![gaps](figures/gaps_vs_width.png)\n![layers](figures/layer_weight_change.png)\n\
-         ![accuracy](figures/accuracy_vs_width.png)\n\
-         ![rmse over training](figures/rmse_over_training.png)\n![spectrum](figures/ntk_spectrum.png)\n\n{}",
+         ## Figures\n\n{}\n{}",
         c.depth,
         c.activation.name(),
         c.parameterization,
@@ -1558,6 +1630,7 @@ pub fn write_report(dir: &RunDir, s: &CompareSummary) -> Result<()> {
         table(s),
         slope_lines(s),
         timing_lines(s),
+        figures,
         verdict::claims_markdown(&s.claims())
     );
     write_text(&dir.report_md(), &md)
@@ -1588,7 +1661,12 @@ impl NtkBase {
     /// Loads the data and chooses the learning rate ([`choose_lr`]).
     pub fn prepare(cfg: &CompareConfig) -> Result<NtkBase> {
         cfg.validate()?;
-        let split = cfg.data.load()?;
+        Self::prepare_with(cfg, cfg.data.load()?)
+    }
+
+    /// [`NtkBase::prepare`] with the data already loaded.
+    pub fn prepare_with(cfg: &CompareConfig, split: Split) -> Result<NtkBase> {
+        cfg.validate()?;
         let choice = choose_lr(cfg, &split)?;
         Ok(NtkBase {
             split,
@@ -1603,8 +1681,14 @@ impl NtkBase {
     /// Loads the data and takes a rate already chosen (merging shards).
     pub fn with_lr(cfg: &CompareConfig, lr: LrRecord) -> Result<NtkBase> {
         cfg.validate()?;
+        Self::with_lr_split(cfg, lr, cfg.data.load()?)
+    }
+
+    /// [`NtkBase::with_lr`] with the data already loaded.
+    pub fn with_lr_split(cfg: &CompareConfig, lr: LrRecord, split: Split) -> Result<NtkBase> {
+        cfg.validate()?;
         Ok(NtkBase {
-            split: cfg.data.load()?,
+            split,
             lr,
             init: std::sync::Mutex::new(LrChoice::default()),
         })

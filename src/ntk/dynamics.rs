@@ -212,6 +212,22 @@ pub fn exact_linear_gd(
     if steps.windows(2).any(|w| w[0] > w[1]) {
         return Err(Error::invalid("evaluation steps", "ascending", format!("{steps:?}")));
     }
+    for (k, what) in [(theta_train, "train"), (theta_test, "test")] {
+        if let Some(i) = k.data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                format!("{what} kernel for the exact linearized dynamics"),
+                "finite entries",
+                format!("{} at entry [{}, {}]", k.data[i], i / k.cols, i % k.cols),
+            ));
+        }
+    }
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(Error::invalid(
+            "learning rate of the exact linearized dynamics",
+            "a finite value > 0",
+            lr,
+        ));
+    }
     let h = lr / n as f64;
     let r0: Vec<f64> = f0_train.iter().zip(y).map(|(&f, &t)| f as f64 - t as f64).collect();
     let (basis, coefs) = krylov_gd_coefficients(&theta_train.data, nc, &r0, h, steps)?;
@@ -294,7 +310,8 @@ fn krylov_gd_coefficients(
             .max(f64::MIN_POSITIVE);
         let invariant = bj <= 1e-12 * scale || m == nc;
         if invariant || m % 8 == 0 {
-            let now = tridiagonal_coefficients(&alpha, &beta, beta0, h, &[last]).swap_remove(0);
+            let now = tridiagonal_coefficients(&alpha, &beta, beta0, h, &[last])?.swap_remove(0);
+            let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
             let converged = previous.as_ref().is_some_and(|(pc, pg)| {
                 let change = |new: &[f64], old: &[f64]| {
                     new.iter()
@@ -303,10 +320,18 @@ fn krylov_gd_coefficients(
                         .sum::<f64>()
                         .sqrt()
                 };
-                change(&now.0, pc) <= 1e-10 * beta0 && change(&now.1, pg) <= 1e-10 * beta0 * last.max(1) as f64
+                // Relative to the coefficients' own size when they grow
+                // (a rate above the stable one: the residual grows
+                // geometrically and only its relative accuracy matters).
+                change(&now.0, pc) <= 1e-10 * beta0.max(norm(&now.0))
+                    && change(&now.1, pg) <= 1e-10 * (beta0 * last.max(1) as f64).max(norm(&now.1))
             });
-            if invariant || converged {
-                let coefs = tridiagonal_coefficients(&alpha, &beta, beta0, h, steps);
+            // Coefficients that overflow: the dynamics diverge; more basis
+            // vectors cannot make them finite, and the caller reports the
+            // divergence from the non-finite outputs.
+            let overflow = !now.0.iter().chain(&now.1).all(|v| v.is_finite());
+            if invariant || converged || overflow {
+                let coefs = tridiagonal_coefficients(&alpha, &beta, beta0, h, steps)?;
                 return Ok((basis, coefs));
             }
             previous = Some(now);
@@ -324,8 +349,15 @@ fn tridiagonal_coefficients(
     beta0: f64,
     h: f64,
     steps: &[usize],
-) -> Vec<(Vec<f64>, Vec<f64>)> {
+) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
     let m = alpha.len();
+    if !alpha.iter().chain(beta).all(|v| v.is_finite()) {
+        return Err(Error::invalid(
+            "Lanczos tridiagonal matrix of the linearized dynamics",
+            "finite entries",
+            "NaN or inf",
+        ));
+    }
     let t = nalgebra::DMatrix::from_fn(m, m, |i, j| {
         if i == j {
             alpha[i]
@@ -337,8 +369,15 @@ fn tridiagonal_coefficients(
             0.0
         }
     });
-    let eig = nalgebra::SymmetricEigen::new(t);
-    steps
+    // Bounded iterations: no input makes the decomposition loop forever.
+    let eig = nalgebra::SymmetricEigen::try_new(t, f64::EPSILON, 100_000).ok_or_else(|| {
+        Error::invalid(
+            "eigendecomposition of the Lanczos tridiagonal matrix",
+            "convergence within 100000 QR iterations",
+            format!("no convergence for a {m}x{m} matrix"),
+        )
+    })?;
+    Ok(steps
         .iter()
         .map(|&s| {
             let mut c = vec![0.0f64; m];
@@ -365,5 +404,5 @@ fn tridiagonal_coefficients(
             }
             (c, g)
         })
-        .collect()
+        .collect())
 }

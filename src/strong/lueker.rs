@@ -76,28 +76,51 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// For each n in `ns`: `trials` independent draws of n Uniform[-1,1] candidates (seeded from `seed`); for each draw, the best error for each of `grid` evenly spaced targets in [-1,1] (exact solver); max over the grid per trial (then mean and median over trials) and mean over grid and trials.
-///
-/// Trial `t` at size `n` draws from `rng::indexed(seed, "lueker", (n << 32) | t)`,
-/// so results do not depend on the number of threads. Errors if `ns` has fewer
-/// than two distinct values, an `n` is outside 1..=48, or `trials`/`grid` is 0.
-pub fn experiment(ns: &[usize], trials: usize, grid: usize, seed: u64) -> Result<LuekerResult> {
+/// Checks the arguments of [`experiment`] (callers check before creating a
+/// run directory): `ns` has two distinct values in 1..=48, `trials` is at
+/// least 1, and `grid` at least 2 (one target is 0, which the empty subset
+/// hits exactly: its error is 0 and has no exponential fit).
+pub fn check_args(ns: &[usize], trials: usize, grid: usize) -> Result<()> {
     if let Some(&n) = ns.iter().find(|&&n| n == 0 || n > MAX_EXACT_N) {
         return Err(Error::invalid(
-            "Lueker candidate count n",
+            "Lueker candidate count n (--ns)",
             format!("1..={MAX_EXACT_N}"),
             n,
         ));
     }
+    let mut distinct = ns.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 2 {
+        return Err(Error::invalid(
+            "Lueker candidate counts (--ns)",
+            "at least two distinct values (the error's rate is fitted over n)",
+            format!("{ns:?}"),
+        ));
+    }
     if trials == 0 {
-        return Err(Error::invalid("Lueker trials", "at least 1", trials));
+        return Err(Error::invalid("Lueker trials (--trials)", "at least 1", trials));
     }
     if trials > u32::MAX as usize {
-        return Err(Error::invalid("Lueker trials", "at most 2^32 - 1", trials));
+        return Err(Error::invalid("Lueker trials (--trials)", "at most 2^32 - 1", trials));
     }
-    if grid == 0 {
-        return Err(Error::invalid("Lueker target grid size", "at least 1", grid));
+    if grid < 2 {
+        return Err(Error::invalid(
+            "Lueker target grid size (--grid)",
+            "at least 2 evenly spaced targets in [-1, 1]",
+            grid,
+        ));
     }
+    Ok(())
+}
+
+/// For each n in `ns`: `trials` independent draws of n Uniform[-1,1] candidates (seeded from `seed`); for each draw, the best error for each of `grid` evenly spaced targets in [-1,1] (exact solver); max over the grid per trial (then mean and median over trials) and mean over grid and trials.
+///
+/// Trial `t` at size `n` draws from `rng::indexed(seed, "lueker", (n << 32) | t)`,
+/// so results do not depend on the number of threads. Errors if `ns` has fewer
+/// than two distinct values, an `n` is outside 1..=48, `trials` is 0 or `grid` below 2.
+pub fn experiment(ns: &[usize], trials: usize, grid: usize, seed: u64) -> Result<LuekerResult> {
+    check_args(ns, trials, grid)?;
     let zs = targets(grid);
     let mut points = Vec::with_capacity(ns.len());
     for &n in ns {

@@ -94,7 +94,7 @@ pub struct NtkCompareArgs {
     quiet: bool,
     /// Run only shard i of n of the (width, seed) units (0-based, e.g. a
     /// Slurm array task); `ltk merge` combines the shards.
-    #[arg(long, value_name = "i/n")]
+    #[arg(long, value_name = "i/n", allow_hyphen_values = true)]
     shard: Option<String>,
 }
 
@@ -102,7 +102,8 @@ fn build_config(a: &NtkCompareArgs) -> Result<CompareConfig> {
     let mut c = match &a.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            toml::from_str::<CompareConfig>(&text).with_context(|| format!("parsing {}", p.display()))?
+            toml::from_str::<CompareConfig>(&text)
+                .map_err(|e| lottery_tangent::config::toml_error(&text, &p.display().to_string(), &e))?
         }
         None => CompareConfig::default(),
     };
@@ -168,6 +169,7 @@ pub fn run(a: &NtkCompareArgs) -> Result<()> {
         let rd = RunDir::new(dir);
         let old: CompareSummary =
             read_json(&rd.summary_json()).with_context(|| format!("{} is not an ntk_compare run", dir.display()))?;
+        let _lock = lottery_tangent::run::RunLock::acquire(dir)?;
         let s = compare::summarize(
             &old.config,
             old.lr,
@@ -184,34 +186,36 @@ pub fn run(a: &NtkCompareArgs) -> Result<()> {
         bail!("ntk_compare's structured kernels and linearization run on the CPU only; use --device cpu");
     }
     let cfg = build_config(a)?;
+    // Everything is checked before the run directory is created: the data
+    // (sizes, labels) and the memory the widest network needs.
+    let split = cfg.data.load().context("loading the data")?;
+    cfg.memory_estimate(&split)?.check(
+        &format!("ntk_compare at width {}", cfg.widths.iter().max().unwrap_or(&0)),
+        "--widths",
+    )?;
     let shard: Option<Shard> = a.shard.as_deref().map(str::parse).transpose()?;
     let config_text = toml::to_string_pretty(&cfg)?;
     // The one run policy (lottery_tangent::run): locked; the same config
     // continues with its finished widths; another config is refused unless --force.
-    let root = match shard {
-        Some(s) => a.out.join(s.dir_name(&cfg.name)),
-        None => a.out.join(&cfg.name),
+    let dir_name = match shard {
+        Some(s) => s.dir_name(&cfg.name),
+        None => cfg.name.clone(),
     };
+    let root = lottery_tangent::paths::run_root(&a.out, "run name (--name, or `name` in the config)", &dir_name)?;
     let ctx = RunContext::open(&root, NtkCompare::NAME, &config_text, a.force)?;
-    match &ctx.start {
-        Start::Fresh => {}
-        Start::Continued => eprintln!(
+    if ctx.start == Start::Continued {
+        eprintln!(
             "continuing the run in {} (same config; finished widths are kept)",
             root.display()
-        ),
-        Start::Restarted { removed } => eprintln!(
-            "--force: removed {} entries of the earlier run from {}",
-            removed.len(),
-            root.display()
-        ),
+        );
     }
     let dir = &ctx.dir;
     let lr_path = NtkBase::lr_path(dir);
     // The rate is chosen once per run (it needs every width's kernel at init).
     let base = if ctx.start == Start::Continued && lr_path.exists() {
-        NtkBase::with_lr(&cfg, read_json(&lr_path)?)?
+        NtkBase::with_lr_split(&cfg, read_json(&lr_path)?, split)?
     } else {
-        let b = NtkBase::prepare(&cfg).context("loading data and choosing the learning rate")?;
+        let b = NtkBase::prepare_with(&cfg, split).context("choosing the learning rate")?;
         write_json(&lr_path, &b.lr)?;
         b
     };
@@ -244,9 +248,9 @@ pub fn run(a: &NtkCompareArgs) -> Result<()> {
 pub fn merge(config_text: &str, shards: &[PathBuf], ctx: &RunContext) -> Result<()> {
     let cfg: CompareConfig = toml::from_str(config_text).context("the shards' config.toml")?;
     let lr: LrRecord = read_json(&NtkBase::lr_path(&RunDir::new(&shards[0])))?;
-    write_json(&NtkBase::lr_path(&ctx.dir), &lr)?;
-    let base = NtkBase::with_lr(&cfg, lr)?;
+    let base = NtkBase::with_lr(&cfg, lr.clone())?;
     let s = experiment::merge::<NtkCompare>(&base, &cfg, config_text, shards, ctx)?;
+    write_json(&NtkBase::lr_path(&ctx.dir), &lr)?;
     print_summary(&s, &ctx.dir);
     Ok(())
 }
@@ -254,9 +258,13 @@ pub fn merge(config_text: &str, shards: &[PathBuf], ctx: &RunContext) -> Result<
 fn print_summary(s: &CompareSummary, dir: &RunDir) {
     print!("{}", NtkCompare::console(s));
     print!("{}", lottery_tangent::verdict::claims_text(&s.claims()));
-    println!(
-        "report: {}  figures: {}",
-        dir.report_md().display(),
-        dir.root().join("figures").display()
-    );
+    let figures = dir.root().join("figures");
+    if figures.is_dir() {
+        println!("report: {}  figures: {}", dir.report_md().display(), figures.display());
+    } else {
+        println!(
+            "report: {} (no figures: nothing was measured)",
+            dir.report_md().display()
+        );
+    }
 }
