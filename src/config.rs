@@ -613,16 +613,11 @@ impl ExperimentConfig {
         // Weights, gradients, optimizer state and the initial weights kept
         // for rewinding, at the least: refused before any is allocated.
         let p = crate::memory::parameter_count(net.param_shapes().iter().map(|(_, s)| s));
-        crate::memory::Estimate::default()
-            .add(
-                format!("{p} parameters × 4 copies (weights, gradients, optimizer state, initial weights)"),
-                p,
-                16,
-            )
-            .check(
-                &net.describe(),
-                "smaller layers (`[model]` hidden / --hidden, or width)",
-            )?;
+        crate::memory::check_training(
+            &net.describe(),
+            p,
+            "smaller layers (`[model]` hidden / --hidden, or width)",
+        )?;
         let spec = self.train.resolve(split.train.len(), self.seed)?;
         spec.augment.validate(split.train.shape)?;
         Ok(Experiment {

@@ -108,6 +108,20 @@ impl Estimate {
     }
 }
 
+/// Checks that training a network of `params` parameters can fit: its
+/// weights, gradients, optimizer state and the initial weights kept for
+/// rewinding (4 f32 copies) at the least. `what` describes the network,
+/// `change` names what makes it smaller.
+pub fn check_training(what: &str, params: u64, change: &str) -> Result<()> {
+    Estimate::default()
+        .add(
+            format!("{params} parameters × 4 copies (weights, gradients, optimizer state, initial weights)"),
+            params,
+            16,
+        )
+        .check(what, change)
+}
+
 /// Parameters of `shapes` (saturating: a size that overflows is simply huge).
 pub fn parameter_count<'a>(shapes: impl IntoIterator<Item = &'a Vec<usize>>) -> u64 {
     shapes

@@ -150,7 +150,9 @@ impl MultiPrizeConfig {
             return Err(Error::config("model.activation", "relu", mlp.activation.name()));
         }
         for &f in &self.width_factors {
-            mlp.scaled(f)?;
+            let scaled = mlp.scaled(f)?;
+            let params = crate::memory::parameter_count(scaled.param_shapes().iter().map(|(_, s)| s));
+            crate::memory::check_training(&format!("MLP of width factor {f}"), params, "multi_prize.width_factors")?;
         }
         Ok(mlp.clone())
     }

@@ -112,6 +112,12 @@ impl TicketScaleConfig {
             .iter()
             .map(|&f| {
                 let mlp = base.scaled(f)?;
+                let params = crate::memory::parameter_count(mlp.param_shapes().iter().map(|(_, s)| s));
+                crate::memory::check_training(
+                    &format!("MLP of width factor {f}"),
+                    params,
+                    "ticket_scale.width_factors",
+                )?;
                 let net = Network::Mlp(mlp.clone());
                 let weights = count(&mlp);
                 let layers = net.prunable();

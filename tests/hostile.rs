@@ -63,26 +63,39 @@ fn fails_naming(out: &Output, words: &[&str]) -> String {
     err
 }
 
+/// `ltk train --out runs --name NAME --quiet` with `extra` flags, in `w`.
+fn train(w: &Path, name: &str, extra: &[&str]) -> Output {
+    ltk(w)
+        .args(["train", "--out", "runs", "--quiet", "--name", name])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// `ltk train --config CONFIG --out runs --iterations 2 --quiet`, in `w`.
+fn train_config(w: &Path, config: &str) -> Output {
+    ltk(w)
+        .args([
+            "train",
+            "--config",
+            config,
+            "--out",
+            "runs",
+            "--iterations",
+            "2",
+            "--quiet",
+        ])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn run_names_that_leave_the_runs_folder_are_refused_and_nothing_is_removed() {
     let d = workdir();
     let w = d.path();
     let before = listing(w);
     for name in ["..", ".", "", "a\nb", " x"] {
-        let out = ltk(w)
-            .args([
-                "train",
-                "--out",
-                "runs",
-                "--iterations",
-                "2",
-                "--quiet",
-                "--force",
-                "--name",
-                name,
-            ])
-            .output()
-            .unwrap();
+        let out = train(w, name, &["--iterations", "2", "--force"]);
         fails_naming(&out, &["run name", &format!("{name:?}")]);
         assert_eq!(listing(w), before, "ltk train --name {name:?} changed files");
     }
@@ -111,24 +124,12 @@ fn run_names_that_leave_the_runs_folder_are_refused_and_nothing_is_removed() {
 fn force_empties_only_a_run_directory_of_this_tool() {
     let d = workdir();
     let w = d.path();
+    let short = ["--iterations", "2", "--force"];
     // A directory of the user's files under the run's name.
     std::fs::create_dir_all(w.join("runs/mine")).unwrap();
     std::fs::write(w.join("runs/mine/notes.txt"), "keep me").unwrap();
     let before = listing(w);
-    let out = ltk(w)
-        .args([
-            "train",
-            "--out",
-            "runs",
-            "--name",
-            "mine",
-            "--iterations",
-            "2",
-            "--quiet",
-            "--force",
-        ])
-        .output()
-        .unwrap();
+    let out = train(w, "mine", &short);
     fails_naming(
         &out,
         &["runs/mine", "without run.json", "notes.txt", "nothing was removed"],
@@ -138,21 +139,7 @@ fn force_empties_only_a_run_directory_of_this_tool() {
     // A symbolic link to a directory outside --out.
     std::os::unix::fs::symlink(w, w.join("runs/away")).unwrap();
     let before = listing(w);
-    let out = ltk(w)
-        .args([
-            "train",
-            "--out",
-            "runs",
-            "--name",
-            "away",
-            "--iterations",
-            "2",
-            "--quiet",
-            "--force",
-        ])
-        .output()
-        .unwrap();
-    fails_naming(&out, &["runs/away", "symbolic link"]);
+    fails_naming(&train(w, "away", &short), &["runs/away", "symbolic link"]);
     assert_eq!(listing(w), before);
 
     // A file, and a dangling link, where the run directory would be.
@@ -160,23 +147,13 @@ fn force_empties_only_a_run_directory_of_this_tool() {
     std::os::unix::fs::symlink(w.join("nowhere"), w.join("runs/dangling")).unwrap();
     let before = listing(w);
     for (name, why) in [("afile", "a file of that name"), ("dangling", "does not exist")] {
-        let out = ltk(w)
-            .args(["train", "--out", "runs", "--name", name, "--iterations", "2", "--quiet"])
-            .output()
-            .unwrap();
-        fails_naming(&out, &[&format!("runs/{name}"), why]);
+        fails_naming(&train(w, name, &["--iterations", "2"]), &[&format!("runs/{name}"), why]);
     }
     assert_eq!(listing(w), before);
 
     // A real run: --force lists what it removes before removing it.
-    let run = |extra: &[&str]| {
-        let mut c = ltk(w);
-        c.args(["train", "--out", "runs", "--name", "t", "--quiet"]);
-        c.args(extra);
-        c.output().unwrap()
-    };
-    assert!(run(&["--iterations", "2"]).status.success());
-    let out = run(&["--iterations", "3", "--force"]);
+    assert!(train(w, "t", &["--iterations", "2"]).status.success());
+    let out = train(w, "t", &["--iterations", "3", "--force"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -191,28 +168,29 @@ fn force_empties_only_a_run_directory_of_this_tool() {
         std::fs::copy(w.join("runs/t").join(f), copy.join(f)).unwrap();
     }
     let before = listing(w);
-    let out = ltk(w)
-        .args([
-            "train",
-            "--out",
-            "runs",
-            "--name",
-            "copy",
-            "--iterations",
-            "5",
-            "--quiet",
-            "--force",
-        ])
-        .output()
-        .unwrap();
+    let out = train(w, "copy", &["--iterations", "5", "--force"]);
     fails_naming(&out, &["runs/copy", "written for run directory `t`"]);
     assert_eq!(listing(w), before);
 
     // A damaged run.json beside the run's config.toml does not block --force.
     std::fs::write(w.join("runs/t/run.json"), "{not json").unwrap();
-    let out = run(&["--iterations", "4", "--force"]);
+    let out = train(w, "t", &["--iterations", "4", "--force"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A tiny ntk_compare run: one width, one seed, two steps, 20 examples.
+const TINY_NTK: [&str; 10] = [
+    "--widths",
+    "8",
+    "--steps",
+    "2",
+    "--seeds",
+    "0",
+    "--train-size",
+    "20",
+    "--test-size",
+    "10",
+];
 
 /// Writes a tiny MNIST-format directory (4x4 images) with `train_labels`.
 fn idx_dir(dir: &Path, train_labels: &[u8], test_labels: &[u8]) {
@@ -250,35 +228,12 @@ fn an_out_of_range_label_in_either_split_is_an_error_naming_file_index_and_value
         ("bad.toml", "label 200 at index 7"),
         ("eleven.toml", "label 10 at index 7"),
     ] {
-        let out = ltk(w)
-            .args([
-                "train",
-                "--config",
-                cfg,
-                "--out",
-                "runs",
-                "--iterations",
-                "2",
-                "--quiet",
-            ])
-            .output()
-            .unwrap();
+        let out = train_config(w, cfg);
         fails_naming(&out, &["train-labels-idx1-ubyte", value, "10 classes"]);
     }
     let out = ntk_compare(w)
-        .args([
-            "--data",
-            "bad",
-            "--widths",
-            "8",
-            "--steps",
-            "2",
-            "--seeds",
-            "0",
-            "--train-size",
-            "20",
-        ])
-        .args(["--test-size", "10", "--out", "runs", "--quiet"])
+        .args(["--data", "bad", "--out", "runs", "--quiet"])
+        .args(TINY_NTK)
         .output()
         .unwrap();
     fails_naming(&out, &["train-labels-idx1-ubyte", "label 200 at index 7"]);
@@ -293,19 +248,7 @@ fn an_out_of_range_label_in_either_split_is_an_error_naming_file_index_and_value
         "name = \"t12\"\n[data]\nsource = \"idx\"\ndir = \"t12\"\npreprocess = \"scale\"\nnum_classes = 11\n",
     )
     .unwrap();
-    let out = ltk(w)
-        .args([
-            "train",
-            "--config",
-            "t12.toml",
-            "--out",
-            "runs",
-            "--iterations",
-            "2",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
+    let out = train_config(w, "t12.toml");
     fails_naming(&out, &["t10k-labels-idx1-ubyte", "label 12 at index 3", "11 classes"]);
 }
 
@@ -393,18 +336,7 @@ fn checks_that_fail_leave_no_run_directory_behind() {
     assert_eq!(listing(w), before);
     // The corrected command then runs.
     let out = ntk_compare(w)
-        .args([
-            "--widths",
-            "8",
-            "--steps",
-            "2",
-            "--seeds",
-            "0",
-            "--train-size",
-            "20",
-            "--test-size",
-            "10",
-        ])
+        .args(TINY_NTK)
         .args(["--out", "runs", "--name", "b0", "--quiet"])
         .output()
         .unwrap();
