@@ -620,8 +620,13 @@ impl ExperimentConfig {
         )?;
         let spec = self.train.resolve(split.train.len(), self.seed)?;
         spec.augment.validate(split.train.shape)?;
+        // The resolved config names the classes (the run's identity includes them).
+        let mut config = self.clone();
+        if config.data.source == DataSource::Idx && config.data.num_classes.is_none() {
+            config.data.num_classes = Some(data::idx::DEFAULT_NUM_CLASSES);
+        }
         Ok(Experiment {
-            config: self.clone(),
+            config,
             split,
             net,
             spec,

@@ -271,6 +271,8 @@ pub fn run<E: Experiment>(
         progress,
         shard,
     )?;
+    // Finished: the directory stays even when this shard had no unit.
+    ctx.keep();
     match shard {
         Some(_) => Ok(Outcome::Shard {
             done: records.len(),
@@ -370,7 +372,7 @@ pub fn merge<E: Experiment>(
                 format!(
                     "a `{}` run with config SHA-256 {}…",
                     rec.kind,
-                    &rec.config_sha256[..12.min(rec.config_sha256.len())]
+                    rec.config_sha256.get(..12).unwrap_or(&rec.config_sha256)
                 ),
             ));
         }
@@ -505,6 +507,21 @@ pub fn check_shards(shards: &[PathBuf], into: &Path) -> Result<()> {
             format!("all {n} shards"),
             format!("{} of them; missing: {}", parsed.len(), missing.join(", ")),
         ));
+    }
+    // The target, or the folder it will be made in, must not lie inside a
+    // shard (the artifacts are linked from the shards into it).
+    let parent = match into.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(p) = canon(parent) {
+        if let Some((_, s)) = seen.iter().find(|(k, _)| p.starts_with(k)) {
+            return Err(Error::invalid(
+                format!("merge target {}", into.display()),
+                "a run directory outside the shards",
+                format!("a directory inside shard {}", s.display()),
+            ));
+        }
     }
     if std::fs::symlink_metadata(into).is_ok() {
         let t = canon(into)?;

@@ -23,13 +23,26 @@ fn cgroup_available() -> Option<u64> {
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
     };
-    let v2 = read("/sys/fs/cgroup/memory.max")
-        .map(|max| max.saturating_sub(read("/sys/fs/cgroup/memory.current").unwrap_or(0)));
+    // Page cache the kernel can reclaim (inactive files) is not in use.
+    let inactive = |stat: &str, key: &str| {
+        std::fs::read_to_string(stat)
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse::<u64>().ok()))
+            })
+            .unwrap_or(0)
+    };
+    let v2 = read("/sys/fs/cgroup/memory.max").map(|max| {
+        let used = read("/sys/fs/cgroup/memory.current").unwrap_or(0);
+        max.saturating_sub(used.saturating_sub(inactive("/sys/fs/cgroup/memory.stat", "inactive_file ")))
+    });
     v2.or_else(|| {
         let limit = read("/sys/fs/cgroup/memory/memory.limit_in_bytes")?;
+        let used = read("/sys/fs/cgroup/memory/memory.usage_in_bytes").unwrap_or(0);
+        let cache = inactive("/sys/fs/cgroup/memory/memory.stat", "total_inactive_file ");
         // v1 reports an unlimited cgroup as a huge number.
-        (limit < (1u64 << 60))
-            .then(|| limit.saturating_sub(read("/sys/fs/cgroup/memory/memory.usage_in_bytes").unwrap_or(0)))
+        (limit < (1u64 << 60)).then(|| limit.saturating_sub(used.saturating_sub(cache)))
     })
 }
 

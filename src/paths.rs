@@ -216,7 +216,10 @@ pub fn link_tree(src: &Path, dst: &Path, skip: &[&str]) -> Result<()> {
             link_tree(&from, &to, &[])?;
         } else if ft.is_file() && std::fs::symlink_metadata(&to).is_err() {
             if std::fs::hard_link(&from, &to).is_err() {
-                std::fs::copy(&from, &to).map_err(|e| Error::io(&to, e))?;
+                // Another file system: an atomic copy (never a truncated file).
+                write_atomic_with(&to, "", |tmp| {
+                    std::fs::copy(&from, tmp).map(|_| ()).map_err(|e| e.to_string())
+                })?;
             }
         }
     }

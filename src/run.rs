@@ -127,7 +127,7 @@ fn describe_holder(text: &str, age: Option<std::time::Duration>) -> Holder {
             return Holder::Stale(format!("process {} of an earlier boot", o.pid));
         }
         if o.pid == me.pid && o.start_ticks == me.start_ticks {
-            return Holder::Stale(format!("this process ({})", o.pid));
+            return Holder::Live(format!("this process ({})", o.pid));
         }
         return match (process_alive(o.pid), o.start_ticks, process_start_ticks(o.pid)) {
             (false, _, _) => Holder::Stale(format!("process {}, which has ended", o.pid)),
@@ -158,6 +158,8 @@ fn describe_holder(text: &str, age: Option<std::time::Duration>) -> Holder {
 #[derive(Debug)]
 pub struct RunLock {
     path: PathBuf,
+    /// What this process wrote: the lock is removed only while it still says so.
+    content: String,
 }
 
 impl RunLock {
@@ -171,12 +173,16 @@ impl RunLock {
     pub fn acquire(root: &Path) -> Result<RunLock> {
         let path = root.join(".lock");
         let me = LockOwner::this_process();
-        for _ in 0..2 {
+        for _ in 0..3 {
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
-                    let text = serde_json::to_string(&me)?;
-                    writeln!(f, "{text}").map_err(|e| Error::io(&path, e))?;
-                    return Ok(RunLock { path });
+                    let content = format!("{}\n", serde_json::to_string(&me)?);
+                    if let Err(e) = f.write_all(content.as_bytes()) {
+                        // No half-written lock is left behind (a full disk).
+                        let _ = std::fs::remove_file(&path);
+                        return Err(Error::io(&path, e));
+                    }
+                    return Ok(RunLock { path, content });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -208,11 +214,22 @@ impl RunLock {
                             ));
                         }
                         Holder::Stale(who) => {
-                            eprintln!("taking over the stale lock {} of {who}", path.display());
-                            match std::fs::remove_file(&path) {
+                            // Moved aside atomically, then checked: if another
+                            // process took it over in between, its fresh lock
+                            // is put back instead of removed.
+                            let aside = root.join(format!(".lock.stale.{}", me.pid));
+                            match std::fs::rename(&path, &aside) {
                                 Ok(()) => {}
-                                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                                 Err(e) => return Err(Error::io(&path, e)),
+                            }
+                            let moved = std::fs::read_to_string(&aside).unwrap_or_default();
+                            if moved == text {
+                                eprintln!("taking over the stale lock {} of {who}", path.display());
+                                let _ = std::fs::remove_file(&aside);
+                            } else {
+                                let _ = std::fs::hard_link(&aside, &path);
+                                let _ = std::fs::remove_file(&aside);
                             }
                         }
                     }
@@ -230,21 +247,26 @@ impl RunLock {
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if std::fs::read_to_string(&self.path).is_ok_and(|t| t == self.content) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
 /// A locked run directory whose config matches the current one.
 ///
-/// A fresh run that ends (with an error) before writing anything but its
+/// A fresh run that ends with an error before writing anything but its
 /// `config.toml` and `run.json` leaves nothing behind when dropped: the
-/// corrected command then starts afresh instead of being refused.
+/// corrected command then starts afresh instead of being refused. A command
+/// that finished says so with [`RunContext::keep`] (a shard with no units
+/// of its own is such a run, and must stay for the merge).
 #[derive(Debug)]
 pub struct RunContext {
     pub dir: RunDir,
     pub start: Start,
-    /// Remove config.toml and run.json on drop if nothing else was written.
-    clean_if_unused: bool,
+    /// Remove config.toml and run.json on drop if nothing else was written
+    /// and the command did not finish ([`RunContext::keep`]).
+    clean_if_unused: std::sync::atomic::AtomicBool,
     /// The directory did not exist before this run.
     created: bool,
     lock: Option<RunLock>,
@@ -255,7 +277,7 @@ const RUN_FILES: [&str; 3] = ["config.toml", "run.json", ".lock"];
 
 impl Drop for RunContext {
     fn drop(&mut self) {
-        if !self.clean_if_unused {
+        if !self.clean_if_unused.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
         let root = self.dir.root().to_path_buf();
@@ -330,6 +352,18 @@ pub fn config_diff(old: &str, new: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether the TOML `config` names the run directory `dir` (`name = dir`,
+/// or `dir` is one of its shards).
+fn config_names_dir(config: &str, dir: &str) -> bool {
+    let Ok(t) = config.parse::<toml::Table>() else {
+        return false;
+    };
+    let Some(name) = t.get("name").and_then(|v| v.as_str()) else {
+        return false;
+    };
+    dir == name || dir.strip_prefix(name).is_some_and(|rest| rest.starts_with(".shard-"))
+}
+
 impl RunContext {
     /// Opens (creating if needed) the run directory `root` for a run of
     /// `kind` with the resolved `config` text; see the module docs.
@@ -367,7 +401,7 @@ impl RunContext {
         let mut ctx = RunContext {
             dir,
             start: Start::Fresh,
-            clean_if_unused: existing.is_empty(),
+            clean_if_unused: std::sync::atomic::AtomicBool::new(existing.is_empty()),
             created,
             lock: Some(lock),
         };
@@ -419,7 +453,13 @@ impl RunContext {
                             ));
                         }
                     }
-                    (None, Some(_)) if old_cfg.is_some() => {} // a damaged run.json beside the run's config.toml
+                    // A damaged run.json beside a config.toml of this run (its `name` names the directory).
+                    (None, Some(_)) if old_cfg.as_deref().is_some_and(|c| config_names_dir(c, &dir_name)) => {}
+                    (None, Some(e)) if old_cfg.is_some() => {
+                        return refuse(format!(
+                            "an unreadable run.json ({e}) beside a config.toml whose `name` is not `{dir_name}`"
+                        ))
+                    }
                     (None, Some(e)) => return refuse(format!("an unreadable run.json ({e}) and no config.toml")),
                     (None, None) => {
                         return refuse(format!("a directory without run.json, holding: {}", names(&existing)));
@@ -479,5 +519,10 @@ impl RunContext {
             write_text(&cfg_path, config)?;
         }
         Ok(ctx)
+    }
+
+    /// Marks the run as finished: its directory stays, whatever it holds.
+    pub fn keep(&self) {
+        self.clean_if_unused.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -468,7 +468,39 @@ fn merge_refuses_misuse_and_gives_a_complete_run() {
             "seed {seed}"
         );
     }
-    // The merged run is not a shard.
+    // The merged run is not a shard, and no target lies inside a shard.
     let out = merge(&["runs/s"]);
     fails_naming(&out, &["not a shard"]);
+    let out = merge(&[
+        "runs/s.shard-0-of-2",
+        "runs/s.shard-1-of-2",
+        "--into",
+        "runs/s.shard-0-of-2/m",
+    ]);
+    fails_naming(&out, &["inside shard"]);
+
+    // More shards than units: a shard with no unit of its own stays for the merge.
+    for i in 0..4 {
+        let out = ltk(w)
+            .args([
+                "imp",
+                "--config",
+                "s.toml",
+                "--out",
+                "four",
+                "--quiet",
+                "--shard",
+                &format!("{i}/4"),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = merge(&[
+        "four/s.shard-0-of-4",
+        "four/s.shard-1-of-4",
+        "four/s.shard-2-of-4",
+        "four/s.shard-3-of-4",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -144,6 +144,10 @@ fn build_config(a: &NtkCompareArgs) -> Result<CompareConfig> {
             c.data.dir = Some(PathBuf::from(d));
         }
     }
+    if c.data.source == DataSource::Idx && c.data.num_classes.is_none() {
+        // The resolved config names the classes (the run's identity includes them).
+        c.data.num_classes = Some(lottery_tangent::data::idx::DEFAULT_NUM_CLASSES);
+    }
     if a.train_size.is_some() {
         c.data.train_size = a.train_size;
     }

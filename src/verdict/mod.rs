@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::PowerFit;
 
+pub mod protocol;
+
 /// The three outcomes of checking a claim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
