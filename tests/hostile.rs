@@ -178,6 +178,14 @@ fn force_empties_only_a_run_directory_of_this_tool() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Writes `<name>.toml`: a run `name` on the IDX directory `name`, with
+/// `extra` lines in its `[data]` table.
+fn idx_config(w: &Path, name: &str, extra: &str) {
+    let text =
+        format!("name = \"{name}\"\n[data]\nsource = \"idx\"\ndir = \"{name}\"\npreprocess = \"scale\"\n{extra}");
+    std::fs::write(w.join(format!("{name}.toml")), text).unwrap();
+}
+
 /// A tiny ntk_compare run: one width, one seed, two steps, 20 examples.
 const TINY_NTK: [&str; 10] = [
     "--widths",
@@ -213,16 +221,8 @@ fn an_out_of_range_label_in_either_split_is_an_error_naming_file_index_and_value
     idx_dir(&w.join("bad"), &train, &test);
     train[7] = 10;
     idx_dir(&w.join("eleven"), &train, &test);
-    std::fs::write(
-        w.join("bad.toml"),
-        "name = \"bad\"\n[data]\nsource = \"idx\"\ndir = \"bad\"\npreprocess = \"scale\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        w.join("eleven.toml"),
-        "name = \"e\"\n[data]\nsource = \"idx\"\ndir = \"eleven\"\npreprocess = \"scale\"\n",
-    )
-    .unwrap();
+    idx_config(w, "bad", "");
+    idx_config(w, "eleven", "");
     let before = listing(w);
     for (cfg, value) in [
         ("bad.toml", "label 200 at index 7"),
@@ -243,11 +243,7 @@ fn an_out_of_range_label_in_either_split_is_an_error_naming_file_index_and_value
     let mut test2 = test.clone();
     test2[3] = 12;
     idx_dir(&w.join("t12"), &train, &test2);
-    std::fs::write(
-        w.join("t12.toml"),
-        "name = \"t12\"\n[data]\nsource = \"idx\"\ndir = \"t12\"\npreprocess = \"scale\"\nnum_classes = 11\n",
-    )
-    .unwrap();
+    idx_config(w, "t12", "num_classes = 11\n");
     let out = train_config(w, "t12.toml");
     fails_naming(&out, &["t10k-labels-idx1-ubyte", "label 12 at index 3", "11 classes"]);
 }

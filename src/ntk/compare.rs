@@ -76,7 +76,8 @@ use crate::stats::{self, PowerFit};
 use crate::train::loss::argmax_rows;
 use crate::train::optim::SgdConfig;
 use crate::train::{self, Loss, OptimizerConfig, Schedule, Supervised, TrainOptions, TrainSpec, Trainable};
-use crate::verdict::{self, BoundRule, Claim, Verdict};
+use crate::verdict::protocol::{self, Declared, Evidence, Hypothesis, Origin};
+use crate::verdict::{self, Claim, Verdict};
 use crate::{Error, Result};
 
 /// The experiment (`ntk_compare` flags or an experiment TOML).
@@ -1052,7 +1053,12 @@ fn specs(results: &[WidthResult]) -> Vec<Spec> {
 }
 
 /// Checks one quantity and states its claim.
-fn check_quantity(cfg: &CompareConfig, results: &[WidthResult], regime: &[usize], spec: Spec) -> QuantityFit {
+fn check_quantity(
+    cfg: &CompareConfig,
+    results: &[WidthResult],
+    regime: &[usize],
+    spec: Spec,
+) -> (QuantityFit, Option<(Declared, Evidence)>) {
     let widths = if spec.regime_only {
         regime.to_vec()
     } else {
@@ -1080,14 +1086,33 @@ fn check_quantity(cfg: &CompareConfig, results: &[WidthResult], regime: &[usize]
             refs.push((format!("1/‖W_0‖ (width^{b:+.2})"), b));
         }
     }
-    let (verdict, mut reason) = match bound {
-        Some(b) => BoundRule::new(b).check(fit.as_ref()),
+    // The claim goes through the declared-claim protocol (decided with the
+    // rest of the family in `summarize`): the slope over per-width means,
+    // widths with a diverged seed left out whole.
+    let test = bound.map(|b| {
+        let points = results
+            .iter()
+            .filter(|r| widths.contains(&r.width))
+            .map(|r| (r.width as f64, r.measured().and_then(&*spec.f).unwrap_or(f64::NAN)))
+            .collect();
+        (
+            Declared {
+                claim: spec.claim.clone(),
+                origin: Origin::Paper(spec.source.clone()),
+                hypothesis: Hypothesis::RateBound { exponent: b },
+                unit: String::new(),
+                scale: 1.0,
+            },
+            Evidence::Curve { points },
+        )
+    });
+    let (mut verdict, mut reason) = match bound {
+        Some(_) => (Verdict::Inconclusive, String::new()),
         None => (
             Verdict::Inconclusive,
             "the bound's exponent could not be computed (fewer than 2 widths)".to_string(),
         ),
     };
-    let mut verdict = verdict;
     let measured_at = |w: usize| {
         results
             .iter()
@@ -1122,7 +1147,10 @@ fn check_quantity(cfg: &CompareConfig, results: &[WidthResult], regime: &[usize]
         );
     }
     let refs_ref: Vec<(&str, f64)> = refs.iter().map(|(l, e)| (l.as_str(), *e)).collect();
-    reason.push_str(&format!("; {}", verdict::favoured_rate(fit.as_ref(), &refs_ref)));
+    reason.push_str(&format!(
+        "; reference rates (pooled fit, descriptive): {}",
+        verdict::favoured_rate(fit.as_ref(), &refs_ref)
+    ));
     let diverged: Vec<String> = results
         .iter()
         .filter_map(|r| match r.outcome {
@@ -1141,7 +1169,7 @@ fn check_quantity(cfg: &CompareConfig, results: &[WidthResult], regime: &[usize]
         .collect::<Vec<_>>()
         .join(", ");
     let mut measured = format!(
-        "slope {} over widths {} ({}; pooled over seeds {:?}{})",
+        "pooled fit (descriptive): slope {} over widths {} ({}; every seed a point, seeds {:?}{})",
         fit.as_ref()
             .map(|f| f.describe())
             .unwrap_or_else(|| "not fitted".into()),
@@ -1172,7 +1200,7 @@ fn check_quantity(cfg: &CompareConfig, results: &[WidthResult], regime: &[usize]
     if !diverged.is_empty() {
         measured.push_str(&format!("; left out: {}", diverged.join(", ")));
     }
-    QuantityFit {
+    let q = QuantityFit {
         key: spec.key,
         label: spec.label,
         bound,
@@ -1189,6 +1217,35 @@ fn check_quantity(cfg: &CompareConfig, results: &[WidthResult], regime: &[usize]
             verdict,
             reason,
         },
+    };
+    (q, test)
+}
+
+/// Decides the family of rate claims with the declared-claim protocol
+/// (Holm over the family, α = 0.05 each way) and writes each decision into
+/// its quantity's claim; a standard-parameterization sweep stays
+/// inconclusive on the regime claims (the theorem is for NTK
+/// parameterization).
+fn decide_claims(cfg: &CompareConfig, quantities: &mut [QuantityFit], tests: Vec<Option<(Declared, Evidence)>>) {
+    let index: Vec<Option<usize>> = tests
+        .iter()
+        .scan(0usize, |k, t| {
+            Some(t.as_ref().map(|_| {
+                *k += 1;
+                *k - 1
+            }))
+        })
+        .collect();
+    let family: Vec<(Declared, Evidence)> = tests.into_iter().flatten().collect();
+    let decisions = protocol::decide(&family, protocol::ALPHA);
+    for (q, i) in quantities.iter_mut().zip(index) {
+        let Some(i) = i else { continue };
+        let d = decisions[i].claim();
+        let standard = cfg.parameterization == Parameterization::Standard && q.regime_only;
+        q.claim.verdict = if standard { Verdict::Inconclusive } else { d.verdict };
+        q.claim.source = d.source;
+        q.claim.measured = format!("{}; {}", d.measured, q.claim.measured);
+        q.claim.reason = format!("{}{}", d.reason, q.claim.reason);
     }
 }
 
@@ -1208,10 +1265,11 @@ pub fn summarize(
         .filter(|s| s.mean < cfg.regime_ntk_change)
         .map(|s| s.width)
         .collect();
-    let quantities: Vec<QuantityFit> = specs(&results)
+    let (mut quantities, tests): (Vec<QuantityFit>, Vec<_>) = specs(&results)
         .into_iter()
         .map(|s| check_quantity(cfg, &results, &regime_widths, s))
-        .collect();
+        .unzip();
+    decide_claims(cfg, &mut quantities, tests);
     let rmse_stats = &quantities[0].per_width;
     let local_rmse_slopes = rmse_stats
         .windows(2)

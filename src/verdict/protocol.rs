@@ -808,35 +808,33 @@ mod tests {
         };
         let row = |what: &str, (c, x): (f64, f64)| println!("| {what} | {:.4} | {:.4} |", c, x);
         println!("| scenario | consistent | contradicts |\n|---|---:|---:|");
-        for n in [3usize, 5, 10] {
-            row(
-                &format!("difference, true mean 0, n = {n}"),
-                rates(t, 100 + n as u64, diff.clone(), paired(n, 0.0, 1.0)),
-            );
-        }
-        row(
-            "difference, true mean +1 sd, n = 5",
-            rates(t, 110, diff.clone(), paired(5, 1.0, 1.0)),
-        );
-        row(
-            "difference, true mean +2 sd, n = 10",
-            rates(t, 111, diff.clone(), paired(10, 2.0, 1.0)),
-        );
         let eq = Hypothesis::Equivalence { margin: 0.5 };
-        for n in [5usize, 10] {
-            row(
-                &format!("equivalence ±0.5, true mean at the margin, sd 0.5, n = {n}"),
-                rates(t, 120 + n as u64, eq.clone(), paired(n, 0.5, 0.5)),
-            );
+        let paired_rows: [(&str, &Hypothesis, usize, f64, f64); 9] = [
+            ("difference, true mean 0, n = 3", &diff, 3, 0.0, 1.0),
+            ("difference, true mean 0, n = 5", &diff, 5, 0.0, 1.0),
+            ("difference, true mean 0, n = 10", &diff, 10, 0.0, 1.0),
+            ("difference, true mean +1 sd, n = 5", &diff, 5, 1.0, 1.0),
+            ("difference, true mean +2 sd, n = 10", &diff, 10, 2.0, 1.0),
+            (
+                "equivalence ±0.5, true mean at the margin, sd 0.5, n = 5",
+                &eq,
+                5,
+                0.5,
+                0.5,
+            ),
+            (
+                "equivalence ±0.5, true mean at the margin, sd 0.5, n = 10",
+                &eq,
+                10,
+                0.5,
+                0.5,
+            ),
+            ("equivalence ±0.5, true mean 0, sd 0.3, n = 10", &eq, 10, 0.0, 0.3),
+            ("equivalence ±0.5, true mean 1.5, sd 0.3, n = 10", &eq, 10, 1.5, 0.3),
+        ];
+        for (k, (what, h, n, mean, sd)) in paired_rows.into_iter().enumerate() {
+            row(what, rates(t, 100 + k as u64, h.clone(), paired(n, mean, sd)));
         }
-        row(
-            "equivalence ±0.5, true mean 0, sd 0.3, n = 10",
-            rates(t, 130, eq.clone(), paired(10, 0.0, 0.3)),
-        );
-        row(
-            "equivalence ±0.5, true mean 1.5, sd 0.3, n = 10",
-            rates(t, 131, eq, paired(10, 1.5, 0.3)),
-        );
         let rb = Hypothesis::RateBound { exponent: -0.5 };
         for (what, b, curv, sd, div) in [
             ("rate bound -0.5, true slope -0.5", -0.5, 0.0, 0.1, false),
