@@ -280,10 +280,23 @@ pub fn run<E: Experiment>(
         }),
         None => {
             let s = E::summarize(base, cfg, records)?;
-            E::write_report(&ctx.dir, &s)?;
+            report::<E>(&ctx.dir, &s)?;
             Ok(Outcome::Complete(s))
         }
     }
+}
+
+/// Writes the experiment's report and adds its verdicts to `summary.json`
+/// (as `verdicts`, the claims of the report), so that a program reading the
+/// summary gets them without parsing the report.
+fn report<E: Experiment>(dir: &RunDir, s: &E::Summary) -> Result<()> {
+    E::write_report(dir, s)?;
+    let path = dir.summary_json();
+    if let Ok(serde_json::Value::Object(mut o)) = read_json::<serde_json::Value>(&path) {
+        o.insert("verdicts".into(), serde_json::to_value(E::claims(s))?);
+        write_json(&path, &o)?;
+    }
+    Ok(())
 }
 
 /// Runs every unit in `dir` without the run policy (for library callers and
@@ -298,7 +311,7 @@ pub fn run_in<E: Experiment>(
 ) -> Result<E::Summary> {
     let (records, _) = run_units::<E>(base, cfg, dir, resume, device, progress, None)?;
     let s = E::summarize(base, cfg, records)?;
-    E::write_report(dir, &s)?;
+    report::<E>(dir, &s)?;
     Ok(s)
 }
 
@@ -434,7 +447,7 @@ pub fn merge<E: Experiment>(
         crate::paths::link_tree(s, ctx.dir.root(), &MERGE_SKIP)?;
     }
     let s = E::summarize(base, cfg, records)?;
-    E::write_report(&ctx.dir, &s)?;
+    report::<E>(&ctx.dir, &s)?;
     Ok(s)
 }
 
