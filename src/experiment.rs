@@ -289,7 +289,7 @@ pub fn run<E: Experiment>(
 /// Writes the experiment's report and adds its verdicts to `summary.json`
 /// (as `verdicts`, the claims of the report), so that a program reading the
 /// summary gets them without parsing the report.
-fn report<E: Experiment>(dir: &RunDir, s: &E::Summary) -> Result<()> {
+pub fn report<E: Experiment>(dir: &RunDir, s: &E::Summary) -> Result<()> {
     E::write_report(dir, s)?;
     let path = dir.summary_json();
     if let Ok(serde_json::Value::Object(mut o)) = read_json::<serde_json::Value>(&path) {
@@ -523,11 +523,7 @@ pub fn check_shards(shards: &[PathBuf], into: &Path) -> Result<()> {
     }
     // The target, or the folder it will be made in, must not lie inside a
     // shard (the artifacts are linked from the shards into it).
-    let parent = match into.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if let Ok(p) = canon(parent) {
+    if let Ok(p) = canon(crate::paths::parent_dir(into)) {
         if let Some((_, s)) = seen.iter().find(|(k, _)| p.starts_with(k)) {
             return Err(Error::invalid(
                 format!("merge target {}", into.display()),

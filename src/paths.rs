@@ -92,6 +92,14 @@ impl RunDir {
     }
 }
 
+/// The directory holding `path` (`.` for a bare name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 /// Checks that `name` can name a run directory: one plain path component
 /// (not empty, not `.` or `..`, no `/` or `\`, no control characters, at
 /// most 200 bytes so that shard suffixes still fit a file name). `what` names
@@ -170,10 +178,7 @@ pub fn check_run_path(root: &Path) -> Result<()> {
                 ))
             }
         };
-        let parent = match root.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
+        let parent = parent_dir(root);
         let parent = std::fs::canonicalize(parent).map_err(|e| Error::io(parent, e))?;
         if resolved.parent() != Some(parent.as_path()) || !resolved.is_dir() {
             return Err(Error::invalid(
@@ -237,10 +242,7 @@ pub fn write_atomic_with(
     suffix: &str,
     fill: impl FnOnce(&Path) -> std::result::Result<(), String>,
 ) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let name = path
         .file_name()

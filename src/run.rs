@@ -405,6 +405,8 @@ impl RunContext {
             created,
             lock: Some(lock),
         };
+        // A continued run whose record and config text are already these.
+        let mut up_to_date = false;
         if !existing.is_empty() {
             // A run.json that does not parse is reported, not trusted.
             let (old_rec, rec_error): (Option<RunRecord>, Option<String>) = if rec_path.exists() {
@@ -436,6 +438,7 @@ impl RunContext {
             };
             if same {
                 ctx.start = Start::Continued;
+                up_to_date = old_rec.as_ref() == Some(&record) && old_cfg.as_deref() == Some(config);
             } else if force {
                 // --force empties only what a run of this tool wrote.
                 let refuse = |why: String| {
@@ -508,14 +511,10 @@ impl RunContext {
         }
         // Fresh and forced runs write their record and config; a continued
         // run only refreshes them when the same config is written
-        // differently. run.json comes first: a run killed between the two
-        // writes continues from its record.
-        let cfg_text = std::fs::read_to_string(&cfg_path).ok();
-        let old_rec: Option<RunRecord> = read_json(&rec_path).ok();
-        if ctx.start != Start::Continued || old_rec.as_ref() != Some(&record) || cfg_text.as_deref() != Some(config) {
+        // differently (or the record predates its `dir`). run.json comes
+        // first: a run killed between the two writes continues from its record.
+        if !up_to_date {
             write_json(&rec_path, &record)?;
-        }
-        if ctx.start != Start::Continued || cfg_text.as_deref() != Some(config) {
             write_text(&cfg_path, config)?;
         }
         Ok(ctx)

@@ -1639,12 +1639,7 @@ pub fn timing_lines(s: &CompareSummary) -> String {
 
 /// Writes `summary.json`, `report.md` and the figures.
 pub fn write_report(dir: &RunDir, s: &CompareSummary) -> Result<()> {
-    // The verdicts go into summary.json too (also when only replotted).
-    let mut summary = serde_json::to_value(s)?;
-    if let Some(o) = summary.as_object_mut() {
-        o.insert("verdicts".into(), serde_json::to_value(s.claims())?);
-    }
-    write_json(&dir.summary_json(), &summary)?;
+    write_json(&dir.summary_json(), s)?;
     plot_summary(dir, s)?;
     // Only the figures that were drawn (none when every run diverged).
     let figures: String = [

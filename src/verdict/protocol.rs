@@ -228,35 +228,27 @@ pub fn test(h: &Hypothesis, e: &Evidence) -> Test {
         dropped,
     };
     match (h, e) {
-        (Hypothesis::Difference { side }, Evidence::Paired { values, resolution }) => {
+        (Hypothesis::Difference { .. } | Hypothesis::Equivalence { .. }, Evidence::Paired { values, resolution }) => {
             let (ms, n, dropped) = mean_se(values, *resolution);
             let Some((m, se, dof)) = ms else {
                 return none(n, dropped, f64::NAN);
             };
-            let (up, down) = (p_above(m, se, dof, 0.0), p_below(m, se, dof, 0.0));
-            let (pc, px) = match side {
-                Side::Greater => (up, down),
-                Side::Less => (down, up),
+            let (pc, px) = match h {
+                Hypothesis::Difference { side } => {
+                    let (up, down) = (p_above(m, se, dof, 0.0), p_below(m, se, dof, 0.0));
+                    match side {
+                        Side::Greater => (up, down),
+                        Side::Less => (down, up),
+                    }
+                }
+                Hypothesis::Equivalence { margin: d } => (
+                    // TOST: both "mean > -d" and "mean < d" must be shown.
+                    p_above(m, se, dof, -d).max(p_below(m, se, dof, *d)),
+                    // Wholly outside: "mean > d" or "mean < -d" (Bonferroni over the two).
+                    (2.0 * p_above(m, se, dof, *d).min(p_below(m, se, dof, -d))).min(1.0),
+                ),
+                _ => unreachable!("matched above"),
             };
-            Test {
-                p_consistent: pc,
-                p_contradicts: px,
-                estimate: m,
-                se_dof: Some((se, dof)),
-                n,
-                dropped,
-            }
-        }
-        (Hypothesis::Equivalence { margin }, Evidence::Paired { values, resolution }) => {
-            let (ms, n, dropped) = mean_se(values, *resolution);
-            let Some((m, se, dof)) = ms else {
-                return none(n, dropped, f64::NAN);
-            };
-            let d = *margin;
-            // TOST: both "mean > -d" and "mean < d" must be shown.
-            let pc = p_above(m, se, dof, -d).max(p_below(m, se, dof, d));
-            // Wholly outside: "mean > d" or "mean < -d" (Bonferroni over the two).
-            let px = (2.0 * p_above(m, se, dof, d).min(p_below(m, se, dof, -d))).min(1.0);
             Test {
                 p_consistent: pc,
                 p_contradicts: px,

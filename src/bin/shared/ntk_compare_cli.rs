@@ -181,7 +181,8 @@ pub fn run(a: &NtkCompareArgs) -> Result<()> {
             (old.train_size, old.test_size),
             old.results,
         )?;
-        compare::write_report(&rd, &s)?;
+        // The experiment layer's report: with the verdicts in summary.json.
+        experiment::report::<NtkCompare>(&rd, &s)?;
         print_summary(&s, &rd);
         return Ok(());
     }
