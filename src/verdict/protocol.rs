@@ -95,6 +95,10 @@ pub enum Hypothesis {
     /// The value at the declared location exceeds each neighbour; a peak
     /// lower than `margin` on a side counts as none.
     Peak { margin: f64 },
+    /// The slope of the mean `ln y` on `ln x` (`log_x`) or on `x` (an
+    /// exponential rate) is on `side` of `null`: e.g. exponential decay,
+    /// `ln y` falling in `x` (`side: Less, null: 0, log_x: false`).
+    Slope { side: Side, null: f64, log_x: bool },
 }
 
 /// A claim declared before the data.
@@ -108,6 +112,71 @@ pub struct Declared {
     pub unit: String,
     /// Values are multiplied by this in the text (e.g. 100 for fractions shown in pp).
     pub scale: f64,
+}
+
+impl Declared {
+    /// The paper's claim (`cite`: the paper with the section or figure).
+    pub fn paper(claim: impl Into<String>, cite: impl Into<String>, hypothesis: Hypothesis) -> Self {
+        Declared {
+            claim: claim.into(),
+            origin: Origin::Paper(cite.into()),
+            hypothesis,
+            unit: String::new(),
+            scale: 1.0,
+        }
+    }
+
+    /// This project's hypothesis (`why`: what motivates it).
+    pub fn project(claim: impl Into<String>, why: impl Into<String>, hypothesis: Hypothesis) -> Self {
+        Declared {
+            origin: Origin::Project(why.into()),
+            ..Declared::paper(claim, "", hypothesis)
+        }
+    }
+
+    /// Values shown multiplied by `scale` with `unit` appended (e.g. fractions as " pp": 100).
+    pub fn shown_in(mut self, unit: impl Into<String>, scale: f64) -> Self {
+        self.unit = unit.into();
+        self.scale = scale;
+        self
+    }
+}
+
+/// One claim of a family with its evidence and what the report adds to its
+/// measurement (the context: per-density means, the regime, …).
+pub struct Item {
+    pub declared: Declared,
+    pub evidence: Evidence,
+    pub context: String,
+}
+
+impl Item {
+    pub fn new(declared: Declared, evidence: Evidence, context: impl Into<String>) -> Self {
+        Item {
+            declared,
+            evidence,
+            context: context.into(),
+        }
+    }
+}
+
+/// Decides an experiment's family of claims together ([`decide`] at
+/// [`ALPHA`]) and renders each as a [`Claim`], its context appended to the
+/// measurement.
+pub fn decide_family(items: Vec<Item>) -> Vec<Claim> {
+    let contexts: Vec<String> = items.iter().map(|i| i.context.clone()).collect();
+    let family: Vec<(Declared, Evidence)> = items.into_iter().map(|i| (i.declared, i.evidence)).collect();
+    decide(&family, ALPHA)
+        .into_iter()
+        .zip(contexts)
+        .map(|(d, ctx)| {
+            let mut c = d.claim();
+            if !ctx.is_empty() {
+                c.measured = format!("{}; {ctx}", c.measured);
+            }
+            c
+        })
+        .collect()
 }
 
 /// The measurements a claim is tested on.
@@ -129,6 +198,10 @@ pub enum Evidence {
         resolution: f64,
         could_see: bool,
     },
+    /// The design cannot test the claim (a control was not run, the regime
+    /// was not reached): inconclusive, and `why` says what would make it
+    /// testable. It still counts in the family (declared before the data).
+    Untestable { why: String },
 }
 
 /// The two one-sided p-values of a claim and what to print with them.
@@ -259,7 +332,7 @@ pub fn test(h: &Hypothesis, e: &Evidence) -> Test {
             }
         }
         (Hypothesis::RateBound { exponent }, Evidence::Curve { points }) => {
-            let (fit, nx, dropped) = slope_over_means(points);
+            let (fit, nx, dropped) = slope_over_means(points, true);
             let Some((b, se, dof)) = fit else {
                 return none(nx, dropped, f64::NAN);
             };
@@ -268,6 +341,25 @@ pub fn test(h: &Hypothesis, e: &Evidence) -> Test {
                 p_consistent: p_below(b, se, dof, 0.0),
                 // Slower than the bound: the slope is above the exponent.
                 p_contradicts: p_above(b, se, dof, *exponent),
+                estimate: b,
+                se_dof: Some((se, dof)),
+                n: nx,
+                dropped,
+            }
+        }
+        (Hypothesis::Slope { side, null, log_x }, Evidence::Curve { points }) => {
+            let (fit, nx, dropped) = slope_over_means(points, *log_x);
+            let Some((b, se, dof)) = fit else {
+                return none(nx, dropped, f64::NAN);
+            };
+            let (up, down) = (p_above(b, se, dof, *null), p_below(b, se, dof, *null));
+            let (pc, px) = match side {
+                Side::Greater => (up, down),
+                Side::Less => (down, up),
+            };
+            Test {
+                p_consistent: pc,
+                p_contradicts: px,
                 estimate: b,
                 se_dof: Some((se, dof)),
                 n: nx,
@@ -311,14 +403,14 @@ pub fn test(h: &Hypothesis, e: &Evidence) -> Test {
     }
 }
 
-/// Least squares of the mean `ln y` at each x on `ln x`: slope, its
-/// standard error and dof (`n_x − 2`); x values with any non-finite or
-/// non-positive `y` (a diverged replicate) are dropped whole.
-fn slope_over_means(points: &[(f64, f64)]) -> (Option<(f64, f64, usize)>, usize, usize) {
+/// Least squares of the mean `ln y` at each x on `ln x` (`log_x`) or on
+/// `x`: slope, its standard error and dof (`n_x − 2`); x values with any
+/// non-finite or non-positive `y` (a diverged replicate) are dropped whole.
+fn slope_over_means(points: &[(f64, f64)], log_x: bool) -> (Option<(f64, f64, usize)>, usize, usize) {
     let mut xs: Vec<f64> = points
         .iter()
         .map(|p| p.0)
-        .filter(|x| x.is_finite() && *x > 0.0)
+        .filter(|x| x.is_finite() && (*x > 0.0 || !log_x))
         .collect();
     xs.sort_by(f64::total_cmp);
     xs.dedup();
@@ -330,7 +422,8 @@ fn slope_over_means(points: &[(f64, f64)]) -> (Option<(f64, f64, usize)>, usize,
             dropped += 1;
             continue;
         }
-        means.push((x.ln(), ys.iter().map(|y| y.ln()).sum::<f64>() / ys.len() as f64));
+        let lx = if log_x { x.ln() } else { x };
+        means.push((lx, ys.iter().map(|y| y.ln()).sum::<f64>() / ys.len() as f64));
     }
     let k = means.len();
     if k < 3 {
@@ -442,6 +535,20 @@ fn replicates_to_decide(t: &Test, boundary: f64, a: f64) -> Option<usize> {
     Some(hi)
 }
 
+fn side_word(s: Side) -> &'static str {
+    match s {
+        Side::Greater => "above",
+        Side::Less => "below",
+    }
+}
+
+fn opposite(s: Side) -> Side {
+    match s {
+        Side::Greater => Side::Less,
+        Side::Less => Side::Greater,
+    }
+}
+
 fn reason(d: &Declared, e: &Evidence, t: &Test, v: Verdict, a: f64) -> String {
     let s = d.scale;
     let u = &d.unit;
@@ -450,6 +557,9 @@ fn reason(d: &Declared, e: &Evidence, t: &Test, v: Verdict, a: f64) -> String {
     } else {
         String::new()
     };
+    if let Evidence::Untestable { why } = e {
+        return format!("not testable in this design: {why}");
+    }
     if t.se_dof.is_none() {
         let need = match e {
             Evidence::Curve { .. } => "at least 3 scales with every replicate finite",
@@ -479,6 +589,14 @@ fn reason(d: &Declared, e: &Evidence, t: &Test, v: Verdict, a: f64) -> String {
         (Hypothesis::RateBound { exponent }, _) => {
             format!("the slope's interval neither shows decay nor excludes the bound's exponent {exponent:+.2}")
         }
+        (Hypothesis::Slope { side, null, .. }, Verdict::Consistent) => {
+            format!("the slope's interval lies {} {null:+.3}", side_word(*side))
+        }
+        (Hypothesis::Slope { side, null, .. }, Verdict::Contradicts) => format!(
+            "the slope's interval lies {} {null:+.3}, the other side from the claim",
+            side_word(opposite(*side))
+        ),
+        (Hypothesis::Slope { null, .. }, _) => format!("the slope's interval contains {null:+.3}"),
         (Hypothesis::Peak { .. }, Verdict::Consistent) => "both sides' intervals lie above 0".to_string(),
         (Hypothesis::Peak { margin }, Verdict::Contradicts) => {
             format!("a peak of {:.2}{u} is excluded on a side, and the design could have seen one", s * margin)
@@ -496,10 +614,10 @@ fn reason(d: &Declared, e: &Evidence, t: &Test, v: Verdict, a: f64) -> String {
             Hypothesis::Difference { .. } | Hypothesis::Peak { .. } => Some(0.0),
             // The nearer margin: inside it decides "consistent", outside "contradicts".
             Hypothesis::Equivalence { margin } => Some(margin * t.estimate.signum()),
-            Hypothesis::RateBound { .. } => None,
+            Hypothesis::RateBound { .. } | Hypothesis::Slope { .. } => None,
         };
         match (boundary.and_then(|b| replicates_to_decide(t, b, a)), &d.hypothesis) {
-            (_, Hypothesis::RateBound { .. }) => out.push_str(
+            (_, Hypothesis::RateBound { .. } | Hypothesis::Slope { .. }) => out.push_str(
                 "; to decide: more scales (a wider range of x narrows the slope's interval) or more replicates per scale",
             ),
             (Some(n), _) => out.push_str(&format!(
@@ -521,12 +639,13 @@ impl Decision {
         let (s, u) = (d.scale, &d.unit);
         let level = 100.0 * (1.0 - 2.0 * self.alpha_tested);
         let what = match d.hypothesis {
-            Hypothesis::RateBound { .. } => "slope over per-scale means",
+            Hypothesis::RateBound { .. } | Hypothesis::Slope { log_x: true, .. } => "slope over per-scale means",
+            Hypothesis::Slope { log_x: false, .. } => "rate of ln y per unit x (over per-x means)",
             Hypothesis::Peak { .. } => "peak height (smaller side)",
             _ => "mean paired difference",
         };
         let (s, u) = match d.hypothesis {
-            Hypothesis::RateBound { .. } => (1.0, &String::new()),
+            Hypothesis::RateBound { .. } | Hypothesis::Slope { .. } => (1.0, &String::new()),
             _ => (s, u),
         };
         let measured = match self.interval {
