@@ -90,6 +90,12 @@ pub enum Hypothesis {
     Difference { side: Side },
     /// The mean paired difference is within `(-margin, margin)`.
     Equivalence { margin: f64 },
+    /// The mean paired difference (treatment − reference) is above
+    /// `-margin`: the treatment is no worse than the reference by more than
+    /// the margin, and may be better ("matching" in the lottery-ticket
+    /// sense). Consistent when the interval lies above `-margin`,
+    /// contradicts when it lies wholly below.
+    NonInferior { margin: f64 },
     /// `y = O(x^exponent)`, `exponent < 0`: `y` decays at least that fast.
     RateBound { exponent: f64 },
     /// The value at the declared location exceeds each neighbour; a peak
@@ -301,7 +307,10 @@ pub fn test(h: &Hypothesis, e: &Evidence) -> Test {
         dropped,
     };
     match (h, e) {
-        (Hypothesis::Difference { .. } | Hypothesis::Equivalence { .. }, Evidence::Paired { values, resolution }) => {
+        (
+            Hypothesis::Difference { .. } | Hypothesis::Equivalence { .. } | Hypothesis::NonInferior { .. },
+            Evidence::Paired { values, resolution },
+        ) => {
             let (ms, n, dropped) = mean_se(values, *resolution);
             let Some((m, se, dof)) = ms else {
                 return none(n, dropped, f64::NAN);
@@ -320,6 +329,7 @@ pub fn test(h: &Hypothesis, e: &Evidence) -> Test {
                     // Wholly outside: "mean > d" or "mean < -d" (Bonferroni over the two).
                     (2.0 * p_above(m, se, dof, *d).min(p_below(m, se, dof, -d))).min(1.0),
                 ),
+                Hypothesis::NonInferior { margin: d } => (p_above(m, se, dof, -d), p_below(m, se, dof, -d)),
                 _ => unreachable!("matched above"),
             };
             Test {
@@ -580,6 +590,13 @@ fn reason(d: &Declared, e: &Evidence, t: &Test, v: Verdict, a: f64) -> String {
         (Hypothesis::Equivalence { margin }, _) => {
             format!("the interval is neither within nor wholly outside ±{:.2}{u}", s * margin)
         }
+        (Hypothesis::NonInferior { margin }, Verdict::Consistent) => {
+            format!("the interval lies above −{:.2}{u}: no worse than the reference by the margin", s * margin)
+        }
+        (Hypothesis::NonInferior { margin }, Verdict::Contradicts) => {
+            format!("the interval lies wholly below −{:.2}{u}: worse than the reference by more than the margin", s * margin)
+        }
+        (Hypothesis::NonInferior { margin }, _) => format!("the interval contains −{:.2}{u}", s * margin),
         (Hypothesis::RateBound { exponent }, Verdict::Consistent) => {
             format!("the slope's interval lies below 0 (decay) and reaches the bound's exponent {exponent:+.2}")
         }
@@ -614,6 +631,7 @@ fn reason(d: &Declared, e: &Evidence, t: &Test, v: Verdict, a: f64) -> String {
             Hypothesis::Difference { .. } | Hypothesis::Peak { .. } => Some(0.0),
             // The nearer margin: inside it decides "consistent", outside "contradicts".
             Hypothesis::Equivalence { margin } => Some(margin * t.estimate.signum()),
+            Hypothesis::NonInferior { margin } => Some(-margin),
             Hypothesis::RateBound { .. } | Hypothesis::Slope { .. } => None,
         };
         match (boundary.and_then(|b| replicates_to_decide(t, b, a)), &d.hypothesis) {
