@@ -83,7 +83,7 @@ fn sweep(widths: &[usize], slope: f64) -> (CompareConfig, CompareSummary) {
 fn flat_gap_contradicts_the_bound() {
     let (_, s) = sweep(&[256, 512, 1024, 2048], -0.2);
     let q = &s.quantities[0];
-    assert_eq!(q.key, "rmse_full_linear");
+    assert_eq!(q.key, "sup_rmse_full_linear");
     let (lo, hi) = q.fit.as_ref().unwrap().ci.unwrap();
     assert!(lo > -0.5 && hi < 0.0, "CI [{lo}, {hi}]");
     assert_eq!(q.claim.verdict, Verdict::Contradicts, "{}", q.claim.line());

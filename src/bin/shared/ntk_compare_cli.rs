@@ -66,7 +66,7 @@ pub struct NtkCompareArgs {
     /// Init seeds, comma separated (default 0,1,2).
     #[arg(long, value_delimiter = ',')]
     seeds: Option<Vec<u64>>,
-    /// Linear-regime threshold: widths whose mean relative NTK change is below it carry the verdicts (default 0.1).
+    /// Linear-regime threshold: widths whose relative NTK change on the pilot seed (the first) is below it carry the verdicts, tested on the other seeds (default 0.1).
     #[arg(long)]
     regime_ntk_change: Option<f64>,
     /// Compute device (the structured kernels and the linearization run on the CPU).
