@@ -16,12 +16,18 @@
 //!    - [`Hypothesis::Equivalence`]: two one-sided tests (TOST, Schuirmann
 //!      1987) against a declared margin δ. Consistent when the interval lies
 //!      inside (−δ, δ), contradicts only when it lies wholly outside.
+//!    - [`Hypothesis::NonInferior`]: "matching" in the lottery-ticket sense
+//!      (no worse than the reference by more than δ, better allowed): a
+//!      one-sided test of the paired difference against −δ each way.
 //!    - [`Hypothesis::RateBound`]: `y = O(x^a)` with `a < 0`, from the
 //!      log-log slope over **per-x means** (so curvature between scales is
 //!      lack of fit that widens the interval; replicates at one x are not
 //!      independent points). Consistent needs evidence of decay (the
 //!      interval's upper end below 0) that does not exclude `a`; contradicts
 //!      needs the interval wholly above `a`. A wide interval is inconclusive.
+//!    - [`Hypothesis::Slope`]: the slope of the per-x mean `ln y` on `ln x`
+//!      or on `x` (an exponential rate) is on a declared side of a declared
+//!      value; the interval decides both ways, as for a difference.
 //!    - [`Hypothesis::Peak`]: a feature at a location fixed before the data
 //!      (a declared width, or a threshold measured on a held-out seed): the
 //!      value there exceeds both neighbours (an intersection-union test, each
@@ -38,7 +44,9 @@
 //!    whose rounding variance `res²/12` is added to the sample variance, so
 //!    identical quantized replicates never give a zero-width interval.
 //! 5. **Inconclusive says what would decide**: the number of replicates at
-//!    the observed spread that would make the interval decide.
+//!    the observed spread that would make the interval decide. A claim the
+//!    design cannot test ([`Evidence::Untestable`]) is inconclusive and says
+//!    what would make it testable; it still counts in the family.
 //!
 //! The false-decision rates of every kind are measured by simulation in the
 //! tests (`calibration_*`): at the boundary of each hypothesis, with few
@@ -894,6 +902,91 @@ mod tests {
     }
 
     #[test]
+    fn calibration_non_inferiority_at_the_margin() {
+        let m = 0.01;
+        let h = Hypothesis::NonInferior { margin: m };
+        for n in [3usize, 5, 10] {
+            // Exactly at the margin: neither error above α.
+            let (c, x) = rates(TRIALS, 70 + n as u64, h.clone(), |r| Evidence::Paired {
+                values: normal(r, n, -m, 0.01),
+                resolution: 0.0,
+            });
+            assert!(at_most_alpha(c, TRIALS) && at_most_alpha(x, TRIALS), "n {n}: {c} {x}");
+        }
+        // Better than the reference is matching; far worse contradicts.
+        let (c, _) = rates(TRIALS, 80, h.clone(), |r| Evidence::Paired {
+            values: normal(r, 10, 0.01, 0.005),
+            resolution: 0.0,
+        });
+        assert!(c > 0.95, "{c}");
+        let (_, x) = rates(TRIALS, 81, h, |r| Evidence::Paired {
+            values: normal(r, 10, -0.04, 0.01),
+            resolution: 0.0,
+        });
+        assert!(x > 0.95, "{x}");
+    }
+
+    /// `(n, y)` with `ln y = b n` plus log-normal noise, `seeds` per n.
+    fn exp_curve(r: &mut rand_chacha::ChaCha8Rng, b: f64, sd: f64, seeds: usize) -> Evidence {
+        let noise = Normal::new(0.0, sd).unwrap();
+        let mut points = Vec::new();
+        for n in (4..=24).step_by(2) {
+            for _ in 0..seeds {
+                points.push((n as f64, (b * n as f64 + noise.sample(r)).exp()));
+            }
+        }
+        Evidence::Curve { points }
+    }
+
+    #[test]
+    fn calibration_slope_at_its_null_both_ways() {
+        let decay = Hypothesis::Slope {
+            side: Side::Less,
+            null: 0.0,
+            log_x: false,
+        };
+        // No decay: no false "consistent"; exactly at the null: no false "contradicts".
+        let (c, x) = rates(TRIALS, 90, decay.clone(), |r| exp_curve(r, 0.0, 0.5, 1));
+        assert!(at_most_alpha(c, TRIALS) && at_most_alpha(x, TRIALS), "{c} {x}");
+        let floor = Hypothesis::Slope {
+            side: Side::Greater,
+            null: -std::f64::consts::LN_2,
+            log_x: false,
+        };
+        let (c, x) = rates(TRIALS, 91, floor, |r| exp_curve(r, -std::f64::consts::LN_2, 0.5, 1));
+        assert!(at_most_alpha(c, TRIALS) && at_most_alpha(x, TRIALS), "{c} {x}");
+        // A clear decay is found; growth contradicts.
+        let (c, _) = rates(TRIALS, 92, decay.clone(), |r| exp_curve(r, -0.4, 0.5, 1));
+        assert!(c > 0.95, "{c}");
+        let (_, x) = rates(TRIALS, 93, decay, |r| exp_curve(r, 0.2, 0.5, 1));
+        assert!(x > 0.95, "{x}");
+        // On ln x: a power-law slope at the null is calibrated too.
+        let h = Hypothesis::Slope {
+            side: Side::Less,
+            null: -0.5,
+            log_x: true,
+        };
+        let (c, x) = rates(TRIALS, 94, h, |r| curve(r, -0.5, 0.0, 0.1, 3, false));
+        assert!(at_most_alpha(c, TRIALS) && at_most_alpha(x, TRIALS), "{c} {x}");
+    }
+
+    #[test]
+    fn untestable_claims_are_inconclusive_and_say_why() {
+        let d = declared(Hypothesis::Difference { side: Side::Greater });
+        let v = decide(
+            &[(
+                d,
+                Evidence::Untestable {
+                    why: "no control was run".into(),
+                },
+            )],
+            ALPHA,
+        );
+        assert_eq!(v[0].verdict, Verdict::Inconclusive);
+        assert!(v[0].reason.contains("no control was run"), "{}", v[0].reason);
+    }
+
+    #[test]
     fn calibration_family_wise_error_with_holm() {
         // Seven claims at the null boundary decided together: the chance of
         // any false "consistent" (and of any false "contradicts") stays at α.
@@ -989,6 +1082,35 @@ mod tests {
             row(
                 &format!("{what} (6 widths × 3 seeds)"),
                 rates(t, 140, rb.clone(), |r| curve(r, b, curv, sd, 3, div)),
+            );
+        }
+        let ni = Hypothesis::NonInferior { margin: 0.01 };
+        for (k, (what, mean, sd)) in [
+            ("non-inferiority margin 1 pp, true difference −1 pp (at the margin), sd 1 pp, n = 5", -0.01, 0.01),
+            ("non-inferiority margin 1 pp, true difference +1 pp, sd 0.5 pp, n = 10", 0.01, 0.005),
+            ("non-inferiority margin 1 pp, true difference −4 pp, sd 1 pp, n = 10", -0.04, 0.01),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let n = if k == 0 { 5 } else { 10 };
+            row(what, rates(t, 160 + k as u64, ni.clone(), paired(n, mean, sd)));
+        }
+        let decay = Hypothesis::Slope {
+            side: Side::Less,
+            null: 0.0,
+            log_x: false,
+        };
+        for (k, (what, b)) in [
+            ("exponential decay (slope of ln y on n below 0), true rate 0", 0.0),
+            ("exponential decay, true rate −0.4 per unit", -0.4),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            row(
+                &format!("{what} (11 values of n, one each, sd 0.5)"),
+                rates(t, 170 + k as u64, decay.clone(), move |r| exp_curve(r, b, 0.5, 1)),
             );
         }
         let pk = Hypothesis::Peak { margin: 1.0 };
