@@ -20,9 +20,16 @@
 //!   `[double_descent.prune]` per round) at the round closest to
 //!   `ticket_density`.
 //!
-//! The interpolation threshold is the smallest width whose trained network
-//! fits the noisy training set (train error ≤ [`FIT_ERROR`]); a model's peak
-//! is its highest interior local maximum of mean test error ([`peak`]).
+//! The declared claims ([`claims`]) locate each model's peak before the
+//! test: at its interpolation threshold (the smallest width whose train
+//! error on the noisy training set is ≤ [`FIT_ERROR`]) measured on the
+//! pilot seed (the first configured seed), then test, on the other seeds and
+//! paired per seed, that the test error there exceeds both neighbouring
+//! widths'. The network's peak is Nakkiran et al.'s claim; the
+//! linearization's and the kernel's are this project's hypotheses (after
+//! Belkin et al. 2019's random-feature double descent), as is the tickets'
+//! flattening it. [`peak`] (the highest interior local maximum of the mean)
+//! is descriptive only.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +46,8 @@ use crate::plot::{LineChart, Marker, Series};
 use crate::prune::PruneSpec;
 use crate::stats;
 use crate::train::{self, Supervised, TrainOptions, Trainable};
-use crate::verdict::{self, Claim, Verdict};
+use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// Train error at or below which a network counts as fitting (interpolating)
@@ -202,6 +210,10 @@ pub struct DdSummary {
     pub model: String,
     pub data: String,
     pub train_examples: usize,
+    /// Test examples (the errors' grid is 1 / this; 0 in summaries written
+    /// before it was recorded).
+    #[serde(default)]
+    pub test_examples: usize,
     pub label_noise: f64,
     pub steps: usize,
     pub seeds: Vec<u64>,
@@ -344,6 +356,7 @@ impl crate::experiment::Experiment for DoubleDescent {
             model: base.net.describe(),
             data: base.split.train.name.clone(),
             train_examples: base.split.train.len(),
+            test_examples: base.split.test.len(),
             label_noise: base.config.data.label_noise.unwrap_or(0.0),
             steps: base.spec.steps,
             seeds: cfg.seeds.clone(),
@@ -447,10 +460,22 @@ pub fn table(s: &DdSummary) -> String {
         }
         out.push('\n');
     }
+    let pilot = pilot_seed(s);
     out.push_str(&format!(
-        "\nInterpolation threshold (smallest width with network train error ≤ {:.0}%): {}. Test-error peak per model (the highest interior local maximum of the mean): {}.\n",
+        "\nInterpolation threshold (smallest width with network train error ≤ {:.0}%, mean over seeds): {}. Declared peak locations (each model's threshold on the pilot seed {}, which the tests leave out): {}. Test-error local maxima of the mean (descriptive, not tested): {}.\n",
         100.0 * FIT_ERROR,
         interpolation_threshold(s).map(|w| format!("width {w}")).unwrap_or_else(|| "none within the widths".into()),
+        pilot.map(|p| p.to_string()).unwrap_or_else(|| "–".into()),
+        ms_.iter()
+            .map(|(n, g)| format!(
+                "{n} at width {}",
+                pilot
+                    .and_then(|p| seed_threshold(s, *g, p))
+                    .map(|w| w.to_string())
+                    .unwrap_or_else(|| "none".into())
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
         ms_.iter()
             .map(|(n, g)| format!("{n} at width {}", peak(s, *g).map(|w| w.to_string()).unwrap_or_else(|| "none".into())))
             .collect::<Vec<_>>()
@@ -550,11 +575,40 @@ pub fn write_summary(dir: &RunDir, s: &DdSummary) -> Result<()> {
     )
 }
 
-/// Per seed, `get`'s test error at `a` minus at `b`.
+/// The smallest peak that counts: a peak lower than 1 point of test error
+/// on a side counts as none (this project's; Nakkiran et al.'s peaks with
+/// label noise are several points high).
+pub const PEAK_MARGIN: f64 = 0.01;
+/// The pilot seed: the first configured seed locates each model's
+/// interpolation threshold; the claims are tested on the other seeds only,
+/// so the location is not chosen from the measurements it is tested on.
+pub fn pilot_seed(s: &DdSummary) -> Option<u64> {
+    s.seeds.first().copied()
+}
+
+/// A model's interpolation threshold on one seed: the smallest width whose
+/// train error on the noisy training set is at most [`FIT_ERROR`].
+pub fn seed_threshold(s: &DdSummary, get: fn(&DdRecord) -> Option<Errors>, seed: u64) -> Option<usize> {
+    widths(s).into_iter().find(|&w| {
+        s.records
+            .iter()
+            .find(|r| r.seed == seed && r.width == w)
+            .and_then(get)
+            .is_some_and(|e| e.train <= FIT_ERROR)
+    })
+}
+
+/// The seeds the claims are tested on: every configured seed but the pilot.
+fn test_seeds(s: &DdSummary) -> Vec<u64> {
+    s.seeds.iter().skip(1).copied().collect()
+}
+
+/// Per test seed, `get`'s test error at `a` minus at `b` (NaN when a
+/// record is missing: the protocol leaves that seed out and says so).
 fn diff(s: &DdSummary, get: fn(&DdRecord) -> Option<Errors>, a: usize, b: usize) -> Vec<f64> {
-    s.seeds
-        .iter()
-        .filter_map(|&seed| {
+    test_seeds(s)
+        .into_iter()
+        .map(|seed| {
             let e = |w: usize| {
                 s.records
                     .iter()
@@ -562,184 +616,330 @@ fn diff(s: &DdSummary, get: fn(&DdRecord) -> Option<Errors>, a: usize, b: usize)
                     .and_then(get)
                     .map(|e| e.test)
             };
-            Some(e(a)? - e(b)?)
+            match (e(a), e(b)) {
+                (Some(x), Some(y)) => x - y,
+                _ => f64::NAN,
+            }
         })
         .collect()
 }
 
-/// Whether `get`'s curve has a peak: (verdict, reason, measured, peak width).
-fn peak_verdict(s: &DdSummary, get: fn(&DdRecord) -> Option<Errors>) -> (Verdict, String, String, Option<usize>) {
-    let ws = widths(s);
-    if ws.len() < 3 {
-        return (
-            Verdict::Inconclusive,
-            "fewer than 3 widths cannot show a peak".into(),
-            format!("{} widths", ws.len()),
-            None,
-        );
-    }
-    let (first, last) = (ws[0], ws[ws.len() - 1]);
-    let Some(p) = peak(s, get) else {
-        return (
-            Verdict::Contradicts,
-            "no interior width has a mean test error above both neighbours': no peak inside the widths".into(),
-            format!(
-                "mean test error (%) by width: {}",
-                ws.iter()
-                    .map(|&w| format!("{w}: {:.2}", 100.0 * stats::mean(&at(s, w, get, true))))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            None,
-        );
-    };
-    let right = stats::mean_ci(&diff(s, get, p, last));
-    // The first descent's bottom: the best width left of the peak.
-    let left_w = ws
+/// Mean train error of `get` at width `w` over the test seeds.
+fn test_train_error(s: &DdSummary, get: fn(&DdRecord) -> Option<Errors>, w: usize) -> Option<f64> {
+    let t = test_seeds(s);
+    let v: Vec<f64> = s
+        .records
         .iter()
-        .copied()
-        .filter(|&w| w < p)
-        .min_by(|&a, &b| stats::mean(&at(s, a, get, true)).total_cmp(&stats::mean(&at(s, b, get, true))))
-        .unwrap_or(first);
-    let left = stats::mean_ci(&diff(s, get, p, left_w));
-    let measured = format!(
-        "peak (the highest interior local maximum of the mean) at width {p}; peak − width {last}: {}; peak − width {left_w} (the lowest error left of the peak): {}",
-        verdict::ci_text(right, diff(s, get, p, last).len(), 100.0, " pp"),
-        verdict::ci_text(left, diff(s, get, p, left_w).len(), 100.0, " pp")
-    );
-    let (v, why) = match (left, right) {
-        (Some((l, lh)), Some((r, rh))) if l - lh > 0.0 && r - rh > 0.0 => (
-            Verdict::Consistent,
-            "both intervals lie above 0: the error rises to the peak and falls after it".to_string(),
-        ),
-        (None, _) | (_, None) => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
-        _ => (Verdict::Inconclusive, "an interval contains 0".to_string()),
-    };
-    (v, why, measured, Some(p))
+        .filter(|r| r.width == w && t.contains(&r.seed))
+        .filter_map(|r| get(r).map(|e| e.train))
+        .collect();
+    (!v.is_empty()).then(|| stats::mean(&v))
 }
 
-/// 1. The network's test error has a peak (the highest interior local
-///    maximum, with both sides' per-seed differences above 0), within one
-///    grid width of the interpolation threshold; inconclusive when no width
-///    or every width fits the training set.
-/// 2. The same for NTK kernel regression and the linearization (reported
-///    with their verdicts).
-/// 3. IMP tickets remove the peak: the ticket's error at the network's
-///    peak width − at the last width is below 1 point (consistent) or
-///    above it (contradicts), judged only when the network's peak itself
-///    is significant (both sides' intervals above 0).
+/// The grid step of the errors (1 / test examples; 0 when unknown).
+fn resolution(s: &DdSummary) -> f64 {
+    if s.test_examples > 0 {
+        1.0 / s.test_examples as f64
+    } else {
+        0.0
+    }
+}
+
+/// Where a model's peak is declared, from the pilot seed: its interpolation
+/// threshold with the neighbouring widths, or why there is none.
+fn declared_location(
+    s: &DdSummary,
+    name: &str,
+    get: fn(&DdRecord) -> Option<Errors>,
+) -> std::result::Result<(usize, usize, usize), String> {
+    let ws = widths(s);
+    let Some(pilot) = pilot_seed(s) else {
+        return Err("no seeds".into());
+    };
+    if s.seeds.len() < 3 {
+        return Err(format!(
+            "{} seed(s): one (the pilot) locates the interpolation threshold and at least 2 others test it; run at least 3 seeds",
+            s.seeds.len()
+        ));
+    }
+    let Some(t) = seed_threshold(s, get, pilot) else {
+        return Err(format!(
+            "the {name} model does not fit the noisy training set (train error ≤ {:.0}%) at any width on the pilot seed {pilot}: it never interpolates here, so there is no threshold to peak at; wider widths or longer training would reach one",
+            100.0 * FIT_ERROR
+        ));
+    };
+    let i = ws.iter().position(|&w| w == t).unwrap_or(0);
+    if i == 0 {
+        return Err(format!(
+            "the {name} model fits the training set already at the smallest width {t} on the pilot seed {pilot}: no width below its threshold; add narrower widths"
+        ));
+    }
+    if i + 1 == ws.len() {
+        return Err(format!(
+            "the {name} model fits the training set only at the largest width {t} on the pilot seed {pilot}: no width above its threshold; add wider widths"
+        ));
+    }
+    Ok((ws[i - 1], t, ws[i + 1]))
+}
+
+/// The declared peak claim of one model: at its interpolation threshold
+/// (on the pilot seed) its test error exceeds both neighbouring widths' (per
+/// test seed, paired); the design could see a peak when the neighbours
+/// bracket the threshold on the test seeds too (mean train error above
+/// [`FIT_ERROR`] at the left neighbour, at most it at the right one).
+fn peak_item(s: &DdSummary, name: &str, get: fn(&DdRecord) -> Option<Errors>, declared: Declared) -> Item {
+    match declared_location(s, name, get) {
+        Err(why) => Item::new(declared, Evidence::Untestable { why }, String::new()),
+        Ok((l, t, r)) => {
+            let (tl, tr) = (test_train_error(s, get, l), test_train_error(s, get, r));
+            let could_see = tl.is_some_and(|e| e > FIT_ERROR) && tr.is_some_and(|e| e <= FIT_ERROR);
+            let mean_test = |w: usize| {
+                let v = at_seeds(s, w, get, &test_seeds(s));
+                if v.is_empty() {
+                    "–".to_string()
+                } else {
+                    format!("{:.2}", 100.0 * stats::mean(&v))
+                }
+            };
+            let context = format!(
+                "declared peak: the {name} model's interpolation threshold on the pilot seed {}, width {t}, against widths {l} and {r}; test seeds {:?}: mean test error (%) {l}: {}, {t}: {}, {r}: {}; mean train error (%) {l}: {}, {r}: {}{}",
+                pilot_seed(s).unwrap_or(0),
+                test_seeds(s),
+                mean_test(l),
+                mean_test(t),
+                mean_test(r),
+                tl.map(|e| format!("{:.2}", 100.0 * e)).unwrap_or_else(|| "–".into()),
+                tr.map(|e| format!("{:.2}", 100.0 * e)).unwrap_or_else(|| "–".into()),
+                if could_see {
+                    ""
+                } else {
+                    "; the neighbours do not bracket the threshold on the test seeds, so an absent peak is not evidence against it"
+                }
+            );
+            Item::new(
+                declared,
+                Evidence::Peak {
+                    left: diff(s, get, t, l),
+                    right: diff(s, get, t, r),
+                    resolution: resolution(s),
+                    could_see,
+                },
+                context,
+            )
+        }
+    }
+}
+
+fn at_seeds(s: &DdSummary, width: usize, get: fn(&DdRecord) -> Option<Errors>, seeds: &[u64]) -> Vec<f64> {
+    s.records
+        .iter()
+        .filter(|r| r.width == width && seeds.contains(&r.seed))
+        .filter_map(|r| get(r).map(|e| e.test))
+        .collect()
+}
+
+/// The declared claims, decided as one Holm family ([`decide_family`]). The
+/// first configured seed is the pilot: each model's interpolation threshold
+/// (the smallest width with train error ≤ [`FIT_ERROR`]) is measured on it,
+/// and the claims are tested on the other seeds, paired per seed.
+/// 1. The network's test error peaks at its interpolation threshold
+///    (Nakkiran et al. 2019, Sec. 5, Fig. 4): a peak over both neighbouring
+///    widths ([`Hypothesis::Peak`], margin [`PEAK_MARGIN`]).
+/// 2. The same for the linearization and NTK kernel regression, where run
+///    (this project's hypotheses after Belkin et al. 2019's random-feature
+///    double descent). A model that never interpolates, or whose threshold
+///    has no width on a side, is not testable.
+/// 3. IMP tickets flatten the peak (this project's hypothesis): at the
+///    network's threshold, the ticket's test-error excess over the largest
+///    width is smaller than the network's (a paired difference per test
+///    seed, above 0).
 pub fn claims(s: &DdSummary) -> Vec<Claim> {
     if s.records.is_empty() {
         return vec![];
     }
     let ws = widths(s);
-    let threshold = interpolation_threshold(s);
-    let mut out = Vec::new();
-    let (v, why, measured, p) = peak_verdict(s, |r| Some(r.network));
-    // The ticket claim needs a significant peak, whatever the threshold says.
-    let net_peak = v == Verdict::Consistent;
-    let near = match (p, threshold) {
-        (Some(p), Some(t)) => {
-            let (ip, it) = (
-                ws.iter().position(|&w| w == p).unwrap_or(0),
-                ws.iter().position(|&w| w == t).unwrap_or(0),
-            );
-            Some(ip.abs_diff(it) <= 1)
-        }
-        _ => None,
+    let mut items = vec![peak_item(
+        s,
+        "network",
+        |r| Some(r.network),
+        Declared::paper(
+            "With label noise, the network's test error peaks at its interpolation threshold (the smallest width that fits the noisy training set) and falls again for wider networks: model-wise double descent",
+            "Nakkiran et al. 2019, Sec. 5, Fig. 4 (model-wise double descent, sharper with label noise; the peak at the interpolation threshold)",
+            Hypothesis::Peak { margin: PEAK_MARGIN },
+        )
+        .shown_in(" pp", 100.0),
+    )];
+    let why = |name: &str| {
+        format!(
+            "Belkin et al. 2019 (PNAS) show double descent peaking at the interpolation threshold for random-feature models (random Fourier features) fitted by minimum-norm least squares; the {name} at θ0 is a random-feature model with the network's gradient features{}",
+            if name == "linearization" {
+                ", trained here by the network's optimizer, not to the minimum-norm solution"
+            } else {
+                " (kernel regression with the finite-width NTK at θ0 and a small ridge)"
+            }
+        )
     };
-    let straddles = threshold.is_some_and(|t| t > ws[0]);
-    let (v, why) = match (v, near) {
-        _ if threshold.is_none() => (
-            Verdict::Inconclusive,
-            format!(
-                "no width fits the noisy training set (train error ≤ {:.0}%): the widths or the training length do not reach the interpolation threshold",
-                100.0 * FIT_ERROR
-            ),
-        ),
-        _ if !straddles => (
-            Verdict::Inconclusive,
-            "every width fits the training set: the widths start past the interpolation threshold".to_string(),
-        ),
-        (Verdict::Consistent, Some(false)) => (
-            Verdict::Inconclusive,
-            format!("{why}, but the peak is more than one grid width from the interpolation threshold"),
-        ),
-        (v, _) => (v, why),
-    };
-    out.push(Claim {
-        claim: "With label noise, the network's test error peaks near the interpolation threshold and falls again for wider networks (model-wise double descent)".into(),
-        source: "Nakkiran et al. 2019, Sec. 5 (Fig. 4: model-wise double descent, sharper with label noise)".into(),
-        measured: format!(
-            "{measured}; interpolation threshold: {}",
-            threshold.map(|w| format!("width {w}")).unwrap_or_else(|| "none".into())
-        ),
-        verdict: v,
-        reason: why,
-    });
     for (name, get) in models(s)
         .into_iter()
-        .filter(|(n, _)| *n == "kernel" || *n == "linearized")
+        .filter(|(n, _)| *n == "linearized" || *n == "kernel")
     {
-        let (v, why, measured, _) = peak_verdict(s, get);
-        out.push(Claim {
-            claim: format!("The {name} model's test error has a peak inside the widths too"),
-            source: "Nakkiran et al. 2019 (double descent is not specific to networks); Belkin et al. 2019 (random features and kernels)".into(),
-            measured,
-            verdict: v,
-            reason: why,
-        });
+        let noun = if name == "kernel" {
+            "kernel regression"
+        } else {
+            "linearization"
+        };
+        items.push(peak_item(
+            s,
+            name,
+            get,
+            Declared::project(
+                format!("The {noun}'s test error peaks at its own interpolation threshold too (double descent in the {noun})"),
+                why(noun),
+                Hypothesis::Peak { margin: PEAK_MARGIN },
+            )
+            .shown_in(" pp", 100.0),
+        ));
     }
     if s.records.iter().any(|r| r.ticket.is_some()) {
         let last = ws[ws.len() - 1];
-        let (verdict, reason, measured) = match p {
-            Some(p) if net_peak && p != last => {
-                let d = diff(s, |r| r.ticket, p, last);
-                let ci = stats::mean_ci(&d);
-                let measured = format!(
-                    "ticket test error at the network's peak (width {p}) − at width {last}: {}; the network's: {}",
-                    verdict::ci_text(ci, d.len(), 100.0, " pp"),
-                    {
-                        let n = diff(s, |r| Some(r.network), p, last);
-                        verdict::ci_text(stats::mean_ci(&n), n.len(), 100.0, " pp")
-                    }
-                );
-                match ci {
-                    None => (
-                        Verdict::Inconclusive,
-                        "fewer than 2 seeds give no interval".to_string(),
-                        measured,
-                    ),
-                    Some((m, h)) if m + h < 0.01 => (
-                        Verdict::Consistent,
-                        "the interval lies below 1 point: no peak left in the tickets".to_string(),
-                        measured,
-                    ),
-                    Some((m, h)) if m - h > 0.01 => (
-                        Verdict::Contradicts,
-                        "the interval lies above 1 point: the tickets keep a peak".to_string(),
-                        measured,
-                    ),
-                    Some(_) => (
-                        Verdict::Inconclusive,
-                        "the interval contains 1 point".to_string(),
-                        measured,
-                    ),
-                }
-            }
-            _ => (
-                Verdict::Inconclusive,
-                "the network shows no significant peak (rising to it and falling after it) to remove".to_string(),
-                String::from("–"),
+        let declared = Declared::project(
+            "IMP tickets flatten the test-error peak: at the network's interpolation threshold, the ticket's test error exceeds its error at the largest width by less than the network's does (tested per seed: network excess − ticket excess > 0)",
+            "pruning as a regularizer of the interpolating model: a ticket has fewer weights than the network at the same width, so it need not interpolate the noisy labels where the network just does",
+            Hypothesis::Difference { side: Side::Greater },
+        )
+        .shown_in(" pp", 100.0);
+        let item = match declared_location(s, "network", |r| Some(r.network)) {
+            Err(why) => Item::new(
+                declared,
+                Evidence::Untestable {
+                    why: format!("no declared peak width to compare the tickets at: {why}"),
+                },
+                String::new(),
             ),
+            Ok((_, t, _)) => {
+                let net = diff(s, |r| Some(r.network), t, last);
+                let ticket = diff(s, |r| r.ticket, t, last);
+                let list = |v: &[f64]| {
+                    v.iter()
+                        .map(|x| format!("{:.2}", 100.0 * x))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                Item::new(
+                    declared,
+                    Evidence::Paired {
+                        values: net.iter().zip(&ticket).map(|(n, k)| n - k).collect(),
+                        resolution: resolution(s),
+                    },
+                    format!(
+                        "the network's threshold on the pilot seed: width {t}; test error there − at width {last} per test seed {:?}: network {} pp, ticket {} pp",
+                        test_seeds(s),
+                        list(&net),
+                        list(&ticket)
+                    ),
+                )
+            }
         };
-        out.push(Claim {
-            claim: "IMP tickets remove the test-error peak: at the network's peak width the ticket is within 1 point of its error at the largest width".into(),
-            source: "this issue's question (issue 14, item 4); pruning as a regularizer of the interpolating model".into(),
-            measured,
-            verdict,
-            reason,
-        });
+        items.push(item);
     }
-    out
+    decide_family(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Verdict;
+
+    /// Records for `seeds` at widths 4..64 whose network fits from width 16
+    /// on, with the network's test error at width w given by `net(seed, w)`;
+    /// the linearization never fits.
+    fn summary(seeds: Vec<u64>, net: impl Fn(u64, usize) -> f64) -> DdSummary {
+        let mut records = vec![];
+        for &seed in &seeds {
+            for w in [4usize, 8, 16, 32, 64] {
+                records.push(DdRecord {
+                    seed,
+                    width: w,
+                    params: w * 10,
+                    network: Errors {
+                        train: if w >= 16 { 0.0 } else { 0.2 },
+                        test: net(seed, w),
+                    },
+                    linearized: Some(Errors { train: 0.3, test: 0.4 }),
+                    kernel: None,
+                    kernel_ridge: None,
+                    ticket: Some(Errors {
+                        train: 0.0,
+                        test: 0.2 + 0.001 * seed as f64,
+                    }),
+                    ticket_density: Some(0.25),
+                });
+            }
+        }
+        DdSummary {
+            name: "t".into(),
+            model: "mlp".into(),
+            data: "digits".into(),
+            train_examples: 1000,
+            test_examples: 1000,
+            label_noise: 0.2,
+            steps: 100,
+            seeds,
+            records,
+        }
+    }
+
+    /// A peak of 8 points at width 16, with a little per-seed noise.
+    fn peaked(seed: u64, w: usize) -> f64 {
+        let j = 0.002 * ((seed * 7 + w as u64) % 5) as f64;
+        j + match w {
+            16 => 0.30,
+            8 => 0.22,
+            32 => 0.22,
+            _ => 0.20,
+        }
+    }
+
+    #[test]
+    fn a_peak_at_the_pilot_threshold_is_consistent_and_a_flat_curve_contradicts() {
+        let s = summary((0..6).collect(), peaked);
+        let c = claims(&s);
+        assert_eq!(c.len(), 3, "{c:?}");
+        assert_eq!(c[0].verdict, Verdict::Consistent, "{:?}", c[0]);
+        assert!(
+            c[0].source.contains("the paper's claim: Nakkiran et al. 2019, Sec. 5"),
+            "{}",
+            c[0].source
+        );
+        // The linearization never interpolates: not testable, never "contradicts".
+        assert_eq!(c[1].verdict, Verdict::Inconclusive);
+        assert!(c[1].reason.contains("never interpolates"), "{}", c[1].reason);
+        assert!(c[1].source.contains("this project's hypothesis"), "{}", c[1].source);
+        // The tickets' error is flat: its excess at the threshold is below the network's.
+        assert_eq!(c[2].verdict, Verdict::Consistent, "{:?}", c[2]);
+        // Falling through the threshold: the widths bracket it and a peak
+        // of a point is excluded on the left.
+        let s = summary((0..6).collect(), |seed, w| {
+            0.3 - 0.02 * (w as f64).log2() + 0.001 * seed as f64
+        });
+        assert_eq!(claims(&s)[0].verdict, Verdict::Contradicts);
+    }
+
+    #[test]
+    fn too_few_seeds_or_an_unbracketed_threshold_is_inconclusive() {
+        // Two seeds: the pilot and one test seed give no interval.
+        let c = claims(&summary(vec![0, 1], peaked));
+        assert!(c.iter().all(|c| c.verdict == Verdict::Inconclusive), "{c:?}");
+        assert!(c[0].reason.contains("at least 3 seeds"), "{}", c[0].reason);
+        // The test seeds fit only from width 64 on: the neighbours of the
+        // pilot's threshold do not bracket theirs; a falling curve is then
+        // not evidence against a peak.
+        let mut s = summary((0..6).collect(), |_, w| 0.3 - 0.02 * (w as f64).log2());
+        for r in s.records.iter_mut().filter(|r| r.seed > 0 && r.width < 64) {
+            r.network.train = 0.2;
+        }
+        let c = claims(&s);
+        assert_eq!(c[0].verdict, Verdict::Inconclusive, "{:?}", c[0]);
+        assert!(c[0].measured.contains("do not bracket"), "{}", c[0].measured);
+    }
 }

@@ -20,6 +20,11 @@
 //! and the mask keeps the top-scoring weights at exactly the per-layer
 //! counts of round r. Zhou et al.'s MNIST figures also use an early-stopped
 //! θT (their `final_weights_ind`); here θT is the end of training.
+//!
+//! The verdicts ([`claims`]): Zhou et al.'s supermask claim, declared at
+//! every configured density, each a paired per-seed comparison of the
+//! `large_final_same_sign` mask with the random mask on the same θ0,
+//! decided as one family (Holm).
 
 use std::collections::BTreeMap;
 
@@ -33,7 +38,8 @@ use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, Criterion, PruneSpec};
 use crate::stats;
 use crate::train::{self, Supervised, TrainOptions};
-use crate::verdict::{self, Claim, Verdict};
+use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// `[supermask]` of an experiment TOML.
@@ -119,6 +125,9 @@ pub struct SupermaskSummary {
     /// Dense trained test accuracy per seed.
     pub dense_accuracy: Vec<f64>,
     pub records: Vec<SupermaskRecord>,
+    /// Test examples (accuracies lie on a grid of 1/test_size; 0 when unknown).
+    #[serde(default)]
+    pub test_size: usize,
 }
 
 /// What one seed (one unit) measures.
@@ -217,6 +226,7 @@ pub fn summarize(exp: &Experiment, seeds: Vec<SeedRecord>) -> SupermaskSummary {
         classes: exp.split.train.num_classes,
         dense_accuracy: seeds.iter().map(|s| s.dense_accuracy).collect(),
         records: seeds.into_iter().flat_map(|s| s.records).collect(),
+        test_size: exp.split.test.len(),
     }
 }
 
@@ -433,19 +443,27 @@ pub fn write_summary(dir: &RunDir, s: &SupermaskSummary) -> Result<()> {
     )
 }
 
-/// The verdict on Zhou et al.'s supermask claim: a `large_final_same_sign`
-/// mask makes the untrained θ0 far better than chance. Tested as a paired
-/// comparison with the random mask of the same density on the same θ0: at
-/// the density where large_final_same_sign is best on average, the 95% t
-/// interval of the per-seed difference (large_final_same_sign − random).
-/// Consistent when it lies above 0 and the mean is at least 10 points above
-/// chance; contradicts when it lies at or below 0; otherwise inconclusive
-/// (fewer than 2 seeds, or an interval containing 0).
+/// The grid step of accuracies on the test set (0 when unknown).
+fn resolution(s: &SupermaskSummary) -> f64 {
+    if s.test_size > 0 {
+        1.0 / s.test_size as f64
+    } else {
+        0.0
+    }
+}
+
+/// Zhou et al. 2019's supermask claim (Sec. 5): a `large_final_same_sign`
+/// mask makes the untrained θ0 far better than chance. Declared at every
+/// configured density (the densities are fixed in the config before the
+/// data; no density is chosen from the results), one claim each, decided as
+/// one family (Holm, α = 0.05 each way): the paired per-seed difference
+/// (large_final_same_sign − random mask of the same per-layer counts, on the
+/// same θ0; the random mask is the chance-level control) lies above 0. A
+/// density without either mask is untestable; fewer than 2 seeds give no
+/// interval (inconclusive).
 pub fn claims(s: &SupermaskSummary) -> Vec<Claim> {
     let chance = 1.0 / s.classes.max(1) as f64;
-    let claim = "A large_final_same_sign mask applied to the untrained network θ0 gives accuracy far above chance, and above a random mask of the same density".to_string();
-    let source =
-        "Zhou et al. 2019, Sec. 5 (86% on MNIST with a fully connected net, 41% on CIFAR-10; abstract)".to_string();
+    let crits = criteria(s);
     let by_seed = |c: Criterion, t: f64| -> BTreeMap<u64, f64> {
         s.records
             .iter()
@@ -453,74 +471,53 @@ pub fn claims(s: &SupermaskSummary) -> Vec<Claim> {
             .map(|r| (r.seed, r.init_accuracy))
             .collect()
     };
-    let best = targets(s)
+    let mean = |v: &BTreeMap<u64, f64>| {
+        stats::mean_sd(&v.values().copied().collect::<Vec<_>>())
+            .map(|(m, _)| format!("{:.2}%", 100.0 * m))
+            .unwrap_or_else(|| "not run".into())
+    };
+    let items = targets(s)
         .into_iter()
-        .filter_map(|t| {
-            let v: Vec<f64> = by_seed(Criterion::LargeFinalSameSign, t).into_values().collect();
-            stats::mean_sd(&v).map(|(m, _)| (t, m))
-        })
-        .max_by(|a, b| a.1.total_cmp(&b.1));
-    let Some((t, m)) = best else {
-        return vec![Claim {
-            claim,
-            source,
-            measured: "no large_final_same_sign masks".into(),
-            verdict: Verdict::Inconclusive,
-            reason: "add large_final_same_sign to supermask.criteria".into(),
-        }];
-    };
-    let lfss = by_seed(Criterion::LargeFinalSameSign, t);
-    let random = by_seed(Criterion::Random, t);
-    let diffs: Vec<f64> = lfss
-        .iter()
-        .filter_map(|(seed, a)| random.get(seed).map(|b| a - b))
-        .collect();
-    let density = s
-        .records
-        .iter()
-        .find(|r| r.target_density == t)
-        .map(|r| r.density)
-        .unwrap_or(t);
-    let rm = stats::mean_sd(&random.values().copied().collect::<Vec<_>>()).map(|x| x.0);
-    let ci = stats::mean_ci(&diffs);
-    let measured = format!(
-        "best density {:.1}% kept: large_final_same_sign {:.2}%, random mask {}, chance {:.1}%; paired difference over {} seeds {}",
-        100.0 * density,
-        100.0 * m,
-        rm.map(|v| format!("{:.2}%", 100.0 * v)).unwrap_or_else(|| "not run".into()),
-        100.0 * chance,
-        diffs.len(),
-        ci.map(|(dm, h)| format!("{:.2} pp, 95% CI [{:.2}, {:.2}]", 100.0 * dm, 100.0 * (dm - h), 100.0 * (dm + h)))
-            .unwrap_or_else(|| "–".into())
-    );
-    let (verdict, reason) = match ci {
-        None => (
-            Verdict::Inconclusive,
-            if random.is_empty() {
-                "no random-mask control: add random to supermask.criteria".to_string()
+        .map(|t| {
+            let density = s
+                .records
+                .iter()
+                .find(|r| r.target_density == t)
+                .map(|r| r.density)
+                .unwrap_or(t);
+            let declared = Declared::paper(
+                format!("At {:.1}% of weights kept, a large_final_same_sign mask applied to the untrained network θ0 classifies better than a random mask of the same per-layer counts on the same θ0 (far better than chance)", 100.0 * density),
+                "Zhou et al. 2019, Sec. 5 (supermasks: 86% on MNIST with a fully connected net, 41% on CIFAR-10, with no training)",
+                Hypothesis::Difference { side: Side::Greater },
+            )
+            .shown_in(" pp", 100.0);
+            let lfss = by_seed(Criterion::LargeFinalSameSign, t);
+            let random = by_seed(Criterion::Random, t);
+            let evidence = if !crits.contains(&Criterion::LargeFinalSameSign) {
+                Evidence::Untestable {
+                    why: "no large_final_same_sign masks: add large_final_same_sign to supermask.criteria".into(),
+                }
+            } else if !crits.contains(&Criterion::Random) {
+                Evidence::Untestable {
+                    why: "no random-mask control: add random to supermask.criteria".into(),
+                }
             } else {
-                "fewer than 2 seeds give no interval: run at least 2 seeds".to_string()
-            },
-        ),
-        Some((dm, h)) if dm - h > 0.0 && m >= chance + 0.10 => (
-            Verdict::Consistent,
-            "the supermask beats the random mask on the same θ0 (interval above 0) and chance by at least 10 points"
-                .to_string(),
-        ),
-        Some((dm, h)) if dm + h <= 0.0 => (
-            Verdict::Contradicts,
-            "the supermask is no better than a random mask of the same density".to_string(),
-        ),
-        Some(_) => (
-            Verdict::Inconclusive,
-            "the interval of the difference contains 0, or the accuracy is within 10 points of chance".to_string(),
-        ),
-    };
-    vec![Claim {
-        claim,
-        source,
-        measured,
-        verdict,
-        reason,
-    }]
+                Evidence::Paired {
+                    values: lfss
+                        .iter()
+                        .filter_map(|(seed, a)| random.get(seed).map(|b| a - b))
+                        .collect(),
+                    resolution: resolution(s),
+                }
+            };
+            let context = format!(
+                "large_final_same_sign − random on θ0; large_final_same_sign {}, random mask {}, chance {:.1}%",
+                mean(&lfss),
+                mean(&random),
+                100.0 * chance
+            );
+            Item::new(declared, evidence, context)
+        })
+        .collect();
+    decide_family(items)
 }

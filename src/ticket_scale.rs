@@ -1,7 +1,10 @@
 //! `ltk ticket-scale`: tickets and scale. Do more parameters mean more (and
 //! better) tickets? Frankle & Carbin 2019 (Sec. 7, discussion) suggest that
 //! larger networks train more easily because they contain more candidate
-//! winning tickets. Here the base MLP (LeNet-300-100 by default) is scaled
+//! winning tickets; the prediction tested here, tickets at equal remaining
+//! weights, is this project's, and the paper's own claim (Sec. 2: tickets
+//! match the dense network) is tested on the unscaled network ([`claims`]).
+//! Here the base MLP (LeNet-300-100 by default) is scaled
 //! by width factors; IMP ([`crate::imp`], rewinding to θ0) runs on each
 //! scaled network, and each network's ticket is taken where it keeps the
 //! same *number* of weights (the round whose planned count is closest, in
@@ -15,8 +18,6 @@
 //! Early-stopping steps need evaluations during training: set
 //! `train.eval_every` (an error otherwise).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
@@ -27,7 +28,8 @@ use crate::paths::{write_csv, write_json, write_text, RunDir};
 use crate::plot::{LineChart, Marker, Series};
 use crate::prune::PruneSpec;
 use crate::stats;
-use crate::verdict::{self, Claim, Verdict};
+use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// `[ticket_scale]` of an experiment TOML.
@@ -180,6 +182,10 @@ pub struct ScaleSummary {
     pub steps: usize,
     pub targets: Vec<usize>,
     pub records: Vec<ScaleRecord>,
+    /// Test examples of every accuracy (their grid step is 1/this; 0:
+    /// unknown, from a summary written before it was kept).
+    #[serde(default)]
+    pub test_examples: usize,
 }
 
 fn run_unit(exp: &Experiment, cfg: &TicketScaleConfig, u: &ScaleUnit, env: &UnitEnv) -> Result<Vec<ScaleRecord>> {
@@ -266,6 +272,7 @@ impl crate::experiment::Experiment for TicketScale {
             steps: base.spec.steps,
             targets,
             records: records.into_iter().flatten().collect(),
+            test_examples: base.split.test.len(),
         })
     }
     fn write_report(dir: &RunDir, s: &ScaleSummary) -> Result<()> {
@@ -429,7 +436,18 @@ pub fn write_summary(dir: &RunDir, s: &ScaleSummary) -> Result<()> {
     )
 }
 
-/// Least-squares slope of y on log2(x).
+/// The margin of "matching" the dense network: a ticket's accuracy may fall
+/// short of its dense network's (same width, same seed) by less than this (1
+/// point). Frankle & Carbin define winning tickets by "commensurate"
+/// accuracy without a number; 1 point is this project's reading, declared
+/// before the data.
+pub const MATCH_MARGIN: f64 = 0.01;
+
+/// The width factor of the paper's own network (the unscaled base MLP,
+/// LeNet-300-100 by default), where the matching claim is tested.
+pub const PAPER_WIDTH: f64 = 1.0;
+
+/// Least-squares slope of y on log2(x); `None` with fewer than 2 distinct x.
 fn slope(pts: &[(f64, f64)]) -> Option<f64> {
     if pts.len() < 2 {
         return None;
@@ -444,40 +462,205 @@ fn slope(pts: &[(f64, f64)]) -> Option<f64> {
     Some(xs.iter().zip(pts).map(|(x, p)| (x - mx) * (p.1 - my)).sum::<f64>() / sxx)
 }
 
-/// At the smallest target count: the per-seed slope of ticket accuracy on
-/// log2(width factor), 95% t interval over seeds; consistent above 0.
+/// Every seed of the summary (the configured ones and any in the records).
+fn all_seeds(s: &ScaleSummary) -> Vec<u64> {
+    let mut v: Vec<u64> = s
+        .seeds
+        .iter()
+        .copied()
+        .chain(s.records.iter().map(|r| r.seed))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The declared claims, one family ([`decide_family`]). Locations, fixed
+/// before the data: every target count of `ticket_scale.densities`, and
+/// every configured width (none chosen by its result). Per target count:
+/// 1. this project's hypothesis, from Frankle & Carbin's conjecture (Sec. 7)
+///    that larger networks train more easily because they contain more
+///    candidate tickets: at the same number of remaining weights, the ticket
+///    of a wider network is more accurate (`Difference`, greater, on each
+///    seed's least-squares slope of ticket accuracy on log2(width factor)
+///    over all configured widths; a seed missing a width counts as dropped);
+/// 2. the paper's claim (Frankle & Carbin 2019, Sec. 2): on the unscaled
+///    network ([`PAPER_WIDTH`]) the ticket matches its dense network
+///    (`NonInferior`, ticket − dense > −[`MATCH_MARGIN`], paired per seed:
+///    the ticket rewinds to the dense network's θ0); untestable when width
+///    factor 1 is not configured.
 pub fn claims(s: &ScaleSummary) -> Vec<Claim> {
-    let Some(&t) = s.targets.iter().min() else {
-        return vec![];
-    };
-    if factors(s).len() < 2 {
+    let f = factors(s);
+    if f.is_empty() {
         return vec![];
     }
-    let mut by: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in s.records.iter().filter(|r| r.target == t) {
-        by.entry(r.seed).or_default().push((r.width_factor, r.accuracy));
-    }
-    let slopes: Vec<f64> = by.values().filter_map(|v| slope(v)).collect();
-    let ci = stats::mean_ci(&slopes);
-    let (verdict, reason) = match ci {
-        None => (Verdict::Inconclusive, "fewer than 2 seeds give no interval".to_string()),
-        Some((m, h)) if m - h > 0.0 => (Verdict::Consistent, "the interval lies above 0".into()),
-        Some((m, h)) if m + h < 0.0 => (
-            Verdict::Contradicts,
-            "the interval lies below 0: wider networks give worse tickets at this count".into(),
-        ),
-        Some(_) => (Verdict::Inconclusive, "the interval contains 0".into()),
+    let step = if s.test_examples > 0 {
+        1.0 / s.test_examples as f64
+    } else {
+        0.0
     };
-    vec![Claim {
-        claim: format!(
-            "At the same number of remaining weights (about {t}), the IMP ticket of a wider network is more accurate (more parameters, more and better tickets)"
-        ),
-        source: "Frankle & Carbin 2019 (ICLR), Sec. 7 (larger networks contain more potential winning tickets)".into(),
-        measured: format!(
-            "slope of ticket accuracy per doubling of width, {}",
-            verdict::ci_text(ci, slopes.len(), 100.0, " pp")
-        ),
-        verdict,
-        reason,
-    }]
+    let logs: Vec<f64> = f.iter().map(|x| x.log2()).collect();
+    let mx = stats::mean(&logs);
+    let sxx: f64 = logs.iter().map(|x| (x - mx).powi(2)).sum();
+    let seeds = all_seeds(s);
+    let acc_at = |seed: u64, w: f64, t: usize| -> Option<f64> {
+        s.records
+            .iter()
+            .find(|r| r.seed == seed && r.width_factor == w && r.target == t)
+            .map(|r| r.accuracy)
+    };
+    let mut items = vec![];
+    for &t in &s.targets {
+        let remaining = |w: f64| stats::mean(&cell(s, w, t).iter().map(|r| r.remaining as f64).collect::<Vec<_>>());
+        // 1. Wider → better ticket at the same count.
+        let evidence = if f.len() < 2 {
+            Evidence::Untestable {
+                why: "one width factor only; configure at least two in ticket_scale.width_factors".into(),
+            }
+        } else {
+            let slopes: Vec<f64> = seeds
+                .iter()
+                .map(|&seed| {
+                    let pts: Option<Vec<(f64, f64)>> = f.iter().map(|&w| acc_at(seed, w, t).map(|a| (w, a))).collect();
+                    pts.and_then(|p| slope(&p)).unwrap_or(f64::NAN)
+                })
+                .collect();
+            Evidence::Paired {
+                values: slopes,
+                // The rounding of each accuracy, carried through the slope.
+                resolution: if sxx > 0.0 { step / sxx.sqrt() } else { 0.0 },
+            }
+        };
+        items.push(Item::new(
+            Declared::project(
+                format!(
+                    "At the same number of remaining weights (about {t}), the IMP ticket of a wider network is more accurate"
+                ),
+                "derived from Frankle & Carbin 2019 (ICLR), Sec. 7: larger networks may train more easily because they contain more candidate winning tickets; the paper does not test tickets at equal remaining weights",
+                Hypothesis::Difference { side: Side::Greater },
+            )
+            .shown_in(" pp", 100.0),
+            evidence,
+            format!(
+                "per-seed slope of ticket accuracy per doubling of width over width factors {f:?} (mean remaining weights {})",
+                f.iter()
+                    .map(|&w| format!("{:.0}", remaining(w)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+        // 2. Matching on the paper's network.
+        let evidence = if !f.contains(&PAPER_WIDTH) {
+            Evidence::Untestable {
+                why: format!(
+                    "width factor {PAPER_WIDTH} (the unscaled network) is not in ticket_scale.width_factors; add it"
+                ),
+            }
+        } else {
+            Evidence::Paired {
+                values: seeds
+                    .iter()
+                    .filter(|&&seed| acc_at(seed, PAPER_WIDTH, t).is_some() || acc_at(seed, PAPER_WIDTH, 0).is_some())
+                    .map(
+                        |&seed| match (acc_at(seed, PAPER_WIDTH, t), acc_at(seed, PAPER_WIDTH, 0)) {
+                            (Some(a), Some(d)) => a - d,
+                            _ => f64::NAN,
+                        },
+                    )
+                    .collect(),
+                resolution: step,
+            }
+        };
+        items.push(Item::new(
+            Declared::paper(
+                format!(
+                    "On the unscaled network (width ×{PAPER_WIDTH}) the IMP ticket with about {t} weights left matches the dense network (short of it by less than {:.0} point)",
+                    100.0 * MATCH_MARGIN
+                ),
+                "Frankle & Carbin 2019 (ICLR), Sec. 2 (LeNet-300-100: winning tickets reach the dense network's accuracy down to about 3.6% of the weights)",
+                Hypothesis::NonInferior { margin: MATCH_MARGIN },
+            )
+            .shown_in(" pp", 100.0),
+            evidence,
+            format!("ticket − dense at width ×{PAPER_WIDTH}, {:.0} weights kept", remaining(PAPER_WIDTH)),
+        ));
+    }
+    decide_family(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Verdict;
+
+    /// Zero-mean jitter per seed.
+    fn jitter(seed: u64) -> f64 {
+        [0.3, -0.5, 0.1, 0.4, -0.3][seed as usize % 5]
+    }
+
+    /// Dense at 0.83; the ticket at `base + per_doubling · log2(f)` at each
+    /// target count, per width factor in `widths`.
+    fn summary(seeds: u64, widths: &[f64], base: f64, per_doubling: f64) -> ScaleSummary {
+        let mut records = vec![];
+        for seed in 0..seeds {
+            for (i, &f) in widths.iter().enumerate() {
+                for target in [0usize, 26620, 9583] {
+                    let acc = if target == 0 {
+                        0.83
+                    } else {
+                        base + per_doubling * f.log2() + 0.004 * jitter(seed + i as u64)
+                    };
+                    records.push(ScaleRecord {
+                        seed,
+                        width_factor: f,
+                        weights: 100_000,
+                        target,
+                        round: 3,
+                        remaining: target,
+                        accuracy: acc,
+                        early_stop_step: Some(400),
+                    });
+                }
+            }
+        }
+        ScaleSummary {
+            name: "s".into(),
+            model: "m".into(),
+            seeds: (0..seeds).collect(),
+            steps: 100,
+            targets: vec![26620, 9583],
+            records,
+            test_examples: 10_000,
+        }
+    }
+
+    #[test]
+    fn a_clear_trend_and_a_matching_ticket_are_decided_with_their_origin() {
+        let widths = [0.5, 1.0, 2.0, 4.0];
+        let c = claims(&summary(5, &widths, 0.84, 0.01));
+        assert_eq!(c.len(), 4);
+        for x in &c {
+            assert_eq!(x.verdict, Verdict::Consistent, "{}", x.line());
+        }
+        assert!(c[0].source.starts_with("this project's hypothesis"), "{}", c[0].source);
+        assert!(
+            c[1].source.starts_with("the paper's claim: Frankle & Carbin 2019"),
+            "{}",
+            c[1].source
+        );
+        // Wider is worse, and the unscaled ticket is 3 points short of dense.
+        let c = claims(&summary(5, &widths, 0.80, -0.01));
+        assert!(c.iter().all(|x| x.verdict == Verdict::Contradicts), "{c:#?}");
+    }
+
+    #[test]
+    fn no_trend_one_seed_or_no_unscaled_width_is_inconclusive() {
+        let c = claims(&summary(5, &[0.5, 1.0, 2.0, 4.0], 0.83, 0.0));
+        assert_eq!(c[0].verdict, Verdict::Inconclusive, "{}", c[0].line());
+        let c = claims(&summary(1, &[0.5, 1.0, 2.0, 4.0], 0.86, 0.01));
+        assert!(c.iter().all(|x| x.verdict == Verdict::Inconclusive), "{c:#?}");
+        let c = claims(&summary(5, &[0.5, 2.0, 4.0], 0.86, 0.01));
+        assert_eq!(c[1].verdict, Verdict::Inconclusive);
+        assert!(c[1].reason.contains("width factor 1"), "{}", c[1].reason);
+    }
 }

@@ -5,9 +5,13 @@
 //!   density), trained from the same θ0;
 //! - **reinit**: the same mask on a fresh initialization.
 //!
-//! They found that SNIP, GraSP, SynFlow and magnitude pruning at init lose
-//! little under either ablation (only the per-layer densities matter), while
-//! IMP tickets lose much. Per seed (one unit each):
+//! They found that SNIP, GraSP, SynFlow and magnitude pruning at init keep
+//! (or improve) their accuracy under either ablation (only the per-layer
+//! densities matter), while IMP tickets lose accuracy. The verdicts
+//! ([`claims`]) are one family of declared claims, one per (method,
+//! ablation), at the sparsest configured target: non-inferiority within
+//! [`LITTLE`] for the pruning-at-init methods, a loss for IMP; random
+//! pruning is a sanity check outside the family. Per seed (one unit each):
 //! - `imp`: the IMP chain of [`crate::imp`] (rewinding to `imp_rewind_step`,
 //!   `[pai.prune]` per round, default 20% per layer with the output layer at
 //!   10%), with its controls `random_prune` (= shuffle) and `random_reinit`
@@ -31,7 +35,8 @@ use crate::paths::{write_csv, write_json, write_text, RunDir};
 use crate::plot::{LineChart, Marker, Series};
 use crate::prune::PruneSpec;
 use crate::stats;
-use crate::verdict::{self, Claim, Verdict};
+use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// `[pai]` of an experiment TOML.
@@ -219,6 +224,9 @@ pub struct PaiSummary {
     pub targets: Vec<Target>,
     pub dense_accuracy: Vec<f64>,
     pub records: Vec<PaiRecord>,
+    /// Test examples (accuracies lie on a grid of 1/test_size; 0 when unknown).
+    #[serde(default)]
+    pub test_size: usize,
 }
 
 fn run_imp(exp: &Experiment, cfg: &PaiConfig, targets: &[Target], seed: u64, env: &UnitEnv) -> Result<UnitRecord> {
@@ -383,6 +391,7 @@ impl crate::experiment::Experiment for Pai {
             targets: cfg.plan(base)?,
             dense_accuracy: records.iter().filter_map(|r| r.dense_accuracy).collect(),
             records: records.into_iter().flat_map(|r| r.records).collect(),
+            test_size: base.split.test.len(),
         })
     }
     fn write_report(dir: &RunDir, s: &PaiSummary) -> Result<()> {
@@ -588,97 +597,287 @@ pub fn write_summary(dir: &RunDir, s: &PaiSummary) -> Result<()> {
     write_text(
         &dir.report_md(),
         &format!(
-            "# Pruning at initialization: {}\n\n{}, {} training steps per network, seeds {:?}. Every method keeps the density IMP reaches at the round closest to each target. Ablations (Frankle et al. 2021, Sec. 5): the mask shuffled within each layer, or the weights reinitialized; the loss is the paired per-seed difference. Per-unit wall times are in units/*.json.\n\n{}\n\n{}",
+            "# Pruning at initialization: {}\n\n{}, {} training steps per network, seeds {:?}. Every method keeps the density IMP reaches at the round closest to each target. Ablations (Frankle et al. 2021, Sec. 5): the mask shuffled within each layer, or the weights reinitialized; the loss is the paired per-seed difference. Per-unit wall times are in units/*.json.\n\n{}\n\n{}{}",
             s.name,
             s.model,
             s.steps,
             s.seeds,
             table(s),
+            random_sanity(s).map(|t| format!("{t}\n\n")).unwrap_or_default(),
             verdict::claims_markdown(&claims(s))
         ),
     )
 }
 
-/// Largest loss (in accuracy fractions) that counts as "little".
+/// The non-inferiority margin, in accuracy (1 percentage point): an ablated
+/// pruning-at-init mask counts as keeping its accuracy when it is worse by
+/// less than this. Frankle et al. 2021 (Sec. 5) state the finding without a
+/// number ("the same or higher accuracy"); 1 point is this project's choice,
+/// about the seed-to-seed spread of these networks' final accuracies.
 pub const LITTLE: f64 = 0.01;
 
-/// Frankle et al. 2021's two findings, at the sparsest density, each as a
-/// 95% t interval of the paired per-seed loss under each ablation: the
-/// pruning-at-init methods (SNIP, GraSP, SynFlow, magnitude; and PHEW,
-/// which they did not test) lose at most [`LITTLE`] (consistent when the
-/// interval's upper end is at most 1 point, contradicts when its lower end is
-/// above 1 point), and the IMP ticket loses more than that (the reverse).
+/// The methods whose ablations Frankle, Dziugaite, Roy & Carbin 2021 test
+/// (Sec. 5): their claim. PHEW (Patil & Dovrolis 2021) is not in the paper:
+/// its claim is this project's extension. Random pruning is not a claim at
+/// all (see [`random_sanity`]).
+pub const PAPER_METHODS: [&str; 4] = ["magnitude", "snip", "grasp", "synflow"];
+
+const SOURCE: &str = "Frankle, Dziugaite, Roy & Carbin 2021, Sec. 5";
+
+/// The target the claims are tested at, by a rule fixed before the data: the
+/// sparsest of the configured targets (where the paper's contrast between
+/// pruning at init and IMP is largest).
+fn declared_target(s: &PaiSummary) -> Option<Target> {
+    s.targets.iter().copied().min_by(|a, b| a.density.total_cmp(&b.density))
+}
+
+/// The grid step of accuracies on the test set (0 when unknown).
+fn resolution(s: &PaiSummary) -> f64 {
+    if s.test_size > 0 {
+        1.0 / s.test_size as f64
+    } else {
+        0.0
+    }
+}
+
+/// Random pruning under the two ablations, as a sanity check outside the
+/// verdicts: shuffling a random mask within each layer gives another random
+/// mask with the same per-layer counts, and reinitializing it gives another
+/// random draw, so it loses nothing by design and says nothing about the
+/// paper's claim.
+pub fn random_sanity(s: &PaiSummary) -> Option<String> {
+    let t = declared_target(s)?;
+    if !s.records.iter().any(|r| r.method == "random") {
+        return None;
+    }
+    let part = |w: Which| {
+        let v: Vec<f64> = losses(s, "random", t.target, w).iter().map(|x| -x).collect();
+        stats::mean_sd(&v)
+            .map(|(m, sd)| format!("{:+.2} ± {:.2} pp", 100.0 * m, 100.0 * sd))
+            .unwrap_or_else(|| "not run".into())
+    };
+    Some(format!(
+        "Sanity check, not a verdict: random pruning at {:.2}% kept changes by {} when shuffled and {} when reinitialized (mean ± sd of ablated − trained over seeds); a shuffled or reinitialized random mask is another random mask, so it loses nothing by design.",
+        100.0 * t.density,
+        part(Which::Shuffled),
+        part(Which::Reinit)
+    ))
+}
+
+/// Frankle, Dziugaite, Roy & Carbin 2021 (Sec. 5), as one family of
+/// declared claims decided together (Holm over the family, α = 0.05 each
+/// way), at the sparsest configured target. Each (method, ablation) is one
+/// claim on the paired per-seed change ablated − trained (accuracy on the
+/// test grid):
+/// - SNIP, GraSP, SynFlow and magnitude at init (the paper's claim) and PHEW
+///   (this project's extension): the ablation does not lower accuracy by
+///   [`LITTLE`] or more (non-inferiority; the paper finds the same or higher
+///   accuracy, so only per-layer densities matter);
+/// - the IMP ticket (the paper's claim for magnitude pruning after training
+///   with rewinding): the ablation lowers accuracy (a difference below 0).
+///
+/// Random pruning is left out of the family: it loses nothing under either
+/// ablation by design ([`random_sanity`]). A claim whose ablations were not
+/// run, or whose method emptied a layer in every seed, is untestable; fewer
+/// than 2 seeds give no interval (inconclusive).
 pub fn claims(s: &PaiSummary) -> Vec<Claim> {
-    let Some(t) = s.targets.iter().min_by(|a, b| a.density.total_cmp(&b.density)) else {
+    let Some(t) = declared_target(s) else {
         return vec![];
     };
-    let judge = |v: &[f64], expect_little: bool| -> (Verdict, String, String) {
-        let Some((m, h)) = stats::mean_ci(v) else {
-            return (
-                Verdict::Inconclusive,
-                "–".into(),
-                "fewer than 2 seeds (or no ablation runs) give no interval".into(),
-            );
-        };
-        let measured = format!(
-            "{:.2} pp, 95% CI [{:.2}, {:.2}] over {} seeds",
-            100.0 * m,
-            100.0 * (m - h),
-            100.0 * (m + h),
-            v.len()
-        );
-        let (little, much) = (m + h <= LITTLE, m - h > LITTLE);
-        let verdict = match (expect_little, little, much) {
-            (true, true, _) | (false, _, true) => Verdict::Consistent,
-            (true, _, true) | (false, true, _) => Verdict::Contradicts,
-            _ => Verdict::Inconclusive,
-        };
-        let reason = match verdict {
-            Verdict::Consistent => "the interval lies on the predicted side of 1 point".to_string(),
-            Verdict::Contradicts => "the interval lies on the other side of 1 point".to_string(),
-            Verdict::Inconclusive => "the interval contains 1 point: more seeds would decide".to_string(),
-        };
-        (verdict, measured, reason)
-    };
-    let mut out = Vec::new();
-    for m in methods(s) {
-        let imp = m == "imp";
-        let mut parts = Vec::new();
-        let mut verdicts = Vec::new();
-        for (w, name) in [(Which::Shuffled, "shuffle"), (Which::Reinit, "reinit")] {
-            let (v, measured, reason) = judge(&losses(s, &m, t.target, w), !imp);
-            parts.push(format!("{name}: {measured} ({reason})"));
-            verdicts.push(v);
-        }
+    let res = resolution(s);
+    let mut items = Vec::new();
+    for m in methods(s).into_iter().filter(|m| m != "random") {
         let collapsed = s
             .records
             .iter()
             .filter(|r| r.method == m && r.target_density == t.target && r.collapsed.is_some())
             .count();
-        if collapsed > 0 {
-            parts.push(format!(
-                "the method emptied a layer (layer collapse) in {collapsed} of {} seeds, which were not trained",
-                s.seeds.len()
-            ));
-        }
-        let verdict = if verdicts.contains(&Verdict::Contradicts) {
-            Verdict::Contradicts
-        } else if verdicts.iter().all(|v| *v == Verdict::Consistent) {
-            Verdict::Consistent
-        } else {
-            Verdict::Inconclusive
-        };
-        out.push(Claim {
-            claim: if imp {
-                "The IMP ticket loses more than 1 point of accuracy when its mask is shuffled within layers or its weights are reinitialized".into()
+        let trained: Vec<f64> = per_seed(s, &m, t.target, Which::Trained).into_values().collect();
+        for (w, what) in [
+            (Which::Shuffled, "its mask is shuffled within each layer"),
+            (Which::Reinit, "its weights are reinitialized"),
+        ] {
+            let declared = if m == "imp" {
+                Declared::paper(
+                    format!("The IMP ticket loses accuracy when {what}"),
+                    format!("{SOURCE} (magnitude pruning after training, with rewinding, loses accuracy under both ablations)"),
+                    Hypothesis::Difference { side: Side::Less },
+                )
             } else {
-                format!("{m} (pruning at initialization) loses at most 1 point when its mask is shuffled within layers or its weights are reinitialized: only per-layer densities matter")
-            },
-            source: "Frankle, Dziugaite, Roy & Carbin 2021, Sec. 5 (Figs. 3-4; IMP: Sec. 5, LTR)".into(),
-            measured: format!("at {:.2}% kept: {}", 100.0 * t.density, parts.join("; ")),
-            verdict,
-            reason: "both ablations must agree for consistent; either on the other side gives contradicts".into(),
-        });
+                let claim = format!(
+                    "{m} (pruning at initialization) keeps its accuracy when {what}: worse by less than {:.0} point, or better (only per-layer densities matter)",
+                    100.0 * LITTLE
+                );
+                let h = Hypothesis::NonInferior { margin: LITTLE };
+                if PAPER_METHODS.contains(&m.as_str()) {
+                    Declared::paper(claim, format!("{SOURCE} (SNIP, GraSP, SynFlow and magnitude at init keep or improve their accuracy under both ablations)"), h)
+                } else {
+                    Declared::project(
+                        claim,
+                        format!("{SOURCE}'s finding extended to a method the paper did not test"),
+                        h,
+                    )
+                }
+            }
+            .shown_in(" pp", 100.0);
+            let change: Vec<f64> = losses(s, &m, t.target, w).iter().map(|x| -x).collect();
+            let ablated: Vec<f64> = per_seed(s, &m, t.target, w).into_values().collect();
+            let evidence = if !trained.is_empty() && ablated.is_empty() {
+                Evidence::Untestable {
+                    why: "the ablations were not run (pai.ablations = false); run them to test this claim".into(),
+                }
+            } else if trained.is_empty() && collapsed > 0 {
+                Evidence::Untestable {
+                    why: format!(
+                        "the method emptied a layer (layer collapse) in every seed at {:.2}% kept, so nothing was trained",
+                        100.0 * t.density
+                    ),
+                }
+            } else {
+                Evidence::Paired {
+                    values: change,
+                    resolution: res,
+                }
+            };
+            let mut context = format!(
+                "ablated − trained at {:.2}% kept (the sparsest configured target); trained {}, ablated {}",
+                100.0 * t.density,
+                mean_pct(&trained),
+                mean_pct(&ablated)
+            );
+            if collapsed > 0 {
+                context.push_str(&format!(
+                    "; the method emptied a layer (layer collapse) in {collapsed} of {} seeds, which were not trained",
+                    s.seeds.len()
+                ));
+            }
+            items.push(Item::new(declared, evidence, context));
+        }
     }
-    out
+    decide_family(items)
+}
+
+fn mean_pct(v: &[f64]) -> String {
+    stats::mean_sd(v)
+        .map(|(m, _)| format!("{:.2}%", 100.0 * m))
+        .unwrap_or_else(|| "–".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Verdict;
+
+    /// Three seeds: per method, (trained, shuffled, reinit) accuracies per seed.
+    fn summary(rows: &[(&str, [(f64, f64, f64); 3])]) -> PaiSummary {
+        let mut records = Vec::new();
+        for (m, per) in rows {
+            for (seed, &(a, sh, re)) in per.iter().enumerate() {
+                records.push(PaiRecord {
+                    seed: seed as u64,
+                    method: m.to_string(),
+                    target_density: 0.014,
+                    density: 0.0149,
+                    accuracy: Some(a),
+                    shuffled_accuracy: Some(sh),
+                    reinit_accuracy: Some(re),
+                    collapsed: None,
+                });
+            }
+        }
+        PaiSummary {
+            name: "t".into(),
+            model: "m".into(),
+            classes: 10,
+            seeds: vec![0, 1, 2],
+            steps: 1,
+            targets: vec![Target {
+                target: 0.014,
+                round: 19,
+                density: 0.0149,
+            }],
+            dense_accuracy: vec![0.87; 3],
+            records,
+            test_size: 10_000,
+        }
+    }
+
+    fn find<'a>(c: &'a [Claim], start: &str, what: &str) -> &'a Claim {
+        c.iter()
+            .find(|c| c.claim.starts_with(start) && c.claim.contains(what))
+            .unwrap_or_else(|| panic!("no claim {start} {what}"))
+    }
+
+    #[test]
+    fn clear_effects_decide_and_random_is_not_a_claim() {
+        let s = summary(&[
+            // IMP loses about 5 points under both ablations.
+            (
+                "imp",
+                [(0.88, 0.83, 0.84), (0.875, 0.826, 0.834), (0.882, 0.831, 0.842)],
+            ),
+            // SNIP keeps its accuracy (changes within ±0.1 point).
+            (
+                "snip",
+                [(0.82, 0.821, 0.8195), (0.818, 0.8185, 0.818), (0.821, 0.8205, 0.8215)],
+            ),
+            // SynFlow loses 5 points: the paper's claim fails.
+            (
+                "synflow",
+                [(0.83, 0.78, 0.781), (0.832, 0.782, 0.781), (0.829, 0.779, 0.78)],
+            ),
+            // PHEW keeps its accuracy: this project's extension.
+            (
+                "phew",
+                [(0.82, 0.8205, 0.82), (0.82, 0.82, 0.8195), (0.821, 0.8205, 0.821)],
+            ),
+            ("random", [(0.5, 0.6, 0.4), (0.55, 0.5, 0.6), (0.6, 0.55, 0.5)]),
+        ]);
+        let c = claims(&s);
+        // 4 methods × 2 ablations, one family; random is outside it.
+        assert_eq!(c.len(), 8, "{c:#?}");
+        assert!(c.iter().all(|c| !c.claim.starts_with("random")));
+        assert!(
+            c.iter().all(|c| c.measured.contains("family of 8")),
+            "{}",
+            c[0].measured
+        );
+        for what in ["shuffled", "reinitialized"] {
+            let imp = find(&c, "The IMP", what);
+            assert_eq!(imp.verdict, Verdict::Consistent, "{}", imp.line());
+            assert!(imp.source.contains("the paper's claim: Frankle"), "{}", imp.source);
+            let snip = find(&c, "snip", what);
+            assert_eq!(snip.verdict, Verdict::Consistent, "{}", snip.line());
+            assert!(snip.source.contains("the paper's claim"), "{}", snip.source);
+            let syn = find(&c, "synflow", what);
+            assert_eq!(syn.verdict, Verdict::Contradicts, "{}", syn.line());
+            let phew = find(&c, "phew", what);
+            assert_eq!(phew.verdict, Verdict::Consistent, "{}", phew.line());
+            assert!(phew.source.contains("this project's hypothesis"), "{}", phew.source);
+        }
+        assert!(random_sanity(&s).unwrap().contains("not a verdict"));
+    }
+
+    #[test]
+    fn noise_one_seed_or_no_ablations_is_inconclusive() {
+        // The changes straddle the margin: neither shown nor excluded.
+        let s = summary(&[("grasp", [(0.82, 0.83, 0.80), (0.82, 0.80, 0.83), (0.82, 0.805, 0.815)])]);
+        assert!(claims(&s).iter().all(|c| c.verdict == Verdict::Inconclusive));
+        // One seed: no interval.
+        let mut one = summary(&[("snip", [(0.82, 0.82, 0.82), (0.82, 0.82, 0.82), (0.82, 0.82, 0.82)])]);
+        one.records.retain(|r| r.seed == 0);
+        let c = claims(&one);
+        assert!(c.iter().all(|c| c.verdict == Verdict::Inconclusive), "{c:#?}");
+        assert!(c[0].reason.contains("no interval"), "{}", c[0].reason);
+        // Ablations not run: untestable.
+        let mut none = summary(&[("imp", [(0.88, 0.8, 0.8), (0.88, 0.8, 0.8), (0.88, 0.8, 0.8)])]);
+        for r in &mut none.records {
+            r.shuffled_accuracy = None;
+            r.reinit_accuracy = None;
+        }
+        let c = claims(&none);
+        assert!(c
+            .iter()
+            .all(|c| c.verdict == Verdict::Inconclusive && c.reason.contains("pai.ablations")));
+    }
 }

@@ -2,6 +2,11 @@
 //! target network, realize it inside random networks by subset-sum pruning
 //! for a sweep of path counts (Pensia et al. 2020), and learn edge-popup
 //! supermasks over random weights (Ramanujan et al. 2020; Zhou et al. 2019).
+//!
+//! The verdicts ([`claims`]) are Pensia et al.'s Thm. 1 as declared claims:
+//! the output and weight errors fall exponentially in n (slopes over the
+//! per-n constructions), and the accuracy at the largest n matches the
+//! target's (untestable with one random network per n).
 
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
@@ -14,9 +19,9 @@ use crate::models::{Network, Parameterization};
 use crate::params::ParamSet;
 use crate::paths::{write_json, write_text, RunDir};
 use crate::plot::{LineChart, Marker, Series};
-use crate::stats;
 use crate::train::{self, Supervised, TrainOptions, Trainable};
-use crate::verdict::{self, Claim, Verdict};
+use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// `[strong]` of an experiment TOML.
@@ -520,82 +525,99 @@ pub fn write_summary(dir: &RunDir, s: &StrongSummary) -> Result<()> {
     Ok(())
 }
 
-/// The margin, in accuracy, within which the pruned random network counts as
-/// reaching the target (1 percentage point).
+/// The non-inferiority margin, in accuracy (1 percentage point), within
+/// which the pruned random network counts as reaching the target's
+/// accuracy. Pensia et al. 2020 bound the output error (Thm. 1), not the
+/// accuracy; 1 point is this project's choice of "the same accuracy".
 pub const STRONG_MARGIN: f64 = 0.01;
 
-/// The verdict on Pensia et al. 2020 (Thm. 1): a random network twice as deep,
-/// pruned by subset sum with `n = O(log(d·l/ε))` paths per weight,
-/// approximates the target to within ε. Consistent when the weight error falls
-/// with n (95% CI of its exponential rate below 0) and the pruned network's
-/// test accuracy is within [`STRONG_MARGIN`] of the target's from some n on;
-/// contradicts when the CI of the rate lies at or above 0 (more paths do not
-/// help); inconclusive with fewer than 3 values of n, or when no tested n
-/// reaches the margin (larger n would decide).
+const PENSIA: &str = "Pensia et al. 2020, Thm. 1 (a random network twice as deep, pruned by subset sum with n = O(log(d·l/ε)) paths per weight, is within ε of the target)";
+
+/// Pensia et al. 2020 (Thm. 1), as one family of declared claims decided
+/// together (Holm, α = 0.05 each way):
+/// 1. the pruned random network's largest output error on the test set
+///    (max over examples and classes of |pruned − target|) falls
+///    exponentially in n: the slope of ln(error) on n, over the per-n means
+///    of the constructions, lies below 0 (`Slope { Less, 0 }`); the
+///    interval comes from the scatter of the per-n values around the line;
+/// 2. the same for the largest realized-weight error (the subset-sum
+///    approximation the theorem is built on, Lueker 1998);
+/// 3. (this project's consequence of the theorem) at the largest configured
+///    n the pruned network's test accuracy is no worse than the target's by
+///    [`STRONG_MARGIN`] (non-inferiority). This needs independent random
+///    networks at that n; the experiment builds one random network per n
+///    (from `strong.seed`), so this claim is untestable here and says so.
 pub fn claims(s: &StrongSummary) -> Vec<Claim> {
     if s.pensia.is_empty() {
         return Vec::new();
     }
     let mut recs: Vec<&PensiaRecord> = s.pensia.iter().collect();
     recs.sort_by_key(|r| r.stats.paths);
-    let within = |r: &PensiaRecord| r.test_accuracy >= s.target_accuracy - STRONG_MARGIN;
-    let from = (0..recs.len())
-        .find(|&i| recs[i..].iter().all(|r| within(r)))
-        .map(|i| recs[i].stats.paths);
-    let obs: Vec<(f64, f64)> = recs
+    let ns = recs
         .iter()
-        .map(|r| (r.stats.paths as f64, r.stats.max_weight_error))
-        .collect();
-    let fit = stats::fit_exponential(&obs, "max weight error").ok();
-    let rows = recs
-        .iter()
-        .map(|r| {
-            format!(
-                "n = {}: {:.2}% (max weight error {:.2e})",
-                r.stats.paths,
-                100.0 * r.test_accuracy,
-                r.stats.max_weight_error
-            )
-        })
+        .map(|r| r.stats.paths.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let rate = fit
-        .as_ref()
-        .map(|f| f.describe())
-        .unwrap_or_else(|| "not fitted".into());
-    let (verdict, reason) = match (&fit, from) {
-        (Some(f), _) if f.distinct_x < 3 || f.ci.is_none() => (
-            Verdict::Inconclusive,
-            "fewer than 3 values of n: add more to `paths`".to_string(),
-        ),
-        (Some(f), _) if f.ci.is_some_and(|(lo, _)| lo >= 0.0) => (
-            Verdict::Contradicts,
-            "the weight error does not fall with n (95% CI of its rate at or above 0)".to_string(),
-        ),
-        (Some(f), Some(n)) if f.ci.is_some_and(|(_, hi)| hi < 0.0) => (
-            Verdict::Consistent,
-            format!("the weight error falls exponentially in n and the accuracy is within the margin from n = {n} on"),
-        ),
-        (Some(_), None) => (
-            Verdict::Inconclusive,
-            "no tested n reaches the margin: try larger n".to_string(),
-        ),
-        _ => (
-            Verdict::Inconclusive,
-            "the rate's 95% CI includes 0: more values of n would decide".to_string(),
-        ),
+    let curve = |f: fn(&PensiaRecord) -> f64| Evidence::Curve {
+        points: recs.iter().map(|r| (r.stats.paths as f64, f(r))).collect(),
     };
-    vec![Claim {
-        claim: format!(
-            "subset-sum pruning of a random network twice as deep approximates the target: accuracy within {:.0} point of the target's once n is large enough, weight error falling exponentially in n",
-            100.0 * STRONG_MARGIN
+    let decay = Hypothesis::Slope {
+        side: Side::Less,
+        null: 0.0,
+        log_x: false,
+    };
+    let rows = |f: fn(&PensiaRecord) -> f64| {
+        recs.iter()
+            .map(|r| format!("n = {}: {:.2e}", r.stats.paths, f(r)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let largest = recs.last().expect("not empty");
+    let accuracy_rows = recs
+        .iter()
+        .map(|r| format!("n = {}: {:.2}%", r.stats.paths, 100.0 * r.test_accuracy))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let items = vec![
+        Item::new(
+            Declared::paper(
+                "the largest output error of the subset-sum pruned random network (max over test examples and classes of |pruned − target|) falls exponentially in the number of paths per weight n",
+                PENSIA,
+                decay.clone(),
+            ),
+            curve(|r| r.output_max_error),
+            format!("one construction per n (n = {ns}); output max error {}", rows(|r| r.output_max_error)),
         ),
-        source: "Pensia et al. 2020, Thm. 1 (n = O(log(d·l/ε)) paths per weight)".into(),
-        measured: format!(
-            "target {:.2}%; {rows}; ln(max weight error) rate per path {rate}; one construction per n (seeded)",
-            100.0 * s.target_accuracy
+        Item::new(
+            Declared::paper(
+                "the largest realized-weight error of the subset-sum construction falls exponentially in n",
+                "Pensia et al. 2020, Thm. 1 via Lueker 1998 (each target weight is a subset sum of n random products to within 2^-Θ(n))",
+                decay,
+            ),
+            curve(|r| r.stats.max_weight_error),
+            format!("one construction per n; max weight error {}", rows(|r| r.stats.max_weight_error)),
         ),
-        verdict,
-        reason,
-    }]
+        Item::new(
+            Declared::project(
+                format!(
+                    "at the largest configured n the pruned random network's test accuracy is no worse than the target's by {:.0} point or more",
+                    100.0 * STRONG_MARGIN
+                ),
+                "a consequence of Pensia et al. 2020, Thm. 1 (outputs within ε keep the target's predictions); the margin is this project's",
+                Hypothesis::NonInferior { margin: STRONG_MARGIN },
+            )
+            .shown_in(" pp", 100.0),
+            Evidence::Untestable {
+                why: format!(
+                    "one random network per n (strong.seed), so no interval over random networks at n = {}; independent random networks (several seeds) at that n would make it testable",
+                    largest.stats.paths
+                ),
+            },
+            format!(
+                "target {:.2}%; pruned random network {accuracy_rows}",
+                100.0 * s.target_accuracy
+            ),
+        ),
+    ];
+    decide_family(items)
 }

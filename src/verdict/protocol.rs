@@ -497,9 +497,12 @@ pub fn decide(family: &[(Declared, Evidence)], alpha: f64) -> Vec<Decision> {
             } else {
                 Verdict::Inconclusive
             };
+            // Inconclusive: the stricter of the two levels, so the printed
+            // interval contains what neither test could exclude.
             let alpha_tested = match verdict {
                 Verdict::Contradicts => x_level,
-                _ => c_level,
+                Verdict::Consistent => c_level,
+                Verdict::Inconclusive => c_level.min(x_level),
             };
             let interval = t.se_dof.map(|(se, dof)| {
                 let q = t_upper(alpha_tested, dof);
@@ -684,7 +687,10 @@ impl Decision {
                 self.family,
                 self.alpha
             ),
-            None => format!("{what}: no interval (n = {})", self.n),
+            None => format!(
+                "{what}: no interval (n = {}); family of {} claims, α = {} each way",
+                self.n, self.family, self.alpha
+            ),
         };
         Claim {
             claim: d.claim.clone(),
@@ -1086,9 +1092,21 @@ mod tests {
         }
         let ni = Hypothesis::NonInferior { margin: 0.01 };
         for (k, (what, mean, sd)) in [
-            ("non-inferiority margin 1 pp, true difference −1 pp (at the margin), sd 1 pp, n = 5", -0.01, 0.01),
-            ("non-inferiority margin 1 pp, true difference +1 pp, sd 0.5 pp, n = 10", 0.01, 0.005),
-            ("non-inferiority margin 1 pp, true difference −4 pp, sd 1 pp, n = 10", -0.04, 0.01),
+            (
+                "non-inferiority margin 1 pp, true difference −1 pp (at the margin), sd 1 pp, n = 5",
+                -0.01,
+                0.01,
+            ),
+            (
+                "non-inferiority margin 1 pp, true difference +1 pp, sd 0.5 pp, n = 10",
+                0.01,
+                0.005,
+            ),
+            (
+                "non-inferiority margin 1 pp, true difference −4 pp, sd 1 pp, n = 10",
+                -0.04,
+                0.01,
+            ),
         ]
         .into_iter()
         .enumerate()
