@@ -496,7 +496,7 @@ pub fn write_summary(dir: &RunDir, s: &ElasticSummary) -> Result<()> {
 /// (1 point). Chen et al. call the transformed tickets "nearly the same
 /// competitive as" IMP's without a number; 1 point is this project's reading
 /// of that phrase, declared before the data.
-pub const MATCH_MARGIN: f64 = 0.01;
+pub const MATCH_MARGIN: f64 = crate::verdict::protocol::MATCHING_MARGIN;
 
 /// Where the claims come from.
 const CITE: &str = "Chen et al. 2021 (NeurIPS), The Elastic Lottery Ticket Hypothesis, Sec. 4 (transformed tickets against IMP's tickets on the receiving network and against random pruning)";

@@ -820,7 +820,7 @@ fn plot(dir: &RunDir, s: &ImpSummary) -> Result<()> {
 /// 1 percentage point, several times the init-to-init spread of dense
 /// LeNet-300-100 in this project's runs (about 0.3 points: imp_digits,
 /// lr_rewind_fashion). Shared by the LMC and lr-rewind experiments.
-pub const MATCHING_MARGIN: f64 = 0.01;
+pub const MATCHING_MARGIN: f64 = crate::verdict::protocol::MATCHING_MARGIN;
 
 /// The densities (fraction of prunable weights remaining) at which the IMP
 /// claims are tested, fixed before the data: Frankle & Carbin 2019, Fig. 3

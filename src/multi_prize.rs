@@ -420,7 +420,7 @@ pub fn write_summary(dir: &RunDir, s: &MpSummary) -> Result<()> {
 /// point). Diffenderfer & Kailkhura call the accuracy "comparable" and
 /// "similar (and sometimes even higher)" without a number; 1 point is this
 /// project's reading, declared before the data.
-pub const MATCH_MARGIN: f64 = 0.01;
+pub const MATCH_MARGIN: f64 = crate::verdict::protocol::MATCHING_MARGIN;
 
 /// Where the claims come from.
 const CITE: &str = "Diffenderfer & Kailkhura 2021 (ICLR), Sec. 1 (Multi-Prize LTH, prize 1) and Sec. 4 (MPT-1/32 against the dense weight-trained network as width grows: similar, sometimes higher, accuracy once wide enough)";

@@ -441,7 +441,7 @@ pub fn write_summary(dir: &RunDir, s: &ScaleSummary) -> Result<()> {
 /// point). Frankle & Carbin define winning tickets by "commensurate"
 /// accuracy without a number; 1 point is this project's reading, declared
 /// before the data.
-pub const MATCH_MARGIN: f64 = 0.01;
+pub const MATCH_MARGIN: f64 = crate::verdict::protocol::MATCHING_MARGIN;
 
 /// The width factor of the paper's own network (the unscaled base MLP,
 /// LeNet-300-100 by default), where the matching claim is tested.

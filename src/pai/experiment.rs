@@ -614,7 +614,7 @@ pub fn write_summary(dir: &RunDir, s: &PaiSummary) -> Result<()> {
 /// less than this. Frankle et al. 2021 (Sec. 5) state the finding without a
 /// number ("the same or higher accuracy"); 1 point is this project's choice,
 /// about the seed-to-seed spread of these networks' final accuracies.
-pub const LITTLE: f64 = 0.01;
+pub const LITTLE: f64 = crate::verdict::protocol::MATCHING_MARGIN;
 
 /// The methods whose ablations Frankle, Dziugaite, Roy & Carbin 2021 test
 /// (Sec. 5): their claim. PHEW (Patil & Dovrolis 2021) is not in the paper:

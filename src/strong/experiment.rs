@@ -529,7 +529,7 @@ pub fn write_summary(dir: &RunDir, s: &StrongSummary) -> Result<()> {
 /// which the pruned random network counts as reaching the target's
 /// accuracy. Pensia et al. 2020 bound the output error (Thm. 1), not the
 /// accuracy; 1 point is this project's choice of "the same accuracy".
-pub const STRONG_MARGIN: f64 = 0.01;
+pub const STRONG_MARGIN: f64 = crate::verdict::protocol::MATCHING_MARGIN;
 
 const PENSIA: &str = "Pensia et al. 2020, Thm. 1 (a random network twice as deep, pruned by subset sum with n = O(log(d·l/ε)) paths per weight, is within ε of the target)";
 
