@@ -112,6 +112,49 @@ fn steep_gap_is_consistent_and_favours_one_over_n() {
 }
 
 #[test]
+fn one_seed_or_standard_parameterization_leaves_the_regime_claims_untestable() {
+    let widths = [256usize, 512, 1024, 2048];
+    let run = |cfg: CompareConfig| {
+        let results = widths
+            .iter()
+            .flat_map(|&w| cfg.seeds.iter().map(move |&s| synthetic(w, s, (w as f64).powf(-0.9))))
+            .collect();
+        compare::summarize(&cfg, 0.1, "test".into(), (10, 10), results).unwrap()
+    };
+    let one = run(CompareConfig {
+        widths: widths.to_vec(),
+        seeds: vec![0],
+        ..Default::default()
+    });
+    assert_eq!(one.quantities[0].claim.verdict, Verdict::Inconclusive);
+    assert!(
+        one.quantities[0].claim.reason.contains("run at least 2 seeds"),
+        "{}",
+        one.quantities[0].claim.reason
+    );
+    let standard = run(CompareConfig {
+        widths: widths.to_vec(),
+        parameterization: lottery_tangent::models::Parameterization::Standard,
+        ..Default::default()
+    });
+    for q in standard.quantities.iter().filter(|q| q.regime_only) {
+        assert_eq!(q.claim.verdict, Verdict::Inconclusive, "{}", q.claim.line());
+        assert!(q.claim.reason.contains("NTK parameterization"), "{}", q.claim.reason);
+    }
+    // The pilot seed chose the regime and is left out of the test.
+    let three = run(CompareConfig {
+        widths: widths.to_vec(),
+        ..Default::default()
+    });
+    assert_eq!(three.regime_seed, Some(0));
+    assert!(
+        three.quantities[0].claim.measured.contains("n = 4"),
+        "{}",
+        three.quantities[0].claim.measured
+    );
+}
+
+#[test]
 fn two_widths_are_inconclusive() {
     let (_, s) = sweep(&[512, 1024], -0.9);
     for q in &s.quantities {

@@ -1122,7 +1122,11 @@ fn check_quantity(
             .filter(|r| !(spec.regime_only && Some(r.seed) == pilot))
             .map(|r| (r.width as f64, r.measured().and_then(&*spec.f).unwrap_or(f64::NAN)))
             .collect();
-        let evidence = if spec.regime_only && pilot.is_none() {
+        let evidence = if spec.regime_only && cfg.parameterization == Parameterization::Standard {
+            Evidence::Untestable {
+                why: "the theorem is stated for NTK parameterization (standard parameterization needs a learning rate ∝ 1/width, and this sweep uses one rate for every width); rerun with --parameterization ntk".into(),
+            }
+        } else if spec.regime_only && pilot.is_none() {
             Evidence::Untestable {
                 why: "with one seed the linear regime would be chosen on the values being tested; run at least 2 seeds (the first chooses the regime, the others test the claim)".into(),
             }
@@ -1140,7 +1144,7 @@ fn check_quantity(
             evidence,
         )
     });
-    let (mut verdict, mut reason) = match bound {
+    let (verdict, mut reason) = match bound {
         Some(_) => (Verdict::Inconclusive, String::new()),
         None => (
             Verdict::Inconclusive,
@@ -1173,12 +1177,6 @@ fn check_quantity(
             "; to decide, add widths above {largest} (its mean ΔΘ/Θ over seeds is {change}; the regime needs the pilot seed's below {}) until at least 3 widths are in the linear regime",
             cfg.regime_ntk_change
         ));
-    }
-    if cfg.parameterization == Parameterization::Standard && spec.regime_only {
-        verdict = Verdict::Inconclusive;
-        reason.push_str(
-            "; the theorem is stated for NTK parameterization (standard parameterization needs a learning rate ∝ 1/width, and this sweep uses one rate for every width)",
-        );
     }
     let refs_ref: Vec<(&str, f64)> = refs.iter().map(|(l, e)| (l.as_str(), *e)).collect();
     reason.push_str(&format!(
@@ -1264,9 +1262,9 @@ fn check_quantity(
 /// Decides the family of rate claims with the declared-claim protocol
 /// (Holm over the family, α = 0.05 each way) and writes each decision into
 /// its quantity's claim; a standard-parameterization sweep stays
-/// inconclusive on the regime claims (the theorem is for NTK
+/// untestable on the regime claims (the theorem is for NTK
 /// parameterization).
-fn decide_claims(cfg: &CompareConfig, quantities: &mut [QuantityFit], tests: Vec<Option<(Declared, Evidence)>>) {
+fn decide_claims(quantities: &mut [QuantityFit], tests: Vec<Option<(Declared, Evidence)>>) {
     let index: Vec<Option<usize>> = tests
         .iter()
         .scan(0usize, |k, t| {
@@ -1281,8 +1279,7 @@ fn decide_claims(cfg: &CompareConfig, quantities: &mut [QuantityFit], tests: Vec
     for (q, i) in quantities.iter_mut().zip(index) {
         let Some(i) = i else { continue };
         let d = decisions[i].claim();
-        let standard = cfg.parameterization == Parameterization::Standard && q.regime_only;
-        q.claim.verdict = if standard { Verdict::Inconclusive } else { d.verdict };
+        q.claim.verdict = d.verdict;
         q.claim.source = d.source;
         q.claim.measured = format!("{}; {}", d.measured, q.claim.measured);
         q.claim.reason = format!("{}{}", d.reason, q.claim.reason);
@@ -1317,7 +1314,7 @@ pub fn summarize(
         .into_iter()
         .map(|s| check_quantity(cfg, &results, &regime_widths, pilot, s))
         .unzip();
-    decide_claims(cfg, &mut quantities, tests);
+    decide_claims(&mut quantities, tests);
     let rmse_stats = &quantities[0].per_width;
     let local_rmse_slopes = rmse_stats
         .windows(2)
