@@ -545,6 +545,17 @@ fn cell_context(l: &LmcSummary, setting: &LrSetting, d: f64, k: Option<usize>) -
     )
 }
 
+/// A claim the papers make for their networks (VGG-19, ResNet-18, ResNet-20,
+/// VGG-16 on CIFAR-10), carried to the configured network and data: this
+/// project's hypothesis, citing where the paper makes it.
+fn extrapolated(claim: String, cite: &str, hypothesis: Hypothesis) -> Declared {
+    Declared::project(
+        claim,
+        format!("the paper's pattern carried to this network and data, from {cite}"),
+        hypothesis,
+    )
+}
+
 /// The verdicts (see the module docs), one Holm family
 /// ([`protocol::decide_family`]):
 ///
@@ -578,7 +589,7 @@ pub fn claims(s: &LrRewindSummary) -> Vec<Claim> {
             );
             let c2020 = "Frankle et al. 2020, Sec. 4 (ResNet-20 and VGG-16 on CIFAR-10 at the standard rate)";
             items.push(Item::new(
-                Declared::paper(
+                extrapolated(
                     format!(
                         "{at}: the IMP subnetwork rewound to k = 0 is unstable to SGD noise (instability > {t:.0} pp)"
                     ),
@@ -593,7 +604,7 @@ pub fn claims(s: &LrRewindSummary) -> Vec<Claim> {
                 ),
             ));
             items.push(Item::new(
-                Declared::paper(
+                extrapolated(
                     format!("{at}: the IMP subnetwork rewound to k = 0 is not matching (accuracy below dense by more than {m:.0} point)"),
                     "Frankle & Carbin 2019, Sec. 4 (VGG-19 and ResNet-18 on CIFAR-10: at the higher learning rate IMP finds no winning tickets)",
                     Hypothesis::Difference { side: Side::Less },
@@ -606,7 +617,7 @@ pub fn claims(s: &LrRewindSummary) -> Vec<Claim> {
                 ),
             ));
             items.push(Item::new(
-                Declared::paper(
+                extrapolated(
                     format!("{at}: the IMP subnetwork rewound to k = {late_k} is stable to SGD noise (instability < {t:.0} pp)"),
                     c2020,
                     Hypothesis::Difference { side: Side::Less },
@@ -616,7 +627,7 @@ pub fn claims(s: &LrRewindSummary) -> Vec<Claim> {
                 format!("the estimate is instability − {t:.0} pp; {}", cell_context(l, setting, d, late)),
             ));
             items.push(Item::new(
-                Declared::paper(
+                extrapolated(
                     format!("{at}: the IMP subnetwork rewound to k = {late_k} is matching (accuracy − dense > −{m:.0} point)"),
                     "Frankle et al. 2020, Sec. 4 (rewinding to k > 0 recovers matching subnetworks)",
                     Hypothesis::NonInferior {
@@ -634,7 +645,7 @@ pub fn claims(s: &LrRewindSummary) -> Vec<Claim> {
         let has_k0 = l.results.iter().any(|r| r.k == 0);
         for d in densities(l) {
             items.push(Item::new(
-                Declared::paper(
+                extrapolated(
                     format!(
                         "with a lower rate or warmup ({}, lr {}, warmup {}), {:.2}% of weights: the IMP subnetwork rewound to k = 0 is matching (accuracy − dense > −{m:.0} point)",
                         setting.name,
@@ -790,8 +801,16 @@ mod tests {
         assert_eq!(c.len(), 7);
         for x in &c {
             assert_eq!(x.verdict, Verdict::Consistent, "{}", x.line());
-            assert!(x.source.starts_with("the paper's claim: Frankle"), "{}", x.source);
         }
+        // The networks are not the papers': six claims carried over, the general one the paper's.
+        for x in &c[..6] {
+            assert!(
+                x.source.starts_with("this project's hypothesis: the paper's pattern"),
+                "{}",
+                x.source
+            );
+        }
+        assert!(c[6].source.starts_with("the paper's claim: Frankle"), "{}", c[6].source);
         assert!(c[6].claim.contains("matching only when"));
     }
 

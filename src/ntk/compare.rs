@@ -1082,7 +1082,7 @@ fn check_quantity(
     regime: &[usize],
     pilot: Option<u64>,
     spec: Spec,
-) -> (QuantityFit, Option<(Declared, Evidence)>) {
+) -> (QuantityFit, (Declared, Evidence)) {
     let widths = if spec.regime_only {
         regime.to_vec()
     } else {
@@ -1115,14 +1115,19 @@ fn check_quantity(
     // widths with a diverged seed left out whole.
     // The regime is chosen on the pilot seed, so the regime claims are
     // tested on the other seeds only (no selection on the tested values).
-    let test = bound.map(|b| {
+    let test = {
+        let b = bound.unwrap_or(f64::NAN);
         let points = results
             .iter()
             .filter(|r| widths.contains(&r.width))
             .filter(|r| !(spec.regime_only && Some(r.seed) == pilot))
             .map(|r| (r.width as f64, r.measured().and_then(&*spec.f).unwrap_or(f64::NAN)))
             .collect();
-        let evidence = if spec.regime_only && cfg.parameterization == Parameterization::Standard {
+        let evidence = if b.is_nan() {
+            Evidence::Untestable {
+                why: "the bound's exponent could not be computed (fewer than 2 widths with measured init norms)".into(),
+            }
+        } else if spec.regime_only && cfg.parameterization == Parameterization::Standard {
             Evidence::Untestable {
                 why: "the theorem is stated for NTK parameterization (standard parameterization needs a learning rate ∝ 1/width, and this sweep uses one rate for every width); rerun with --parameterization ntk".into(),
             }
@@ -1143,14 +1148,11 @@ fn check_quantity(
             },
             evidence,
         )
-    });
-    let (verdict, mut reason) = match bound {
-        Some(_) => (Verdict::Inconclusive, String::new()),
-        None => (
-            Verdict::Inconclusive,
-            "the bound's exponent could not be computed (fewer than 2 widths)".to_string(),
-        ),
     };
+    // The verdict and the first part of the reason come from the protocol
+    // (`decide_claims`); this adds what would decide it.
+    let verdict = Verdict::Inconclusive;
+    let mut reason = String::new();
     let measured_at = |w: usize| {
         results
             .iter()
@@ -1264,21 +1266,10 @@ fn check_quantity(
 /// its quantity's claim; a standard-parameterization sweep stays
 /// untestable on the regime claims (the theorem is for NTK
 /// parameterization).
-fn decide_claims(quantities: &mut [QuantityFit], tests: Vec<Option<(Declared, Evidence)>>) {
-    let index: Vec<Option<usize>> = tests
-        .iter()
-        .scan(0usize, |k, t| {
-            Some(t.as_ref().map(|_| {
-                *k += 1;
-                *k - 1
-            }))
-        })
-        .collect();
-    let family: Vec<(Declared, Evidence)> = tests.into_iter().flatten().collect();
+fn decide_claims(quantities: &mut [QuantityFit], family: Vec<(Declared, Evidence)>) {
     let decisions = protocol::decide(&family, protocol::ALPHA);
-    for (q, i) in quantities.iter_mut().zip(index) {
-        let Some(i) = i else { continue };
-        let d = decisions[i].claim();
+    for (q, d) in quantities.iter_mut().zip(&decisions) {
+        let d = d.claim();
         q.claim.verdict = d.verdict;
         q.claim.source = d.source;
         q.claim.measured = format!("{}; {}", d.measured, q.claim.measured);

@@ -281,7 +281,7 @@ pub fn claims(r: &LuekerResult) -> Vec<Claim> {
     let items = vec![
         Item::new(
             Declared::paper(
-                "the worst-case best subset-sum error of n uniform candidates falls exponentially in n, as 2^{-Θ(n)}",
+                "the worst-case best subset-sum error of n uniform candidates falls exponentially in n, as 2^{-Θ(n)} (tested: ln error falls with n at a constant rate per candidate, the slope of ln error on n below 0)",
                 "Lueker 1998, as used by Pensia et al. 2020 (Lemma 1)",
                 Hypothesis::Slope {
                     side: Side::Less,
