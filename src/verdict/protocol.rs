@@ -665,6 +665,10 @@ fn reason(d: &Declared, e: &Evidence, t: &Test, v: Verdict, a: f64) -> String {
             Hypothesis::NonInferior { margin } => Some(-margin),
             Hypothesis::RateBound { .. } | Hypothesis::Slope { .. } => None,
         };
+        if let Evidence::Peak { could_see: false, .. } = e {
+            out.push_str("; to decide: locations on both sides of where the peak is expected (so that its absence could be seen), then replicates");
+            return out;
+        }
         match (boundary.and_then(|b| replicates_to_decide(t, b, a)), &d.hypothesis) {
             (_, Hypothesis::RateBound { .. } | Hypothesis::Slope { .. }) => out.push_str(
                 "; to decide: more scales (a wider range of x narrows the slope's interval) or more replicates per scale",
