@@ -158,7 +158,7 @@ impl DoubleDescentConfig {
                     let net = Network::Mlp(mlp.clone());
                     let layers = net.prunable();
                     self.prune.validate(&layers)?;
-                    let counts = crate::imp::layer_counts(&net);
+                    let counts = net.prunable_counts();
                     self.prune.resolved(&layers).rounds_for_densities(
                         &counts,
                         &[d],

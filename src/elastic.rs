@@ -126,7 +126,7 @@ impl ElasticConfig {
             let layers = net.prunable();
             self.prune.validate(&layers)?;
             self.prune.resolved(&layers).rounds_for_densities(
-                &crate::imp::layer_counts(&net),
+                &net.prunable_counts(),
                 &self.densities,
                 60,
                 "elastic.densities",

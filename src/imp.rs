@@ -201,7 +201,7 @@ impl ImpConfig {
                 self.rewind_step,
             ));
         }
-        let counts = layer_counts(&exp.net);
+        let counts = exp.net.prunable_counts();
         self.prune
             .resolved(&layers)
             .planned_densities(&counts, &counts, self.rounds)?;
@@ -210,16 +210,6 @@ impl ImpConfig {
         }
         Ok(())
     }
-}
-
-/// Weights per prunable layer of `net`.
-pub fn layer_counts(net: &crate::models::Network) -> BTreeMap<String, usize> {
-    let prunable = net.prunable();
-    net.param_shapes()
-        .into_iter()
-        .filter(|(k, _)| prunable.contains(k))
-        .map(|(k, s)| (k, s.iter().product()))
-        .collect()
 }
 
 fn round_dir(dir: &RunDir, seed: u64, round: usize) -> Result<RunDir> {

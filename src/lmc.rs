@@ -196,7 +196,7 @@ impl LmcConfig {
         let layers = exp.net.prunable();
         imp.prune.validate(&layers)?;
         let spec = imp.prune.resolved(&layers);
-        let counts = crate::imp::layer_counts(&exp.net);
+        let counts = exp.net.prunable_counts();
         spec.rounds_for_densities(&counts, &imp.densities, MAX_PLANNED_ROUNDS, "lmc.imp.densities")
     }
 

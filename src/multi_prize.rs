@@ -202,7 +202,7 @@ fn run_unit(exp: &Experiment, cfg: &MultiPrizeConfig, u: &MpUnit, env: &UnitEnv)
     let base = cfg.validate(exp)?;
     let mlp = base.scaled(u.width_factor)?;
     let net = Network::Mlp(mlp.clone());
-    let weights = crate::imp::layer_counts(&net).values().sum();
+    let weights = net.prunable_counts().values().sum();
     let spec = crate::experiment::unit_spec(exp, u.seed);
     let opts = TrainOptions {
         progress: env.progress,

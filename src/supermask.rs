@@ -94,7 +94,7 @@ impl SupermaskConfig {
             return Err(Error::config("supermask.prune.rate", "a rate in (0, 1)", 0.0));
         }
         let spec = self.prune.resolved(&layers);
-        let counts = crate::imp::layer_counts(&exp.net);
+        let counts = exp.net.prunable_counts();
         Ok(spec
             .rounds_for_densities(&counts, &self.densities, MAX_ROUNDS, "supermask.densities")?
             .into_iter()

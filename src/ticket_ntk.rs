@@ -200,7 +200,7 @@ impl TicketNtkConfig {
         if self.prune.rate == 0.0 {
             return Err(Error::config("ticket_ntk.prune.rate", "a rate in (0, 1)", 0.0));
         }
-        let counts = crate::imp::layer_counts(&exp.net);
+        let counts = exp.net.prunable_counts();
         let plan = self.prune.resolved(&layers).rounds_for_densities(
             &counts,
             &self.densities,

@@ -98,11 +98,7 @@ impl TicketScaleConfig {
                 exp.net.describe(),
             ));
         };
-        let count = |m: &Mlp| {
-            crate::imp::layer_counts(&Network::Mlp(m.clone()))
-                .values()
-                .sum::<usize>()
-        };
+        let count = |m: &Mlp| Network::Mlp(m.clone()).prunable_counts().values().sum::<usize>();
         let base_weights = count(base);
         let targets: Vec<usize> = self
             .densities
@@ -133,7 +129,7 @@ impl TicketScaleConfig {
                     ));
                 }
                 let rounds = self.prune.resolved(&layers).rounds_for_densities(
-                    &crate::imp::layer_counts(&net),
+                    &net.prunable_counts(),
                     &dens,
                     80,
                     "ticket_scale.densities",

@@ -137,7 +137,7 @@ impl WeightAgnosticConfig {
         if self.prune.rate == 0.0 {
             return Err(Error::config("weight_agnostic.prune.rate", "a rate in (0, 1)", 0.0));
         }
-        let counts = crate::imp::layer_counts(&exp.net);
+        let counts = exp.net.prunable_counts();
         self.prune
             .resolved(&layers)
             .rounds_for_densities(&counts, &self.densities, 60, "weight_agnostic.densities")

@@ -236,6 +236,16 @@ impl Network {
         }
     }
 
+    /// Weights per prunable layer, by parameter name.
+    pub fn prunable_counts(&self) -> BTreeMap<String, usize> {
+        let prunable = self.prunable();
+        self.param_shapes()
+            .into_iter()
+            .filter(|(k, _)| prunable.contains(k))
+            .map(|(k, s)| (k, s.iter().product()))
+            .collect()
+    }
+
     /// Names of the parameters pruning acts on (the weights).
     pub fn prunable(&self) -> Vec<String> {
         match self {

@@ -136,7 +136,7 @@ impl PaiConfig {
                 self.imp_rewind_step,
             ));
         }
-        let counts = crate::imp::layer_counts(&exp.net);
+        let counts = exp.net.prunable_counts();
         let spec = self.prune.resolved(&layers);
         let plan = spec.rounds_for_densities(&counts, &self.densities, MAX_ROUNDS, "pai.densities")?;
         let targets: Vec<Target> = self
