@@ -38,6 +38,7 @@ use crate::experiment::UnitEnv;
 use crate::imp::{Imp, ImpConfig};
 use crate::models::{Mlp, Network};
 use crate::ntk::diagnostics::kernel_regression;
+use crate::ntk::diagnostics::MAX_KERNEL_EXAMPLES;
 use crate::ntk::empirical::{mlp_ntk, KernelKind};
 use crate::ntk::linearize::Linearized;
 use crate::params::ParamSet;
@@ -53,8 +54,6 @@ use crate::{Error, Result};
 /// Train error at or below which a network counts as fitting (interpolating)
 /// the noisy training set.
 pub const FIT_ERROR: f64 = 0.01;
-/// The most training examples kernel regression takes (Θ(X, X) is n² f64).
-pub const MAX_KERNEL_EXAMPLES: usize = 8000;
 /// Rounds searched for the ticket density.
 const MAX_ROUNDS: usize = 60;
 

@@ -164,12 +164,12 @@ impl TicketNtkConfig {
         if let Some(w) = methods.windows(2).find(|w| w[0] == w[1]) {
             return Err(Error::config("ticket_ntk.methods", "distinct methods", w[0].name()));
         }
-        if self.kernel_examples > exp.split.train.len().min(crate::double_descent::MAX_KERNEL_EXAMPLES) {
+        if self.kernel_examples > exp.split.train.len().min(crate::ntk::diagnostics::MAX_KERNEL_EXAMPLES) {
             return Err(Error::config(
                 "ticket_ntk.kernel_examples",
                 format!(
                     "at most {} (the training set, and the kernel regression limit)",
-                    exp.split.train.len().min(crate::double_descent::MAX_KERNEL_EXAMPLES)
+                    exp.split.train.len().min(crate::ntk::diagnostics::MAX_KERNEL_EXAMPLES)
                 ),
                 self.kernel_examples,
             ));

@@ -134,6 +134,10 @@ pub struct Regression {
     pub ridge: f64,
 }
 
+/// The most training examples the experiments hand to kernel regression:
+/// `Θ(X, X)` is `n²` f64 (8,000 examples: 512 MB).
+pub const MAX_KERNEL_EXAMPLES: usize = 8000;
+
 /// Kernel regression on `train`, evaluated on `train` and `test`, with the
 /// kernel `k(a, na, b, nb)` (row-major `[na, nb]`): `λ = ridge · tr K / n`,
 /// grown 10x (at most 6 times) until `K + λI` is positive definite. The test
