@@ -761,34 +761,26 @@ mod tests {
         assert!(v[0].reason.contains("not testable"), "{}", v[0].reason);
         assert!(v[1].reason.contains("no generalization to compare"), "{}", v[1].reason);
         // The network groks; the linearization fits and stays at chance: consistent.
-        let mut c: Vec<GrokCurve> = (0..3)
-            .map(|i| {
-                curve(
-                    i,
-                    Model::Network,
-                    &steps,
-                    steps[10],
-                    Some(steps[30]),
-                    0.99 + 0.003 * i as f64,
-                )
-            })
-            .collect();
+        let groks = || -> Vec<GrokCurve> {
+            (0..3)
+                .map(|i| {
+                    curve(
+                        i,
+                        Model::Network,
+                        &steps,
+                        steps[10],
+                        Some(steps[30]),
+                        0.99 + 0.003 * i as f64,
+                    )
+                })
+                .collect()
+        };
+        let mut c = groks();
         c.extend((0..3).map(|i| curve(i, Model::Linearized, &steps, steps[10], None, 0.01 + 0.002 * i as f64)));
         let v = claims(&summary(c));
         assert_eq!(v[1].verdict, Verdict::Consistent, "{:?}", v[1]);
         // The linearization generalizes too (a 1-point gap): contradicts.
-        let mut c: Vec<GrokCurve> = (0..3)
-            .map(|i| {
-                curve(
-                    i,
-                    Model::Network,
-                    &steps,
-                    steps[10],
-                    Some(steps[30]),
-                    0.99 + 0.003 * i as f64,
-                )
-            })
-            .collect();
+        let mut c = groks();
         c.extend((0..3).map(|i| {
             curve(
                 i,
