@@ -1,4 +1,4 @@
-//! Cost of pruning at initialization against training (issue 13): each
+//! Cost of pruning at initialization against training: each
 //! method's mask for LeNet-300-100 (784-300-100-10) at 10% and 1.4% kept,
 //! next to one training step (batch 60, SGD momentum) of the same network.
 //! The target is a cost of a few training steps; SynFlow's 100 rounds are

@@ -4,7 +4,7 @@
 //! optimizer step (forward, backward, update). Also measures the candle
 //! autodiff path on the same network as an in-run peer.
 //!
-//! Reference measured on this machine (issue): PyTorch CPU, 2 threads, same
+//! Reference measured on this machine: PyTorch CPU, 2 threads, same
 //! network: about 80k samples/s at batch 60, 122k at batch 128.
 
 use candle_core::Device;
@@ -69,7 +69,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// Conv nets on 28x28x1 inputs at batch 128, SGD + momentum (issue 12):
+/// Conv nets on 28x28x1 inputs at batch 128, SGD + momentum:
 /// LeNet-5 (5x5 valid convolutions 6/16, FC 120-84), Conv-4 (3x3 same
 /// convolutions 64, 64, pool, 128, 128, pool, FC 256-256) and ResNet-20, the
 /// slice path (direct 3x3 convolutions, im2col + GEMM for the others)

@@ -322,8 +322,8 @@ impl TrainConfig {
 /// data, model, train) and the experiments' own tables (`[imp]`, `[lmc]`,
 /// ...), kept here as raw TOML. The base config knows nothing of
 /// experiments: each experiment deserializes its own table
-/// ([`ExperimentConfig::table`]); [`crate::experiment::check_tables`] (the
-/// registry) rejects unknown tables and keys when the file is read.
+/// ([`ExperimentConfig::table`]); the runner's registry rejects unknown
+/// tables and keys when a command reads the file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentConfig {
     #[serde(default = "default_name")]
@@ -521,8 +521,9 @@ fn find_big_integers(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String,
 }
 
 impl ExperimentConfig {
-    /// Parses TOML text (`origin` names it in errors); unknown tables or
-    /// keys, also inside experiment tables, are errors.
+    /// Parses TOML text (`origin` names it in errors); unknown keys of the
+    /// base config are errors (the experiment tables are checked by the
+    /// experiment that owns them).
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
         let mut c: ExperimentConfig = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
         // Modular data has one-hot operands: unless the file says otherwise,
@@ -538,10 +539,19 @@ impl ExperimentConfig {
                 c.data.preprocess = crate::data::Preprocess::None;
             }
         }
-        crate::experiment::check_tables(&c.tables).map_err(|e| Error::Parse {
-            path: origin.into(),
-            msg: e.to_string(),
-        })?;
+        // Beside the base keys, only tables (which experiment owns each is
+        // the registry's to check): a stray value is a misspelt base key.
+        if let Some((k, _)) = c.tables.iter().find(|(_, v)| !v.is_table()) {
+            return Err(Error::Parse {
+                path: origin.into(),
+                msg: Error::config(
+                    k.clone(),
+                    "one of name, seed, [data], [model], [train], or an experiment table",
+                    "an unknown key",
+                )
+                .to_string(),
+            });
+        }
         Ok(c)
     }
 

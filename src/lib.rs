@@ -2,40 +2,32 @@
 //! ticket hypothesis (Frankle & Carbin 2019) to the neural tangent kernel view
 //! (Jacot et al. 2018; Lee et al. 2019).
 //!
+//! Layers import only downward:
+//! `rng`, `params`, `paths` → [`data`] → [`models`] → [`train`] → the methods
+//! ([`prune`], [`pai`], [`strong`], [`ntk`]: pure functions, no experiments) →
+//! [`report`] (verdicts, plots) and [`config`] (the base config) → [`runner`]
+//! (the experiment trait, run directories, shards, merge, the command line) →
+//! [`experiments`] (one file or folder each, and the registry) → binaries.
 //! Parameters are named, sorted [`params::ParamSet`]s; models are functions of
-//! (parameters, input); the math core is pure functions; binaries parse, load,
-//! call and write.
+//! (parameters, input).
 
 pub mod config;
 pub mod data;
 pub mod device;
-pub mod double_descent;
-pub mod elastic;
 pub mod error;
-pub mod experiment;
-pub mod grokking;
-pub mod imp;
-pub mod kernel_velocity;
-pub mod lmc;
-pub mod lr_rewind;
+pub mod experiments;
 pub mod memory;
 pub mod models;
-pub mod multi_prize;
 pub mod ntk;
 pub mod pai;
 pub mod params;
 pub mod paths;
-pub mod plot;
 pub mod prune;
+pub mod report;
 pub mod rng;
-pub mod run;
+pub mod runner;
 pub mod stats;
 pub mod strong;
-pub mod supermask;
-pub mod ticket_ntk;
-pub mod ticket_scale;
 pub mod train;
-pub mod verdict;
-pub mod weight_agnostic;
 
 pub use error::{Error, Result};

@@ -326,3 +326,13 @@ mod tests {
         assert!(e.contains("t.csv"), "{e}");
     }
 }
+
+/// A duration for people: `42 s`, `3 min 20 s`, `1 h 05 min`.
+pub fn human_seconds(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
+    }
+}

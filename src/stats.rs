@@ -1,6 +1,6 @@
 //! Small statistics shared by every experiment: mean, spread, 95% t
 //! intervals and least-squares fits (power law, exponential) with an interval
-//! on the slope. Verdicts ([`crate::verdict`]) are stated from these.
+//! on the slope. Verdicts ([`crate::report::verdict`]) are stated from these.
 //!
 //! Slopes against a scale parameter (width, number of candidates) are fitted
 //! by [`fit_power_law`]: ordinary least squares of `ln y` on `ln x` over every

@@ -1,5 +1,5 @@
 //! LeNet-300-100 on Fashion-MNIST for 2 epochs reaches >= 84% test accuracy
-//! (the foundation issue's bar; measured 85.5-86.2% over seeds 0-2 with
+//! (the project's bar; measured 85.5-86.2% over seeds 0-2 with
 //! experiments/lenet_fashion.toml). Runs in a few seconds; reported as
 //! ignored, with the reason, when Debian's dataset-fashion-mnist is not
 //! installed (build.rs; CI installs it).

@@ -374,7 +374,7 @@ fn results_honour_the_umask() {
 
 #[test]
 fn locks_say_who_holds_them_and_a_reused_pid_is_taken_over() {
-    use lottery_tangent::run::RunLock;
+    use lottery_tangent::runner::context::RunLock;
     let d = tempfile::tempdir().unwrap();
     let root = d.path();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();

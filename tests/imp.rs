@@ -2,7 +2,7 @@
 
 use candle_core::Device;
 use lottery_tangent::config::ExperimentConfig;
-use lottery_tangent::imp::{self, Control, ImpConfig, Variant};
+use lottery_tangent::experiments::imp::{self, Control, ImpConfig, Variant};
 use lottery_tangent::paths::RunDir;
 use lottery_tangent::prune::PruneSpec;
 

@@ -3,7 +3,7 @@
 
 use candle_core::Device;
 use lottery_tangent::config::ExperimentConfig;
-use lottery_tangent::lmc::{self, barrier, evaluate_path, LmcConfig};
+use lottery_tangent::experiments::lmc::{self, barrier, evaluate_path, LmcConfig};
 use lottery_tangent::models::Network;
 use lottery_tangent::params::Mask;
 use lottery_tangent::paths::RunDir;
@@ -191,7 +191,7 @@ fn instability_analysis_works_for_the_conv_net() {
 /// pair; the report has the matching verdict and the per-density figures.
 #[test]
 fn per_k_imp_subnetworks_are_found_by_imp_rewound_to_k() {
-    use lottery_tangent::lmc::LmcImpConfig;
+    use lottery_tangent::experiments::lmc::LmcImpConfig;
     use lottery_tangent::prune::PruneSpec;
     let exp = experiment(120);
     let cfg = LmcConfig {
@@ -294,7 +294,7 @@ fn children_can_inherit_the_parent_momentum() {
 /// shapes do not match, densities outside (0, 1), two sparse modes at once.
 #[test]
 fn bad_sparse_lmc_input_is_refused() {
-    use lottery_tangent::lmc::LmcImpConfig;
+    use lottery_tangent::experiments::lmc::LmcImpConfig;
     use lottery_tangent::params::{Array, ParamSet};
     let exp = experiment(60);
     let dir = tempfile::tempdir().unwrap();

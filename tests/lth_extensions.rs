@@ -3,7 +3,7 @@
 //! (kernel distance and onsets, effective rank, kernel-target alignment):
 //! the definitions, checked directly.
 
-use lottery_tangent::elastic::transform;
+use lottery_tangent::experiments::elastic::transform;
 use lottery_tangent::models::{Activation, Mlp, Parameterization};
 use lottery_tangent::params::{Array, Mask, ParamSet};
 use lottery_tangent::strong::edge_popup::{EdgePopup, WeightInit};
@@ -196,8 +196,8 @@ fn adamw_decays_weights_apart_from_the_gradient() {
 
 // ---- Kernel velocity (Fort et al. 2020) ----
 
-use lottery_tangent::kernel_velocity::{KernelPoint, KernelTrace, KernelVelocityConfig, SeedResult};
-use lottery_tangent::lmc::KSummary;
+use lottery_tangent::experiments::kernel_velocity::{KernelPoint, KernelTrace, KernelVelocityConfig, SeedResult};
+use lottery_tangent::experiments::lmc::KSummary;
 use lottery_tangent::ntk::empirical::{Kernel, KernelKind};
 
 fn kernel(data: Vec<f32>) -> Kernel {
@@ -242,7 +242,7 @@ fn ksum(k: usize, instability: f64) -> KSummary {
         mean: instability,
         min: instability,
         max: instability,
-        stable: instability < lottery_tangent::lmc::STABLE_THRESHOLD,
+        stable: instability < lottery_tangent::experiments::lmc::STABLE_THRESHOLD,
         accuracy: 0.9,
     }
 }

@@ -4,17 +4,17 @@
 //! consistent.
 
 use lottery_tangent::data::Split;
-use lottery_tangent::models::Network;
-use lottery_tangent::ntk::compare::{
+use lottery_tangent::experiments::ntk_compare::{
     self, CompareConfig, CompareSummary, Diverging, LayerChange, LayerRole, LinearMethod, Measurements, Outcome,
     Timings, WidthResult,
 };
+use lottery_tangent::models::Network;
 use lottery_tangent::ntk::dynamics::exact_linear_gd;
 use lottery_tangent::ntk::empirical::{mlp_ntk, KernelKind};
 use lottery_tangent::ntk::linearize::Linearized;
 use lottery_tangent::paths::RunDir;
+use lottery_tangent::report::verdict::Verdict;
 use lottery_tangent::train::{self, Loss, TrainOptions, Trainable};
-use lottery_tangent::verdict::Verdict;
 
 /// A measured result whose function gap is `gap`, everything else plausible
 /// and in the linear regime (ΔΘ/Θ = 0.05).
@@ -75,7 +75,7 @@ fn sweep(widths: &[usize], slope: f64) -> (CompareConfig, CompareSummary) {
             results.push(synthetic(w, seed, (w as f64).powf(slope) * jitter));
         }
     }
-    let s = compare::summarize(&cfg, 0.1, "test".into(), (10, 10), results).unwrap();
+    let s = ntk_compare::summarize(&cfg, 0.1, "test".into(), (10, 10), results).unwrap();
     (cfg, s)
 }
 
@@ -119,7 +119,7 @@ fn one_seed_or_standard_parameterization_leaves_the_regime_claims_untestable() {
             .iter()
             .flat_map(|&w| cfg.seeds.iter().map(move |&s| synthetic(w, s, (w as f64).powf(-0.9))))
             .collect();
-        compare::summarize(&cfg, 0.1, "test".into(), (10, 10), results).unwrap()
+        ntk_compare::summarize(&cfg, 0.1, "test".into(), (10, 10), results).unwrap()
     };
     let one = run(CompareConfig {
         widths: widths.to_vec(),
@@ -183,7 +183,7 @@ fn widths_outside_the_linear_regime_do_not_carry_the_verdict() {
             results.push(r);
         }
     }
-    let s = compare::summarize(&cfg, 0.1, "test".into(), (10, 10), results).unwrap();
+    let s = ntk_compare::summarize(&cfg, 0.1, "test".into(), (10, 10), results).unwrap();
     assert_eq!(s.regime_widths, vec![256, 512]);
     assert_eq!(s.quantities[0].claim.verdict, Verdict::Inconclusive);
     assert!(s.quantities[0].fit_all.as_ref().unwrap().distinct_x == 4);
@@ -197,7 +197,7 @@ fn bad_inputs_give_inconclusive_reports_without_nan() {
         seeds: vec![3],
         ..Default::default()
     };
-    let s1 = compare::summarize(&one, 0.1, "test".into(), (10, 10), vec![synthetic(128, 3, 0.1)]).unwrap();
+    let s1 = ntk_compare::summarize(&one, 0.1, "test".into(), (10, 10), vec![synthetic(128, 3, 0.1)]).unwrap();
     let diverged = CompareConfig {
         widths: vec![64, 128],
         seeds: vec![0],
@@ -214,12 +214,12 @@ fn bad_inputs_give_inconclusive_reports_without_nan() {
             ..synthetic(w, 0, 0.1)
         })
         .collect();
-    let s2 = compare::summarize(&diverged, 0.1, "test".into(), (10, 10), results).unwrap();
+    let s2 = ntk_compare::summarize(&diverged, 0.1, "test".into(), (10, 10), results).unwrap();
     for s in [&s1, &s2] {
         assert!(s.quantities.iter().all(|q| q.claim.verdict == Verdict::Inconclusive));
         let dir = tempfile::tempdir().unwrap();
         let rd = RunDir::create(dir.path()).unwrap();
-        compare::write_report(&rd, s).unwrap();
+        ntk_compare::write_report(&rd, s).unwrap();
         let md = std::fs::read_to_string(rd.report_md()).unwrap();
         assert!(!md.contains("NaN") && !md.contains("inf "), "{md}");
         assert!(md.contains("## Verdicts") && md.contains("inconclusive"));
@@ -227,7 +227,7 @@ fn bad_inputs_give_inconclusive_reports_without_nan() {
         let back: CompareSummary = lottery_tangent::paths::read_json(&rd.summary_json()).unwrap();
         assert_eq!(back.quantities.len(), s.quantities.len());
     }
-    assert!(compare::table(&s2).contains("network diverged at step 7"));
+    assert!(ntk_compare::table(&s2).contains("network diverged at step 7"));
     assert!(s2.quantities[0]
         .claim
         .measured
@@ -323,7 +323,7 @@ fn divergence_is_an_outcome() {
     let (mut cfg, split) = small_split(32, 16);
     cfg.widths = vec![32];
     cfg.lr = Some(50.0);
-    let r = compare::run_width(&cfg, &split, 32, 0, 50.0, false).unwrap();
+    let r = ntk_compare::run_width(&cfg, &split, 32, 0, 50.0, false).unwrap();
     assert!(r.lambda_max_init * 50.0 / 32.0 > 2.0);
     assert!(
         matches!(
@@ -336,7 +336,7 @@ fn divergence_is_an_outcome() {
         "{:?}",
         r.outcome
     );
-    assert!(compare::width_line(&r).contains("linearization DIVERGED"));
+    assert!(ntk_compare::width_line(&r).contains("linearization DIVERGED"));
 }
 
 #[test]
@@ -345,7 +345,7 @@ fn small_sweep_is_consistent() {
     cfg.widths = vec![32, 256];
     cfg.seeds = vec![0, 1];
     cfg.steps = 30;
-    let mut choice = compare::choose_lr(&cfg, &split).unwrap();
+    let mut choice = ntk_compare::choose_lr(&cfg, &split).unwrap();
     let lr = choice.lr;
     assert!(lr > 0.0 && choice.source.contains("full NTK"), "{}", choice.source);
     let mut results = Vec::new();
@@ -354,11 +354,13 @@ fn small_sweep_is_consistent() {
             // The cached init kernel gives the same result as computing it again.
             let init = choice.take_init(w, seed);
             assert!(init.is_some());
-            let r = compare::run_width_with(&cfg, &split, w, seed, lr, false, init).unwrap();
+            let r = ntk_compare::run_width_with(&cfg, &split, w, seed, lr, false, init).unwrap();
             if seed == 0 {
                 assert_eq!(
                     r.outcome,
-                    compare::run_width(&cfg, &split, w, seed, lr, false).unwrap().outcome
+                    ntk_compare::run_width(&cfg, &split, w, seed, lr, false)
+                        .unwrap()
+                        .outcome
                 );
             }
             results.push(r);
@@ -386,7 +388,7 @@ fn small_sweep_is_consistent() {
             .sum::<f64>()
     };
     assert!(change(256) < change(32));
-    let s = compare::summarize(&cfg, lr, "test".into(), (64, 40), results).unwrap();
+    let s = ntk_compare::summarize(&cfg, lr, "test".into(), (64, 40), results).unwrap();
     assert!(s.quantities.len() >= 6);
     assert_eq!(s.local_rmse_slopes.len(), 1);
     assert!(s.verdict.contains("Lee et al. 2019"));

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use lottery_tangent::plot::*;
+use lottery_tangent::report::plot::*;
 use lottery_tangent::Error;
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];

@@ -2,7 +2,7 @@
 //! changed config or another command is refused with the differing keys
 //! named, `--force` starts over and lists what it removed.
 
-use lottery_tangent::run::{config_diff, RunContext, RunLock, Start};
+use lottery_tangent::runner::context::{config_diff, RunContext, RunLock, Start};
 
 #[test]
 fn same_config_continues_and_a_changed_one_is_refused() {
@@ -107,21 +107,19 @@ fn a_fresh_run_that_wrote_nothing_leaves_nothing_behind() {
 #[test]
 fn unknown_tables_and_keys_are_errors_when_the_config_is_read() {
     use lottery_tangent::config::ExperimentConfig;
-    let e = ExperimentConfig::from_toml("[prune]\nrate = 0.2\n", "t.toml")
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("t.toml") && e.contains("prune"), "{e}");
-    let e = ExperimentConfig::from_toml("[imp]\nroundz = 3\n", "t.toml")
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("t.toml") && e.contains("roundz"), "{e}");
+    let reg = lottery_tangent::experiments::registry();
+    let check = |text: &str| ExperimentConfig::from_toml(text, "t.toml").and_then(|c| reg.check_tables(&c.tables));
+    let e = check("[prune]\nrate = 0.2\n").unwrap_err().to_string();
+    assert!(e.contains("prune") && e.contains("imp"), "{e}");
+    let e = check("[imp]\nroundz = 3\n").unwrap_err().to_string();
+    assert!(e.contains("[imp]") && e.contains("roundz"), "{e}");
     let e = ExperimentConfig::from_toml("nmae = \"x\"\n", "t.toml")
         .unwrap_err()
         .to_string();
     assert!(e.contains("nmae"), "{e}");
     // a known table is read by its experiment, with its defaults
     let c = ExperimentConfig::from_toml("[imp]\nrounds = 3\n", "t.toml").unwrap();
-    let imp: lottery_tangent::imp::ImpConfig = c.table("imp").unwrap().unwrap();
+    let imp: lottery_tangent::experiments::imp::ImpConfig = c.table("imp").unwrap().unwrap();
     assert_eq!(imp.rounds, 3);
     assert_eq!(imp.seeds, vec![0]);
 }

@@ -180,8 +180,8 @@ fn edge_popup_learns_a_supermask() {
 #[test]
 fn output_errors_with_rescaling_are_in_the_targets_units() {
     use lottery_tangent::config::ExperimentConfig;
+    use lottery_tangent::experiments::strong::{self, StrongConfig};
     use lottery_tangent::paths::RunDir;
-    use lottery_tangent::strong::experiment::{self, StrongConfig};
     let text = r#"
         name = "strong_rescale"
         [data]
@@ -211,7 +211,7 @@ fn output_errors_with_rescaling_are_in_the_targets_units() {
             edge_popup_score_init: Default::default(),
             rescale_to,
         };
-        experiment::run(
+        strong::run(
             &exp,
             &cfg,
             &RunDir::create(dir.path().join(name)).unwrap(),

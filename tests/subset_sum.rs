@@ -2,7 +2,7 @@
 //! version) and the Lueker experiment.
 
 use candle_core::Device;
-use lottery_tangent::strong::lueker;
+use lottery_tangent::experiments::lueker;
 use lottery_tangent::strong::subset_sum::{batched, brute_force, exact, subset_sum_of, Solution};
 use proptest::prelude::*;
 

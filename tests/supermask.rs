@@ -3,10 +3,10 @@
 
 use candle_core::Device;
 use lottery_tangent::config::ExperimentConfig;
+use lottery_tangent::experiments::supermask::{self, SupermaskConfig, SupermaskRecord, SupermaskSummary};
 use lottery_tangent::paths::RunDir;
 use lottery_tangent::prune::Criterion;
-use lottery_tangent::supermask::{self, SupermaskConfig, SupermaskRecord, SupermaskSummary};
-use lottery_tangent::verdict::Verdict;
+use lottery_tangent::report::verdict::Verdict;
 
 fn experiment() -> lottery_tangent::config::Experiment {
     let text = r#"

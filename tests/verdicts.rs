@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use lottery_tangent::imp::{self, ImpSummary, RoundRecord, RunRecord};
-use lottery_tangent::lmc::{self, LmcSummary, PairResult, PathEval};
-use lottery_tangent::strong::experiment::{self as strong, PensiaRecord, StrongSummary};
-use lottery_tangent::strong::lueker;
+use lottery_tangent::experiments::imp::{self, ImpSummary, RoundRecord, RunRecord};
+use lottery_tangent::experiments::lmc::{self, LmcSummary, PairResult, PathEval};
+use lottery_tangent::experiments::lueker;
+use lottery_tangent::experiments::strong::{self as strong, PensiaRecord, StrongSummary};
+use lottery_tangent::report::verdict::{claims_markdown, Verdict};
 use lottery_tangent::strong::pensia::ConstructionStats;
-use lottery_tangent::verdict::{claims_markdown, Verdict};
 
 fn run(acc: f64) -> RunRecord {
     RunRecord {

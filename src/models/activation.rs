@@ -15,7 +15,7 @@ pub enum Activation {
     /// The identity (a deep linear network).
     Identity,
     /// sign(z) (0 at 0, as `torch.sign`), for binary-activation networks
-    /// (multi-prize tickets, [`crate::multi_prize`]). Its "derivative" is
+    /// (multi-prize tickets, [`crate::experiments::multi_prize`]). Its "derivative" is
     /// the straight-through estimate of Bi-Real Net (Liu et al. 2018), the
     /// quadratic spline `2 (1 − |z|)` on |z| < 1 and 0 outside, as in
     /// chrundle/biprop `models/frankle.py` `F_BinAct.backward`: it trains

@@ -5,7 +5,7 @@
 //! Why by hand: im2col + GEMM (the path it replaces for these layers)
 //! copies every input 9 times and then repacks the copy inside the GEMM;
 //! on a 2-core machine the GEMMs alone ran at 50-107 GFLOP/s, slower than
-//! PyTorch's whole step (stop-19 measurements in issue 12). This is the
+//! PyTorch's whole step (measured on the 2-core reference machine). This is the
 //! "implicit GEMM" / direct convolution oneDNN uses, reduced to one register
 //! tile: no copy larger than one padded activation, no packing.
 //!

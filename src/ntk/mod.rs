@@ -2,7 +2,6 @@
 //! (Lee et al. 2019).
 
 pub mod analytic;
-pub mod compare;
 pub mod diagnostics;
 pub mod dynamics;
 pub mod empirical;

@@ -20,7 +20,6 @@
 //! choice comes from a seed; GraSP's Hessian-gradient product is a central
 //! difference of gradients instead of double backpropagation.
 
-pub mod experiment;
 pub mod grasp;
 pub mod magnitude;
 pub mod phew;

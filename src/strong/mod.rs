@@ -3,7 +3,5 @@
 //! Lueker 1998; Ramanujan et al. 2020).
 
 pub mod edge_popup;
-pub mod experiment;
-pub mod lueker;
 pub mod pensia;
 pub mod subset_sum;

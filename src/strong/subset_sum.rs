@@ -4,7 +4,7 @@
 //! This is the core of the strong lottery ticket constructions of Pensia et
 //! al. (2020, "Optimal lottery tickets via SubsetSum"): a target weight is
 //! approximated by a subset of random weights, and Lueker (1998) shows that
-//! `n` random candidates reach error `2^{-Θ(n)}` (see [`crate::strong::lueker`]).
+//! `n` random candidates reach error `2^{-Θ(n)}` (see [`crate::experiments::lueker`]).
 //!
 //! Three solvers:
 //! - [`exact`] (and the reusable [`MeetInMiddle`]): Horowitz & Sahni's (1974)

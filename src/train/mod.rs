@@ -4,7 +4,6 @@ pub mod cache;
 pub mod loss;
 pub mod objective;
 pub mod optim;
-pub mod report;
 pub mod schedule;
 pub mod state;
 pub mod trainer;

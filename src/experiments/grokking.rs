@@ -34,17 +34,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
-use crate::experiment::UnitEnv;
 use crate::models::{Mlp, Network};
 use crate::ntk::empirical::{mlp_ntk, KernelKind};
 use crate::ntk::linearize::Linearized;
 use crate::params::ParamSet;
 use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::{self, Claim};
+use crate::runner::UnitEnv;
 use crate::stats;
 use crate::train::{self, Supervised, TrainOptions, Trainable};
-use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// Train accuracy that counts as fitting the training set (this project's level).
@@ -96,7 +96,7 @@ impl Default for GrokkingConfig {
 impl GrokkingConfig {
     /// Checks everything before any training; returns the MLP.
     pub fn validate(&self, exp: &Experiment) -> Result<Mlp> {
-        crate::experiment::check_seeds(&self.seeds, "grokking.seeds")?;
+        crate::runner::check_seeds(&self.seeds, "grokking.seeds")?;
         if self.evals < 2 {
             return Err(Error::config(
                 "grokking.evals",
@@ -291,14 +291,34 @@ fn run_unit(exp: &Experiment, cfg: &GrokkingConfig, u: &GrokUnit, env: &UnitEnv)
 /// `ltk grokking` on the experiment layer: one unit per (seed, model).
 pub struct Grokking;
 
-impl crate::experiment::Experiment for Grokking {
+impl crate::runner::Experiment for Grokking {
     const NAME: &'static str = "grokking";
     type Base = Experiment;
+    const ABOUT: &'static str = "Grokking on modular addition (Power et al. 2022): the network and its linearization from the same init, accuracy, weight norm and NTK change over log-spaced steps (`[data] source = \"modular\"`)";
+    const GROWS: &'static [&'static str] = &["seeds"];
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("seeds", "Replicates (init and data-order seeds)."),
+        crate::runner::flags::Flag::new("linearize", "Train the linearization beside the network."),
+    ];
     type Config = GrokkingConfig;
     type Unit = GrokUnit;
     type Record = GrokCurve;
     type Summary = GrokSummary;
 
+    fn banner(base: &Experiment, cfg: &GrokkingConfig) -> String {
+        format!(
+            "{}: grokking of {} on {} ({} train / {} test), {} steps, {} evaluations, seeds {:?}{}",
+            base.config.name,
+            base.net.describe(),
+            base.split.train.name,
+            base.split.train.len(),
+            base.split.test.len(),
+            base.spec.steps,
+            cfg.evals,
+            cfg.seeds,
+            if cfg.linearize { ", and its linearization" } else { "" }
+        )
+    }
     fn units(base: &Experiment, cfg: &GrokkingConfig) -> Result<Vec<GrokUnit>> {
         cfg.validate(base)?;
         let models: &[Model] = if cfg.linearize {
@@ -671,7 +691,7 @@ pub fn claims(s: &GrokSummary) -> Vec<Claim> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::Verdict;
+    use crate::report::verdict::Verdict;
 
     /// A curve on the grid `steps` that fits at `fit` and generalizes at
     /// `gen` (None: never), ending at `final_test`.

@@ -16,7 +16,7 @@
 //!   `f(x) = Θ(x, X) (Θ(X, X) + λI)⁻¹ Y` with one-hot Y and the small ridge
 //!   `λ = ridge · tr Θ / n` (Arora et al. 2019's kernel predictor, without
 //!   the initial function);
-//! - `ticket`: the IMP ticket ([`crate::imp`], rewinding to θ0,
+//! - `ticket`: the IMP ticket ([`crate::experiments::imp`], rewinding to θ0,
 //!   `[double_descent.prune]` per round) at the round closest to
 //!   `ticket_density`.
 //!
@@ -34,8 +34,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
-use crate::experiment::UnitEnv;
-use crate::imp::{Imp, ImpConfig};
+use crate::experiments::imp::{Imp, ImpConfig};
 use crate::models::{Mlp, Network};
 use crate::ntk::diagnostics::kernel_regression;
 use crate::ntk::diagnostics::MAX_KERNEL_EXAMPLES;
@@ -43,12 +42,13 @@ use crate::ntk::empirical::{mlp_ntk, KernelKind};
 use crate::ntk::linearize::Linearized;
 use crate::params::ParamSet;
 use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::plot::{LineChart, Marker, Series};
 use crate::prune::PruneSpec;
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::{self, Claim};
+use crate::runner::UnitEnv;
 use crate::stats;
 use crate::train::{self, Supervised, TrainOptions, Trainable};
-use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// Train error at or below which a network counts as fitting (interpolating)
@@ -120,7 +120,7 @@ impl DoubleDescentConfig {
         if let Some(p) = w.windows(2).find(|p| p[0] == p[1]) {
             return Err(Error::config("double_descent.widths", "distinct widths", p[0]));
         }
-        crate::experiment::check_seeds(&self.seeds, "double_descent.seeds")?;
+        crate::runner::check_seeds(&self.seeds, "double_descent.seeds")?;
         if !(self.ridge > 0.0 && self.ridge.is_finite()) {
             return Err(Error::config("double_descent.ridge", "a finite ridge > 0", self.ridge));
         }
@@ -146,7 +146,7 @@ impl DoubleDescentConfig {
             ));
         }
         if let Some(d) = self.ticket_density {
-            crate::experiment::check_densities(&[d], "double_descent.ticket_density")?;
+            crate::runner::check_densities(&[d], "double_descent.ticket_density")?;
         }
         let mut out = Vec::new();
         for &width in &w {
@@ -238,7 +238,7 @@ fn run_unit(base: &Experiment, cfg: &DoubleDescentConfig, u: &DdUnit, env: &Unit
     let exp = base.with_mlp(mlp.clone())?.with_seed(u.seed);
     let theta0 = exp.net.init(u.seed);
     // The data order of the seed, as IMP's runs (and so the ticket) use.
-    let spec = crate::experiment::unit_spec(&exp, u.seed);
+    let spec = crate::runner::unit_spec(&exp, u.seed);
     let opts = TrainOptions {
         progress: env.progress,
         ..Default::default()
@@ -280,7 +280,7 @@ fn run_unit(base: &Experiment, cfg: &DoubleDescentConfig, u: &DdUnit, env: &Unit
                 ..ImpConfig::default()
             };
             let dir = env.dir.child(&format!("imp_seed_{}_w{}", u.seed, u.width))?;
-            let s = crate::experiment::run_in::<Imp>(&exp, &icfg, &dir, env.device, env.progress, env.resume)?;
+            let s = crate::runner::run_in::<Imp>(&exp, &icfg, &dir, env.device, env.progress, env.resume)?;
             let rd = dir.child(&format!("seed_{}/round_{:02}", u.seed, round.max(1)))?;
             let params = ParamSet::load(&rd.file("final.safetensors"))?;
             let density = s
@@ -322,14 +322,34 @@ fn run_unit(base: &Experiment, cfg: &DoubleDescentConfig, u: &DdUnit, env: &Unit
 /// `ltk double-descent` on the experiment layer: one unit per (seed, width).
 pub struct DoubleDescent;
 
-impl crate::experiment::Experiment for DoubleDescent {
+impl crate::runner::Experiment for DoubleDescent {
     const NAME: &'static str = "double_descent";
     type Base = Experiment;
+    const ABOUT: &'static str = "Model-wise double descent with label noise (Nakkiran et al. 2019): test error vs width for the network, its linearization, NTK kernel regression and IMP tickets (`[data] label_noise`)";
+    const GROWS: &'static [&'static str] = &["seeds", "widths"];
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("widths", "Hidden widths."),
+        crate::runner::flags::Flag::new("seeds", "Replicates (init and data-order seeds)."),
+    ];
     type Config = DoubleDescentConfig;
     type Unit = DdUnit;
     type Record = DdRecord;
     type Summary = DdSummary;
 
+    fn banner(base: &Experiment, cfg: &DoubleDescentConfig) -> String {
+        format!(
+            "{}: double descent of {} on {} ({} train with {:.0}% noisy labels / {} test), {} steps, widths {:?}, seeds {:?}",
+            base.config.name,
+            base.net.describe(),
+            base.split.train.name,
+            base.split.train.len(),
+            100.0 * base.config.data.label_noise.unwrap_or(0.0),
+            base.split.test.len(),
+            base.spec.steps,
+            cfg.widths,
+            cfg.seeds
+        )
+    }
     fn units(base: &Experiment, cfg: &DoubleDescentConfig) -> Result<Vec<DdUnit>> {
         let plan = cfg.plan(base)?;
         Ok(cfg
@@ -847,7 +867,7 @@ pub fn claims(s: &DdSummary) -> Vec<Claim> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::Verdict;
+    use crate::report::verdict::Verdict;
 
     /// Records for `seeds` at widths 4..64 whose network fits from width 16
     /// on, with the network's test error at width w given by `net(seed, w)`;

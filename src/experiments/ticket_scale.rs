@@ -5,7 +5,7 @@
 //! weights, is this project's, and the paper's own claim (Sec. 2: tickets
 //! match the dense network) is tested on the unscaled network ([`claims`]).
 //! Here the base MLP (LeNet-300-100 by default) is scaled
-//! by width factors; IMP ([`crate::imp`], rewinding to θ0) runs on each
+//! by width factors; IMP ([`crate::experiments::imp`], rewinding to θ0) runs on each
 //! scaled network, and each network's ticket is taken where it keeps the
 //! same *number* of weights (the round whose planned count is closest, in
 //! log scale, to the target count). The question: at equal remaining
@@ -21,15 +21,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
-use crate::experiment::UnitEnv;
-use crate::imp::{Imp, ImpConfig};
+use crate::experiments::imp::{Imp, ImpConfig};
 use crate::models::{Mlp, Network};
 use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::plot::{LineChart, Marker, Series};
 use crate::prune::PruneSpec;
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::{self, Claim};
+use crate::runner::UnitEnv;
 use crate::stats;
-use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// `[ticket_scale]` of an experiment TOML.
@@ -78,9 +78,9 @@ pub struct WidthPlan {
 impl TicketScaleConfig {
     /// The target counts and each width's plan; checks everything before any training.
     pub fn plan(&self, exp: &Experiment) -> Result<(Vec<usize>, Vec<WidthPlan>)> {
-        crate::experiment::check_seeds(&self.seeds, "ticket_scale.seeds")?;
-        crate::experiment::check_densities(&self.densities, "ticket_scale.densities")?;
-        crate::experiment::check_width_factors(&self.width_factors, "ticket_scale.width_factors")?;
+        crate::runner::check_seeds(&self.seeds, "ticket_scale.seeds")?;
+        crate::runner::check_densities(&self.densities, "ticket_scale.densities")?;
+        crate::runner::check_width_factors(&self.width_factors, "ticket_scale.width_factors")?;
         if exp.spec.eval_every == 0 {
             return Err(Error::config(
                 "train.eval_every",
@@ -201,7 +201,7 @@ fn run_unit(exp: &Experiment, cfg: &TicketScaleConfig, u: &ScaleUnit, env: &Unit
     let dir = env
         .dir
         .child(&format!("imp_seed_{}_width_{}", u.seed, u.width_factor))?;
-    let s = crate::experiment::run_in::<Imp>(&scaled, &icfg, &dir, env.device, env.progress, env.resume)?;
+    let s = crate::runner::run_in::<Imp>(&scaled, &icfg, &dir, env.device, env.progress, env.resume)?;
     let rec = |target: usize, round: usize| -> Result<ScaleRecord> {
         let r = s
             .rounds
@@ -233,14 +233,37 @@ fn run_unit(exp: &Experiment, cfg: &TicketScaleConfig, u: &ScaleUnit, env: &Unit
 /// `ltk ticket-scale` on the experiment layer: one unit per (seed, width factor).
 pub struct TicketScale;
 
-impl crate::experiment::Experiment for TicketScale {
+impl crate::runner::Experiment for TicketScale {
     const NAME: &'static str = "ticket_scale";
     type Base = Experiment;
+    const ABOUT: &'static str = "Tickets and scale: IMP on the MLP scaled by width factors, tickets compared at the same number of remaining weights";
+    const GROWS: &'static [&'static str] = &["seeds"];
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("densities", "Remaining weights as fractions of the unscaled network's."),
+        crate::runner::flags::Flag::new("seeds", "Replicates (init and data-order seeds)."),
+        crate::runner::flags::Flag::new("width_factors", "Multipliers of the hidden widths (e.g. 0.5,1,2,4)."),
+    ];
     type Config = TicketScaleConfig;
     type Unit = ScaleUnit;
     type Record = Vec<ScaleRecord>;
     type Summary = ScaleSummary;
 
+    fn banner(base: &Experiment, cfg: &TicketScaleConfig) -> String {
+        match cfg.plan(base) {
+            Ok((targets, plans)) => format!(
+                "{}: tickets of {} scaled by {:?} on {}, at {:?} remaining weights (IMP rounds per width {:?}), seeds {:?}, {} steps per network",
+                base.config.name,
+                base.net.describe(),
+                cfg.width_factors,
+                base.split.train.name,
+                targets,
+                plans.iter().map(|p| p.rounds.iter().map(|r| r.0).collect::<Vec<_>>()).collect::<Vec<_>>(),
+                cfg.seeds,
+                base.spec.steps
+            ),
+            Err(e) => format!("{}: tickets and scale ({e})", base.config.name),
+        }
+    }
     fn units(base: &Experiment, cfg: &TicketScaleConfig) -> Result<Vec<ScaleUnit>> {
         cfg.plan(base)?;
         Ok(cfg
@@ -437,7 +460,7 @@ pub fn write_summary(dir: &RunDir, s: &ScaleSummary) -> Result<()> {
 /// point). Frankle & Carbin define winning tickets by "commensurate"
 /// accuracy without a number; 1 point is this project's reading, declared
 /// before the data.
-pub const MATCH_MARGIN: f64 = crate::verdict::protocol::MATCHING_MARGIN;
+pub const MATCH_MARGIN: f64 = crate::report::verdict::protocol::MATCHING_MARGIN;
 
 /// The width factor of the paper's own network (the unscaled base MLP,
 /// LeNet-300-100 by default), where the matching claim is tested.
@@ -587,7 +610,7 @@ pub fn claims(s: &ScaleSummary) -> Vec<Claim> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::Verdict;
+    use crate::report::verdict::Verdict;
 
     /// Zero-mean jitter per seed.
     fn jitter(seed: u64) -> f64 {

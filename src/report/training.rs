@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::trainer::{EvalRecord, TrainOutcome};
 use crate::paths::{write_json, RunDir};
-use crate::plot::{LineChart, Series};
+use crate::report::plot::{LineChart, Series};
+use crate::train::trainer::{EvalRecord, TrainOutcome};
 use crate::Result;
 
 /// The summary written to `summary.json` after training.

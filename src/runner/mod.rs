@@ -1,7 +1,7 @@
 //! The experiment layer: an experiment is its own config table, a fixed list
 //! of independent units of work, how to run one unit, and how to summarize
 //! and report the unit records. The runner owns everything else once: the
-//! run directory policy ([`crate::run::RunContext`]), one saved record per
+//! run directory policy ([`crate::runner::context::RunContext`]), one saved record per
 //! finished unit (a killed run continues at the next unit), shards for
 //! scheduler job arrays (`--shard i/n` runs every n-th unit), and merging
 //! shard directories into one summary.
@@ -10,20 +10,40 @@
 //! which other units ran: merging the shards of a run gives the same records
 //! as one unsharded run, bit for bit (tested).
 
+pub mod args;
+pub mod cli;
+pub mod context;
+pub mod flags;
+pub mod registry;
+
+pub use registry::{Plugin, Registry};
+
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::paths::{read_json, write_json, RunDir};
-use crate::run::{sha256_hex, RunContext, Start};
-use crate::verdict::Claim;
+use crate::report::verdict::Claim;
+use crate::runner::context::{sha256_hex, RunContext};
 use crate::{Error, Result};
 
 /// One experiment kind (see the module docs).
 pub trait Experiment {
     /// The command and TOML table name (e.g. "supermask").
     const NAME: &'static str;
+    /// One paragraph for `--help`: what it runs, after whom.
+    const ABOUT: &'static str;
+    /// Help for the command-line flags derived from the config table's keys
+    /// ([`flags`]): every scalar or list key of the default table is a flag;
+    /// a key listed here gets this help (and an alias), and an optional key
+    /// the default omits becomes a flag too.
+    const FLAGS: &'static [flags::Flag] = &[];
+    /// The keys of its table (lists) whose every value is one more unit and
+    /// which no unit's record reads (e.g. `seeds`): adding values to them
+    /// grows a finished run instead of being refused
+    /// ([`context::RunContext::open_growing`]).
+    const GROWS: &'static [&'static str] = &[];
     /// Its config table.
     type Config: Clone + Default + Serialize + DeserializeOwned;
     /// A unit of work (e.g. one seed).
@@ -36,6 +56,10 @@ pub trait Experiment {
     /// its data ([`config::Experiment`]) for most experiments.
     type Base;
 
+    /// Fills in the defaults that depend on the base experiment (e.g. the
+    /// output layer's half pruning rate), so that the config written into
+    /// the run directory is the one that runs. Idempotent.
+    fn resolve(_base: &Self::Base, _cfg: &mut Self::Config) {}
     /// Validates the config against the base experiment (before any
     /// training) and lists the units in a fixed order.
     fn units(base: &Self::Base, cfg: &Self::Config) -> Result<Vec<Self::Unit>>;
@@ -51,6 +75,18 @@ pub trait Experiment {
     fn claims(summary: &Self::Summary) -> Vec<Claim>;
     /// The tables printed to the terminal when the run completes.
     fn console(summary: &Self::Summary) -> String;
+    /// The line printed before the run starts: what runs, on what.
+    fn banner(base: &Self::Base, cfg: &Self::Config) -> String;
+    /// Called when the command line sets `key` of the config table, with
+    /// the table after the change (e.g. a flag that replaces other keys).
+    fn on_flag(_table: &mut toml::Table, _key: &str) {}
+}
+
+/// [`Experiment::resolve`], then [`Experiment::units`]: the config as it
+/// will run, checked, and its units.
+pub fn prepare<E: Experiment>(base: &E::Base, cfg: &mut E::Config) -> Result<Vec<E::Unit>> {
+    E::resolve(base, cfg);
+    E::units(base, cfg)
 }
 
 /// What a unit may use besides its config: the device, progress display,
@@ -61,63 +97,6 @@ pub struct UnitEnv<'a> {
     pub progress: bool,
     pub dir: &'a RunDir,
     pub resume: bool,
-}
-
-/// The experiment tables a config may hold, and how each is checked (the
-/// registry: adding an experiment adds one line here and its command).
-pub const TABLES: [&str; 14] = [
-    "double_descent",
-    "elastic",
-    "grokking",
-    "imp",
-    "kernel_velocity",
-    "lmc",
-    "lr_rewind",
-    "multi_prize",
-    "pai",
-    "strong",
-    "supermask",
-    "ticket_ntk",
-    "ticket_scale",
-    "weight_agnostic",
-];
-
-fn check_one<T: DeserializeOwned>(name: &str, v: &toml::Value) -> Result<()> {
-    v.clone()
-        .try_into::<T>()
-        .map(|_| ())
-        .map_err(|e| Error::config(format!("[{name}]"), "a valid table", e.to_string().trim().to_string()))
-}
-
-/// Errors on a table that no experiment owns, or a table whose keys or
-/// values its experiment rejects (unknown key, wrong type).
-pub fn check_tables(tables: &std::collections::BTreeMap<String, toml::Value>) -> Result<()> {
-    for (name, v) in tables {
-        match name.as_str() {
-            "double_descent" => check_one::<crate::double_descent::DoubleDescentConfig>(name, v)?,
-            "elastic" => check_one::<crate::elastic::ElasticConfig>(name, v)?,
-            "grokking" => check_one::<crate::grokking::GrokkingConfig>(name, v)?,
-            "imp" => check_one::<crate::imp::ImpConfig>(name, v)?,
-            "kernel_velocity" => check_one::<crate::kernel_velocity::KernelVelocityConfig>(name, v)?,
-            "lmc" => check_one::<crate::lmc::LmcConfig>(name, v)?,
-            "lr_rewind" => check_one::<crate::lr_rewind::LrRewindConfig>(name, v)?,
-            "multi_prize" => check_one::<crate::multi_prize::MultiPrizeConfig>(name, v)?,
-            "pai" => check_one::<crate::pai::experiment::PaiConfig>(name, v)?,
-            "strong" => check_one::<crate::strong::experiment::StrongConfig>(name, v)?,
-            "supermask" => check_one::<crate::supermask::SupermaskConfig>(name, v)?,
-            "ticket_ntk" => check_one::<crate::ticket_ntk::TicketNtkConfig>(name, v)?,
-            "ticket_scale" => check_one::<crate::ticket_scale::TicketScaleConfig>(name, v)?,
-            "weight_agnostic" => check_one::<crate::weight_agnostic::WeightAgnosticConfig>(name, v)?,
-            other => {
-                return Err(Error::config(
-                    other.to_string(),
-                    format!("one of name, seed, [data], [model], [train], or an experiment table {TABLES:?}"),
-                    "an unknown key or table",
-                ))
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Errors unless `seeds` (the units of a per-seed experiment, config field
@@ -262,15 +241,7 @@ pub fn run<E: Experiment>(
     progress: bool,
     shard: Option<Shard>,
 ) -> Result<Outcome<E::Summary>> {
-    let (records, total) = run_units::<E>(
-        base,
-        cfg,
-        &ctx.dir,
-        ctx.start == Start::Continued,
-        device,
-        progress,
-        shard,
-    )?;
+    let (records, total) = run_units::<E>(base, cfg, &ctx.dir, ctx.start.keeps_work(), device, progress, shard)?;
     // Finished: the directory stays even when this shard had no unit.
     ctx.keep();
     match shard {
@@ -325,15 +296,21 @@ fn run_units<E: Experiment>(
     shard: Option<Shard>,
 ) -> Result<(Vec<E::Record>, usize)> {
     let units = E::units(base, cfg)?;
+    let mine: Vec<usize> = (0..units.len())
+        .filter(|i| shard.is_none_or(|s| i % s.count == s.index))
+        .collect();
+    let saved = |i: &usize| resume && unit_path(dir, &E::unit_key(&units[*i])).exists();
+    let mut progress_line = UnitProgress::new(E::NAME, mine.len(), mine.iter().filter(|i| saved(i)).count());
     let mut records = Vec::new();
-    for (i, unit) in units.iter().enumerate() {
-        if shard.is_some_and(|s| i % s.count != s.index) {
-            continue;
-        }
+    for i in mine {
+        let unit = &units[i];
         let path = unit_path(dir, &E::unit_key(unit));
         let record = if resume && path.exists() {
             read_json::<SavedUnit<E::Unit, E::Record>>(&path)?.record
         } else {
+            if progress {
+                progress_line.starting(&E::unit_key(unit));
+            }
             let t0 = std::time::Instant::now();
             let env = UnitEnv {
                 device,
@@ -351,11 +328,49 @@ fn run_units<E: Experiment>(
                     seconds: t0.elapsed().as_secs_f64(),
                 },
             )?;
+            progress_line.finished(t0.elapsed().as_secs_f64());
             r
         };
         records.push(record);
     }
     Ok((records, units.len()))
+}
+
+/// The whole-experiment progress line (units done of total, with an ETA
+/// from the mean time of the units this process ran), printed to stderr
+/// before each unit, beside the unit's own progress bar.
+struct UnitProgress {
+    name: &'static str,
+    total: usize,
+    done: usize,
+    ran: usize,
+    seconds: f64,
+}
+
+impl UnitProgress {
+    fn new(name: &'static str, total: usize, done: usize) -> Self {
+        UnitProgress {
+            name,
+            total,
+            done,
+            ran: 0,
+            seconds: 0.0,
+        }
+    }
+    fn starting(&self, key: &str) {
+        let eta = if self.ran > 0 {
+            let left = (self.total - self.done) as f64 * self.seconds / self.ran as f64;
+            format!(", ETA {}", crate::paths::human_seconds(left))
+        } else {
+            String::new()
+        };
+        eprintln!("[{} unit {}/{}: {key}{eta}]", self.name, self.done + 1, self.total);
+    }
+    fn finished(&mut self, seconds: f64) {
+        self.done += 1;
+        self.ran += 1;
+        self.seconds += seconds;
+    }
 }
 
 #[derive(Deserialize)]

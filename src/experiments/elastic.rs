@@ -18,7 +18,7 @@
 //! - squeeze (2B → B): block i of the shallow network takes the mask of
 //!   block 2i − 1 of the deep ticket (every other block dropped).
 //!
-//! Per seed, one unit: IMP ([`crate::imp`], rewinding to θ0) on both depths
+//! Per seed, one unit: IMP ([`crate::experiments::imp`], rewinding to θ0) on both depths
 //! to the rounds closest to each target density; each transformed mask is
 //! trained from the receiving network's θ0 (the same θ0 its own IMP ticket
 //! starts from), and so is a random mask with the same per-layer counts.
@@ -31,16 +31,16 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
-use crate::experiment::UnitEnv;
-use crate::imp::{Imp, ImpConfig, ImpSummary};
+use crate::experiments::imp::{Imp, ImpConfig, ImpSummary};
 use crate::models::{Mlp, Network};
 use crate::params::{Mask, ParamSet};
 use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, PruneSpec};
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::{self, Claim};
+use crate::runner::UnitEnv;
 use crate::stats;
-use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// `[elastic]` of an experiment TOML.
@@ -94,8 +94,8 @@ pub struct ElasticPlan {
 impl ElasticConfig {
     /// Checks everything before any training.
     pub fn plan(&self, exp: &Experiment) -> Result<ElasticPlan> {
-        crate::experiment::check_seeds(&self.seeds, "elastic.seeds")?;
-        crate::experiment::check_densities(&self.densities, "elastic.densities")?;
+        crate::runner::check_seeds(&self.seeds, "elastic.seeds")?;
+        crate::runner::check_densities(&self.densities, "elastic.densities")?;
         if self.blocks == 0 || self.blocks > 32 {
             return Err(Error::config("elastic.blocks", "1 to 32 blocks", self.blocks));
         }
@@ -245,7 +245,7 @@ fn imp_on(
         ..ImpConfig::default()
     };
     let dir = env.dir.child(&format!("imp_{tag}_seed_{seed}"))?;
-    let s = crate::experiment::run_in::<Imp>(exp, &icfg, &dir, env.device, env.progress, env.resume)?;
+    let s = crate::runner::run_in::<Imp>(exp, &icfg, &dir, env.device, env.progress, env.resume)?;
     Ok((s, dir))
 }
 
@@ -310,12 +310,12 @@ fn run_seed(exp: &Experiment, cfg: &ElasticConfig, seed: u64, env: &UnitEnv) -> 
             push(
                 "transformed",
                 m.density(),
-                crate::experiment::train_masked(receiver, env, seed, &theta0, &m)?,
+                crate::runner::train_masked(receiver, env, seed, &theta0, &m)?,
             );
             push(
                 "random",
                 random.density(),
-                crate::experiment::train_masked(receiver, env, seed, &theta0, &random)?,
+                crate::runner::train_masked(receiver, env, seed, &theta0, &random)?,
             );
         }
     }
@@ -328,14 +328,39 @@ fn run_seed(exp: &Experiment, cfg: &ElasticConfig, seed: u64, env: &UnitEnv) -> 
 /// `ltk elastic` on the experiment layer: one unit per seed.
 pub struct Elastic;
 
-impl crate::experiment::Experiment for Elastic {
+impl crate::runner::Experiment for Elastic {
     const NAME: &'static str = "elastic";
     type Base = Experiment;
+    const ABOUT: &'static str = "Elastic tickets (Chen et al. 2021): IMP tickets stretched to twice the depth and squeezed to half, against IMP on the receiving network and random masks";
+    const GROWS: &'static [&'static str] = &["seeds"];
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("densities", "Target densities (fractions of weights kept)."),
+        crate::runner::flags::Flag::new("seeds", "Replicates (init and data-order seeds)."),
+        crate::runner::flags::Flag::new(
+            "blocks",
+            "Blocks (hidden-to-hidden layers) of the shallow network; the deep one has twice as many.",
+        ),
+    ];
     type Config = ElasticConfig;
     type Unit = u64;
     type Record = ElasticUnit;
     type Summary = ElasticSummary;
 
+    fn banner(base: &Experiment, cfg: &ElasticConfig) -> String {
+        match cfg.plan(base) {
+            Ok(plan) => format!(
+                "{}: elastic tickets between {} and {} on {}, densities {:?}, seeds {:?}, {} steps per network",
+                base.config.name,
+                crate::models::Network::Mlp(plan.shallow).describe(),
+                crate::models::Network::Mlp(plan.deep).describe(),
+                base.split.train.name,
+                cfg.densities,
+                cfg.seeds,
+                base.spec.steps
+            ),
+            Err(e) => format!("{}: elastic tickets ({e})", base.config.name),
+        }
+    }
     fn units(base: &Experiment, cfg: &ElasticConfig) -> Result<Vec<u64>> {
         cfg.plan(base)?;
         Ok(cfg.seeds.clone())
@@ -496,7 +521,7 @@ pub fn write_summary(dir: &RunDir, s: &ElasticSummary) -> Result<()> {
 /// (1 point). Chen et al. call the transformed tickets "nearly the same
 /// competitive as" IMP's without a number; 1 point is this project's reading
 /// of that phrase, declared before the data.
-pub const MATCH_MARGIN: f64 = crate::verdict::protocol::MATCHING_MARGIN;
+pub const MATCH_MARGIN: f64 = crate::report::verdict::protocol::MATCHING_MARGIN;
 
 /// Where the claims come from.
 const CITE: &str = "Chen et al. 2021 (NeurIPS), The Elastic Lottery Ticket Hypothesis, Sec. 4 (transformed tickets against IMP's tickets on the receiving network and against random pruning)";
@@ -586,7 +611,7 @@ pub fn claims(s: &ElasticSummary) -> Vec<Claim> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::Verdict;
+    use crate::report::verdict::Verdict;
 
     /// Zero-mean jitter per seed.
     fn jitter(seed: u64) -> f64 {

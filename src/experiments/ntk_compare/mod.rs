@@ -3,7 +3,7 @@
 //! on MSE, follow its tangent-space linearization from the same init, and
 //! measure how far apart they end up; then check each quantity's width
 //! dependence against what the theory predicts, with a three-valued verdict
-//! ([`crate::verdict`]).
+//! ([`crate::report::verdict`]).
 //!
 //! # What the theory predicts (and what is checked)
 //!
@@ -34,7 +34,7 @@
 //!   the end. The NTK change is measured at the end of training only (the
 //!   kernel is not recomputed along the way): a named deviation from `sup_t`.
 //! - **Verdict.** Each claim goes through the declared-claim protocol
-//!   ([`crate::verdict::protocol`], [`Hypothesis::RateBound`]): the slope of
+//!   ([`crate::report::verdict::protocol`], [`Hypothesis::RateBound`]): the slope of
 //!   the per-width mean `ln y` on `ln width` (at least 3 widths), the seven
 //!   claims one Holm family at α = 0.05 each way. Consistent when the slope's
 //!   interval shows decay and reaches the bound's exponent, contradicts when
@@ -50,11 +50,11 @@
 //! With full-batch gradient descent (the default, `batch_size = N`) the
 //! linearized network is not trained: its trajectory is exact in closed form
 //! from the **full** `[N·C, N·C]` NTK at init
-//! ([`super::dynamics::exact_linear_gd`]). With mini-batches it is trained
-//! step by step ([`super::linearize::Linearized`]) with the same optimizer,
+//! ([`crate::ntk::dynamics::exact_linear_gd`]). With mini-batches it is trained
+//! step by step ([`crate::ntk::linearize::Linearized`]) with the same optimizer,
 //! schedule and data order as the network. The "kernel" prediction in the
 //! table and trajectories is the neural-tangents-style approximation from the
-//! **traced** kernel ⊗ I ([`super::dynamics::KernelDynamics`]), labelled as such.
+//! **traced** kernel ⊗ I ([`crate::ntk::dynamics::KernelDynamics`]), labelled as such.
 //!
 //! # Learning rate
 //!
@@ -67,25 +67,27 @@
 //! (`y_train.size`), so its learning rate is `C` times ours for the same
 //! trajectory.
 
+pub mod cli;
+
 use serde::{Deserialize, Serialize};
 
-use super::analytic::InfiniteMlp;
-use super::dynamics::{exact_linear_gd, KernelDynamics};
-use super::empirical::{mlp_ntk, Kernel, KernelKind};
-use super::linearize::Linearized;
-use super::spectrum;
 use crate::config::DataConfig;
 use crate::data::{Dataset, Split};
 use crate::models::{Activation, Mlp, Network, Parameterization};
+use crate::ntk::analytic::InfiniteMlp;
+use crate::ntk::dynamics::{exact_linear_gd, KernelDynamics};
+use crate::ntk::empirical::{mlp_ntk, Kernel, KernelKind};
+use crate::ntk::linearize::Linearized;
+use crate::ntk::spectrum;
 use crate::params::ParamSet;
 use crate::paths::{write_json, write_text, RunDir};
-use crate::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{self, Declared, Evidence, Hypothesis, Origin};
+use crate::report::verdict::{self, Claim, Verdict};
 use crate::stats::{self, PowerFit};
 use crate::train::loss::argmax_rows;
 use crate::train::optim::SgdConfig;
 use crate::train::{self, Loss, OptimizerConfig, Schedule, Supervised, TrainOptions, TrainSpec, Trainable};
-use crate::verdict::protocol::{self, Declared, Evidence, Hypothesis, Origin};
-use crate::verdict::{self, Claim, Verdict};
 use crate::{Error, Result};
 
 /// The experiment (`ntk_compare` flags or an experiment TOML).
@@ -1472,7 +1474,7 @@ pub fn plot_summary(dir: &RunDir, s: &CompareSummary) -> Result<()> {
 /// Saves `chart` unless it has nothing to draw (e.g. every run diverged):
 /// an empty figure is skipped, not an error.
 fn save_chart(chart: &LineChart, dir: &RunDir, name: &str) -> Result<()> {
-    use crate::plot::Scale;
+    use crate::report::plot::Scale;
     let ok = |v: f64, sc: Scale| v.is_finite() && (sc == Scale::Linear || v > 0.0);
     let drawable = chart.series.iter().any(|s| {
         s.points
@@ -1805,14 +1807,31 @@ pub struct WidthUnit {
     pub seed: u64,
 }
 
-impl crate::experiment::Experiment for NtkCompare {
+impl crate::runner::Experiment for NtkCompare {
     const NAME: &'static str = "ntk_compare";
+    const ABOUT: &'static str = "Train an MLP by gradient descent and follow its linearization f(θ0) + J(θ0)(θ − θ0) \
+        across widths; report the gap between them, the relative parameter, per-layer and NTK change, accuracies, \
+        and a verdict per quantity against Lee et al. 2019's bounds (Thm 2.1), fitted on the widths in the linear \
+        regime; the same as the `ntk_compare` binary";
     type Base = NtkBase;
     type Config = CompareConfig;
     type Unit = WidthUnit;
     type Record = WidthResult;
     type Summary = CompareSummary;
 
+    fn banner(base: &NtkBase, cfg: &CompareConfig) -> String {
+        format!(
+            "ntk_compare: {} hidden layers, widths {:?}, {} train / {} test ({}), {} steps, lr {:.4} ({})",
+            cfg.depth,
+            cfg.widths,
+            base.split.train.len(),
+            base.split.test.len(),
+            base.split.train.name,
+            cfg.steps,
+            base.lr.lr,
+            base.lr.source
+        )
+    }
     fn units(_base: &NtkBase, cfg: &CompareConfig) -> Result<Vec<WidthUnit>> {
         cfg.validate()?;
         Ok(cfg
@@ -1828,7 +1847,7 @@ impl crate::experiment::Experiment for NtkCompare {
         base: &NtkBase,
         cfg: &CompareConfig,
         u: &WidthUnit,
-        env: &crate::experiment::UnitEnv,
+        env: &crate::runner::UnitEnv,
     ) -> Result<WidthResult> {
         let init = base
             .init

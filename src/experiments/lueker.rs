@@ -14,11 +14,11 @@ use std::path::Path;
 use rand::Rng as _;
 use rayon::prelude::*;
 
-use crate::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::Claim;
 use crate::stats;
 use crate::strong::subset_sum::{MeetInMiddle, MAX_EXACT_N};
-use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::Claim;
 use crate::{Error, Result};
 
 /// Errors for one `n`.
@@ -307,4 +307,101 @@ pub fn claims(r: &LuekerResult) -> Vec<Claim> {
         ),
     ];
     decide_family(items)
+}
+
+/// `ltk subset-sum`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct SubsetSumArgs {
+    /// Candidate counts n, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "4,6,8,10,12,14,16,18,20,22,24")]
+    ns: Vec<usize>,
+    /// Independent draws of the candidates per n.
+    #[arg(long, default_value_t = 20)]
+    trials: usize,
+    /// Evenly spaced targets in [-1, 1].
+    #[arg(long, default_value_t = 201)]
+    grid: usize,
+    /// Seed of the candidate draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Parent of the run directory.
+    #[arg(long, default_value = crate::paths::DEFAULT_RUNS_DIR)]
+    out: std::path::PathBuf,
+    /// Run name.
+    #[arg(long, default_value = "subset_sum")]
+    name: String,
+    /// Start over in a run directory of another config or command.
+    #[arg(long)]
+    force: bool,
+}
+
+/// `ltk subset-sum`: Lueker's experiment as a command.
+pub struct SubsetSum;
+
+impl crate::runner::Plugin for SubsetSum {
+    fn name(&self) -> &'static str {
+        "subset_sum"
+    }
+    fn command(&self) -> clap::Command {
+        <SubsetSumArgs as clap::Args>::augment_args(clap::Command::new("subset-sum"))
+            .about("Lueker's subset-sum experiment: best approximation error of n Uniform[-1,1] candidates vs n.")
+    }
+    fn run(&self, m: &clap::ArgMatches, _reg: &crate::runner::Registry) -> Result<()> {
+        let a = <SubsetSumArgs as clap::FromArgMatches>::from_arg_matches(m)
+            .map_err(|e| Error::invalid("command line", "valid flags", e))?;
+        let config = format!(
+            "ns = {:?}\ntrials = {}\ngrid = {}\nseed = {}\n",
+            a.ns, a.trials, a.grid, a.seed
+        );
+        check_args(&a.ns, a.trials, a.grid)?;
+        let root = crate::paths::run_root(&a.out, "--name", &a.name)?;
+        let ctx = crate::runner::context::RunContext::open(&root, "subset_sum", &config, a.force)?;
+        let dir = &ctx.dir;
+        let t = std::time::Instant::now();
+        let r = experiment(&a.ns, a.trials, a.grid, a.seed)?;
+        crate::paths::write_json(&dir.summary_json(), &r)?;
+        plot(&r, &dir.figure("lueker"))?;
+        let mut table = format!(
+            "{:>4} {:>12} {:>12} {:>16}\n",
+            "n", "mean error", "max error", "median max error"
+        );
+        for p in &r.points {
+            table += &format!(
+                "{:>4} {:>12.3e} {:>12.3e} {:>16.3e}\n",
+                p.n, p.mean_error, p.max_error, p.median_max_error
+            );
+        }
+        print!("{table}");
+        println!(
+            "fitted ln(max error) = {:.3} {:+.3} n  (error ~ e^({:.3} n) = 2^({:.3} n)); ln(mean error) rate {:+.3}",
+            r.intercept_max,
+            r.rate_max,
+            r.rate_max,
+            r.rate_max / LN_2,
+            r.rate_mean
+        );
+        let claims = claims(&r);
+        crate::paths::write_text(
+            &dir.report_md(),
+            &format!(
+                "# Lueker: subset-sum error vs. number of candidates\n\n| n | mean error | max error | median max error |\n|---:|---:|---:|---:|\n{}\n![lueker](figures/lueker.png)\n\n{}",
+                r.points
+                    .iter()
+                    .map(|p| format!(
+                        "| {} | {:.3e} | {:.3e} | {:.3e} |\n",
+                        p.n, p.mean_error, p.max_error, p.median_max_error
+                    ))
+                    .collect::<String>(),
+                crate::report::verdict::claims_markdown(&claims)
+            ),
+        )?;
+        ctx.keep();
+        println!(
+            "{:.1} s; run directory {}",
+            t.elapsed().as_secs_f64(),
+            dir.root().display()
+        );
+        print!("{}", crate::report::verdict::claims_text(&claims));
+        Ok(())
+    }
 }

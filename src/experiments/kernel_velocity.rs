@@ -14,7 +14,7 @@
 //! - with Θ_T: how far the kernel still has to go.
 //!
 //! Beside it, the LMC instability of children spawned at each k
-//! ([`crate::lmc`], Frankle et al. 2020: pairs of copies trained k..T on
+//! ([`crate::experiments::lmc`], Frankle et al. 2020: pairs of copies trained k..T on
 //! different data orders, the test-error barrier on the path between them;
 //! stable under 2 points) runs on the same parent (same θ0 and data order).
 //!
@@ -39,17 +39,17 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
-use crate::experiment::UnitEnv;
-use crate::lmc::{KSummary, Lmc, LmcConfig, LmcRecord, LmcUnit, STABLE_THRESHOLD};
+use crate::experiments::lmc::{KSummary, Lmc, LmcConfig, LmcRecord, LmcUnit, STABLE_THRESHOLD};
 use crate::models::{Mlp, Network};
 use crate::ntk::empirical::{mlp_ntk, Kernel, KernelKind};
 use crate::params::ParamSet;
 use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item};
+use crate::report::verdict::{self, Claim};
+use crate::runner::UnitEnv;
 use crate::stats;
 use crate::train::{self, Supervised, TrainOptions};
-use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// `[kernel_velocity]` of an experiment TOML.
@@ -117,7 +117,7 @@ impl Default for KernelVelocityConfig {
 impl KernelVelocityConfig {
     /// Checks everything before any training; returns the MLP.
     pub fn validate(&self, exp: &Experiment) -> Result<Mlp> {
-        crate::experiment::check_seeds(&self.seeds, "kernel_velocity.seeds")?;
+        crate::runner::check_seeds(&self.seeds, "kernel_velocity.seeds")?;
         let total = exp.spec.steps;
         if self.delta == 0 || self.delta >= total {
             return Err(Error::config(
@@ -295,7 +295,7 @@ fn kernel_trace(exp: &Experiment, cfg: &KernelVelocityConfig, env: &UnitEnv, see
     let theta0 = exp.net.init(seed);
     let spec = train::TrainSpec {
         checkpoint_steps: keep,
-        ..crate::experiment::unit_spec(&exp, exp.spec.data_seed)
+        ..crate::runner::unit_spec(&exp, exp.spec.data_seed)
     };
     let mut model = Supervised::new(exp.net.clone(), exp.config.train.loss, env.device);
     let out = train::train(
@@ -351,14 +351,37 @@ fn kernel_trace(exp: &Experiment, cfg: &KernelVelocityConfig, env: &UnitEnv, see
 /// trace and every unit of the LMC analysis of that seed's parent.
 pub struct KernelVelocity;
 
-impl crate::experiment::Experiment for KernelVelocity {
+impl crate::runner::Experiment for KernelVelocity {
     const NAME: &'static str = "kernel_velocity";
     type Base = Experiment;
+    const ABOUT: &'static str = "Kernel velocity and stability (Fort et al. 2020): along one dense run per seed, the NTK's distance between Θ_t and Θ_t+Δ and to Θ_T, beside the LMC instability of children spawned at each k";
+    const GROWS: &'static [&'static str] = &["seeds"];
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("seeds", "Replicates (parents: init and data-order seeds)."),
+        crate::runner::flags::Flag::new("ks", "Spawn steps k of the LMC children."),
+        crate::runner::flags::Flag::new("pairs", "Pairs of children per k."),
+        crate::runner::flags::Flag::new("delta", "Δ: the velocity compares the kernels at t and t + Δ."),
+    ];
     type Config = KernelVelocityConfig;
     type Unit = KvUnit;
     type Record = KvRecord;
     type Summary = KvSummary;
 
+    fn banner(base: &Experiment, cfg: &KernelVelocityConfig) -> String {
+        format!(
+            "{}: kernel velocity and stability of {} on {} ({} train / {} test), {} steps, Δ = {}, spawn steps {:?} with {} pairs, seeds {:?}",
+            base.config.name,
+            base.net.describe(),
+            base.split.train.name,
+            base.split.train.len(),
+            base.split.test.len(),
+            base.spec.steps,
+            cfg.delta,
+            cfg.ks,
+            cfg.pairs,
+            cfg.seeds
+        )
+    }
     fn units(base: &Experiment, cfg: &KernelVelocityConfig) -> Result<Vec<KvUnit>> {
         cfg.validate(base)?;
         let lmc = Lmc::units(base, &cfg.lmc())?;
@@ -780,7 +803,7 @@ pub fn claims(s: &KvSummary) -> Vec<Claim> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::Verdict;
+    use crate::report::verdict::Verdict;
 
     fn ksum(k: usize, instability: f64) -> KSummary {
         KSummary {

@@ -1,17 +1,18 @@
-//! The `ntk_compare` command, shared by the `ntk_compare` binary (the
-//! command users were told to run) and `ltk ntk-compare`: train a network
-//! and its tangent-space linearization side by side across widths and
-//! report how far apart they end up (Lee et al. 2019).
+//! The `ntk_compare` command (also the `ntk_compare` binary, the command
+//! users were told to run): its flat config is set by the flags below, a
+//! TOML file of the same fields, or `--set`.
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use lottery_tangent::config::DataSource;
-use lottery_tangent::experiment::{self, Experiment, Shard};
-use lottery_tangent::models::{Activation, Parameterization};
-use lottery_tangent::ntk::compare::{self, CompareConfig, CompareSummary, LrRecord, NtkBase, NtkCompare};
-use lottery_tangent::paths::{read_json, write_json, RunDir, DEFAULT_RUNS_DIR};
-use lottery_tangent::run::{RunContext, Start};
+use clap::{ArgMatches, Args, FromArgMatches};
+
+use super::{summarize, CompareConfig, CompareSummary, LrRecord, NtkBase, NtkCompare};
+use crate::config::DataSource;
+use crate::models::{Activation, Parameterization};
+use crate::paths::{read_json, write_json, RunDir, DEFAULT_RUNS_DIR};
+use crate::runner::context::{RunContext, Start};
+use crate::runner::{Experiment, Outcome, Plugin, Registry, Shard};
+use crate::{Error, Result};
 
 /// `--parameterization`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -33,6 +34,10 @@ pub struct NtkCompareArgs {
     /// Experiment TOML with the fields of the flags below (flags override it).
     #[arg(long, short)]
     config: Option<PathBuf>,
+    /// Set any config value: a dotted key and a TOML value, repeatable
+    /// (e.g. --set data.train_size=512 --set regime_ntk_change=0.05).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// Widths, comma separated (default 64,128,256,512,1024,2048).
     #[arg(long, value_delimiter = ',')]
     widths: Option<Vec<usize>>,
@@ -78,10 +83,6 @@ pub struct NtkCompareArgs {
     /// Run name (default ntk_compare).
     #[arg(long)]
     name: Option<String>,
-    /// Accepted for old scripts: re-running the same config always keeps the
-    /// finished widths and runs only the missing ones.
-    #[arg(long, conflicts_with = "force")]
-    resume: bool,
     /// Start over in a run directory that holds a run of another config or
     /// command (its files are removed, and listed).
     #[arg(long)]
@@ -98,15 +99,58 @@ pub struct NtkCompareArgs {
     shard: Option<String>,
 }
 
+/// `ntk_compare` as a command of the registry.
+pub struct NtkCompareCommand;
+
+impl Plugin for NtkCompareCommand {
+    fn name(&self) -> &'static str {
+        NtkCompare::NAME
+    }
+    fn command(&self) -> clap::Command {
+        NtkCompareArgs::augment_args(clap::Command::new("ntk-compare"))
+            .about(NtkCompare::ABOUT)
+            .allow_negative_numbers(true)
+    }
+    fn run(&self, m: &ArgMatches, _reg: &Registry) -> Result<()> {
+        let a = NtkCompareArgs::from_arg_matches(m).map_err(|e| Error::invalid("command line", "valid flags", e))?;
+        run(&a)
+    }
+    fn merge(&self, config_text: &str, shards: &[PathBuf], into: Option<PathBuf>) -> Result<()> {
+        let cfg: CompareConfig = toml::from_str(config_text)
+            .map_err(|e| crate::config::toml_error(config_text, "the shards' config.toml", &e))?;
+        let into = into.unwrap_or_else(|| shards[0].with_file_name(&cfg.name));
+        crate::runner::check_shards(shards, &into)?;
+        let ctx = RunContext::open(&into, NtkCompare::NAME, config_text, false)?;
+        // The learning rate comes from the first shard (every shard chose
+        // the same one from the same config).
+        let lr: LrRecord = read_json(&NtkBase::lr_path(&RunDir::new(&shards[0])))?;
+        let base = NtkBase::with_lr(&cfg, lr.clone())?;
+        let s = crate::runner::merge::<NtkCompare>(&base, &cfg, config_text, shards, &ctx)?;
+        write_json(&NtkBase::lr_path(&ctx.dir), &lr)?;
+        print_summary(&s, &ctx.dir);
+        println!("merged {} shards into {}", shards.len(), into.display());
+        Ok(())
+    }
+}
+
 fn build_config(a: &NtkCompareArgs) -> Result<CompareConfig> {
-    let mut c = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            toml::from_str::<CompareConfig>(&text)
-                .map_err(|e| lottery_tangent::config::toml_error(&text, &p.display().to_string(), &e))?
-        }
-        None => CompareConfig::default(),
+    let (text, origin) = match &a.config {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
+            p.display().to_string(),
+        ),
+        None => (String::new(), "the built-in config".to_string()),
     };
+    let text = if a.set.is_empty() {
+        text
+    } else {
+        let mut doc: toml::Table = toml::from_str(&text).map_err(|e| crate::config::toml_error(&text, &origin, &e))?;
+        for s in &a.set {
+            crate::runner::flags::set_path(&mut doc, s)?;
+        }
+        toml::to_string(&doc).map_err(|e| Error::invalid("--set", "values a config file can hold", e))?
+    };
+    let mut c: CompareConfig = toml::from_str(&text).map_err(|e| crate::config::toml_error(&text, &origin, &e))?;
     if let Some(w) = &a.widths {
         c.widths = w.clone();
     }
@@ -146,7 +190,7 @@ fn build_config(a: &NtkCompareArgs) -> Result<CompareConfig> {
     }
     if c.data.source == DataSource::Idx && c.data.num_classes.is_none() {
         // The resolved config names the classes (the run's identity includes them).
-        c.data.num_classes = Some(lottery_tangent::data::idx::DEFAULT_NUM_CLASSES);
+        c.data.num_classes = Some(crate::data::idx::DEFAULT_NUM_CLASSES);
     }
     if a.train_size.is_some() {
         c.data.train_size = a.train_size;
@@ -171,10 +215,15 @@ fn build_config(a: &NtkCompareArgs) -> Result<CompareConfig> {
 pub fn run(a: &NtkCompareArgs) -> Result<()> {
     if let Some(dir) = &a.replot {
         let rd = RunDir::new(dir);
-        let old: CompareSummary =
-            read_json(&rd.summary_json()).with_context(|| format!("{} is not an ntk_compare run", dir.display()))?;
-        let _lock = lottery_tangent::run::RunLock::acquire(dir)?;
-        let s = compare::summarize(
+        let old: CompareSummary = read_json(&rd.summary_json()).map_err(|e| {
+            Error::invalid(
+                "--replot",
+                "an ntk_compare run directory",
+                format!("{}: {e}", dir.display()),
+            )
+        })?;
+        let _lock = crate::runner::context::RunLock::acquire(dir)?;
+        let s = summarize(
             &old.config,
             old.lr,
             old.lr_source,
@@ -182,31 +231,36 @@ pub fn run(a: &NtkCompareArgs) -> Result<()> {
             old.results,
         )?;
         // The experiment layer's report: with the verdicts in summary.json.
-        experiment::report::<NtkCompare>(&rd, &s)?;
+        crate::runner::report::<NtkCompare>(&rd, &s)?;
         print_summary(&s, &rd);
         return Ok(());
     }
-    let device = lottery_tangent::device::parse(&a.device)?;
+    let device = crate::device::parse(&a.device)?;
     if !device.is_cpu() {
-        bail!("ntk_compare's structured kernels and linearization run on the CPU only; use --device cpu");
+        return Err(Error::invalid(
+            "--device",
+            "cpu (ntk_compare's structured kernels and linearization run on the CPU only)",
+            &a.device,
+        ));
     }
     let cfg = build_config(a)?;
     // Everything is checked before the run directory is created: the data
     // (sizes, labels) and the memory the widest network needs.
-    let split = cfg.data.load().context("loading the data")?;
+    let split = cfg.data.load()?;
     cfg.memory_estimate(&split)?.check(
         &format!("ntk_compare at width {}", cfg.widths.iter().max().unwrap_or(&0)),
         "--widths",
     )?;
     let shard: Option<Shard> = a.shard.as_deref().map(str::parse).transpose()?;
-    let config_text = toml::to_string_pretty(&cfg)?;
-    // The one run policy (lottery_tangent::run): locked; the same config
+    let config_text =
+        toml::to_string_pretty(&cfg).map_err(|e| Error::invalid("config", "a config TOML can hold", e))?;
+    // The one run policy (crate::runner::context): locked; the same config
     // continues with its finished widths; another config is refused unless --force.
     let dir_name = match shard {
         Some(s) => s.dir_name(&cfg.name),
         None => cfg.name.clone(),
     };
-    let root = lottery_tangent::paths::run_root(&a.out, "run name (--name, or `name` in the config)", &dir_name)?;
+    let root = crate::paths::run_root(&a.out, "run name (--name, or `name` in the config)", &dir_name)?;
     let ctx = RunContext::open(&root, NtkCompare::NAME, &config_text, a.force)?;
     if ctx.start == Start::Continued {
         eprintln!(
@@ -220,49 +274,21 @@ pub fn run(a: &NtkCompareArgs) -> Result<()> {
     let base = if ctx.start == Start::Continued && lr_path.exists() {
         NtkBase::with_lr_split(&cfg, read_json(&lr_path)?, split)?
     } else {
-        let b = NtkBase::prepare_with(&cfg, split).context("choosing the learning rate")?;
+        let b = NtkBase::prepare_with(&cfg, split)?;
         write_json(&lr_path, &b.lr)?;
         b
     };
-    println!(
-        "ntk_compare: {} hidden layers, widths {:?}, {} train / {} test ({}), {} steps, lr {:.4} ({})",
-        cfg.depth,
-        cfg.widths,
-        base.split.train.len(),
-        base.split.test.len(),
-        base.split.train.name,
-        cfg.steps,
-        base.lr.lr,
-        base.lr.source
-    );
-    match experiment::run::<NtkCompare>(&base, &cfg, &ctx, &device, !a.quiet, shard)? {
-        experiment::Outcome::Complete(s) => print_summary(&s, dir),
-        experiment::Outcome::Shard { done, total } => println!(
-            "shard done: {done} of {total} units in {}; combine the shards with `ltk merge {}/{}.shard-*`",
-            dir.root().display(),
-            a.out.display(),
-            cfg.name
-        ),
+    println!("{}", NtkCompare::banner(&base, &cfg));
+    match crate::runner::run::<NtkCompare>(&base, &cfg, &ctx, &device, !a.quiet, shard)? {
+        Outcome::Complete(s) => print_summary(&s, dir),
+        Outcome::Shard { done, total } => crate::runner::args::print_shard_done(done, total, dir),
     }
-    Ok(())
-}
-
-/// `ltk merge` of ntk_compare shards: the learning rate comes from the first
-/// shard (every shard chose the same one from the same config).
-#[allow(dead_code)] // called by `ltk merge`; the `ntk_compare` alias has no merge
-pub fn merge(config_text: &str, shards: &[PathBuf], ctx: &RunContext) -> Result<()> {
-    let cfg: CompareConfig = toml::from_str(config_text).context("the shards' config.toml")?;
-    let lr: LrRecord = read_json(&NtkBase::lr_path(&RunDir::new(&shards[0])))?;
-    let base = NtkBase::with_lr(&cfg, lr.clone())?;
-    let s = experiment::merge::<NtkCompare>(&base, &cfg, config_text, shards, ctx)?;
-    write_json(&NtkBase::lr_path(&ctx.dir), &lr)?;
-    print_summary(&s, &ctx.dir);
     Ok(())
 }
 
 fn print_summary(s: &CompareSummary, dir: &RunDir) {
     print!("{}", NtkCompare::console(s));
-    print!("{}", lottery_tangent::verdict::claims_text(&s.claims()));
+    print!("{}", crate::report::verdict::claims_text(&s.claims()));
     let figures = dir.root().join("figures");
     if figures.is_dir() {
         println!("report: {}  figures: {}", dir.report_md().display(), figures.display());

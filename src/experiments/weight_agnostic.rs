@@ -3,7 +3,7 @@
 //! the same value w, and a network is judged by its mean and best accuracy
 //! over a range of w).
 //!
-//! Per seed (one unit): the IMP ticket of [`crate::imp`] (rewound to θ0) at
+//! Per seed (one unit): the IMP ticket of [`crate::experiments::imp`] (rewound to θ0) at
 //! the round closest to each target density, and at the same per-layer
 //! counts the supermask of Zhou et al. 2019 (`large_final_same_sign` from
 //! θ0 and the dense θT, one-shot), a PHEW mask ([`crate::pai::phew`], same
@@ -42,17 +42,17 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
-use crate::experiment::UnitEnv;
-use crate::imp::{Imp, ImpConfig};
+use crate::experiments::imp::{Imp, ImpConfig};
 use crate::params::{Mask, ParamSet};
 use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, Criterion, PruneSpec};
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::{self, Claim};
+use crate::runner::UnitEnv;
 use crate::stats;
 use crate::strong::edge_popup::{EdgePopup, WeightInit};
 use crate::train;
-use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// Where each kept weight's sign comes from.
@@ -109,8 +109,8 @@ pub const MASKS: [&str; 6] = ["imp", "supermask", "phew", "edge_popup", "wann_se
 impl WeightAgnosticConfig {
     /// Checks everything before any training; returns (IMP round, density) per target.
     pub fn plan(&self, exp: &Experiment) -> Result<Vec<(usize, f64)>> {
-        crate::experiment::check_seeds(&self.seeds, "weight_agnostic.seeds")?;
-        crate::experiment::check_densities(&self.densities, "weight_agnostic.densities")?;
+        crate::runner::check_seeds(&self.seeds, "weight_agnostic.seeds")?;
+        crate::runner::check_densities(&self.densities, "weight_agnostic.densities")?;
         if self.weights.is_empty() || self.weights.iter().any(|w| !w.is_finite() || *w == 0.0) {
             return Err(Error::config(
                 "weight_agnostic.weights",
@@ -200,7 +200,7 @@ fn run_seed(exp: &Experiment, cfg: &WeightAgnosticConfig, seed: u64, env: &UnitE
         ..ImpConfig::default()
     };
     let dir = env.dir.child(&format!("imp_seed_{seed}"))?;
-    crate::experiment::run_in::<Imp>(exp, &icfg, &dir, env.device, env.progress, env.resume)?;
+    crate::runner::run_in::<Imp>(exp, &icfg, &dir, env.device, env.progress, env.resume)?;
     let round = |r: usize| dir.child(&format!("seed_{seed}/round_{r:02}"));
     let theta_t = ParamSet::load(&round(0)?.file("final.safetensors"))?;
     let lfss = prune::scores(Criterion::LargeFinalSameSign, &theta0, &theta_t, &layers, seed)?;
@@ -232,7 +232,7 @@ fn run_seed(exp: &Experiment, cfg: &WeightAgnosticConfig, seed: u64, env: &UnitE
             exp.config.train.loss,
             crate::rng::derive_seed(seed, "wa-edge-popup", i as u64),
         )?;
-        let spec = crate::experiment::unit_spec(exp, seed);
+        let spec = crate::runner::unit_spec(exp, seed);
         let o = train::train(
             &mut ep,
             &scores0,
@@ -298,14 +298,36 @@ fn run_seed(exp: &Experiment, cfg: &WeightAgnosticConfig, seed: u64, env: &UnitE
 /// `ltk weight-agnostic` on the experiment layer: one unit per seed.
 pub struct WeightAgnostic;
 
-impl crate::experiment::Experiment for WeightAgnostic {
+impl crate::runner::Experiment for WeightAgnostic {
     const NAME: &'static str = "weight_agnostic";
     type Base = Experiment;
+    const ABOUT: &'static str = "Masks (IMP ticket, supermask, PHEW, edge-popup, a weight-agnostic search, random) evaluated with one shared weight value, no training (Gaier & Ha 2019)";
+    const GROWS: &'static [&'static str] = &["seeds"];
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("densities", "Target densities (fractions of weights kept)."),
+        crate::runner::flags::Flag::new("seeds", "Replicates (init and data-order seeds)."),
+        crate::runner::flags::Flag::new("weights", "Shared weight values."),
+    ];
     type Config = WeightAgnosticConfig;
     type Unit = u64;
     type Record = Vec<WaRecord>;
     type Summary = WaSummary;
 
+    fn resolve(base: &Experiment, cfg: &mut WeightAgnosticConfig) {
+        cfg.prune = cfg.prune.resolved(&base.net.prunable());
+    }
+    fn banner(base: &Experiment, cfg: &WeightAgnosticConfig) -> String {
+        format!(
+            "{}: shared-weight evaluation of {} on {}, densities {:?}, w {:?}, seeds {:?}, {} steps per IMP run",
+            base.config.name,
+            base.net.describe(),
+            base.split.train.name,
+            cfg.densities,
+            cfg.weights,
+            cfg.seeds,
+            base.spec.steps
+        )
+    }
     fn units(base: &Experiment, cfg: &WeightAgnosticConfig) -> Result<Vec<u64>> {
         cfg.plan(base)?;
         Ok(cfg.seeds.clone())
@@ -588,7 +610,7 @@ pub fn claims(s: &WaSummary) -> Vec<Claim> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::Verdict;
+    use crate::report::verdict::Verdict;
 
     /// Per seed, the accuracy of each mask at every w (the same at all w).
     fn summary(per_seed: &[[(&str, f64); 4]]) -> WaSummary {

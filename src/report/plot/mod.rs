@@ -17,7 +17,7 @@
 //! ([`crate::paths::write_atomic_with`]).
 //!
 //! ```no_run
-//! use lottery_tangent::plot::{LineChart, Series};
+//! use lottery_tangent::report::plot::{LineChart, Series};
 //! let chart = LineChart::new("Loss", "step", "loss")
 //!     .log_y()
 //!     .add(Series::line("train", vec![(0.0, 2.3), (100.0, 0.4), (200.0, 0.1)]))
@@ -707,8 +707,12 @@ fn ensure_font() -> std::result::Result<(), String> {
     static FONT_INIT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     FONT_INIT
         .get_or_init(|| {
-            plotters::style::register_font(FONT, FontStyle::Normal, include_bytes!("../../assets/DejaVuSans.ttf"))
-                .map_err(|_| "the embedded font DejaVuSans.ttf could not be loaded".to_string())
+            plotters::style::register_font(
+                FONT,
+                FontStyle::Normal,
+                include_bytes!("../../../assets/DejaVuSans.ttf"),
+            )
+            .map_err(|_| "the embedded font DejaVuSans.ttf could not be loaded".to_string())
         })
         .clone()
 }

@@ -4,7 +4,7 @@
 //! each subnetwork alongside.
 //!
 //! Procedure: for each setting, exactly the per-k IMP mode of the LMC
-//! experiment ([`crate::lmc`], `[lmc.imp]`) with the setting's learning rate
+//! experiment ([`crate::experiments::lmc`], `[lmc.imp]`) with the setting's learning rate
 //! and warmup: a dense parent, IMP with rewinding to each k down to the
 //! target density, and pairs of children spawned from the subnetwork at k
 //! (instability = error barrier). Each setting's LMC analysis is written to
@@ -32,15 +32,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
-use crate::experiment::UnitEnv;
-use crate::imp::MATCHING_MARGIN;
-use crate::lmc::STABLE_THRESHOLD;
-use crate::lmc::{self, Lmc, LmcConfig, LmcImpConfig, LmcRecord, LmcSummary, LmcUnit};
+use crate::experiments::imp::MATCHING_MARGIN;
+use crate::experiments::lmc::STABLE_THRESHOLD;
+use crate::experiments::lmc::{self, Lmc, LmcConfig, LmcImpConfig, LmcRecord, LmcSummary, LmcUnit};
 use crate::paths::{write_text, RunDir};
 use crate::prune::PruneSpec;
+use crate::report::verdict::protocol::{self, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::{self, Claim};
+use crate::runner::UnitEnv;
 use crate::train::Schedule;
-use crate::verdict::protocol::{self, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// One learning-rate setting.
@@ -254,20 +254,41 @@ fn setting_dir(dir: &RunDir, name: &str) -> Result<RunDir> {
     dir.child(&format!("setting_{name}"))
 }
 
-impl crate::experiment::Experiment for LrRewind {
+impl crate::runner::Experiment for LrRewind {
     const NAME: &'static str = "lr_rewind";
     type Base = Experiment;
+    const ABOUT: &'static str = "IMP with rewinding to k = 0 and k > 0 at several learning rates (and warmup), with each subnetwork's instability (Frankle et al. 2020)";
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[crate::runner::flags::Flag::new("ks", "Rewinding steps k.")];
     type Config = LrRewindConfig;
     type Unit = LrRewindUnit;
     type Record = LmcRecord;
     type Summary = LrRewindSummary;
 
+    fn resolve(base: &Experiment, cfg: &mut LrRewindConfig) {
+        cfg.prune = cfg.prune.resolved(&base.net.prunable());
+    }
+    fn banner(base: &Experiment, cfg: &LrRewindConfig) -> String {
+        format!(
+            "{}: IMP with rewinding to k in {:?} on {} ({}), settings {:?}, target densities {:?}, {} pairs, {} steps",
+            base.config.name,
+            cfg.ks,
+            base.net.describe(),
+            base.split.train.name,
+            cfg.settings
+                .iter()
+                .map(|s| format!("{} (lr {}, warmup {})", s.name, s.lr, s.warmup_steps))
+                .collect::<Vec<_>>(),
+            cfg.densities,
+            cfg.pairs,
+            base.spec.steps
+        )
+    }
     fn units(exp: &Experiment, cfg: &LrRewindConfig) -> Result<Vec<LrRewindUnit>> {
         cfg.validate(exp)?;
         let mut out = Vec::new();
         for s in &cfg.settings {
             let e = with_setting(exp, s);
-            for unit in <Lmc as crate::experiment::Experiment>::units(&e, &cfg.lmc())? {
+            for unit in <Lmc as crate::runner::Experiment>::units(&e, &cfg.lmc())? {
                 out.push(LrRewindUnit {
                     setting: s.name.clone(),
                     unit,
@@ -280,7 +301,7 @@ impl crate::experiment::Experiment for LrRewind {
         format!(
             "{}_{}",
             u.setting,
-            <Lmc as crate::experiment::Experiment>::unit_key(&u.unit)
+            <Lmc as crate::runner::Experiment>::unit_key(&u.unit)
         )
     }
     fn run_unit(exp: &Experiment, cfg: &LrRewindConfig, u: &LrRewindUnit, env: &UnitEnv) -> Result<LmcRecord> {
@@ -303,7 +324,7 @@ impl crate::experiment::Experiment for LrRewind {
                 s.name, s.lr, s.warmup_steps, u.unit
             );
         }
-        <Lmc as crate::experiment::Experiment>::run_unit(&e, &cfg.lmc(), &u.unit, &sub)
+        <Lmc as crate::runner::Experiment>::run_unit(&e, &cfg.lmc(), &u.unit, &sub)
     }
     fn summarize(exp: &Experiment, cfg: &LrRewindConfig, records: Vec<LmcRecord>) -> Result<LrRewindSummary> {
         let units = Self::units(exp, cfg)?;
@@ -317,7 +338,7 @@ impl crate::experiment::Experiment for LrRewind {
                 .map(|(_, r)| r.clone())
                 .collect();
             let e = with_setting(exp, s);
-            let l = <Lmc as crate::experiment::Experiment>::summarize(&e, &cfg.lmc(), recs)?;
+            let l = <Lmc as crate::runner::Experiment>::summarize(&e, &cfg.lmc(), recs)?;
             let spread = lmc::dense_spread(&l);
             let reliable = dense_reliable(&l);
             for ks in l.per_k.iter().filter(|k| k.network == "imp") {
@@ -718,8 +739,8 @@ pub fn claims(s: &LrRewindSummary) -> Vec<Claim> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lmc::{PairResult, PathEval};
-    use crate::verdict::Verdict;
+    use crate::experiments::lmc::{PairResult, PathEval};
+    use crate::report::verdict::Verdict;
 
     fn pair(network: &str, k: usize, pair: usize, density: Option<f64>, instability: f64, err: f64) -> PairResult {
         PairResult {

@@ -11,17 +11,17 @@
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use super::edge_popup::{EdgePopup, ScoreInit, WeightInit};
-use super::pensia::{self, ConstructionStats};
 use crate::config::Experiment;
-use crate::experiment::UnitEnv;
 use crate::models::{Network, Parameterization};
 use crate::params::ParamSet;
 use crate::paths::{write_json, write_text, RunDir};
-use crate::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::{self, Claim};
+use crate::runner::UnitEnv;
+use crate::strong::edge_popup::{EdgePopup, ScoreInit, WeightInit};
+use crate::strong::pensia::{self, ConstructionStats};
 use crate::train::{self, Supervised, TrainOptions, Trainable};
-use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// `[strong]` of an experiment TOML.
@@ -307,14 +307,30 @@ fn edge_popup_unit(
     })
 }
 
-impl crate::experiment::Experiment for Strong {
+impl crate::runner::Experiment for Strong {
     const NAME: &'static str = "strong";
     type Base = Experiment;
+    const ABOUT: &'static str = "Strong lottery tickets: subset-sum pruning of random networks (Pensia et al. 2020) and edge-popup (Ramanujan et al. 2020)";
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("paths", "Random paths per target weight (e.g. 2,4,8,16,21)."),
+        crate::runner::flags::Flag::new("edge_popup_keep", "Edge-popup kept fractions (empty skips edge-popup).")
+            .alias("keep"),
+    ];
     type Config = StrongConfig;
     type Unit = StrongUnit;
     type Record = StrongRecord;
     type Summary = StrongSummary;
 
+    fn banner(base: &Experiment, cfg: &StrongConfig) -> String {
+        format!(
+            "{}: strong tickets for target {} on {}; paths per weight {:?}; edge-popup kept fractions {:?}",
+            base.config.name,
+            base.net.describe(),
+            base.split.train.name,
+            cfg.paths,
+            cfg.edge_popup_keep
+        )
+    }
     fn units(exp: &Experiment, cfg: &StrongConfig) -> Result<Vec<StrongUnit>> {
         cfg.validate(&exp.net)?;
         let mut units = vec![StrongUnit::Target];
@@ -417,7 +433,7 @@ pub fn run(
     device: &Device,
     progress: bool,
 ) -> Result<StrongSummary> {
-    crate::experiment::run_in::<Strong>(exp, cfg, dir, device, progress, false)
+    crate::runner::run_in::<Strong>(exp, cfg, dir, device, progress, false)
 }
 
 /// The human-readable tables.
@@ -529,7 +545,7 @@ pub fn write_summary(dir: &RunDir, s: &StrongSummary) -> Result<()> {
 /// which the pruned random network counts as reaching the target's
 /// accuracy. Pensia et al. 2020 bound the output error (Thm. 1), not the
 /// accuracy; 1 point is this project's choice of "the same accuracy".
-pub const STRONG_MARGIN: f64 = crate::verdict::protocol::MATCHING_MARGIN;
+pub const STRONG_MARGIN: f64 = crate::report::verdict::protocol::MATCHING_MARGIN;
 
 const PENSIA: &str = "Pensia et al. 2020, Thm. 1 (a random network twice as deep, pruned by subset sum with n = O(log(d·l/ε)) paths per weight, is within ε of the target)";
 

@@ -34,12 +34,12 @@ use serde::{Deserialize, Serialize};
 use crate::config::Experiment;
 use crate::params::{Mask, ParamSet};
 use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, Criterion, PruneSpec};
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::{self, Claim};
 use crate::stats;
 use crate::train::{self, Supervised, TrainOptions};
-use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// `[supermask]` of an experiment TOML.
@@ -86,8 +86,8 @@ impl SupermaskConfig {
         if self.criteria.is_empty() {
             return Err(Error::config("supermask.criteria", "at least one criterion", "[]"));
         }
-        crate::experiment::check_seeds(&self.seeds, "supermask.seeds")?;
-        crate::experiment::check_densities(&self.densities, "supermask.densities")?;
+        crate::runner::check_seeds(&self.seeds, "supermask.seeds")?;
+        crate::runner::check_densities(&self.densities, "supermask.densities")?;
         let layers = exp.net.prunable();
         self.prune.validate(&layers)?;
         if self.prune.rate == 0.0 {
@@ -231,7 +231,7 @@ pub fn summarize(exp: &Experiment, seeds: Vec<SeedRecord>) -> SupermaskSummary {
 }
 
 /// Runs every seed in this process and writes the report (no run policy;
-/// `ltk supermask` goes through [`crate::experiment::run`]).
+/// `ltk supermask` goes through [`crate::runner::run`]).
 pub fn run(
     exp: &Experiment,
     cfg: &SupermaskConfig,
@@ -253,14 +253,36 @@ pub fn run(
 /// `ltk supermask` on the experiment layer: one unit per seed.
 pub struct Supermask;
 
-impl crate::experiment::Experiment for Supermask {
+impl crate::runner::Experiment for Supermask {
     const NAME: &'static str = "supermask";
     type Base = Experiment;
+    const ABOUT: &'static str =
+        "Supermasks (Zhou et al. 2019): one-shot masks by each criterion applied to the untrained network";
+    const GROWS: &'static [&'static str] = &["seeds"];
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("densities", "Target densities (fractions of weights kept)."),
+        crate::runner::flags::Flag::new("seeds", "Replicates (init and data-order seeds)."),
+    ];
     type Config = SupermaskConfig;
     type Unit = u64;
     type Record = SeedRecord;
     type Summary = SupermaskSummary;
 
+    fn resolve(base: &Experiment, cfg: &mut SupermaskConfig) {
+        cfg.prune = cfg.prune.resolved(&base.net.prunable());
+    }
+    fn banner(base: &Experiment, cfg: &SupermaskConfig) -> String {
+        format!(
+            "{}: supermasks of {} on {}, criteria {:?}, densities {:?}, seeds {:?}, {} steps per dense run",
+            base.config.name,
+            base.net.describe(),
+            base.split.train.name,
+            cfg.criteria.iter().map(|c| c.name()).collect::<Vec<_>>(),
+            cfg.densities,
+            cfg.seeds,
+            base.spec.steps
+        )
+    }
     fn units(base: &Experiment, cfg: &SupermaskConfig) -> Result<Vec<u64>> {
         cfg.plan(base)?;
         Ok(cfg.seeds.clone())
@@ -272,7 +294,7 @@ impl crate::experiment::Experiment for Supermask {
         base: &Experiment,
         cfg: &SupermaskConfig,
         seed: &u64,
-        env: &crate::experiment::UnitEnv,
+        env: &crate::runner::UnitEnv,
     ) -> Result<SeedRecord> {
         run_seed(base, cfg, *seed, env.device, env.progress)
     }

@@ -4,7 +4,7 @@
 //! claims are this project's hypotheses (the tangent-space view of tickets),
 //! not a paper's.
 //!
-//! Per (seed, rewinding step k), IMP ([`crate::imp`], `[ticket_ntk.prune]`
+//! Per (seed, rewinding step k), IMP ([`crate::experiments::imp`], `[ticket_ntk.prune]`
 //! per round, rewinding to θ_k) is read at the rounds closest to the target
 //! densities, and every subnetwork below starts at step k from θ_start ⊙ m:
 //! - `dense`: the whole network at θ_k;
@@ -49,22 +49,22 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
-use crate::experiment::UnitEnv;
-use crate::imp::{Imp, ImpConfig};
+use crate::experiments::imp::{Imp, ImpConfig};
+pub use crate::experiments::pai::Target;
 use crate::models::{Mlp, Network};
 use crate::ntk::diagnostics::{kernel_regression, kernel_stats, KernelStats};
 use crate::ntk::empirical::{mlp_ntk, Kernel, KernelKind};
 use crate::ntk::linearize::Linearized;
-pub use crate::pai::experiment::Target;
 use crate::pai::{prune_at_init, PaiMethod, PaiSpec};
 use crate::params::{Mask, ParamSet};
 use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, PruneSpec};
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::{self, Claim};
+use crate::runner::UnitEnv;
 use crate::stats;
 use crate::train::{self, Supervised, TrainOptions, Trainable};
-use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// Eigenvalues kept per kernel.
@@ -142,8 +142,8 @@ impl Default for TicketNtkConfig {
 impl TicketNtkConfig {
     /// Checks everything before any training; returns the MLP and the targets.
     pub fn plan(&self, exp: &Experiment) -> Result<(Mlp, Vec<Target>)> {
-        crate::experiment::check_seeds(&self.seeds, "ticket_ntk.seeds")?;
-        crate::experiment::check_densities(&self.densities, "ticket_ntk.densities")?;
+        crate::runner::check_seeds(&self.seeds, "ticket_ntk.seeds")?;
+        crate::runner::check_densities(&self.densities, "ticket_ntk.densities")?;
         if self.rewind_steps.is_empty() {
             return Err(Error::config("ticket_ntk.rewind_steps", "at least one step", "[]"));
         }
@@ -313,7 +313,7 @@ impl Measure<'_> {
             start,
             &self.exp.split,
             // The seed's data order, as IMP's runs use (exp is the seed's).
-            &crate::experiment::unit_spec(self.exp, self.exp.config.seed),
+            &crate::runner::unit_spec(self.exp, self.exp.config.seed),
             &TrainOptions {
                 mask: Some(mask),
                 start_step: k,
@@ -394,7 +394,7 @@ fn rewind_unit(m: &Measure, targets: &[Target], seed: u64, k: usize) -> Result<V
         ..ImpConfig::default()
     };
     let dir = env.dir.child(&format!("imp_seed_{seed}_k{k}"))?;
-    crate::experiment::run_in::<Imp>(exp, &icfg, &dir, env.device, env.progress, env.resume)?;
+    crate::runner::run_in::<Imp>(exp, &icfg, &dir, env.device, env.progress, env.resume)?;
     let theta_k = ParamSet::load(&dir.file(&format!("seed_{seed}/rewind.safetensors")))?;
     let full = Mask::ones(&theta_k, &exp.net.prunable())?;
     let mut out = vec![m.subnet(seed, k, "dense", None, &theta_k, &full)?];
@@ -453,14 +453,37 @@ fn method_unit(m: &Measure, targets: &[Target], seed: u64, method: PaiMethod) ->
 /// `ltk ticket-ntk` on the experiment layer.
 pub struct TicketNtk;
 
-impl crate::experiment::Experiment for TicketNtk {
+impl crate::runner::Experiment for TicketNtk {
     const NAME: &'static str = "ticket_ntk";
     type Base = Experiment;
+    const ABOUT: &'static str = "Tickets in the tangent space: IMP tickets (rewinding k = 0 and k > 0), random reinit, random pruning and pruning-at-init masks, each with its masked NTK at the start (spectrum, effective rank, label alignment), its accuracy trained and linearized at the start, and its NTK change";
+    const GROWS: &'static [&'static str] = &["seeds"];
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("densities", "Target densities (fractions of weights kept)."),
+        crate::runner::flags::Flag::new("seeds", "Replicates (init and data-order seeds)."),
+        crate::runner::flags::Flag::new("rewind_steps", "IMP rewinding steps k."),
+        crate::runner::flags::Flag::new("linearize", "Train the linearized runs."),
+    ];
     type Config = TicketNtkConfig;
     type Unit = TicketNtkUnit;
     type Record = Vec<SubnetRecord>;
     type Summary = TicketNtkSummary;
 
+    fn banner(base: &Experiment, cfg: &TicketNtkConfig) -> String {
+        format!(
+            "{}: tickets in the tangent space of {} on {} ({} train / {} test), {} steps, densities {:?}, rewinding to {:?}, methods {:?}, seeds {:?}",
+            base.config.name,
+            base.net.describe(),
+            base.split.train.name,
+            base.split.train.len(),
+            base.split.test.len(),
+            base.spec.steps,
+            cfg.densities,
+            cfg.rewind_steps,
+            cfg.methods.iter().map(|m| m.name()).collect::<Vec<_>>(),
+            cfg.seeds
+        )
+    }
     fn units(base: &Experiment, cfg: &TicketNtkConfig) -> Result<Vec<TicketNtkUnit>> {
         cfg.plan(base)?;
         let mut ks = cfg.rewind_steps.clone();
@@ -983,7 +1006,7 @@ pub fn claims(s: &TicketNtkSummary) -> Vec<Claim> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::Verdict;
+    use crate::report::verdict::Verdict;
 
     /// Zero-mean jitter per seed.
     fn jitter(seed: u64) -> f64 {

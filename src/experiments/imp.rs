@@ -40,12 +40,12 @@ use crate::config::{DataConfig, Experiment};
 use crate::data::Split;
 use crate::params::{Mask, ParamSet};
 use crate::paths::{read_json, write_csv, write_json, RunDir};
-use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, PruneSpec};
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{self, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::{self, Claim};
 use crate::stats;
 use crate::train::{self, OptimizerConfig, Supervised, TrainOptions, TrainOutcome, TrainSpec};
-use crate::verdict::protocol::{self, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// A control trained at every sparsity.
@@ -190,7 +190,7 @@ impl ImpConfig {
                 format!("{} (every round would prune nothing)", self.prune.rate),
             ));
         }
-        crate::experiment::check_seeds(&self.seeds, "imp.seeds")?;
+        crate::runner::check_seeds(&self.seeds, "imp.seeds")?;
         if self.rewind_step >= exp.spec.steps {
             return Err(Error::config(
                 "imp.rewind_step",
@@ -322,14 +322,39 @@ fn run_one_seed(
 /// seed are sequential and resume from their saved masks).
 pub struct Imp;
 
-impl crate::experiment::Experiment for Imp {
+impl crate::runner::Experiment for Imp {
     const NAME: &'static str = "imp";
     type Base = Experiment;
+    const ABOUT: &'static str = "Iterative magnitude pruning with rewinding, controls and Zhou et al. variants";
+    const GROWS: &'static [&'static str] = &["seeds"];
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("rounds", "Pruning rounds after the dense run."),
+        crate::runner::flags::Flag::new("seeds", "IMP replicates (init and data-order seeds)."),
+        crate::runner::flags::Flag::new("rewind_step", "Rewind step k (0 = original init)."),
+    ];
     type Config = ImpConfig;
     type Unit = u64;
     type Record = Vec<RoundRecord>;
     type Summary = ImpSummary;
 
+    fn resolve(base: &Experiment, cfg: &mut ImpConfig) {
+        cfg.prune = cfg.prune.resolved(&base.net.prunable());
+    }
+    fn banner(base: &Experiment, cfg: &ImpConfig) -> String {
+        format!(
+            "{}: IMP on {} ({}), {} rounds, rewind to step {}, {:?} pruning at rate {} ({:?}), seeds {:?}, {} steps per run",
+            base.config.name,
+            base.net.describe(),
+            base.split.train.name,
+            cfg.rounds,
+            cfg.rewind_step,
+            cfg.prune.criterion,
+            cfg.prune.rate,
+            cfg.prune.scope,
+            cfg.seeds,
+            base.spec.steps
+        )
+    }
     fn units(base: &Experiment, cfg: &ImpConfig) -> Result<Vec<u64>> {
         cfg.validate(base)?;
         load_transfer(base, cfg)?;
@@ -342,7 +367,7 @@ impl crate::experiment::Experiment for Imp {
         base: &Experiment,
         cfg: &ImpConfig,
         seed: &u64,
-        env: &crate::experiment::UnitEnv,
+        env: &crate::runner::UnitEnv,
     ) -> Result<Vec<RoundRecord>> {
         let transfer = load_transfer(base, cfg)?;
         run_one_seed(
@@ -387,7 +412,7 @@ pub fn run(
     progress: bool,
     resume: bool,
 ) -> Result<ImpSummary> {
-    crate::experiment::run_in::<Imp>(exp, cfg, dir, device, progress, resume)
+    crate::runner::run_in::<Imp>(exp, cfg, dir, device, progress, resume)
 }
 
 fn run_seed(ctx: &Ctx, seed: u64, dir: &RunDir, resume: bool) -> Result<Vec<RoundRecord>> {
@@ -810,7 +835,7 @@ fn plot(dir: &RunDir, s: &ImpSummary) -> Result<()> {
 /// 1 percentage point, several times the init-to-init spread of dense
 /// LeNet-300-100 in this project's runs (about 0.3 points: imp_digits,
 /// lr_rewind_fashion). Shared by the LMC and lr-rewind experiments.
-pub const MATCHING_MARGIN: f64 = crate::verdict::protocol::MATCHING_MARGIN;
+pub const MATCHING_MARGIN: f64 = crate::report::verdict::protocol::MATCHING_MARGIN;
 
 /// The densities (fraction of prunable weights remaining) at which the IMP
 /// claims are tested, fixed before the data: Frankle & Carbin 2019, Fig. 3

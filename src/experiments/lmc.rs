@@ -18,7 +18,7 @@
 //!   (same per-layer counts, θk) are each spawned as a pair from θk and
 //!   analysed as above. A subnetwork is *matching* when its accuracy is
 //!   no lower than the dense network's by more than
-//!   [`crate::imp::MATCHING_MARGIN`] (a declared margin), compared pair by
+//!   [`crate::experiments::imp::MATCHING_MARGIN`] (a declared margin), compared pair by
 //!   pair with the dense pair spawned at the same k with the same data
 //!   orders. The paper's finding: "IMP subnetworks are only matching when
 //!   they are stable".
@@ -51,17 +51,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
 use crate::data::Dataset;
-use crate::experiment::UnitEnv;
-use crate::imp::MATCHING_MARGIN;
+use crate::experiments::imp::MATCHING_MARGIN;
 use crate::models::Network;
 use crate::params::{Mask, ParamSet};
 use crate::paths::{read_json, write_csv, write_json, RunDir};
-use crate::plot::{LineChart, Marker, Series};
 use crate::prune::{self, PruneSpec};
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{self, Declared, Evidence, Hypothesis, Item, Origin, Side};
+use crate::report::verdict::{self, Claim};
+use crate::runner::UnitEnv;
 use crate::stats;
 use crate::train::{self, Supervised, TrainOptions, TrainSpec, Trainable};
-use crate::verdict::protocol::{self, Declared, Evidence, Hypothesis, Item, Origin, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// `[lmc.imp]`: per-k IMP subnetworks (Frankle et al. 2020, Sec. 4).
@@ -183,7 +183,7 @@ impl LmcConfig {
             ));
         }
         if let Some(imp) = &self.imp {
-            crate::experiment::check_densities(&imp.densities, "lmc.imp.densities")?;
+            crate::runner::check_densities(&imp.densities, "lmc.imp.densities")?;
         }
         Ok(())
     }
@@ -675,9 +675,17 @@ fn imp_unit(
     Ok(LmcRecord::Imp { rounds, results })
 }
 
-impl crate::experiment::Experiment for Lmc {
+impl crate::runner::Experiment for Lmc {
     const NAME: &'static str = "lmc";
     type Base = Experiment;
+    const ABOUT: &'static str = "Linear mode connectivity / instability analysis under SGD noise (Frankle et al. 2020)";
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("ks", "Spawn steps k (e.g. 0,25,100,500,2000)."),
+        crate::runner::flags::Flag::new("pairs", "Pairs of copies per k."),
+        crate::runner::flags::Flag::new("points", "Interpolation points."),
+        crate::runner::flags::Flag::new("mask", "One-mask mode: analyze the subnetwork with this fixed mask at every k (e.g. runs/imp_x/seed_0/round_07/mask.safetensors); replaces [lmc.imp]. Not Frankle et al. 2020's per-k IMP procedure, which [lmc.imp] runs."),
+        crate::runner::flags::Flag::new("inherit_optimizer_state", "Start each child from the parent's optimizer state (momentum) at k instead of a fresh optimizer (the default, as in open_lth)."),
+    ];
     type Config = LmcConfig;
     type Unit = LmcUnit;
     type Record = LmcRecord;
@@ -685,6 +693,30 @@ impl crate::experiment::Experiment for Lmc {
 
     /// Validates everything (a mask file's names and shapes, the IMP
     /// schedule) before any training.
+    fn resolve(base: &Experiment, cfg: &mut LmcConfig) {
+        if let Some(i) = cfg.imp.as_mut() {
+            i.prune = i.prune.resolved(&base.net.prunable());
+        }
+    }
+    fn banner(base: &Experiment, cfg: &LmcConfig) -> String {
+        format!(
+            "{}: instability analysis of {} on {}, k in {:?}, {} pairs, {} points, {} steps",
+            base.config.name,
+            base.net.describe(),
+            base.split.train.name,
+            cfg.ks,
+            cfg.pairs,
+            cfg.points,
+            base.spec.steps
+        )
+    }
+    fn on_flag(table: &mut toml::Table, key: &str) {
+        // A fixed mask replaces the per-k IMP subnetworks.
+        if key == "mask" {
+            table.remove("sparse_density");
+            table.remove("imp");
+        }
+    }
     fn units(exp: &Experiment, cfg: &LmcConfig) -> Result<Vec<LmcUnit>> {
         cfg.plan(exp)?;
         file_mask(cfg, &exp.net, &exp.net.init(exp.config.seed))?;
@@ -812,7 +844,7 @@ pub fn run(
     progress: bool,
     resume: bool,
 ) -> Result<LmcSummary> {
-    crate::experiment::run_in::<Lmc>(exp, cfg, dir, device, progress, resume)
+    crate::runner::run_in::<Lmc>(exp, cfg, dir, device, progress, resume)
 }
 
 /// Mean/min/max instability and mean endpoint accuracy per (network, density, k).

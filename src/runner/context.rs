@@ -16,7 +16,11 @@
 //!   directory after listing what it removes. `force` empties only a
 //!   directory whose `run.json` this tool wrote for it (the record names its
 //!   directory); any other directory is refused untouched. Nothing is deleted
-//!   silently, and config.toml is only written for a fresh or forced run.
+//!   silently, and config.toml is only written for a fresh, grown or forced run.
+//! - **Growth.** A config that only adds values to lists whose every value
+//!   is one more independent unit (an experiment's `GROWS` keys, e.g. its
+//!   seeds) grows the run: the finished units are kept, only the new ones
+//!   run, and the result is the one a fresh run of the new config gives.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -37,9 +41,19 @@ pub enum Start {
     Continued,
     /// `force` emptied a directory of another config; these entries were removed.
     Restarted { removed: Vec<PathBuf> },
+    /// The same kind and config but for lists that only add units (e.g.
+    /// more seeds): finished units are kept and only the new ones run.
+    Grown { added: Vec<String> },
 }
 
-#[derive(Serialize, Deserialize, PartialEq, Debug)]
+impl Start {
+    /// Whether finished work in the directory is kept and reused.
+    pub fn keeps_work(&self) -> bool {
+        matches!(self, Start::Continued | Start::Grown { .. })
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug)]
 struct RunRecord {
     kind: String,
     config_sha256: String,
@@ -48,6 +62,46 @@ struct RunRecord {
     /// only when its record names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dir: Option<String>,
+    /// Where the run's results came from (not part of its identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provenance: Option<Provenance>,
+}
+
+impl PartialEq for RunRecord {
+    /// The run's identity: kind, config and directory.
+    fn eq(&self, o: &Self) -> bool {
+        self.kind == o.kind && self.config_sha256 == o.config_sha256 && self.dir == o.dir
+    }
+}
+
+/// What made a run: the tool's version (and git commit when built from a
+/// checkout), the host, when it started and the command line. Written when
+/// the run starts (fresh, forced or grown), kept when it continues.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Provenance {
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    pub host: String,
+    /// Seconds since the Unix epoch (UTC).
+    pub started_unix: u64,
+    pub command: Vec<String>,
+}
+
+impl Provenance {
+    /// This process's.
+    pub fn now() -> Provenance {
+        Provenance {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            commit: option_env!("LTK_GIT_COMMIT").map(str::to_string),
+            host: host_name(),
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            command: std::env::args().collect(),
+        }
+    }
 }
 
 /// Who holds a lock: enough to tell a live holder from a stale lock whose
@@ -297,6 +351,39 @@ impl Drop for RunContext {
     }
 }
 
+/// The lists of `grow` that `new` extends, as `key: old -> new`, when
+/// every difference between the two config texts is such an extension (the
+/// old values kept, in any order, new ones added); None otherwise.
+fn grown_lists(old: &str, new: &str, grow: &[String]) -> Option<Vec<String>> {
+    let (old_doc, new_doc): (toml::Table, toml::Table) = (old.parse().ok()?, new.parse().ok()?);
+    let get = |doc: &toml::Table, key: &str| -> Option<toml::Value> {
+        let mut parts = key.split('.');
+        let mut v = doc.get(parts.next()?)?;
+        for p in parts {
+            v = v.as_table()?.get(p)?;
+        }
+        Some(v.clone())
+    };
+    let diff = config_diff(old, new);
+    if diff.is_empty() {
+        return None;
+    }
+    let mut added = Vec::new();
+    for line in diff {
+        let key = line.split(':').next()?.trim().to_string();
+        if !grow.contains(&key) {
+            return None;
+        }
+        let (o, n) = (get(&old_doc, &key)?, get(&new_doc, &key)?);
+        let (o, n) = (o.as_array()?, n.as_array()?);
+        if !o.iter().all(|x| n.contains(x)) {
+            return None;
+        }
+        added.push(line);
+    }
+    Some(added)
+}
+
 /// SHA-256 of `text`, in hex.
 pub fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes())
@@ -368,6 +455,14 @@ impl RunContext {
     /// Opens (creating if needed) the run directory `root` for a run of
     /// `kind` with the resolved `config` text; see the module docs.
     pub fn open(root: &Path, kind: &str, config: &str, force: bool) -> Result<RunContext> {
+        Self::open_growing(root, kind, config, force, &[])
+    }
+
+    /// [`RunContext::open`], where a config that differs from the run's
+    /// only by values added to the lists named in `grow` (dotted keys, e.g.
+    /// `imp.seeds`: lists whose every value is one more unit, and which no
+    /// unit's record depends on) grows the run instead of being refused.
+    pub fn open_growing(root: &Path, kind: &str, config: &str, force: bool, grow: &[String]) -> Result<RunContext> {
         check_run_path(root)?;
         let created = std::fs::symlink_metadata(root).is_err();
         let dir = RunDir::create(root)?;
@@ -384,10 +479,11 @@ impl RunContext {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let record = RunRecord {
+        let mut record = RunRecord {
             kind: kind.to_string(),
             config_sha256: sha256_hex(config),
             dir: Some(dir_name.clone()),
+            provenance: Some(Provenance::now()),
         };
         let cfg_path = dir.config();
         let rec_path = dir.file("run.json");
@@ -436,9 +532,19 @@ impl RunContext {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
+            let grown = match (&old_rec, &old_cfg) {
+                (Some(r), Some(old)) if same_kind && r.kind == kind && !same => grown_lists(old, config, grow),
+                _ => None,
+            };
             if same {
                 ctx.start = Start::Continued;
                 up_to_date = old_rec.as_ref() == Some(&record) && old_cfg.as_deref() == Some(config);
+                // A continued run keeps the provenance of its start.
+                if let Some(p) = old_rec.as_ref().and_then(|r| r.provenance.clone()) {
+                    record.provenance = Some(p);
+                }
+            } else if let Some(added) = grown {
+                ctx.start = Start::Grown { added };
             } else if force {
                 // --force empties only what a run of this tool wrote.
                 let refuse = |why: String| {

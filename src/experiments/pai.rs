@@ -12,7 +12,7 @@
 //! ablation), at the sparsest configured target: non-inferiority within
 //! [`LITTLE`] for the pruning-at-init methods, a loss for IMP; random
 //! pruning is a sanity check outside the family. Per seed (one unit each):
-//! - `imp`: the IMP chain of [`crate::imp`] (rewinding to `imp_rewind_step`,
+//! - `imp`: the IMP chain of [`crate::experiments::imp`] (rewinding to `imp_rewind_step`,
 //!   `[pai.prune]` per round, default 20% per layer with the output layer at
 //!   10%), with its controls `random_prune` (= shuffle) and `random_reinit`
 //!   (= reinit), read at the round whose density is closest to each target;
@@ -27,16 +27,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{prune_at_init, PaiMethod, PaiSpec};
 use crate::config::Experiment;
-use crate::experiment::UnitEnv;
-use crate::imp::{Control, Imp, ImpConfig};
+use crate::experiments::imp::{Control, Imp, ImpConfig};
+use crate::pai::{prune_at_init, PaiMethod, PaiSpec};
 use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::plot::{LineChart, Marker, Series};
 use crate::prune::PruneSpec;
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::{self, Claim};
+use crate::runner::UnitEnv;
 use crate::stats;
-use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// `[pai]` of an experiment TOML.
@@ -117,8 +117,8 @@ impl PaiConfig {
                 "[]",
             ));
         }
-        crate::experiment::check_seeds(&self.seeds, "pai.seeds")?;
-        crate::experiment::check_densities(&self.densities, "pai.densities")?;
+        crate::runner::check_seeds(&self.seeds, "pai.seeds")?;
+        crate::runner::check_densities(&self.densities, "pai.densities")?;
         let mut seen = self.methods.clone();
         seen.sort();
         if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
@@ -243,7 +243,7 @@ fn run_imp(exp: &Experiment, cfg: &PaiConfig, targets: &[Target], seed: u64, env
         ..ImpConfig::default()
     };
     let dir = env.dir.child(&format!("imp_seed_{seed}"))?;
-    let s = crate::experiment::run_in::<Imp>(exp, &icfg, &dir, env.device, env.progress, env.resume)?;
+    let s = crate::runner::run_in::<Imp>(exp, &icfg, &dir, env.device, env.progress, env.resume)?;
     let acc = |round: usize, kind: &str| {
         s.rounds
             .iter()
@@ -310,13 +310,13 @@ fn run_method(
             }
             Err(e) => return Err(e),
         };
-        let accuracy = crate::experiment::train_masked(exp, env, seed, &theta0, &mask)?;
+        let accuracy = crate::runner::train_masked(exp, env, seed, &theta0, &mask)?;
         let (shuffled_accuracy, reinit_accuracy) = if cfg.ablations {
             let shuffled = crate::prune::random_like(&mask, crate::rng::derive_seed(seed, "pai-shuffle", i as u64))?;
             let fresh = exp.net.init(crate::rng::derive_seed(seed, "pai-reinit", i as u64));
             (
-                Some(crate::experiment::train_masked(exp, env, seed, &theta0, &shuffled)?),
-                Some(crate::experiment::train_masked(exp, env, seed, &fresh, &mask)?),
+                Some(crate::runner::train_masked(exp, env, seed, &theta0, &shuffled)?),
+                Some(crate::runner::train_masked(exp, env, seed, &fresh, &mask)?),
             )
         } else {
             (None, None)
@@ -349,14 +349,37 @@ fn run_method(
 /// `ltk pai` on the experiment layer.
 pub struct Pai;
 
-impl crate::experiment::Experiment for Pai {
+impl crate::runner::Experiment for Pai {
     const NAME: &'static str = "pai";
     type Base = Experiment;
+    const ABOUT: &'static str = "Pruning at initialization (random, magnitude, SNIP, GraSP, SynFlow, PHEW) against the IMP ticket, with the shuffle and reinit sanity checks of Frankle et al. 2021";
+    const GROWS: &'static [&'static str] = &["seeds"];
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("methods", "Methods."),
+        crate::runner::flags::Flag::new("densities", "Target densities (fractions of weights kept)."),
+        crate::runner::flags::Flag::new("seeds", "Replicates (init and data-order seeds)."),
+    ];
     type Config = PaiConfig;
     type Unit = PaiUnit;
     type Record = UnitRecord;
     type Summary = PaiSummary;
 
+    fn resolve(base: &Experiment, cfg: &mut PaiConfig) {
+        cfg.prune = cfg.prune.resolved(&base.net.prunable());
+    }
+    fn banner(base: &Experiment, cfg: &PaiConfig) -> String {
+        format!(
+            "{}: pruning at initialization of {} on {}, methods {:?}{}, densities {:?}, seeds {:?}, {} steps per network",
+            base.config.name,
+            base.net.describe(),
+            base.split.train.name,
+            cfg.methods.iter().map(|m| m.name()).collect::<Vec<_>>(),
+            if cfg.imp { " and the IMP ticket" } else { "" },
+            cfg.densities,
+            cfg.seeds,
+            base.spec.steps
+        )
+    }
     fn units(base: &Experiment, cfg: &PaiConfig) -> Result<Vec<PaiUnit>> {
         cfg.plan(base)?;
         let mut u = Vec::new();
@@ -614,7 +637,7 @@ pub fn write_summary(dir: &RunDir, s: &PaiSummary) -> Result<()> {
 /// less than this. Frankle et al. 2021 (Sec. 5) state the finding without a
 /// number ("the same or higher accuracy"); 1 point is this project's choice,
 /// about the seed-to-seed spread of these networks' final accuracies.
-pub const LITTLE: f64 = crate::verdict::protocol::MATCHING_MARGIN;
+pub const LITTLE: f64 = crate::report::verdict::protocol::MATCHING_MARGIN;
 
 /// The methods whose ablations Frankle, Dziugaite, Roy & Carbin 2021 test
 /// (Sec. 5): their claim. PHEW (Patil & Dovrolis 2021) is not in the paper:
@@ -766,7 +789,7 @@ fn mean_pct(v: &[f64]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::Verdict;
+    use crate::report::verdict::Verdict;
 
     /// Three seeds: per method, (trained, shuffled, reinit) accuracies per seed.
     fn summary(rows: &[(&str, [(f64, f64, f64); 3])]) -> PaiSummary {

@@ -38,15 +38,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
-use crate::experiment::UnitEnv;
 use crate::models::{Activation, Mlp, Network};
 use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
+use crate::report::verdict::{self, Claim};
+use crate::runner::UnitEnv;
 use crate::stats;
 use crate::strong::edge_popup::{EdgePopup, WeightInit};
 use crate::train::{self, Supervised, TrainOptions};
-use crate::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
-use crate::verdict::{self, Claim};
 use crate::{Error, Result};
 
 /// The networks compared at each width.
@@ -126,8 +126,8 @@ impl Default for MultiPrizeConfig {
 impl MultiPrizeConfig {
     /// Checks everything before any training; returns the base MLP.
     pub fn validate(&self, exp: &Experiment) -> Result<Mlp> {
-        crate::experiment::check_seeds(&self.seeds, "multi_prize.seeds")?;
-        crate::experiment::check_width_factors(&self.width_factors, "multi_prize.width_factors")?;
+        crate::runner::check_seeds(&self.seeds, "multi_prize.seeds")?;
+        crate::runner::check_width_factors(&self.width_factors, "multi_prize.width_factors")?;
         if let Some(lr) = self.score_lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return Err(Error::config("multi_prize.score_lr", "a finite rate > 0", lr));
         }
@@ -203,7 +203,7 @@ fn run_unit(exp: &Experiment, cfg: &MultiPrizeConfig, u: &MpUnit, env: &UnitEnv)
     let mlp = base.scaled(u.width_factor)?;
     let net = Network::Mlp(mlp.clone());
     let weights = net.prunable_counts().values().sum();
-    let spec = crate::experiment::unit_spec(exp, u.seed);
+    let spec = crate::runner::unit_spec(exp, u.seed);
     let opts = TrainOptions {
         progress: env.progress,
         ..Default::default()
@@ -251,14 +251,35 @@ fn run_unit(exp: &Experiment, cfg: &MultiPrizeConfig, u: &MpUnit, env: &UnitEnv)
 /// `ltk multi-prize` on the experiment layer: one unit per (seed, width factor).
 pub struct MultiPrize;
 
-impl crate::experiment::Experiment for MultiPrize {
+impl crate::runner::Experiment for MultiPrize {
     const NAME: &'static str = "multi_prize";
     type Base = Experiment;
+    const ABOUT: &'static str = "Multi-prize tickets (Diffenderfer & Kailkhura 2021): biprop subnetworks of random binary weights (and sign activations) vs the dense trained network, across widths";
+    const GROWS: &'static [&'static str] = &["seeds", "width_factors"];
+    const FLAGS: &'static [crate::runner::flags::Flag] = &[
+        crate::runner::flags::Flag::new("width_factors", "Multipliers of the hidden widths (e.g. 0.25,0.5,1,2)."),
+        crate::runner::flags::Flag::new("keep", "Fraction of every layer kept by the pruned arms."),
+        crate::runner::flags::Flag::new("arms", "Pruned arms (the dense target always runs)."),
+        crate::runner::flags::Flag::new("seeds", "Replicates (init and data-order seeds)."),
+    ];
     type Config = MultiPrizeConfig;
     type Unit = MpUnit;
     type Record = Vec<MpRecord>;
     type Summary = MpSummary;
 
+    fn banner(base: &Experiment, cfg: &MultiPrizeConfig) -> String {
+        format!(
+            "{}: multi-prize tickets of {} on {}, width factors {:?}, {:.0}% kept, arms dense + {:?}, seeds {:?}, {} steps per network",
+            base.config.name,
+            base.net.describe(),
+            base.split.train.name,
+            cfg.width_factors,
+            100.0 * cfg.keep,
+            cfg.arms.iter().map(|a| a.name()).collect::<Vec<_>>(),
+            cfg.seeds,
+            base.spec.steps
+        )
+    }
     fn units(base: &Experiment, cfg: &MultiPrizeConfig) -> Result<Vec<MpUnit>> {
         cfg.validate(base)?;
         Ok(cfg
@@ -420,7 +441,7 @@ pub fn write_summary(dir: &RunDir, s: &MpSummary) -> Result<()> {
 /// point). Diffenderfer & Kailkhura call the accuracy "comparable" and
 /// "similar (and sometimes even higher)" without a number; 1 point is this
 /// project's reading, declared before the data.
-pub const MATCH_MARGIN: f64 = crate::verdict::protocol::MATCHING_MARGIN;
+pub const MATCH_MARGIN: f64 = crate::report::verdict::protocol::MATCHING_MARGIN;
 
 /// Where the claims come from.
 const CITE: &str = "Diffenderfer & Kailkhura 2021 (ICLR), Sec. 1 (Multi-Prize LTH, prize 1) and Sec. 4 (MPT-1/32 against the dense weight-trained network as width grows: similar, sometimes higher, accuracy once wide enough)";
@@ -545,7 +566,7 @@ pub fn claims(s: &MpSummary) -> Vec<Claim> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::Verdict;
+    use crate::report::verdict::Verdict;
 
     /// Zero-mean jitter per seed.
     fn jitter(seed: u64) -> f64 {
