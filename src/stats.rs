@@ -50,6 +50,14 @@ pub fn mean_sd(v: &[f64]) -> Option<(f64, f64)> {
     Some((m, sd))
 }
 
+/// The band of a figure whose table gives mean ± sd: `(mean − sd, mean +
+/// sd)` of `v` ([`mean_sd`]); `(NaN, NaN)` when there is none.
+pub fn sd_band(v: &[f64]) -> (f64, f64) {
+    mean_sd(v)
+        .map(|(m, sd)| (m - sd, m + sd))
+        .unwrap_or((f64::NAN, f64::NAN))
+}
+
 /// `"m ± sd"` of `v` times `scale` with `digits` decimals, or "–" when
 /// [`mean_sd`] has none: the cell of every mean-over-seeds table.
 pub fn mean_sd_text(v: &[f64], scale: f64, digits: usize) -> String {

@@ -219,7 +219,7 @@ fn bad_inputs_give_inconclusive_reports_without_nan() {
         assert!(s.quantities.iter().all(|q| q.claim.verdict == Verdict::Inconclusive));
         let dir = tempfile::tempdir().unwrap();
         let rd = RunDir::create(dir.path()).unwrap();
-        ntk_compare::write_report(&rd, s).unwrap();
+        lottery_tangent::runner::report::<ntk_compare::NtkCompare>(&rd, s).unwrap();
         let md = std::fs::read_to_string(rd.report_md()).unwrap();
         assert!(!md.contains("NaN") && !md.contains("inf "), "{md}");
         assert!(md.contains("## Verdicts") && md.contains("inconclusive"));

@@ -158,6 +158,21 @@ fn a_toy_experiment_is_one_file_and_one_line() {
         .to_string();
     assert!(e.contains("toy"), "{e}");
 
+    // One dialect with ntk_compare: --steps is --iterations, --data takes a directory.
+    ltk(
+        &reg,
+        &[
+            "toy", "--out", out, "-q", "--name", "st", "--steps", "7", "--seeds", "1",
+        ],
+    )
+    .unwrap();
+    let cfg_text = std::fs::read_to_string(tmp.path().join("st/config.toml")).unwrap();
+    assert!(cfg_text.contains("iterations = 7"), "{cfg_text}");
+    let e = ltk(&reg, &["toy", "--out", out, "--data", "/no/such/dir"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--data") && e.contains("/no/such/dir"), "{e}");
+
     // Shards and merge.
     for i in 0..2 {
         let shard = format!("{i}/2");

@@ -41,9 +41,9 @@ use crate::ntk::diagnostics::MAX_KERNEL_EXAMPLES;
 use crate::ntk::empirical::{mlp_ntk, KernelKind};
 use crate::ntk::linearize::Linearized;
 use crate::params::ParamSet;
-use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::paths::{write_csv, write_text, RunDir};
 use crate::prune::PruneSpec;
-use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series, Spread};
 use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
 use crate::report::verdict::{self, Claim};
 use crate::runner::UnitEnv;
@@ -505,7 +505,6 @@ pub fn table(s: &DdSummary) -> String {
 
 /// Writes summary.json, errors.csv, report.md and the test-error figure.
 pub fn write_summary(dir: &RunDir, s: &DdSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     let opt = |e: Option<Errors>, test: bool| {
         e.map(|e| if test { e.test } else { e.train }.to_string())
             .unwrap_or_default()
@@ -566,14 +565,14 @@ pub fn write_summary(dir: &RunDir, s: &DdSummary) -> Result<()> {
                 if v.is_empty() {
                     return None;
                 }
-                let (lo, hi) = stats::min_max(&v);
+                let (lo, hi) = stats::sd_band(&v);
                 Some((w as f64, 100.0 * stats::mean(&v), 100.0 * lo, 100.0 * hi))
             })
             .collect();
         fig.push(
             Series::line(format!("{name} test"), band.iter().map(|p| (p.0, p.1)))
                 .with_marker(Marker::LinePoints)
-                .with_band(band.iter().map(|p| (p.0, p.2, p.3)))
+                .with_band(Spread::Sd("seeds"), band.iter().map(|p| (p.0, p.2, p.3)))
                 .with_color(i),
         );
     }
@@ -582,7 +581,7 @@ pub fn write_summary(dir: &RunDir, s: &DdSummary) -> Result<()> {
         .map(|w| (w as f64, 100.0 * stats::mean(&at(s, w, |r| Some(r.network), false))))
         .collect();
     fig.push(Series::line("network train", train).dashed().with_color(0));
-    fig.save_png(&dir.figure("double_descent"))?;
+    fig.save(&dir.figure("double_descent"))?;
     write_text(
         &dir.report_md(),
         &format!(

@@ -34,9 +34,9 @@ use crate::config::Experiment;
 use crate::experiments::imp::{Imp, ImpConfig, ImpSummary};
 use crate::models::{Mlp, Network};
 use crate::params::{Mask, ParamSet};
-use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::paths::{write_csv, write_text, RunDir};
 use crate::prune::{self, PruneSpec};
-use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series, Spread};
 use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
 use crate::report::verdict::{self, Claim};
 use crate::runner::UnitEnv;
@@ -457,7 +457,6 @@ pub fn table(s: &ElasticSummary) -> String {
 
 /// Writes summary.json, records.csv, report.md and one figure per direction.
 pub fn write_summary(dir: &RunDir, s: &ElasticSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     let rows: Vec<Vec<String>> = s
         .records
         .iter()
@@ -482,7 +481,17 @@ pub fn write_summary(dir: &RunDir, s: &ElasticSummary) -> Result<()> {
             Direction::Stretch => format!("{}: shallow ticket stretched to {} blocks", s.name, 2 * s.blocks),
             Direction::Squeeze => format!("{}: deep ticket squeezed to {} blocks", s.name, s.blocks),
         };
-        let mut c = LineChart::new(&title, "weights remaining (%)", "test accuracy (%)").log_x();
+        // The network trained here is the deep one when stretching, the shallow one when squeezing.
+        let dense = match d {
+            Direction::Stretch => &s.dense_deep,
+            Direction::Squeeze => &s.dense_shallow,
+        };
+        let mut c = LineChart::new(&title, "weights remaining (%)", "test accuracy (%)")
+            .log_x()
+            .reverse_x();
+        if !dense.is_empty() {
+            c = c.hline(100.0 * stats::mean(dense), "dense network (mean over seeds)");
+        }
         for a in ARMS {
             let pts: Vec<(f64, f64, f64, f64)> = targets(s)
                 .into_iter()
@@ -491,17 +500,17 @@ pub fn write_summary(dir: &RunDir, s: &ElasticSummary) -> Result<()> {
                     let acc: Vec<f64> = v.values().map(|x| x.0).collect();
                     let dens: Vec<f64> = v.values().map(|x| x.1).collect();
                     let (m, _) = stats::mean_sd(&acc)?;
-                    let (lo, hi) = stats::min_max(&acc);
+                    let (lo, hi) = stats::sd_band(&acc);
                     Some((100.0 * stats::mean(&dens), 100.0 * m, 100.0 * lo, 100.0 * hi))
                 })
                 .collect();
             c.push(
                 Series::line(a, pts.iter().map(|p| (p.0, p.1)))
                     .with_marker(Marker::LinePoints)
-                    .with_band(pts.iter().map(|p| (p.0, p.2, p.3))),
+                    .with_band(Spread::Sd("seeds"), pts.iter().map(|p| (p.0, p.2, p.3))),
             );
         }
-        c.save_png(&dir.figure(&format!("elastic_{}", format!("{d:?}").to_lowercase())))?;
+        c.save(&dir.figure(&format!("elastic_{}", format!("{d:?}").to_lowercase())))?;
     }
     write_text(
         &dir.report_md(),

@@ -38,8 +38,8 @@ use crate::models::{Mlp, Network};
 use crate::ntk::empirical::{mlp_ntk, KernelKind};
 use crate::ntk::linearize::Linearized;
 use crate::params::ParamSet;
-use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::report::plot::{LineChart, Marker, Series};
+use crate::paths::{write_csv, write_text, RunDir};
+use crate::report::plot::{LineChart, Marker, Series, Spread};
 use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
 use crate::report::verdict::{self, Claim};
 use crate::runner::UnitEnv;
@@ -439,7 +439,7 @@ fn band(c: &[&GrokCurve], get: impl Fn(&GrokPoint) -> Option<f64>) -> Vec<(f64, 
         .filter_map(|(i, p)| {
             let v: Vec<f64> = c.iter().filter_map(|c| c.points.get(i).and_then(&get)).collect();
             let (m, _) = stats::mean_sd(&v)?;
-            let (lo, hi) = stats::min_max(&v);
+            let (lo, hi) = stats::sd_band(&v);
             Some((p.step as f64, m, lo, hi))
         })
         .collect()
@@ -448,12 +448,11 @@ fn band(c: &[&GrokCurve], get: impl Fn(&GrokPoint) -> Option<f64>) -> Vec<(f64, 
 fn series(name: &str, pts: Vec<(f64, f64, f64, f64)>) -> Series {
     Series::line(name, pts.iter().map(|p| (p.0, p.1)))
         .with_marker(Marker::LinePoints)
-        .with_band(pts.iter().map(|p| (p.0, p.2, p.3)))
+        .with_band(Spread::Sd("seeds"), pts.iter().map(|p| (p.0, p.2, p.3)))
 }
 
 /// Writes summary.json, curves.csv, report.md and three figures.
 pub fn write_summary(dir: &RunDir, s: &GrokSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     let rows: Vec<Vec<String>> = s
         .curves
         .iter()
@@ -509,8 +508,8 @@ pub fn write_summary(dir: &RunDir, s: &GrokSummary) -> Result<()> {
         acc.push(series(&format!("{name} test"), band(&c, |p| Some(100.0 * p.test_accuracy))).with_color(i));
         norms.push(series(&name, band(&c, |p| Some(p.weight_norm))).with_color(i));
     }
-    acc.save_png(&dir.figure("grokking_accuracy"))?;
-    norms.save_png(&dir.figure("grokking_weight_norm"))?;
+    acc.save(&dir.figure("grokking_accuracy"))?;
+    norms.save(&dir.figure("grokking_weight_norm"))?;
     let net = curves(s, Model::Network);
     let mut ntk = LineChart::new(
         &format!("{}: network NTK change from θ0", s.name),
@@ -519,7 +518,7 @@ pub fn write_summary(dir: &RunDir, s: &GrokSummary) -> Result<()> {
     )
     .log_x();
     ntk.push(series("network", band(&net, |p| p.ntk_change)));
-    ntk.save_png(&dir.figure("grokking_ntk_change"))?;
+    ntk.save(&dir.figure("grokking_ntk_change"))?;
     write_text(
         &dir.report_md(),
         &format!(

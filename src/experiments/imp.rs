@@ -41,7 +41,7 @@ use crate::data::Split;
 use crate::params::{Mask, ParamSet};
 use crate::paths::{read_json, write_csv, write_json, RunDir};
 use crate::prune::{self, PruneSpec};
-use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series, Spread};
 use crate::report::verdict::protocol::{self, Declared, Evidence, Hypothesis, Item, Side};
 use crate::report::verdict::{self, Claim};
 use crate::stats;
@@ -595,7 +595,7 @@ fn aggregate(rounds: &[RoundRecord], kind: &str, f: fn(&RunRecord) -> Option<f64
                 return None;
             }
             let density = stats::mean(&recs.iter().map(|r| r.density).collect::<Vec<_>>());
-            let (lo, hi) = stats::min_max(&vals);
+            let (lo, hi) = stats::sd_band(&vals);
             Some((round, density, stats::mean(&vals), lo, hi))
         })
         .collect()
@@ -631,7 +631,6 @@ pub fn mean_accuracy(s: &ImpSummary, kind: &str) -> Vec<(f64, f64)> {
 
 /// Writes `summary.json`, `rounds.csv`, `report.md` and the figures.
 pub fn write_summary(dir: &RunDir, s: &ImpSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     let mut rows = Vec::new();
     for r in &s.rounds {
         for (k, run) in &r.runs {
@@ -770,7 +769,8 @@ fn plot(dir: &RunDir, s: &ImpSummary) -> Result<()> {
             "% of weights remaining (log scale)",
             title,
         )
-        .log_x();
+        .log_x()
+        .reverse_x();
         for k in &ks {
             let pts = aggregate(&s.rounds, k, f);
             if pts.is_empty() {
@@ -779,28 +779,29 @@ fn plot(dir: &RunDir, s: &ImpSummary) -> Result<()> {
             c.push(
                 Series::line(label(k), pts.iter().map(|p| (100.0 * p.1, p.2)))
                     .with_marker(Marker::LinePoints)
-                    .with_band(pts.iter().map(|p| (100.0 * p.1, p.3, p.4))),
+                    .with_band(Spread::Sd("seeds"), pts.iter().map(|p| (100.0 * p.1, p.3, p.4))),
             );
         }
-        c.save_png(&dir.figure(name))?;
+        c.save(&dir.figure(name))?;
     }
     let mut es = LineChart::new(
         &format!("{}: early-stop iteration", s.name),
         "% of weights remaining (log scale)",
         "iteration of minimum validation loss",
     )
-    .log_x();
+    .log_x()
+    .reverse_x();
     for k in &ks {
         let pts = aggregate(&s.rounds, k, |r| r.early_stop_step.map(|v| v as f64));
         if !pts.is_empty() {
             es.push(
                 Series::line(label(k), pts.iter().map(|p| (100.0 * p.1, p.2)))
                     .with_marker(Marker::LinePoints)
-                    .with_band(pts.iter().map(|p| (100.0 * p.1, p.3, p.4))),
+                    .with_band(Spread::Sd("seeds"), pts.iter().map(|p| (100.0 * p.1, p.3, p.4))),
             );
         }
     }
-    es.save_png(&dir.figure("early_stop_vs_sparsity"))?;
+    es.save(&dir.figure("early_stop_vs_sparsity"))?;
     let seed0: Vec<&RoundRecord> = s
         .rounds
         .iter()
@@ -823,7 +824,7 @@ fn plot(dir: &RunDir, s: &ImpSummary) -> Result<()> {
             );
         }
     }
-    layers.save_png(&dir.figure("layer_density"))
+    layers.save(&dir.figure("layer_density"))
 }
 
 /// The declared "matching" margin: a subnetwork matches the dense network

@@ -43,8 +43,8 @@ use crate::experiments::lmc::{KSummary, Lmc, LmcConfig, LmcRecord, LmcUnit, STAB
 use crate::models::{Mlp, Network};
 use crate::ntk::empirical::{mlp_ntk, Kernel, KernelKind};
 use crate::params::ParamSet;
-use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::report::plot::{LineChart, Marker, Series};
+use crate::paths::{write_csv, write_text, RunDir};
+use crate::report::plot::{LineChart, Marker, Series, Spread};
 use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item};
 use crate::report::verdict::{self, Claim};
 use crate::runner::UnitEnv;
@@ -538,7 +538,7 @@ fn band(rows: Vec<Vec<(usize, f64)>>) -> Vec<(f64, f64, f64, f64)> {
                 .iter()
                 .filter_map(|r| r.iter().find(|p| p.0 == t).map(|p| p.1))
                 .collect();
-            let (lo, hi) = stats::min_max(&v);
+            let (lo, hi) = stats::sd_band(&v);
             ((t + 1) as f64, stats::mean(&v), lo, hi)
         })
         .collect()
@@ -547,12 +547,11 @@ fn band(rows: Vec<Vec<(usize, f64)>>) -> Vec<(f64, f64, f64, f64)> {
 fn series(name: &str, pts: Vec<(f64, f64, f64, f64)>) -> Series {
     Series::line(name, pts.iter().map(|p| (p.0, p.1)))
         .with_marker(Marker::LinePoints)
-        .with_band(pts.iter().map(|p| (p.0, p.2, p.3)))
+        .with_band(Spread::Sd("seeds"), pts.iter().map(|p| (p.0, p.2, p.3)))
 }
 
 /// Writes summary.json, kernels.csv, instability.csv, report.md and the figure.
 pub fn write_summary(dir: &RunDir, s: &KvSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     let rows: Vec<Vec<String>> = s
         .seeds
         .iter()
@@ -647,7 +646,7 @@ pub fn write_summary(dir: &RunDir, s: &KvSummary) -> Result<()> {
         .dashed()
         .with_color(2),
     );
-    fig.save_png(&dir.figure("kernel_velocity"))?;
+    fig.save(&dir.figure("kernel_velocity"))?;
     write_text(
         &dir.report_md(),
         &format!(

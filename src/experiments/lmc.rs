@@ -56,7 +56,7 @@ use crate::models::Network;
 use crate::params::{Mask, ParamSet};
 use crate::paths::{read_json, write_csv, write_json, RunDir};
 use crate::prune::{self, PruneSpec};
-use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series, Spread};
 use crate::report::verdict::protocol::{self, Declared, Evidence, Hypothesis, Item, Origin, Side};
 use crate::report::verdict::{self, Claim};
 use crate::runner::UnitEnv;
@@ -1018,7 +1018,6 @@ pub fn table(s: &LmcSummary) -> String {
 
 /// Writes `summary.json`, `paths.csv`, `report.md` and the figures.
 pub fn write_summary(dir: &RunDir, s: &LmcSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     let mut rows = Vec::new();
     for r in &s.results {
         for (i, a) in r.path.alphas.iter().enumerate() {
@@ -1074,7 +1073,7 @@ pub fn write_summary(dir: &RunDir, s: &LmcSummary) -> Result<()> {
                 .collect();
             curves.push(Series::line(format!("k = {k}"), mean));
         }
-        curves.save_png(&dir.figure(&format!("error_vs_alpha_{network}")))?;
+        curves.save(&dir.figure(&format!("error_vs_alpha_{network}")))?;
         let per: Vec<&KSummary> = s.per_k.iter().filter(|r| r.network == network).collect();
         let inst = LineChart::new(
             &format!("{}: instability vs. spawn step ({network})", s.name),
@@ -1086,9 +1085,12 @@ pub fn write_summary(dir: &RunDir, s: &LmcSummary) -> Result<()> {
         .add(
             Series::line("mean over pairs", per.iter().map(|r| (x(r.k), 100.0 * r.mean)))
                 .with_marker(Marker::LinePoints)
-                .with_band(per.iter().map(|r| (x(r.k), 100.0 * r.min, 100.0 * r.max))),
+                .with_band(
+                    Spread::MinMax("pairs"),
+                    per.iter().map(|r| (x(r.k), 100.0 * r.min, 100.0 * r.max)),
+                ),
         );
-        inst.save_png(&dir.figure(&format!("instability_vs_k_{network}")))?;
+        inst.save(&dir.figure(&format!("instability_vs_k_{network}")))?;
     }
     // Per-k IMP: instability and accuracy vs k, one pair of figures per density
     // (the shape of Frankle et al. 2020, Fig. 3 and 5).
@@ -1139,14 +1141,17 @@ pub fn write_summary(dir: &RunDir, s: &LmcSummary) -> Result<()> {
             inst.push(
                 Series::line(label.clone(), per.iter().map(|r| (x(r.k), 100.0 * r.mean)))
                     .with_marker(Marker::LinePoints)
-                    .with_band(per.iter().map(|r| (x(r.k), 100.0 * r.min, 100.0 * r.max))),
+                    .with_band(
+                        Spread::MinMax("pairs"),
+                        per.iter().map(|r| (x(r.k), 100.0 * r.min, 100.0 * r.max)),
+                    ),
             );
             acc.push(
                 Series::line(label, per.iter().map(|r| (x(r.k), 100.0 * r.accuracy))).with_marker(Marker::LinePoints),
             );
         }
-        inst.save_png(&dir.figure(&format!("instability_vs_k_sparse_{i}")))?;
-        acc.save_png(&dir.figure(&format!("accuracy_vs_k_sparse_{i}")))?;
+        inst.save(&dir.figure(&format!("instability_vs_k_sparse_{i}")))?;
+        acc.save(&dir.figure(&format!("accuracy_vs_k_sparse_{i}")))?;
     }
     crate::paths::write_text(
         &dir.report_md(),

@@ -32,11 +32,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
-use crate::experiments::imp::MATCHING_MARGIN;
 use crate::experiments::lmc::STABLE_THRESHOLD;
 use crate::experiments::lmc::{self, Lmc, LmcConfig, LmcImpConfig, LmcRecord, LmcSummary, LmcUnit};
 use crate::paths::{write_text, RunDir};
 use crate::prune::PruneSpec;
+use crate::report::verdict::protocol::MATCHING_MARGIN;
 use crate::report::verdict::protocol::{self, Declared, Evidence, Hypothesis, Item, Side};
 use crate::report::verdict::{self, Claim};
 use crate::runner::UnitEnv;
@@ -393,9 +393,12 @@ impl crate::runner::Experiment for LrRewind {
         })
     }
     fn write_report(dir: &RunDir, s: &LrRewindSummary) -> Result<()> {
-        crate::paths::write_json(&dir.summary_json(), s)?;
         for (setting, l) in s.settings.iter().zip(&s.lmc) {
-            lmc::write_summary(&setting_dir(dir, &setting.name)?, l)?;
+            // Each setting's directory holds its LMC summary and report; the
+            // verdicts are the experiment's, decided once as one family.
+            let sd = setting_dir(dir, &setting.name)?;
+            crate::paths::write_json(&sd.summary_json(), l)?;
+            lmc::write_summary(&sd, l)?;
         }
         write_text(
             &dir.report_md(),

@@ -215,7 +215,7 @@ pub fn plot(result: &LuekerResult, path: &Path) -> Result<()> {
                 .with_color(1),
         );
     }
-    chart.save_png(path)
+    chart.save(path)
 }
 
 #[cfg(test)]

@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
 use crate::models::{Activation, Mlp, Network};
-use crate::paths::{write_csv, write_json, write_text, RunDir};
-use crate::report::plot::{LineChart, Marker, Series};
+use crate::paths::{write_csv, write_text, RunDir};
+use crate::report::plot::{LineChart, Marker, Series, Spread};
 use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
 use crate::report::verdict::{self, Claim};
 use crate::runner::UnitEnv;
@@ -378,7 +378,6 @@ pub fn table(s: &MpSummary) -> String {
 
 /// Writes summary.json, records.csv, report.md and the accuracy-vs-width figure.
 pub fn write_summary(dir: &RunDir, s: &MpSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     let rows: Vec<Vec<String>> = s
         .records
         .iter()
@@ -410,17 +409,17 @@ pub fn write_summary(dir: &RunDir, s: &MpSummary) -> Result<()> {
             .filter_map(|f| {
                 let v: Vec<f64> = acc(s, a, f).into_values().collect();
                 let (m, _) = stats::mean_sd(&v)?;
-                let (lo, hi) = stats::min_max(&v);
+                let (lo, hi) = stats::sd_band(&v);
                 Some((f, 100.0 * m, 100.0 * lo, 100.0 * hi))
             })
             .collect();
         c.push(
             Series::line(a.name(), pts.iter().map(|p| (p.0, p.1)))
                 .with_marker(Marker::LinePoints)
-                .with_band(pts.iter().map(|p| (p.0, p.2, p.3))),
+                .with_band(Spread::Sd("seeds"), pts.iter().map(|p| (p.0, p.2, p.3))),
         );
     }
-    c.save_png(&dir.figure("multi_prize_accuracy_vs_width"))?;
+    c.save(&dir.figure("multi_prize_accuracy_vs_width"))?;
     write_text(
         &dir.report_md(),
         &format!(

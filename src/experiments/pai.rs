@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::Experiment;
 use crate::experiments::imp::{Control, Imp, ImpConfig};
 use crate::pai::{prune_at_init, PaiMethod, PaiSpec};
-use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::paths::{write_csv, write_text, RunDir};
 use crate::prune::PruneSpec;
-use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series, Spread};
 use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
 use crate::report::verdict::{self, Claim};
 use crate::runner::UnitEnv;
@@ -536,7 +536,6 @@ pub fn table(s: &PaiSummary) -> String {
 
 /// Writes summary.json, records.csv, report.md and the figures.
 pub fn write_summary(dir: &RunDir, s: &PaiSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     let rows: Vec<Vec<String>> = s
         .records
@@ -588,9 +587,16 @@ pub fn write_summary(dir: &RunDir, s: &PaiSummary) -> Result<()> {
             "loss (percentage points)",
         ),
     ] {
-        let mut c = LineChart::new(&format!("{}: {title}", s.name), "% of weights remaining (log scale)", y).log_x();
+        let mut c = LineChart::new(&format!("{}: {title}", s.name), "% of weights remaining (log scale)", y)
+            .log_x()
+            .reverse_x();
         if w != Which::Trained {
             c = c.hline(0.0, "no loss");
+        } else if !s.dense_accuracy.is_empty() {
+            c = c.hline(
+                100.0 * stats::mean(&s.dense_accuracy),
+                "dense network (mean over seeds)",
+            );
         }
         for m in methods(s) {
             let pts: Vec<(f64, f64, f64, f64)> = s
@@ -602,7 +608,7 @@ pub fn write_summary(dir: &RunDir, s: &PaiSummary) -> Result<()> {
                         _ => losses(s, &m, t.target, w),
                     };
                     let (mean, _) = stats::mean_sd(&v)?;
-                    let (lo, hi) = stats::min_max(&v);
+                    let (lo, hi) = stats::sd_band(&v);
                     Some((100.0 * t.density, 100.0 * mean, 100.0 * lo, 100.0 * hi))
                 })
                 .collect();
@@ -612,10 +618,10 @@ pub fn write_summary(dir: &RunDir, s: &PaiSummary) -> Result<()> {
             c.push(
                 Series::line(&m, pts.iter().map(|p| (p.0, p.1)))
                     .with_marker(Marker::LinePoints)
-                    .with_band(pts.iter().map(|p| (p.0, p.2, p.3))),
+                    .with_band(Spread::Sd("seeds"), pts.iter().map(|p| (p.0, p.2, p.3))),
             );
         }
-        c.save_png(&dir.figure(name))?;
+        c.save(&dir.figure(name))?;
     }
     write_text(
         &dir.report_md(),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Experiment;
 use crate::models::{Network, Parameterization};
 use crate::params::ParamSet;
-use crate::paths::{write_json, write_text, RunDir};
+use crate::paths::{write_text, RunDir};
 use crate::report::plot::{LineChart, Marker, Series};
 use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
 use crate::report::verdict::{self, Claim};
@@ -473,7 +473,6 @@ pub fn table(s: &StrongSummary) -> String {
 
 /// Writes `summary.json`, `report.md` and the figures.
 pub fn write_summary(dir: &RunDir, s: &StrongSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     write_text(
         &dir.report_md(),
         &format!(
@@ -500,7 +499,7 @@ pub fn write_summary(dir: &RunDir, s: &StrongSummary) -> Result<()> {
                 .with_marker(Marker::LinePoints),
         )
         .hline(100.0 * s.target_accuracy, "target network")
-        .save_png(&dir.figure("pensia_accuracy_vs_paths"))?;
+        .save(&dir.figure("pensia_accuracy_vs_paths"))?;
         LineChart::new(
             "Approximation error vs. paths per weight",
             "random paths per target weight n",
@@ -516,7 +515,7 @@ pub fn write_summary(dir: &RunDir, s: &StrongSummary) -> Result<()> {
                 .with_marker(Marker::LinePoints),
         )
         .add(Series::line("output RMSE on test data", pts(|r| r.output_rmse)).with_marker(Marker::LinePoints))
-        .save_png(&dir.figure("pensia_error_vs_paths"))?;
+        .save(&dir.figure("pensia_error_vs_paths"))?;
     }
     if !s.edge_popup.is_empty() {
         let mut c = LineChart::new(
@@ -524,6 +523,7 @@ pub fn write_summary(dir: &RunDir, s: &StrongSummary) -> Result<()> {
             "fraction of weights kept",
             "test accuracy (%)",
         )
+        .reverse_x()
         .hline(100.0 * s.target_accuracy, "trained target network");
         for w in [WeightInit::KaimingUniform, WeightInit::SignedConstant] {
             let pts: Vec<(f64, f64)> = s
@@ -536,7 +536,7 @@ pub fn write_summary(dir: &RunDir, s: &StrongSummary) -> Result<()> {
                 c.push(Series::line(format!("{w:?} weights"), pts).with_marker(Marker::LinePoints));
             }
         }
-        c.save_png(&dir.figure("edge_popup_accuracy_vs_keep"))?;
+        c.save(&dir.figure("edge_popup_accuracy_vs_keep"))?;
     }
     Ok(())
 }

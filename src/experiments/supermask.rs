@@ -33,9 +33,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
 use crate::params::{Mask, ParamSet};
-use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::paths::{write_csv, write_text, RunDir};
 use crate::prune::{self, Criterion, PruneSpec};
-use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series, Spread};
 use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
 use crate::report::verdict::{self, Claim};
 use crate::stats;
@@ -246,7 +246,7 @@ pub fn run(
         .map(|&seed| run_seed(exp, cfg, seed, device, progress))
         .collect::<Result<Vec<_>>>()?;
     let s = summarize(exp, seeds);
-    write_summary(dir, &s)?;
+    crate::runner::report::<Supermask>(dir, &s)?;
     Ok(s)
 }
 
@@ -395,7 +395,6 @@ pub fn table(s: &SupermaskSummary) -> String {
 
 /// Writes `summary.json`, `records.csv`, `report.md` and the figures.
 pub fn write_summary(dir: &RunDir, s: &SupermaskSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     let rows: Vec<Vec<String>> = s
         .records
         .iter()
@@ -433,6 +432,7 @@ pub fn write_summary(dir: &RunDir, s: &SupermaskSummary) -> Result<()> {
             "test accuracy (%)",
         )
         .log_x()
+        .reverse_x()
         .hline(100.0 / s.classes.max(1) as f64, "chance");
         for crit in criteria(s) {
             let mut pts: Vec<(f64, f64, f64, f64)> = g
@@ -440,7 +440,7 @@ pub fn write_summary(dir: &RunDir, s: &SupermaskSummary) -> Result<()> {
                 .filter(|((cc, _), _)| *cc == crit)
                 .filter_map(|(_, (d, v))| {
                     let (m, _) = stats::mean_sd(v)?;
-                    let (lo, hi) = stats::min_max(v);
+                    let (lo, hi) = stats::sd_band(v);
                     Some((100.0 * d, 100.0 * m, 100.0 * lo, 100.0 * hi))
                 })
                 .collect();
@@ -448,10 +448,10 @@ pub fn write_summary(dir: &RunDir, s: &SupermaskSummary) -> Result<()> {
             c.push(
                 Series::line(crit.name(), pts.iter().map(|p| (p.0, p.1)))
                     .with_marker(Marker::LinePoints)
-                    .with_band(pts.iter().map(|p| (p.0, p.2, p.3))),
+                    .with_band(Spread::Sd("seeds"), pts.iter().map(|p| (p.0, p.2, p.3))),
             );
         }
-        c.save_png(&dir.figure(name))?;
+        c.save(&dir.figure(name))?;
     }
     write_text(
         &dir.report_md(),

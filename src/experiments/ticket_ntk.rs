@@ -57,7 +57,7 @@ use crate::ntk::empirical::{mlp_ntk, Kernel, KernelKind};
 use crate::ntk::linearize::Linearized;
 use crate::pai::{prune_at_init, PaiMethod, PaiSpec};
 use crate::params::{Mask, ParamSet};
-use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::paths::{write_csv, write_text, RunDir};
 use crate::prune::{self, PruneSpec};
 use crate::report::plot::{LineChart, Marker, Series};
 use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
@@ -657,7 +657,6 @@ pub fn table(s: &TicketNtkSummary) -> String {
 
 /// Writes summary.json, subnetworks.csv, report.md and, per k, the accuracy and alignment figures.
 pub fn write_summary(dir: &RunDir, s: &TicketNtkSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     let rows: Vec<Vec<String>> = s
         .records
@@ -712,13 +711,15 @@ pub fn write_summary(dir: &RunDir, s: &TicketNtkSummary) -> Result<()> {
             "% of weights kept",
             "test accuracy (%)",
         )
-        .log_x();
+        .log_x()
+        .reverse_x();
         let mut align = LineChart::new(
             &format!("{}: label alignment of the start kernel, k = {k}", s.name),
             "% of weights kept",
             "centered kernel-target alignment",
         )
-        .log_x();
+        .log_x()
+        .reverse_x();
         for (i, name) in mask_names(s).iter().enumerate().skip(1) {
             let pts = |f: &dyn Fn(&SubnetRecord) -> Option<f64>| -> Vec<(f64, f64)> {
                 s.targets
@@ -767,8 +768,8 @@ pub fn write_summary(dir: &RunDir, s: &TicketNtkSummary) -> Result<()> {
                     .with_color(i),
             );
         }
-        acc.save_png(&dir.figure(&format!("ticket_ntk_accuracy_k{k}")))?;
-        align.save_png(&dir.figure(&format!("ticket_ntk_alignment_k{k}")))?;
+        acc.save(&dir.figure(&format!("ticket_ntk_accuracy_k{k}")))?;
+        align.save(&dir.figure(&format!("ticket_ntk_alignment_k{k}")))?;
         figures.push_str(&format!(
             "![accuracy, k = {k}](figures/ticket_ntk_accuracy_k{k}.png)\n![alignment, k = {k}](figures/ticket_ntk_alignment_k{k}.png)\n"
         ));

@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::Experiment;
 use crate::experiments::imp::{Imp, ImpConfig};
 use crate::models::{Mlp, Network};
-use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::paths::{write_csv, write_text, RunDir};
 use crate::prune::PruneSpec;
-use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series, Spread};
 use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
 use crate::report::verdict::{self, Claim};
 use crate::runner::UnitEnv;
@@ -375,7 +375,6 @@ pub fn table(s: &ScaleSummary) -> String {
 /// Writes summary.json, records.csv, report.md and two figures (accuracy
 /// and early-stopping step vs width factor, one line per target count).
 pub fn write_summary(dir: &RunDir, s: &ScaleSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     let rows: Vec<Vec<String>> = s
         .records
         .iter()
@@ -429,17 +428,17 @@ pub fn write_summary(dir: &RunDir, s: &ScaleSummary) -> Result<()> {
                 .filter_map(|f| {
                     let v: Vec<f64> = cell(s, f, t).into_iter().filter_map(get).collect();
                     let (m, _) = stats::mean_sd(&v)?;
-                    let (lo, hi) = stats::min_max(&v);
+                    let (lo, hi) = stats::sd_band(&v);
                     Some((f, m, lo, hi))
                 })
                 .collect();
             c.push(
                 Series::line(target_label(t), pts.iter().map(|p| (p.0, p.1)))
                     .with_marker(Marker::LinePoints)
-                    .with_band(pts.iter().map(|p| (p.0, p.2, p.3))),
+                    .with_band(Spread::Sd("seeds"), pts.iter().map(|p| (p.0, p.2, p.3))),
             );
         }
-        c.save_png(&dir.figure(file))?;
+        c.save(&dir.figure(file))?;
     }
     write_text(
         &dir.report_md(),

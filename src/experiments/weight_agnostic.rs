@@ -44,9 +44,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::Experiment;
 use crate::experiments::imp::{Imp, ImpConfig};
 use crate::params::{Mask, ParamSet};
-use crate::paths::{write_csv, write_json, write_text, RunDir};
+use crate::paths::{write_csv, write_text, RunDir};
 use crate::prune::{self, Criterion, PruneSpec};
-use crate::report::plot::{LineChart, Marker, Series};
+use crate::report::plot::{LineChart, Marker, Series, Spread};
 use crate::report::verdict::protocol::{decide_family, Declared, Evidence, Hypothesis, Item, Side};
 use crate::report::verdict::{self, Claim};
 use crate::runner::UnitEnv;
@@ -431,7 +431,6 @@ pub fn table(s: &WaSummary) -> String {
 
 /// Writes summary.json, records.csv, report.md and a figure per sign mode.
 pub fn write_summary(dir: &RunDir, s: &WaSummary) -> Result<()> {
-    write_json(&dir.summary_json(), s)?;
     let rows: Vec<Vec<String>> = s
         .records
         .iter()
@@ -490,17 +489,17 @@ pub fn write_summary(dir: &RunDir, s: &WaSummary) -> Result<()> {
                     .values()
                     .filter_map(|(w, v)| {
                         let (mean, _) = stats::mean_sd(v)?;
-                        let (lo, hi) = stats::min_max(v);
+                        let (lo, hi) = stats::sd_band(v);
                         Some((*w as f64, 100.0 * mean, 100.0 * lo, 100.0 * hi))
                     })
                     .collect();
                 c.push(
                     Series::line(m, pts.iter().map(|p| (p.0, p.1)))
                         .with_marker(Marker::LinePoints)
-                        .with_band(pts.iter().map(|p| (p.0, p.2, p.3))),
+                        .with_band(Spread::Sd("seeds"), pts.iter().map(|p| (p.0, p.2, p.3))),
                 );
             }
-            c.save_png(&dir.figure(&format!("weight_agnostic_{}", format!("{signs:?}").to_lowercase())))?;
+            c.save(&dir.figure(&format!("weight_agnostic_{}", format!("{signs:?}").to_lowercase())))?;
         }
     }
     let homogeneous = if s.model.contains("(relu") || s.model.contains("(identity") {

@@ -62,7 +62,7 @@ pub fn plot_history(dir: &RunDir, history: &[EvalRecord], title: &str) -> Result
     if !val.is_empty() {
         acc.push(Series::line("validation", val));
     }
-    acc.save_png(&dir.figure("accuracy"))?;
+    acc.save(&dir.figure("accuracy"))?;
     let mut loss = LineChart::new(&format!("{title}: loss"), "training step", "loss")
         .log_y()
         .add(Series::line("test", pts(&|r| Some(r.test_loss))));
@@ -74,5 +74,5 @@ pub fn plot_history(dir: &RunDir, history: &[EvalRecord], title: &str) -> Result
     if !val.is_empty() {
         loss.push(Series::line("validation", val));
     }
-    loss.save_png(&dir.figure("loss"))
+    loss.save(&dir.figure("loss"))
 }

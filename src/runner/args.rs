@@ -43,9 +43,11 @@ pub struct CommonArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Data set: digits (embedded), idx (needs --idx-dir), teacher (synthetic) or modular.
-    #[arg(long, value_enum)]
-    pub data: Option<DataSource>,
+    /// Data set: digits (embedded), idx (needs --idx-dir), teacher
+    /// (synthetic), modular, or a directory of IDX files (as `ntk_compare
+    /// --data PATH`).
+    #[arg(long, value_name = "SOURCE|DIR")]
+    pub data: Option<String>,
     /// Directory of IDX files (MNIST / Fashion-MNIST), e.g. /usr/share/datasets/fashion-mnist.
     #[arg(long)]
     pub idx_dir: Option<PathBuf>,
@@ -64,8 +66,9 @@ pub struct CommonArgs {
     /// Training length in epochs (replaces iterations).
     #[arg(long, conflicts_with = "iterations")]
     pub epochs: Option<f64>,
-    /// Training length in optimizer steps (replaces epochs).
-    #[arg(long)]
+    /// Training length in optimizer steps (replaces epochs; `--steps`, as
+    /// in `ntk_compare`, is the same flag).
+    #[arg(long, visible_alias = "steps")]
     pub iterations: Option<usize>,
     /// Mini-batch size.
     #[arg(long)]
@@ -163,11 +166,34 @@ pub fn load_config(
     Ok(config)
 }
 
+/// `--data`: a source name, or a directory of IDX files.
+fn data_flag(v: &str) -> Result<(DataSource, Option<PathBuf>)> {
+    if let Ok(d) = <DataSource as clap::ValueEnum>::from_str(v, true) {
+        return Ok((d, None));
+    }
+    let p = PathBuf::from(v);
+    if p.is_dir() {
+        return Ok((DataSource::Idx, Some(p)));
+    }
+    Err(Error::invalid(
+        "--data",
+        "digits, idx, teacher, modular, or a directory of IDX files",
+        format!("`{v}` (no such directory)"),
+    ))
+}
+
 fn apply_overrides(c: &mut ExperimentConfig, a: &CommonArgs) -> Result<()> {
     if let Some(n) = &a.name {
         c.name = n.clone();
     }
-    if let Some(d) = a.data {
+    let data = a.data.as_deref().map(data_flag).transpose()?;
+    if let Some((_, Some(dir))) = &data {
+        if a.idx_dir.is_some() {
+            return Err(Error::invalid("--data DIR", "one data directory", "--idx-dir as well"));
+        }
+        c.data.dir = Some(dir.clone());
+    }
+    if let Some(d) = data.map(|d| d.0) {
         if d == DataSource::Modular && c.data.source != DataSource::Modular {
             // One-hot operands: the image default (standardize) does not apply.
             c.data.preprocess = crate::data::Preprocess::None;
@@ -324,4 +350,3 @@ pub fn print_shard_done(done: usize, total: usize, dir: &RunDir) {
         crate::paths::parent_dir(root).display()
     );
 }
-

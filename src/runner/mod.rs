@@ -69,7 +69,8 @@ pub trait Experiment {
     fn run_unit(base: &Self::Base, cfg: &Self::Config, unit: &Self::Unit, env: &UnitEnv) -> Result<Self::Record>;
     /// Combines the records of every unit (in unit order).
     fn summarize(base: &Self::Base, cfg: &Self::Config, records: Vec<Self::Record>) -> Result<Self::Summary>;
-    /// Writes summary.json, tables, report.md and figures.
+    /// Writes the tables, report.md and figures (the runner writes
+    /// summary.json, [`report`]).
     fn write_report(dir: &RunDir, summary: &Self::Summary) -> Result<()>;
     /// The verdicts.
     fn claims(summary: &Self::Summary) -> Vec<Claim>;
@@ -257,17 +258,19 @@ pub fn run<E: Experiment>(
     }
 }
 
-/// Writes the experiment's report and adds its verdicts to `summary.json`
-/// (as `verdicts`, the claims of the report), so that a program reading the
-/// summary gets them without parsing the report.
+/// Writes `summary.json` (the summary with its verdicts as `verdicts`, the
+/// claims of the report, so that a program reading the summary gets them
+/// without parsing the report), then the experiment's report, tables and
+/// figures.
 pub fn report<E: Experiment>(dir: &RunDir, s: &E::Summary) -> Result<()> {
-    E::write_report(dir, s)?;
-    let path = dir.summary_json();
-    if let Ok(serde_json::Value::Object(mut o)) = read_json::<serde_json::Value>(&path) {
+    // Through text, so that f32 fields keep their shortest form (to_value
+    // would widen them to f64 digits).
+    let mut v: serde_json::Value = serde_json::from_str(&serde_json::to_string(s)?)?;
+    if let serde_json::Value::Object(o) = &mut v {
         o.insert("verdicts".into(), serde_json::to_value(E::claims(s))?);
-        write_json(&path, &o)?;
     }
-    Ok(())
+    write_json(&dir.summary_json(), &v)?;
+    E::write_report(dir, s)
 }
 
 /// Runs every unit in `dir` without the run policy (for library callers and

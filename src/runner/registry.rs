@@ -167,7 +167,14 @@ impl<E: Experiment<Base = config::Experiment> + 'static> Plugin for TablePlugin<
             Some(toml::Value::Table(t)) => t,
             _ => toml::Table::new(),
         };
-        flags::apply(m, &Self::defaults(), E::FLAGS, &args::reserved(), &mut table, E::on_flag)?;
+        flags::apply(
+            m,
+            &Self::defaults(),
+            E::FLAGS,
+            &args::reserved(),
+            &mut table,
+            E::on_flag,
+        )?;
         config.tables.insert(E::NAME.into(), toml::Value::Table(table));
         let device = crate::device::parse(&a.device)?;
         let mut exp = config.resolve()?;

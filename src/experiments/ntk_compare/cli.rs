@@ -44,8 +44,8 @@ pub struct NtkCompareArgs {
     /// Hidden layers (default 2).
     #[arg(long)]
     depth: Option<usize>,
-    /// Optimizer steps (default 500).
-    #[arg(long)]
+    /// Optimizer steps (default 500; `--iterations`, as in `ltk`, is the same flag).
+    #[arg(long, visible_alias = "iterations")]
     steps: Option<usize>,
     /// Learning rate (default N/λ_max of the NTK at init).
     #[arg(long)]

@@ -46,7 +46,8 @@ impl Extent {
 }
 
 /// Pads `[lo, hi]` (data extremes, usable on `scale`) into an axis range:
-/// 5% of the span on linear axes, 5% of the decades on log axes; a range of
+/// 5% of the span on linear axes, 5% of the decades on log axes (out to the
+/// nearest labelled ticks over a decade or more of data); a range of
 /// (nearly) zero width is widened around its value.
 pub(super) fn padded_range(lo: f64, hi: f64, scale: Scale) -> std::result::Result<(f64, f64), String> {
     let too_large = || format!("data range [{lo:e}, {hi:e}] is too large to draw");
@@ -74,13 +75,49 @@ pub(super) fn padded_range(lo: f64, hi: f64, scale: Scale) -> std::result::Resul
                 let pad = (0.05 * decades).max(0.02);
                 (l - pad, h + pad)
             };
-            (10f64.powf(l), 10f64.powf(h))
+            // Over a decade or more of data the axis ends on labelled ticks
+            // ([`log_ticks`]: 1-2-5 up to 3 decades, powers of ten beyond),
+            // the nearest ones outside the data (a value on a tick, such as
+            // 100% of weights, ends the axis), so both ends carry a label.
+            if decades >= 1.0 {
+                let mants: &[f64] = if decades <= 3.0 { &[1.0, 2.0, 5.0] } else { &[1.0] };
+                (snap_log(lo, mants, false), snap_log(hi, mants, true))
+            } else {
+                (10f64.powf(l), 10f64.powf(h))
+            }
         }
     };
     if !(a.is_finite() && b.is_finite()) || a >= b || (scale == Scale::Log && a <= 0.0) {
         return Err(too_large());
     }
     Ok((a, b))
+}
+
+/// The nearest value `m·10^e` (m in `mants`) at or below `v` (or at or
+/// above it, `up`).
+fn snap_log(v: f64, mants: &[f64], up: bool) -> f64 {
+    let e = v.log10().floor() as i32;
+    let mut best = if up { f64::INFINITY } else { 0.0 };
+    for k in [e - 1, e, e + 1] {
+        for &m in mants {
+            // Parsing gives the correctly rounded value of m·10^k.
+            let Ok(c) = format!("{m}e{k}").parse::<f64>() else {
+                continue;
+            };
+            let close = c * 1e-12;
+            if up && c >= v - close && c < best {
+                best = c;
+            }
+            if !up && c <= v + close && c > best {
+                best = c;
+            }
+        }
+    }
+    if best.is_finite() && best > 0.0 {
+        best
+    } else {
+        v
+    }
 }
 
 /// One axis: linear, logarithmic (plotters' `log_scale`, with better ticks
@@ -97,6 +134,8 @@ pub(super) enum Axis {
         n: usize,
         stride: usize,
     },
+    /// The same axis drawn from its largest value to its smallest.
+    Reversed(Box<Axis>),
 }
 
 impl Axis {
@@ -108,6 +147,15 @@ impl Axis {
                 lo,
                 hi,
             },
+        }
+    }
+
+    /// This axis, reversed when `reverse` is set.
+    pub(super) fn reversed(self, reverse: bool) -> Self {
+        if reverse {
+            Axis::Reversed(Box::new(self))
+        } else {
+            self
         }
     }
 }
@@ -124,6 +172,7 @@ impl Ranged for Axis {
                 let v = if *value > 0.0 { *value } else { *lo };
                 coord.map(&v, limit)
             }
+            Axis::Reversed(inner) => inner.map(value, (limit.1, limit.0)),
         }
     }
 
@@ -139,6 +188,7 @@ impl Ranged for Axis {
                 let step = (*stride).max(n.div_ceil(max)).max(1);
                 (0..*n).step_by(step).map(|i| i as f64 + 0.5).collect()
             }
+            Axis::Reversed(inner) => inner.key_points(hint),
         }
     }
 
@@ -146,6 +196,7 @@ impl Ranged for Axis {
         match self {
             Axis::Linear(c) | Axis::Category { coord: c, .. } => c.range(),
             Axis::Log { lo, hi, .. } => *lo..*hi,
+            Axis::Reversed(inner) => inner.range(),
         }
     }
 }
@@ -240,6 +291,7 @@ impl TickFormat {
         let r = axis.range();
         match axis {
             Axis::Category { .. } => TickFormat::Category,
+            Axis::Reversed(inner) => TickFormat::for_axis(inner, n_labels),
             Axis::Log { .. } => {
                 let sci = ticks.iter().any(|&v| !(1e-3..1e4).contains(&v));
                 if sci {
@@ -389,12 +441,12 @@ impl Style {
     }
 }
 
-pub(super) type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<Axis, Axis>>;
+pub(super) type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Axis, Axis>>;
 
 /// Builds the chart area, sizing the label areas from the actual tick labels.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn build_chart<'a, 'b>(
-    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+pub(super) fn build_chart<'a, DB: DrawingBackend + 'a>(
+    root: &'a DrawingArea<DB, plotters::coord::Shift>,
     st: &Style,
     title: &str,
     x_axis: Axis,
@@ -403,7 +455,7 @@ pub(super) fn build_chart<'a, 'b>(
     n_y_labels: usize,
     has_y_desc: bool,
     has_x_desc: bool,
-) -> std::result::Result<Chart<'a, 'b>, String> {
+) -> std::result::Result<Chart<'a, DB>, String> {
     let tick_style = TextStyle::from((FONT, st.tick).into_font());
     let mut y_label_w = 0u32;
     for v in y_axis.key_points(BoldPoints(n_y_labels)) {
@@ -439,8 +491,12 @@ mod tests {
         assert!(a < 3.0 && b > 3.0);
         let (a, b) = padded_range(0.0, 0.0, Scale::Linear).unwrap();
         assert!(a < 0.0 && b > 0.0);
+        // Over a decade, a log axis ends on the nearest labelled ticks
+        // outside the data (a value on a tick ends it).
         let (a, b) = padded_range(1e-8, 1e8, Scale::Log).unwrap();
-        assert!(a < 1e-8 && b > 1e8 && a > 0.0);
+        assert!(a == 1e-8 && b == 1e8);
+        assert_eq!(padded_range(1.3, 100.0, Scale::Log).unwrap(), (1.0, 100.0));
+        assert_eq!(padded_range(1.3, 45.0, Scale::Log).unwrap(), (1.0, 50.0));
         let (a, b) = padded_range(5.0, 5.0, Scale::Log).unwrap();
         assert!(a < 5.0 && b > 5.0 && a > 0.0);
         assert!(padded_range(-1e308, 1e308, Scale::Linear).is_err());

@@ -31,7 +31,7 @@ pub(super) struct Occupancy {
 impl Occupancy {
     pub(super) const MAX_SAMPLES: usize = 200_000;
 
-    pub(super) fn points(&mut self, chart: &Chart<'_, '_>, pts: &[(f64, f64)], w: f32) {
+    pub(super) fn points<DB: DrawingBackend>(&mut self, chart: &Chart<'_, DB>, pts: &[(f64, f64)], w: f32) {
         for p in pts {
             if self.samples.len() >= Self::MAX_SAMPLES {
                 return;
@@ -42,7 +42,7 @@ impl Occupancy {
     }
 
     /// Samples a polyline every few pixels.
-    pub(super) fn path(&mut self, chart: &Chart<'_, '_>, pts: &[(f64, f64)], w: f32) {
+    pub(super) fn path<DB: DrawingBackend>(&mut self, chart: &Chart<'_, DB>, pts: &[(f64, f64)], w: f32) {
         let px: Vec<(i32, i32)> = pts.iter().map(|p| chart.backend_coord(p)).collect();
         if px.len() == 1 {
             self.samples.push((px[0].0, px[0].1, w));
@@ -64,7 +64,7 @@ impl Occupancy {
     }
 
     /// Samples a filled rectangle on a coarse grid.
-    pub(super) fn rect(&mut self, chart: &Chart<'_, '_>, a: (f64, f64), b: (f64, f64)) {
+    pub(super) fn rect<DB: DrawingBackend>(&mut self, chart: &Chart<'_, DB>, a: (f64, f64), b: (f64, f64)) {
         let (pa, pb) = (chart.backend_coord(&a), chart.backend_coord(&b));
         let (x0, x1) = (pa.0.min(pb.0), pa.0.max(pb.0));
         let (y0, y1) = (pa.1.min(pb.1), pa.1.max(pb.1));
@@ -93,8 +93,8 @@ impl Occupancy {
 
 /// Draws the legend (if any entry) in the corner that hides the least data,
 /// preferring the upper right.
-pub(super) fn draw_legend<'a, 'b: 'a>(
-    chart: &mut Chart<'a, 'b>,
+pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
     st: &Style,
     entries: &[(String, LegendMark)],
     occupied: &Occupancy,

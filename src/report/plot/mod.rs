@@ -1,8 +1,17 @@
-//! PNG figures for the experiments: line charts (linear or log axes, optional
+//! Figures for the experiments: line charts (linear or log axes, optional
 //! spread bands and horizontal reference lines) and grouped bar charts.
 //!
-//! Everything is drawn with `plotters` on a bitmap backend, using the DejaVu
-//! Sans font embedded in the binary (the machine may have no system fonts).
+//! Every figure is written three times: PNG, SVG (for a paper) and the data
+//! drawn, as CSV beside them (`accuracy.png`, `accuracy.svg`,
+//! `accuracy.csv`). A band says what it is (±1 sd or min–max, over what);
+//! legends use people's names for methods (`random reinit`, `SNIP`) and a
+//! method has one colour in every figure ([`color_of`]); log axes end on
+//! labelled ticks; a sparsity axis can run from dense to sparse
+//! ([`LineChart::reverse_x`]).
+//!
+//! Everything is drawn with `plotters` (bitmap and SVG backends), using the
+//! DejaVu Sans font embedded in the binary (the machine may have no system
+//! fonts).
 //! Drawing never panics on user data: non-finite values (and non-positive ones
 //! on a log axis) are skipped, degenerate ranges are widened, and every
 //! failure is returned as [`Error::Plot`].
@@ -22,13 +31,14 @@
 //!     .log_y()
 //!     .add(Series::line("train", vec![(0.0, 2.3), (100.0, 0.4), (200.0, 0.1)]))
 //!     .hline(0.2, "target");
-//! chart.save_png(std::path::Path::new("figures/loss.png")).unwrap();
+//! chart.save(std::path::Path::new("figures/loss.png")).unwrap();
 //! ```
 
 use std::path::Path;
 use std::sync::OnceLock;
 
 use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
@@ -58,6 +68,25 @@ pub enum Marker {
     LinePoints,
 }
 
+/// What a band shows, and over what replicates (e.g. `Spread::Sd("seeds")`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Spread {
+    /// Mean ± one standard deviation.
+    Sd(&'static str),
+    /// The smallest to the largest value.
+    MinMax(&'static str),
+}
+
+impl Spread {
+    /// `±1 sd over seeds`.
+    pub fn describe(&self) -> String {
+        match self {
+            Spread::Sd(over) => format!("±1 sd over {over}"),
+            Spread::MinMax(over) => format!("min–max over {over}"),
+        }
+    }
+}
+
 /// One data series of a [`LineChart`].
 #[derive(Clone, Debug)]
 pub struct Series {
@@ -67,6 +96,8 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// optional spread band: (x, low, high), drawn as a translucent area or error bars in the series colour
     pub band: Option<Vec<(f64, f64, f64)>>,
+    /// What the band shows.
+    pub spread: Option<Spread>,
     /// How the points are drawn.
     pub marker: Marker,
     /// Draw the line dashed.
@@ -82,6 +113,7 @@ impl Series {
             label: label.into(),
             points: points.into_iter().collect(),
             band: None,
+            spread: None,
             marker: Marker::Line,
             dashed: false,
             color: None,
@@ -96,10 +128,12 @@ impl Series {
         }
     }
 
-    /// Adds a spread band `(x, low, high)`: a translucent area for lines, error
-    /// bars for [`Marker::Points`].
-    pub fn with_band(mut self, band: impl IntoIterator<Item = (f64, f64, f64)>) -> Self {
+    /// Adds a spread band `(x, low, high)` showing `spread`: a translucent
+    /// area for lines, error bars for [`Marker::Points`]. The figure says
+    /// what its bands are.
+    pub fn with_band(mut self, spread: Spread, band: impl IntoIterator<Item = (f64, f64, f64)>) -> Self {
         self.band = Some(band.into_iter().collect());
+        self.spread = Some(spread);
         self
     }
 
@@ -135,6 +169,8 @@ pub struct LineChart {
     pub size: (u32, u32),
     /// optional horizontal reference lines (y, label), drawn dashed grey with the label in the legend
     pub hlines: Vec<(f64, String)>,
+    /// The x axis runs from large to small values (e.g. from dense to sparse).
+    pub reverse_x: bool,
 }
 
 impl LineChart {
@@ -149,7 +185,15 @@ impl LineChart {
             series: Vec::new(),
             size: DEFAULT_SIZE,
             hlines: Vec::new(),
+            reverse_x: false,
         }
+    }
+
+    /// The x axis runs from its largest value on the left to its smallest
+    /// (a sparsity axis read from dense to sparse).
+    pub fn reverse_x(mut self) -> Self {
+        self.reverse_x = true;
+        self
     }
 
     /// Logarithmic x axis.
@@ -188,14 +232,66 @@ impl LineChart {
         self
     }
 
-    /// Renders to PNG. Errors (never panics) if there is no finite point to
-    /// draw, or on a log axis no positive value; points that are non-finite or
-    /// non-positive on a log axis are skipped (not an error, as long as
-    /// something remains). Creates the parent directory if needed.
-    pub fn save_png(&self, path: &Path) -> Result<()> {
+    /// Renders to PNG at `path`, to SVG beside it, and writes the data as
+    /// CSV beside it (`series, x, y, band_low, band_high`). Errors (never
+    /// panics) if there is no finite point to draw, or on a log axis no
+    /// positive value; points that are non-finite or non-positive on a log
+    /// axis are skipped (not an error, as long as something remains).
+    /// Creates the parent directory if needed.
+    pub fn save(&self, path: &Path) -> Result<()> {
         check_size(self.size, path)?;
         let data = self.prepare().map_err(|msg| plot_err(path, msg))?;
-        write_png(path, self.size, |target| self.render(target, &data))
+        write_figure(
+            path,
+            self.size,
+            |root| self.render(root, &data),
+            |root| self.render(root, &data),
+        )?;
+        write_data(path, &self.data_rows())
+    }
+
+    /// The figure's data, one row per point (`series, x, y, band_low,
+    /// band_high`; reference lines with an empty x).
+    fn data_rows(&self) -> Vec<[String; 5]> {
+        let f = |v: f64| format!("{v}");
+        let mut rows = Vec::new();
+        for s in &self.series {
+            let name = human(&s.label);
+            let band = s.band.as_deref().unwrap_or(&[]);
+            for &(x, y) in &s.points {
+                let b = band.iter().find(|b| b.0 == x);
+                rows.push([
+                    name.clone(),
+                    f(x),
+                    f(y),
+                    b.map(|b| f(b.1)).unwrap_or_default(),
+                    b.map(|b| f(b.2)).unwrap_or_default(),
+                ]);
+            }
+            for b in band.iter().filter(|b| !s.points.iter().any(|p| p.0 == b.0)) {
+                rows.push([name.clone(), f(b.0), String::new(), f(b.1), f(b.2)]);
+            }
+        }
+        for (y, label) in &self.hlines {
+            rows.push([human(label), String::new(), f(*y), String::new(), String::new()]);
+        }
+        rows
+    }
+
+    /// What the bands of this chart show, for its title.
+    fn band_note(&self) -> Option<String> {
+        let mut kinds: Vec<String> = Vec::new();
+        for s in self
+            .series
+            .iter()
+            .filter(|s| s.band.as_ref().is_some_and(|b| !b.is_empty()))
+        {
+            let d = s.spread.map(|k| k.describe()).unwrap_or_else(|| "spread".into());
+            if !kinds.contains(&d) {
+                kinds.push(d);
+            }
+        }
+        (!kinds.is_empty()).then(|| format!("bands: {}", kinds.join("; ")))
     }
 
     /// Filters the data and computes the axis ranges.
@@ -268,11 +364,21 @@ impl LineChart {
         })
     }
 
-    fn render(&self, target: &Path, data: &LineData) -> std::result::Result<(), String> {
-        let root = BitMapBackend::new(target, self.size).into_drawing_area();
+    fn render<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+        data: &LineData,
+    ) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(err_str)?;
         let st = Style::for_size(self.size);
-        let x_axis = Axis::new(self.x_scale, data.x_range);
+        let colors = series_colors(&self.series);
+        // What the bands show goes under the x axis, beside its label.
+        let x_desc = match self.band_note() {
+            Some(note) if self.x_label.is_empty() => note,
+            Some(note) => format!("{}    ({note})", self.x_label),
+            None => self.x_label.clone(),
+        };
+        let x_axis = Axis::new(self.x_scale, data.x_range).reversed(self.reverse_x);
         let y_axis = Axis::new(self.y_scale, data.y_range);
         let (nx, ny) = (n_labels(self.x_scale), n_labels(self.y_scale));
         let x_fmt = TickFormat::for_axis(&x_axis, nx);
@@ -286,7 +392,7 @@ impl LineChart {
             &y_fmt,
             ny,
             !self.y_label.is_empty(),
-            !self.x_label.is_empty(),
+            !x_desc.is_empty(),
         )?;
         let xf = |v: &f64| x_fmt.format(*v);
         let yf = |v: &f64| y_fmt.format(*v);
@@ -296,7 +402,7 @@ impl LineChart {
             .y_labels(ny)
             .x_label_formatter(&xf)
             .y_label_formatter(&yf)
-            .x_desc(self.x_label.as_str())
+            .x_desc(x_desc.as_str())
             .y_desc(self.y_label.as_str())
             .label_style((FONT, st.tick))
             .axis_desc_style((FONT, st.desc))
@@ -331,7 +437,8 @@ impl LineChart {
             if band.is_empty() {
                 continue;
             }
-            let c = palette(s.color.unwrap_or(i));
+            let _ = s;
+            let c = palette(colors[i]);
             let resolved: Vec<(f64, f64, f64)> = band
                 .iter()
                 .map(|&(x, lo, hi)| (x, lo.unwrap_or(y_bottom), hi.unwrap_or(y_bottom)))
@@ -376,7 +483,8 @@ impl LineChart {
             if pts.is_empty() {
                 continue;
             }
-            let c = palette(s.color.unwrap_or(i));
+            let _ = s;
+            let c = palette(colors[i]);
             let style = c.stroke_width(lw);
             if matches!(s.marker, Marker::Line | Marker::LinePoints) && pts.len() > 1 {
                 if s.dashed {
@@ -409,9 +517,9 @@ impl LineChart {
         for (i, s) in self.series.iter().enumerate() {
             if !s.label.is_empty() {
                 entries.push((
-                    s.label.clone(),
+                    human(&s.label),
                     LegendMark::Line {
-                        color: palette(s.color.unwrap_or(i)),
+                        color: palette(colors[i]),
                         dashed: s.dashed,
                         marker: s.marker,
                     },
@@ -421,7 +529,7 @@ impl LineChart {
         for (_, label) in &data.hlines {
             if !label.is_empty() {
                 entries.push((
-                    label.clone(),
+                    human(label),
                     LegendMark::Line {
                         color: HLINE_GREY,
                         dashed: true,
@@ -469,7 +577,7 @@ impl BarChart {
         }
     }
 
-    /// Adds a series with one value per category (checked by [`BarChart::save_png`]).
+    /// Adds a series with one value per category (checked by [`BarChart::save`]).
     pub fn add(mut self, label: &str, values: impl IntoIterator<Item = f64>) -> Self {
         self.series.push((label.to_string(), values.into_iter().collect()));
         self
@@ -492,14 +600,32 @@ impl BarChart {
         self
     }
 
-    /// Renders to PNG. Errors if there are no categories or series, if a
-    /// series does not have one value per category, or if no value can be
-    /// drawn (non-finite values, and non-positive ones on a log axis, are
-    /// skipped). Creates the parent directory if needed.
-    pub fn save_png(&self, path: &Path) -> Result<()> {
+    /// Renders to PNG at `path`, to SVG beside it, and writes the data as
+    /// CSV beside it (`series, category, value`). Errors if there are no
+    /// categories or series, if a series does not have one value per
+    /// category, or if no value can be drawn (non-finite values, and
+    /// non-positive ones on a log axis, are skipped). Creates the parent
+    /// directory if needed.
+    pub fn save(&self, path: &Path) -> Result<()> {
         check_size(self.size, path)?;
         let y_range = self.prepare().map_err(|msg| plot_err(path, msg))?;
-        write_png(path, self.size, |target| self.render(target, y_range))
+        write_figure(
+            path,
+            self.size,
+            |root| self.render(root, y_range),
+            |root| self.render(root, y_range),
+        )?;
+        let rows: Vec<[String; 5]> = self
+            .series
+            .iter()
+            .flat_map(|(label, values)| {
+                self.categories
+                    .iter()
+                    .zip(values)
+                    .map(move |(c, v)| [human(label), c.clone(), format!("{v}"), String::new(), String::new()])
+            })
+            .collect();
+        write_rows(&path.with_extension("csv"), &["series", "category", "value"], &rows, 3)
     }
 
     fn prepare(&self) -> std::result::Result<(f64, f64), String> {
@@ -556,8 +682,11 @@ impl BarChart {
         }
     }
 
-    fn render(&self, target: &Path, y_range: (f64, f64)) -> std::result::Result<(), String> {
-        let root = BitMapBackend::new(target, self.size).into_drawing_area();
+    fn render<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+        y_range: (f64, f64),
+    ) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(err_str)?;
         let mut st = Style::for_size(self.size);
         let n = self.categories.len();
@@ -658,7 +787,7 @@ impl BarChart {
             .iter()
             .enumerate()
             .filter(|(_, (label, _))| !label.is_empty())
-            .map(|(j, (label, _))| (label.clone(), LegendMark::Bar { color: palette(j) }))
+            .map(|(j, (label, _))| (human(label), LegendMark::Bar { color: palette(j) }))
             .collect();
         draw_legend(&mut chart, &st, &entries, &occupied)?;
         root.present().map_err(err_str)?;
@@ -746,17 +875,129 @@ fn check_size(size: (u32, u32), path: &Path) -> Result<()> {
 /// Registers the font and renders atomically ([`crate::paths::write_atomic_with`]:
 /// a temporary `.png` beside `path`, then one rename), so that a failed render
 /// never leaves a partial file and any file extension works.
-fn write_png(
+/// Writes the figure as PNG at `path` and as SVG beside it, each
+/// atomically, drawn by `png` and `svg` (the same drawing on two backends).
+fn write_figure(
     path: &Path,
     size: (u32, u32),
-    render: impl FnOnce(&Path) -> std::result::Result<(), String>,
+    png: impl FnOnce(DrawingArea<BitMapBackend, Shift>) -> std::result::Result<(), String>,
+    svg: impl FnOnce(DrawingArea<SVGBackend, Shift>) -> std::result::Result<(), String>,
 ) -> Result<()> {
     ensure_font().map_err(|m| plot_err(path, m))?;
     debug_assert!(size.0 > 0 && size.1 > 0);
-    crate::paths::write_atomic_with(path, ".png", render).map_err(|e| match e {
+    let map = |e: Error| match e {
         Error::Write { what, .. } => plot_err(path, what),
         other => other,
+    };
+    crate::paths::write_atomic_with(path, ".png", |tmp| {
+        png(BitMapBackend::new(tmp, size).into_drawing_area())
     })
+    .map_err(map)?;
+    let svg_path = path.with_extension("svg");
+    crate::paths::write_atomic_with(&svg_path, ".svg", |tmp| {
+        svg(SVGBackend::new(tmp, size).into_drawing_area())
+    })
+    .map_err(map)
+}
+
+/// Writes a line chart's data beside its figure.
+fn write_data(path: &Path, rows: &[[String; 5]]) -> Result<()> {
+    write_rows(
+        &path.with_extension("csv"),
+        &["series", "x", "y", "band_low", "band_high"],
+        rows,
+        5,
+    )
+}
+
+/// Writes the first `n` fields of each row under `header`, as CSV.
+fn write_rows(path: &Path, header: &[&str], rows: &[[String; 5]], n: usize) -> Result<()> {
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r[..n].to_vec()).collect();
+    crate::paths::write_csv(path, header, &rows)
+}
+
+/// A series label as people write it: identifiers (`random_reinit`,
+/// `edge_popup`, `snip`) become words and the methods' own spellings
+/// (`random reinit`, `edge-popup`, `SNIP`); other text is kept.
+pub fn human(label: &str) -> String {
+    let ident = !label.is_empty()
+        && label
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ident {
+        return label.to_string();
+    }
+    let joined = label
+        .replace("edge_popup", "edge-popup")
+        .replace("random_prune", "random pruning");
+    joined
+        .split('_')
+        .map(|w| match w {
+            "imp" => "IMP",
+            "snip" => "SNIP",
+            "grasp" => "GraSP",
+            "synflow" => "SynFlow",
+            "phew" => "PHEW",
+            "ntk" => "NTK",
+            "lmc" => "LMC",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The palette index a method keeps in every figure, by its identifier
+/// (`random_reinit`) or its [`human`] name; None for other labels.
+pub fn color_of(label: &str) -> Option<usize> {
+    const FIXED: [(&str, usize); 17] = [
+        ("imp", 0),
+        ("imp ticket", 0),
+        ("ticket", 0),
+        ("network", 0),
+        ("random reinit", 1),
+        ("linearization", 1),
+        ("random pruning", 2),
+        ("random", 2),
+        ("magnitude", 3),
+        ("large final", 3),
+        ("snip", 4),
+        ("transformed", 4),
+        ("grasp", 5),
+        ("synflow", 6),
+        ("dense", 7),
+        ("phew", 8),
+        ("edge-popup", 9),
+    ];
+    let key = human(label).to_lowercase();
+    FIXED.iter().find(|(k, _)| *k == key).map(|(_, c)| *c)
+}
+
+/// The palette index of every series: its own colour when set, else its
+/// method's ([`color_of`]) when no other series of the chart has it, else
+/// the first index no series uses.
+fn series_colors(series: &[Series]) -> Vec<usize> {
+    let mut out: Vec<Option<usize>> = series.iter().map(|s| s.color).collect();
+    for (i, s) in series.iter().enumerate() {
+        if out[i].is_none() {
+            if let Some(c) = color_of(&s.label).filter(|c| !out.contains(&Some(*c))) {
+                out[i] = Some(c);
+            }
+        }
+    }
+    let mut next = 0;
+    let mut done = Vec::with_capacity(out.len());
+    for c in &out {
+        done.push(match c {
+            Some(c) => *c,
+            None => {
+                while out.contains(&Some(next)) || done.contains(&next) {
+                    next += 1;
+                }
+                next
+            }
+        });
+    }
+    done
 }
 
 fn usable(v: f64, scale: Scale) -> bool {
