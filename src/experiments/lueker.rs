@@ -347,8 +347,7 @@ impl crate::runner::Plugin for SubsetSum {
             .about("Lueker's subset-sum experiment: best approximation error of n Uniform[-1,1] candidates vs n.")
     }
     fn run(&self, m: &clap::ArgMatches, _reg: &crate::runner::Registry) -> Result<()> {
-        let a = <SubsetSumArgs as clap::FromArgMatches>::from_arg_matches(m)
-            .map_err(|e| Error::invalid("command line", "valid flags", e))?;
+        let a = crate::runner::flags::parse::<SubsetSumArgs>(m)?;
         let config = format!(
             "ns = {:?}\ntrials = {}\ngrid = {}\nseed = {}\n",
             a.ns, a.trials, a.grid, a.seed

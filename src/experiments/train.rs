@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Arg, ArgMatches, Args, FromArgMatches};
+use clap::{Arg, ArgMatches, Args};
 
 use crate::paths::{read_json, RunDir};
 use crate::report::training::{plot_history, TrainSummary};
@@ -27,7 +27,7 @@ impl Plugin for Train {
         )
     }
     fn run(&self, m: &ArgMatches, reg: &Registry) -> Result<()> {
-        let a = CommonArgs::from_arg_matches(m).map_err(|e| Error::invalid("command line", "valid flags", e))?;
+        let a = crate::runner::flags::parse::<CommonArgs>(m)?;
         if a.shard.is_some() {
             return Err(Error::invalid(
                 "--shard",

@@ -139,15 +139,7 @@ pub fn load_config(
         ),
         None => (format!("name = \"{kind}\"\n"), "the built-in config".to_string()),
     };
-    let text = if a.set.is_empty() {
-        text
-    } else {
-        let mut doc: toml::Table = toml::from_str(&text).map_err(|e| crate::config::toml_error(&text, &origin, &e))?;
-        for s in &a.set {
-            super::flags::set_path(&mut doc, s)?;
-        }
-        toml::to_string(&doc).map_err(|e| Error::invalid("--set", "values a config file can hold", e))?
-    };
+    let text = super::flags::apply_sets(text, &origin, &a.set)?;
     let mut config = ExperimentConfig::from_toml(&text, &origin)?;
     check(&config.tables).map_err(|e| Error::Parse {
         path: origin.clone(),

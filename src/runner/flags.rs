@@ -236,6 +236,24 @@ pub fn set_path(doc: &mut toml::Table, assignment: &str) -> Result<()> {
     Ok(())
 }
 
+/// Applies every `--set` of `sets` ([`set_path`]) to the TOML `text` read
+/// from `origin`, returning the new text (`text` itself when there is none).
+pub fn apply_sets(text: String, origin: &str, sets: &[String]) -> Result<String> {
+    if sets.is_empty() {
+        return Ok(text);
+    }
+    let mut doc: toml::Table = toml::from_str(&text).map_err(|e| crate::config::toml_error(&text, origin, &e))?;
+    for s in sets {
+        set_path(&mut doc, s)?;
+    }
+    toml::to_string(&doc).map_err(|e| Error::invalid("--set", "values a config file can hold", e))
+}
+
+/// Parses a command's flags from clap's matches.
+pub fn parse<A: clap::FromArgMatches>(m: &ArgMatches) -> Result<A> {
+    A::from_arg_matches(m).map_err(|e| Error::invalid("command line", "valid flags", e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

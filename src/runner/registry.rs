@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::path::PathBuf;
 
-use clap::{ArgMatches, Args, FromArgMatches};
+use clap::{ArgMatches, Args};
 
 use super::args::{self, CommonArgs};
 use super::flags;
@@ -161,7 +161,7 @@ impl<E: Experiment<Base = config::Experiment> + 'static> Plugin for TablePlugin<
     }
 
     fn run(&self, m: &ArgMatches, reg: &Registry) -> Result<()> {
-        let a = CommonArgs::from_arg_matches(m).map_err(|e| Error::invalid("command line", "valid flags", e))?;
+        let a = crate::runner::flags::parse::<CommonArgs>(m)?;
         let mut config = args::load_config(&a, E::NAME, true, &|t| reg.check_tables(t))?;
         let mut table = match config.tables.remove(E::NAME) {
             Some(toml::Value::Table(t)) => t,

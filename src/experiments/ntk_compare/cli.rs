@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgMatches, Args, FromArgMatches};
+use clap::{ArgMatches, Args};
 
 use super::{summarize, CompareConfig, CompareSummary, LrRecord, NtkBase, NtkCompare};
 use crate::config::DataSource;
@@ -112,7 +112,7 @@ impl Plugin for NtkCompareCommand {
             .allow_negative_numbers(true)
     }
     fn run(&self, m: &ArgMatches, _reg: &Registry) -> Result<()> {
-        let a = NtkCompareArgs::from_arg_matches(m).map_err(|e| Error::invalid("command line", "valid flags", e))?;
+        let a = crate::runner::flags::parse::<NtkCompareArgs>(m)?;
         run(&a)
     }
     fn merge(&self, config_text: &str, shards: &[PathBuf], into: Option<PathBuf>) -> Result<()> {
@@ -141,15 +141,7 @@ fn build_config(a: &NtkCompareArgs) -> Result<CompareConfig> {
         ),
         None => (String::new(), "the built-in config".to_string()),
     };
-    let text = if a.set.is_empty() {
-        text
-    } else {
-        let mut doc: toml::Table = toml::from_str(&text).map_err(|e| crate::config::toml_error(&text, &origin, &e))?;
-        for s in &a.set {
-            crate::runner::flags::set_path(&mut doc, s)?;
-        }
-        toml::to_string(&doc).map_err(|e| Error::invalid("--set", "values a config file can hold", e))?
-    };
+    let text = crate::runner::flags::apply_sets(text, &origin, &a.set)?;
     let mut c: CompareConfig = toml::from_str(&text).map_err(|e| crate::config::toml_error(&text, &origin, &e))?;
     if let Some(w) = &a.widths {
         c.widths = w.clone();

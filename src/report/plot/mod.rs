@@ -437,7 +437,6 @@ impl LineChart {
             if band.is_empty() {
                 continue;
             }
-            let _ = s;
             let c = palette(colors[i]);
             let resolved: Vec<(f64, f64, f64)> = band
                 .iter()
@@ -483,7 +482,6 @@ impl LineChart {
             if pts.is_empty() {
                 continue;
             }
-            let _ = s;
             let c = palette(colors[i]);
             let style = c.stroke_width(lw);
             if matches!(s.marker, Marker::Line | Marker::LinePoints) && pts.len() > 1 {
