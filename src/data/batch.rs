@@ -66,7 +66,15 @@ impl BatchOrder {
     /// seed, step)`. Moving to another epoch recomputes the permutation.
     pub fn batch(&mut self, step: usize) -> &[usize] {
         let bpe = self.batches_per_epoch();
-        let epoch = step / bpe;
+        let j = step % bpe;
+        let bs = self.batch_size;
+        &self.epoch(step / bpe)[j * bs..(j + 1) * bs]
+    }
+
+    /// The examples of epoch `epoch` in visiting order: its
+    /// `batches_per_epoch() * batch_size` indices, batch after batch (a
+    /// device uploads one epoch's order at once and slices its batches there).
+    pub fn epoch(&mut self, epoch: usize) -> &[usize] {
         if self.epoch != Some(epoch) {
             self.perm.clear();
             self.perm.extend(0..self.n);
@@ -74,8 +82,7 @@ impl BatchOrder {
                 .shuffle(&mut crate::rng::indexed(self.seed, "batch-order", epoch as u64));
             self.epoch = Some(epoch);
         }
-        let j = step % bpe;
-        &self.perm[j * self.batch_size..(j + 1) * self.batch_size]
+        &self.perm[..self.batches_per_epoch() * self.batch_size]
     }
 }
 

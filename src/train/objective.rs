@@ -47,6 +47,21 @@ pub trait Trainable {
     /// a model whose evaluation needs training inputs (BatchNorm
     /// statistics) keeps them unless it already has some.
     fn see_training_set(&mut self, _train: &Dataset) {}
+    /// The network, loss and device when this model trains as tensors
+    /// resident on a device (see [`super::resident`]); `None` when the
+    /// trainer steps it on the host through `loss_and_grad`.
+    fn resident(&self) -> Option<Resident> {
+        None
+    }
+}
+
+/// A model that trains as tensors on a device: what the trainer's
+/// device-resident path needs to run it.
+#[derive(Clone, Debug)]
+pub struct Resident {
+    pub net: Network,
+    pub loss: Loss,
+    pub device: Device,
 }
 
 /// Loss and accuracy of a model on a data set.
@@ -100,8 +115,9 @@ enum Engine {
         ws: ResNetWorkspace,
         dout: Vec<f32>,
     },
-    /// Candle autodiff on a device (conv nets, or any model on CUDA).
-    Candle(Device),
+    /// Candle autodiff on a device (any model on CUDA; the reference path
+    /// on the CPU). `resident`: the trainer keeps the parameters on the device.
+    Candle { device: Device, resident: bool },
 }
 
 /// Training inputs whose BatchNorm statistics normalize every evaluation of
@@ -207,7 +223,10 @@ impl Supervised {
                 ws: ResNetWorkspace::default(),
                 dout: Vec::new(),
             },
-            _ => Engine::Candle(device.clone()),
+            _ => Engine::Candle {
+                device: device.clone(),
+                resident: true,
+            },
         };
         Supervised {
             net,
@@ -249,7 +268,7 @@ impl Supervised {
             let mut rec = BnStats::default();
             match &mut self.engine {
                 Engine::FastResNet { net, ws, .. } => net.forward_fast(params, xs, k, None, Some(&mut rec), ws)?,
-                Engine::Candle(dev) => {
+                Engine::Candle { device: dev, .. } => {
                     let Network::ResNet(r) = &self.net else {
                         return Err(Error::Param {
                             what: "BatchNorm statistics of a network without BatchNorm".into(),
@@ -272,12 +291,30 @@ impl Supervised {
         Ok(stats)
     }
 
-    /// Always uses candle autodiff (the reference path) on `device`.
+    /// Always uses candle autodiff (the reference path) on `device`, one
+    /// step at a time through `loss_and_grad` with host parameters.
     pub fn with_autodiff(net: Network, loss: Loss, device: &Device) -> Self {
         Supervised {
             net,
             loss,
-            engine: Engine::Candle(device.clone()),
+            engine: Engine::Candle {
+                device: device.clone(),
+                resident: false,
+            },
+            calibration: None,
+        }
+    }
+
+    /// Trains as tensors resident on `device` (candle autodiff; what
+    /// [`Supervised::new`] chooses on a GPU), also on the CPU device.
+    pub fn on_device(net: Network, loss: Loss, device: &Device) -> Self {
+        Supervised {
+            net,
+            loss,
+            engine: Engine::Candle {
+                device: device.clone(),
+                resident: true,
+            },
             calibration: None,
         }
     }
@@ -317,7 +354,7 @@ impl Trainable for Supervised {
                 net.backward_fast(params, dout, ws, grads)?;
                 Ok(l)
             }
-            Engine::Candle(dev) => {
+            Engine::Candle { device: dev, .. } => {
                 let net = &self.net;
                 let mut vars = std::collections::BTreeMap::new();
                 for (k, a) in params.iter() {
@@ -345,6 +382,17 @@ impl Trainable for Supervised {
     fn see_training_set(&mut self, train: &Dataset) {
         if self.calibration.is_none() {
             self.calibration = Calibration::new(&self.net, train);
+        }
+    }
+
+    fn resident(&self) -> Option<Resident> {
+        match &self.engine {
+            Engine::Candle { device, resident: true } => Some(Resident {
+                net: self.net.clone(),
+                loss: self.loss,
+                device: device.clone(),
+            }),
+            _ => None,
         }
     }
 
@@ -380,7 +428,7 @@ impl Trainable for Supervised {
                     out.extend_from_slice(ws.output());
                 }
             }
-            Engine::Candle(dev) => {
+            Engine::Candle { device: dev, .. } => {
                 let net = &self.net;
                 let ts = params.to_tensors(dev)?;
                 let xt = Tensor::from_slice(x, (n, self.net.input_dim()), dev)?;

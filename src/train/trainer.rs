@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::objective::{evaluate, Batch, Trainable};
+use super::objective::{evaluate, Batch, Evaluation, Trainable};
 use super::optim::{Optimizer, OptimizerConfig};
 use super::schedule::Schedule;
 use crate::data::augment::Augment;
-use crate::data::{BatchOrder, Split};
+use crate::data::{BatchOrder, Dataset, Split};
 use crate::params::{Mask, ParamSet};
 use crate::paths::{write_csv, write_json, RunDir};
 use crate::{Error, Result};
@@ -156,7 +156,129 @@ struct Progress {
     loss_count: usize,
 }
 
-/// Trains `model` from `init` on `split.train`; see the module docs.
+/// How the loop reaches the parameters: on the host through the
+/// [`Trainable`]'s own step, or as tensors resident on a device
+/// ([`super::resident`]). The loop (schedule, checkpoints, evaluation,
+/// saving, divergence) is the same for both.
+pub(super) trait Stepper {
+    /// One optimizer step on the batch of `step` at learning rate `lr`.
+    fn step(&mut self, step: usize, lr: f32) -> Result<()>;
+    /// The mini-batch losses of the steps since the last call, in order.
+    fn losses(&mut self) -> Result<Vec<f32>>;
+    /// Steps the loop may run before it needs their losses (1 on the host;
+    /// more on a device, which then synchronizes less often).
+    fn loss_interval(&self) -> usize {
+        1
+    }
+    /// A host copy of the parameters.
+    fn params(&mut self) -> Result<ParamSet>;
+    /// A host copy of the optimizer state, in [`Optimizer::state`]'s layout.
+    fn optimizer_state(&mut self) -> Result<ParamSet>;
+    /// Loss and accuracy on `data`.
+    fn evaluate(&mut self, data: &Dataset, chunk: usize) -> Result<Evaluation>;
+    /// The parameters at the end (moved out, without a copy on the host).
+    fn into_params(self: Box<Self>) -> Result<ParamSet>;
+}
+
+/// What a stepper starts from: the parameters (masked), the optimizer state,
+/// the training set and how its batches are drawn.
+pub(super) struct Start<'a> {
+    pub params: ParamSet,
+    pub optimizer_state: Option<ParamSet>,
+    pub train: &'a Dataset,
+    pub spec: &'a TrainSpec,
+    pub mask: Option<&'a Mask>,
+    pub frozen: Option<&'a ParamSet>,
+    /// Padding value of augmented crops.
+    pub fill: f32,
+}
+
+impl Start<'_> {
+    /// The batch of `step` on the host, augmented.
+    pub fn batch(&self, order: &mut BatchOrder, step: usize, batch: &mut Batch) {
+        let idx = order.batch(step);
+        self.train.gather(idx, &mut batch.x, &mut batch.t, &mut batch.y);
+        self.spec
+            .augment
+            .apply(self.train.shape, self.fill, self.spec.data_seed, step, &mut batch.x);
+    }
+}
+
+/// Parameters on the host, stepped by the model's `loss_and_grad` and the host [`Optimizer`].
+struct HostStepper<'a> {
+    model: &'a mut dyn Trainable,
+    start: Start<'a>,
+    params: ParamSet,
+    grads: ParamSet,
+    opt: Optimizer,
+    order: BatchOrder,
+    batch: Batch,
+    losses: Vec<f32>,
+}
+
+impl<'a> HostStepper<'a> {
+    fn new(model: &'a mut dyn Trainable, mut start: Start<'a>) -> Result<Self> {
+        let params = std::mem::take(&mut start.params);
+        let mut opt = Optimizer::new(&start.spec.optimizer);
+        if let Some(st) = &start.optimizer_state {
+            opt.load_state(st)?;
+        }
+        let order = BatchOrder::new(start.train.len(), start.spec.batch_size, start.spec.data_seed)?;
+        Ok(HostStepper {
+            model,
+            grads: params.zeros_like(),
+            params,
+            opt,
+            order,
+            batch: Batch::default(),
+            losses: Vec::new(),
+            start,
+        })
+    }
+}
+
+impl Stepper for HostStepper<'_> {
+    fn step(&mut self, step: usize, lr: f32) -> Result<()> {
+        self.start.batch(&mut self.order, step, &mut self.batch);
+        let loss = self.model.loss_and_grad(&self.params, &self.batch, &mut self.grads)?;
+        self.losses.push(loss);
+        if !loss.is_finite() {
+            // The loop reports it; do not update with a non-finite gradient.
+            return Ok(());
+        }
+        self.opt.step_with_fill(
+            &mut self.params,
+            &mut self.grads,
+            lr,
+            self.start.mask,
+            self.start.frozen,
+        )
+    }
+
+    fn losses(&mut self) -> Result<Vec<f32>> {
+        Ok(std::mem::take(&mut self.losses))
+    }
+
+    fn params(&mut self) -> Result<ParamSet> {
+        Ok(self.params.clone())
+    }
+
+    fn optimizer_state(&mut self) -> Result<ParamSet> {
+        Ok(self.opt.state())
+    }
+
+    fn evaluate(&mut self, data: &Dataset, chunk: usize) -> Result<Evaluation> {
+        evaluate(self.model, &self.params, data, chunk)
+    }
+
+    fn into_params(self: Box<Self>) -> Result<ParamSet> {
+        Ok(self.params)
+    }
+}
+
+/// Trains `model` from `init` on `split.train`; see the module docs. A model
+/// that trains as device tensors ([`Trainable::resident`]) keeps its
+/// parameters, optimizer state and data on the device for the whole call.
 pub fn train(
     model: &mut dyn Trainable,
     init: &ParamSet,
@@ -175,12 +297,7 @@ pub fn train(
             None => m.apply(&mut params)?,
         }
     }
-    let mut grads = params.zeros_like();
-    let mut opt = Optimizer::new(&spec.optimizer);
-    if let Some(st) = opts.optimizer_state {
-        opt.load_state(st)?;
-    }
-    let mut order = BatchOrder::new(train.len(), spec.batch_size, spec.data_seed)?;
+    let mut optimizer_state = opts.optimizer_state.cloned();
     spec.augment.validate(train.shape)?;
     // Padding of augmented crops: the darkest training value (black).
     let fill = if spec.augment.crop_padding > 0 {
@@ -188,7 +305,7 @@ pub fn train(
     } else {
         0.0
     };
-    let per_epoch = order.batches_per_epoch();
+    let per_epoch = BatchOrder::new(train.len(), spec.batch_size, spec.data_seed)?.batches_per_epoch();
     let base_lr = spec.optimizer.lr();
 
     if opts.start_step > spec.steps {
@@ -216,7 +333,7 @@ pub fn train(
             }
             params.check_same_layout(&saved.params, "resumed parameters")?;
             params = saved.params;
-            opt.load_state(&saved.optimizer)?;
+            optimizer_state = Some(saved.optimizer);
             let p = saved.progress;
             step = p.step;
             history = p.history;
@@ -228,55 +345,78 @@ pub fn train(
         }
     }
 
-    let eval =
-        |model: &mut dyn Trainable, params: &ParamSet, step: usize, train_loss: Option<f64>| -> Result<EvalRecord> {
-            let t = evaluate(model, params, &split.test, spec.eval_chunk)?;
-            let v = match &split.validation {
-                Some(v) => Some(evaluate(model, params, v, spec.eval_chunk)?),
-                None => None,
-            };
-            if !t.loss.is_finite() {
-                return Err(Error::Diverged {
-                    step,
-                    loss: t.loss as f32,
-                });
-            }
-            Ok(EvalRecord {
-                step,
-                epoch: step as f64 / per_epoch as f64,
-                lr: base_lr * spec.schedule.factor(step),
-                train_loss,
-                test_loss: t.loss,
-                test_accuracy: t.accuracy,
-                val_loss: v.map(|e| e.loss),
-                val_accuracy: v.map(|e| e.accuracy),
-            })
-        };
+    let start = Start {
+        params,
+        optimizer_state,
+        train,
+        spec,
+        mask: opts.mask,
+        frozen: opts.frozen,
+        fill,
+    };
+    let mut stepper: Box<dyn Stepper + '_> = match model.resident() {
+        Some(r) => Box::new(super::resident::DeviceStepper::new(model, r, start)?),
+        None => Box::new(HostStepper::new(model, start)?),
+    };
 
-    let save_state = |params: &ParamSet, opt: &Optimizer, p: &Progress| -> Result<()> {
+    let eval = |stepper: &mut dyn Stepper, step: usize, train_loss: Option<f64>| -> Result<EvalRecord> {
+        let t = stepper.evaluate(&split.test, spec.eval_chunk)?;
+        let v = match &split.validation {
+            Some(v) => Some(stepper.evaluate(v, spec.eval_chunk)?),
+            None => None,
+        };
+        if !t.loss.is_finite() {
+            return Err(Error::Diverged {
+                step,
+                loss: t.loss as f32,
+            });
+        }
+        Ok(EvalRecord {
+            step,
+            epoch: step as f64 / per_epoch as f64,
+            lr: base_lr * spec.schedule.factor(step),
+            train_loss,
+            test_loss: t.loss,
+            test_accuracy: t.accuracy,
+            val_loss: v.map(|e| e.loss),
+            val_accuracy: v.map(|e| e.accuracy),
+        })
+    };
+
+    let save_state = |stepper: &mut dyn Stepper, p: &Progress| -> Result<()> {
         if let Some(dir) = opts.run_dir {
             // One atomic unit (see train::state), then the readable history.
-            super::state::save(dir, p.step, params, &opt.state(), p)?;
+            super::state::save(dir, p.step, &stepper.params()?, &stepper.optimizer_state()?, p)?;
             write_history(dir, &p.history)?;
         }
         Ok(())
     };
 
-    if history.is_empty() {
-        history.push(eval(model, &params, step, None)?);
+    let keep = |stepper: &mut dyn Stepper,
+                step: usize,
+                checkpoints: &mut BTreeMap<usize, ParamSet>,
+                optimizer_checkpoints: &mut BTreeMap<usize, ParamSet>|
+     -> Result<()> {
         if spec.checkpoint_steps.contains(&step) {
-            keep_checkpoint(&mut checkpoints, step, &params, opts.run_dir)?;
+            keep_checkpoint(checkpoints, step, stepper.params()?, opts.run_dir)?;
             if opts.keep_optimizer_checkpoints {
-                optimizer_checkpoints.insert(step, opt.state());
+                optimizer_checkpoints.insert(step, stepper.optimizer_state()?);
             }
         }
+        Ok(())
+    };
+
+    if history.is_empty() {
+        history.push(eval(stepper.as_mut(), step, None)?);
+        keep(stepper.as_mut(), step, &mut checkpoints, &mut optimizer_checkpoints)?;
     }
 
     let bar = progress_bar(opts.progress, spec.steps as u64, step as u64);
-    let mut batch = Batch::default();
     let start = Instant::now();
     let mut train_time = 0.0f64;
     let first_step = step;
+    // Steps whose losses the stepper still holds.
+    let mut pending = 0usize;
     let mut completed = true;
     while step < spec.steps {
         if opts.stop_after.is_some_and(|s| step >= s) {
@@ -284,30 +424,34 @@ pub fn train(
             break;
         }
         let t0 = Instant::now();
-        let idx = order.batch(step);
-        train.gather(idx, &mut batch.x, &mut batch.t, &mut batch.y);
-        spec.augment
-            .apply(train.shape, fill, spec.data_seed, step, &mut batch.x);
-        let loss = model.loss_and_grad(&params, &batch, &mut grads)?;
-        if !loss.is_finite() {
-            return Err(Error::Diverged { step: step + 1, loss });
-        }
         let lr = (base_lr * spec.schedule.factor(step)) as f32;
-        opt.step_with_fill(&mut params, &mut grads, lr, opts.mask, opts.frozen)?;
-        train_time += t0.elapsed().as_secs_f64();
-        loss_sum += loss as f64;
-        loss_count += 1;
+        stepper.step(step, lr)?;
         step += 1;
-
-        if spec.checkpoint_steps.contains(&step) {
-            keep_checkpoint(&mut checkpoints, step, &params, opts.run_dir)?;
-            if opts.keep_optimizer_checkpoints {
-                optimizer_checkpoints.insert(step, opt.state());
-            }
-        }
+        pending += 1;
+        let at_checkpoint = spec.checkpoint_steps.contains(&step);
         let at_eval = step == spec.steps || (spec.eval_every > 0 && step % spec.eval_every == 0);
+        let at_save = step == spec.steps || (spec.save_every > 0 && step % spec.save_every == 0);
+        let stopping = opts.stop_after.is_some_and(|s| step >= s);
+        if pending >= stepper.loss_interval() || at_checkpoint || at_eval || at_save || stopping {
+            let losses = stepper.losses()?;
+            let first = step - losses.len();
+            for (i, &loss) in losses.iter().enumerate() {
+                if !loss.is_finite() {
+                    return Err(Error::Diverged {
+                        step: first + i + 1,
+                        loss,
+                    });
+                }
+                loss_sum += loss as f64;
+                loss_count += 1;
+            }
+            pending = 0;
+        }
+        train_time += t0.elapsed().as_secs_f64();
+
+        keep(stepper.as_mut(), step, &mut checkpoints, &mut optimizer_checkpoints)?;
         if at_eval {
-            let r = eval(model, &params, step, Some(loss_sum / loss_count.max(1) as f64))?;
+            let r = eval(stepper.as_mut(), step, Some(loss_sum / loss_count.max(1) as f64))?;
             bar.set_message(format!(
                 "loss {:.4}  test acc {:.2}%",
                 r.train_loss.unwrap_or(f64::NAN),
@@ -317,11 +461,9 @@ pub fn train(
             loss_sum = 0.0;
             loss_count = 0;
         }
-        let at_save = step == spec.steps || (spec.save_every > 0 && step % spec.save_every == 0);
         if at_save {
             save_state(
-                &params,
-                &opt,
+                stepper.as_mut(),
                 &Progress {
                     step,
                     history: history.clone(),
@@ -335,7 +477,7 @@ pub fn train(
     bar.finish_and_clear();
     let samples = (step - first_step) * spec.batch_size;
     Ok(TrainOutcome {
-        params,
+        params: stepper.into_params()?,
         history,
         checkpoints,
         optimizer_checkpoints,
@@ -354,13 +496,13 @@ pub fn train(
 fn keep_checkpoint(
     map: &mut BTreeMap<usize, ParamSet>,
     step: usize,
-    params: &ParamSet,
+    params: ParamSet,
     dir: Option<&RunDir>,
 ) -> Result<()> {
     if let Some(d) = dir {
         params.save(&d.checkpoint(step))?;
     }
-    map.insert(step, params.clone());
+    map.insert(step, params);
     Ok(())
 }
 

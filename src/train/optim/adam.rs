@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use candle_core::{backprop::GradStore, Var};
+use candle_core::{backprop::GradStore, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::params::{Array, ParamSet};
@@ -101,6 +101,49 @@ impl Adam {
     }
 
     /// Moments and step counts as a parameter set (`adam_m.*`, `adam_v.*`, `adam_t.*`).
+    /// The same update on device tensors (the trainer's device-resident
+    /// path), in the same f32 operations and order as [`Adam::update`]:
+    /// `t` is the step count after this step (1 for the first), `m`, `v`
+    /// the moments (zero when missing). Returns the new `(w, m, v)`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_tensor(
+        config: &AdamConfig,
+        decoupled: bool,
+        w: &Tensor,
+        g: &Tensor,
+        m: Option<&Tensor>,
+        v: Option<&Tensor>,
+        t: u64,
+        lr: f32,
+    ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+        let c = config;
+        let (b1, b2, eps, wd) = (c.beta1 as f32, c.beta2 as f32, c.eps as f32, c.weight_decay as f32);
+        let bc1 = 1.0 - (c.beta1).powi(t as i32);
+        let bc2 = 1.0 - (c.beta2).powi(t as i32);
+        let step = (lr as f64 / bc1) as f32;
+        let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
+        let (w, gd) = if decoupled {
+            (w.affine((1.0 - lr * wd) as f64, 0.0)?, g.clone())
+        } else if wd != 0.0 {
+            (w.clone(), (g + w.affine(wd as f64, 0.0)?)?)
+        } else {
+            (w.clone(), g.clone())
+        };
+        let gm = gd.affine((1.0 - b1) as f64, 0.0)?;
+        let m = match m {
+            Some(m) => (m.affine(b1 as f64, 0.0)? + gm)?,
+            None => gm,
+        };
+        let gv = (gd.affine((1.0 - b2) as f64, 0.0)? * &gd)?;
+        let v = match v {
+            Some(v) => (v.affine(b2 as f64, 0.0)? + gv)?,
+            None => gv,
+        };
+        let denom = v.sqrt()?.affine(inv_sqrt_bc2 as f64, eps as f64)?;
+        let w = (w - (m.affine(step as f64, 0.0)? / denom)?)?;
+        Ok((w, m, v))
+    }
+
     pub fn state(&self) -> ParamSet {
         let mut s = ParamSet::new();
         for (k, (m, v, t)) in &self.moments {

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 pub use adam::{Adam, AdamConfig};
 pub use sgd::{Sgd, SgdConfig};
 
-use crate::params::{Mask, ParamSet};
+use std::collections::BTreeMap;
+
+use crate::params::{Array, Mask, ParamSet};
 use crate::{Error, Result};
 
 /// Elementwise updates of large tensors are split into chunks of this many
@@ -244,5 +246,164 @@ impl Optimizer {
             Optimizer::Sgd(o) => o.load_state(s),
             Optimizer::Adam(o) => o.load_state(s),
         }
+    }
+}
+
+/// Which entries of a parameter train on a device: a `u8` mask (1 = kept)
+/// and the values the others hold (zero, or frozen initial values).
+#[derive(Clone, Debug)]
+pub struct DeviceMask {
+    pub keep: candle_core::Tensor,
+    pub fill: candle_core::Tensor,
+}
+
+/// An optimizer whose state lives on a device as tensors, for the trainer's
+/// device-resident path. Its updates are [`Sgd::update_tensor`] and
+/// [`Adam::update_tensor`] (the host updates in the same f32 operations);
+/// its state converts to and from the host [`Optimizer::state`] layout, so a
+/// run saved on one path resumes on the other.
+#[derive(Debug)]
+pub struct TensorOptimizer {
+    config: OptimizerConfig,
+    /// Per parameter: SGD's momentum buffer, or Adam's `(m, v)`.
+    first: BTreeMap<String, candle_core::Tensor>,
+    second: BTreeMap<String, candle_core::Tensor>,
+    /// Adam's step count per parameter.
+    steps: BTreeMap<String, u64>,
+}
+
+impl TensorOptimizer {
+    /// A fresh optimizer from its config.
+    pub fn new(config: &OptimizerConfig) -> Self {
+        TensorOptimizer {
+            config: config.clone(),
+            first: BTreeMap::new(),
+            second: BTreeMap::new(),
+            steps: BTreeMap::new(),
+        }
+    }
+
+    /// One update of every variable with its gradient in `grads` (zero when
+    /// it has none) at rate `lr`. A masked parameter's pruned entries get a
+    /// zero gradient before the update and their fill values after it, as
+    /// in [`Optimizer::step_with_fill`].
+    pub fn step(
+        &mut self,
+        vars: &BTreeMap<String, candle_core::Var>,
+        grads: &candle_core::backprop::GradStore,
+        lr: f32,
+        masks: &BTreeMap<String, DeviceMask>,
+    ) -> Result<()> {
+        for (k, var) in vars {
+            let w = var.as_tensor();
+            let g = match grads.get(w) {
+                Some(g) => g.clone(),
+                None => w.zeros_like()?,
+            };
+            let mask = masks.get(k);
+            let g = match mask {
+                Some(m) => m.keep.where_cond(&g, &g.zeros_like()?)?,
+                None => g,
+            };
+            let new = match &self.config {
+                OptimizerConfig::Sgd(c) => {
+                    let (w, b) = Sgd::update_tensor(c, w, &g, self.first.get(k), lr)?;
+                    if let Some(b) = b {
+                        self.first.insert(k.clone(), b);
+                    }
+                    w
+                }
+                OptimizerConfig::Adam(c) | OptimizerConfig::Adamw(c) => {
+                    let decoupled = matches!(self.config, OptimizerConfig::Adamw(_));
+                    let t = self.steps.entry(k.clone()).or_insert(0);
+                    *t += 1;
+                    let (w, m, v) =
+                        Adam::update_tensor(c, decoupled, w, &g, self.first.get(k), self.second.get(k), *t, lr)?;
+                    self.first.insert(k.clone(), m);
+                    self.second.insert(k.clone(), v);
+                    w
+                }
+            };
+            let new = match mask {
+                Some(m) => m.keep.where_cond(&new, &m.fill)?,
+                None => new,
+            };
+            var.set(&new)?;
+        }
+        Ok(())
+    }
+
+    /// The state in the host layout of [`Optimizer::state`] (copied to the host).
+    pub fn state(&self) -> Result<ParamSet> {
+        let flat = |t: &candle_core::Tensor| -> Result<Array> {
+            let a = Array::from_tensor(t)?;
+            Ok(Array {
+                shape: vec![a.data.len()],
+                data: a.data,
+            })
+        };
+        let mut s = ParamSet::new();
+        match &self.config {
+            OptimizerConfig::Sgd(_) => {
+                for (k, b) in &self.first {
+                    s.insert(format!("momentum.{k}"), flat(b)?);
+                }
+            }
+            OptimizerConfig::Adam(_) | OptimizerConfig::Adamw(_) => {
+                for (k, m) in &self.first {
+                    s.insert(format!("adam_m.{k}"), flat(m)?);
+                    s.insert(format!("adam_v.{k}"), flat(&self.second[k])?);
+                    let t = self.steps.get(k).copied().unwrap_or(0);
+                    s.insert(
+                        format!("adam_t.{k}"),
+                        Array {
+                            shape: vec![2],
+                            data: vec![(t >> 24) as f32, (t & 0xff_ffff) as f32],
+                        },
+                    );
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// Restores a state in the host layout onto the device of `vars`,
+    /// shaped like them. Errors on an entry that names no variable or has
+    /// the wrong size.
+    pub fn load_state(&mut self, s: &ParamSet, vars: &BTreeMap<String, candle_core::Var>) -> Result<()> {
+        // The host optimizer checks names and counts; reuse it.
+        let mut host = Optimizer::new(&self.config);
+        host.load_state(s)?;
+        self.first.clear();
+        self.second.clear();
+        self.steps.clear();
+        let upload = |name: &str, a: &Array| -> Result<candle_core::Tensor> {
+            let var = vars.get(name).ok_or_else(|| Error::Param {
+                what: format!("optimizer state for `{name}`, which is not a parameter"),
+            })?;
+            if a.data.len() != var.elem_count() {
+                return Err(Error::Param {
+                    what: format!(
+                        "optimizer state for `{name}` has {} entries, expected {}",
+                        a.data.len(),
+                        var.elem_count()
+                    ),
+                });
+            }
+            Ok(candle_core::Tensor::from_slice(&a.data, var.shape(), var.device())?)
+        };
+        for (k, a) in s.iter() {
+            if let Some(name) = k.strip_prefix("momentum.") {
+                self.first.insert(name.to_string(), upload(name, a)?);
+            } else if let Some(name) = k.strip_prefix("adam_m.") {
+                self.first.insert(name.to_string(), upload(name, a)?);
+            } else if let Some(name) = k.strip_prefix("adam_v.") {
+                self.second.insert(name.to_string(), upload(name, a)?);
+            } else if let Some(name) = k.strip_prefix("adam_t.") {
+                self.steps
+                    .insert(name.to_string(), ((a.data[0] as u64) << 24) | (a.data[1] as u64));
+            }
+        }
+        Ok(())
     }
 }

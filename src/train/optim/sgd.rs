@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use candle_core::{backprop::GradStore, Var};
+use candle_core::{backprop::GradStore, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::params::{Array, ParamSet};
@@ -73,6 +73,39 @@ impl Sgd {
     }
 
     /// Momentum buffers as a parameter set (names prefixed `momentum.`).
+    /// The same update on device tensors (the trainer's device-resident
+    /// path), in the same f32 operations and order as [`Sgd::update`]:
+    /// returns the new weights and momentum buffer (none without momentum;
+    /// a missing buffer starts at zero, as on the host).
+    pub fn update_tensor(
+        config: &SgdConfig,
+        w: &Tensor,
+        g: &Tensor,
+        buf: Option<&Tensor>,
+        lr: f32,
+    ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+        let mu = config.momentum as f32;
+        let wd = config.weight_decay as f32;
+        let gd = if wd != 0.0 {
+            (g + w.affine(wd as f64, 0.0)?)?
+        } else {
+            g.clone()
+        };
+        if mu == 0.0 {
+            return Ok(((w - gd.affine(lr as f64, 0.0)?)?, None));
+        }
+        let b = match buf {
+            Some(b) => (b.affine(mu as f64, 0.0)? + &gd)?,
+            None => gd.clone(),
+        };
+        let step = if config.nesterov {
+            (&gd + b.affine(mu as f64, 0.0)?)?
+        } else {
+            b.clone()
+        };
+        Ok(((w - step.affine(lr as f64, 0.0)?)?, Some(b)))
+    }
+
     pub fn state(&self) -> ParamSet {
         let mut s = ParamSet::new();
         for (k, v) in &self.buffers {
