@@ -248,6 +248,42 @@ impl Mlp {
     }
 }
 
+impl Mlp {
+    /// Forward pass of `K` networks of this architecture at once, in candle
+    /// ops (differentiable): `p` holds each parameter stacked over the
+    /// networks (`[K, ...shape]`), `x` is `[K, n, input_dim]` (each network's
+    /// own batch) or `[1, n, input_dim]` (one batch for all). Returns
+    /// `[K, n, output_dim]`; network `k`'s slice equals
+    /// [`Mlp::forward_tensor`] with its own parameters (batched GEMMs).
+    pub fn forward_stacked(&self, p: &BTreeMap<String, Tensor>, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.flatten_from(2)?;
+        let layers = self.layers();
+        for (l, d) in layers.iter().enumerate() {
+            let (wn, bn) = self.layer_names(l);
+            let w = p.get(wn).ok_or_else(|| Error::Param {
+                what: format!("missing `{wn}`"),
+            })?;
+            let b = p.get(bn).ok_or_else(|| Error::Param {
+                what: format!("missing `{bn}`"),
+            })?;
+            let z = h.broadcast_matmul(&w.transpose(1, 2)?)?;
+            let z = if d.w_mult != 1.0 { (z * d.w_mult as f64)? } else { z };
+            let bias = if d.b_mult != 1.0 {
+                (b * d.b_mult as f64)?
+            } else {
+                b.clone()
+            };
+            let z = z.broadcast_add(&bias.unsqueeze(1)?)?;
+            h = if l + 1 < layers.len() {
+                self.activation.apply_tensor(&z)?
+            } else {
+                z
+            };
+        }
+        Ok(h)
+    }
+}
+
 /// Buffers for the slice forward/backward of an [`Mlp`]; reused across
 /// batches so a training step allocates nothing.
 #[derive(Clone, Debug, Default)]

@@ -90,6 +90,24 @@ impl Loss {
         })
     }
 
+    /// Each network's mean loss, `[K]`, for the outputs `f` `[K, n, c]` of
+    /// `K` networks on their own batches (targets `t` `[K, n, c]`, labels `y`
+    /// `[K, n]`): [`Loss::tensor`] of each slice. Their sum's gradient with
+    /// respect to a network's parameters is that network's own gradient.
+    pub fn per_network(self, f: &Tensor, t: &Tensor, y: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Loss::CrossEntropy => {
+                let ls = candle_nn::ops::log_softmax(f, candle_core::D::Minus1)?;
+                let picked = ls.gather(&y.unsqueeze(2)?, 2)?.squeeze(2)?;
+                picked.mean(1)?.neg()?
+            }
+            Loss::Mse => {
+                let n = f.dim(1)? as f64;
+                ((f - t)?.sqr()?.sum(2)?.sum(1)? * (0.5 / n))?
+            }
+        })
+    }
+
     /// The name used in configs.
     pub fn name(self) -> &'static str {
         match self {

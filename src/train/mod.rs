@@ -1,6 +1,7 @@
 //! Training: losses, optimizers, schedules and the training loop.
 
 pub mod cache;
+pub mod ensemble;
 pub mod loss;
 pub mod objective;
 pub mod optim;
