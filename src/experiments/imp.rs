@@ -45,7 +45,7 @@ use crate::report::plot::{LineChart, Marker, Series, Spread};
 use crate::report::verdict::protocol::{self, Declared, Evidence, Hypothesis, Item, Side};
 use crate::report::verdict::{self, Claim};
 use crate::stats;
-use crate::train::{self, OptimizerConfig, Supervised, TrainOptions, TrainOutcome, TrainSpec};
+use crate::train::{self, ensemble, OptimizerConfig, Supervised, TrainOptions, TrainOutcome, TrainSpec};
 use crate::{Error, Result};
 
 /// A control trained at every sparsity.
@@ -249,8 +249,37 @@ impl Ctx<'_> {
         train::train(&mut model, init, split, spec, &opts)
     }
 
-    fn train(&self, init: &ParamSet, mask: &Mask, frozen: Option<&ParamSet>) -> Result<TrainOutcome> {
-        self.train_with(&self.exp.split, &self.spec, init, mask, frozen)
+    /// Trains the arms `(name, init, own mask or the round's, frozen at
+    /// `theta_k`)` of a round with the round's spec, as one computation where
+    /// the device allows ([`ensemble::train_many`]); outcomes in arm order.
+    fn train_arms(
+        &self,
+        arms: &[(String, ParamSet, Option<Mask>, bool)],
+        mask: &Mask,
+        theta_k: &ParamSet,
+    ) -> Result<Vec<Result<TrainOutcome>>> {
+        let shared = ensemble::Shared {
+            net: &self.exp.net,
+            loss: self.exp.config.train.loss,
+            device: self.device,
+            split: &self.exp.split,
+            spec: &self.spec,
+            // Steps k..T, schedule and data order continuing from k.
+            start_step: self.cfg.rewind_step,
+            keep_optimizer_checkpoints: false,
+            progress: self.progress,
+        };
+        let members: Vec<ensemble::Member> = arms
+            .iter()
+            .map(|(_, init, own, frozen)| ensemble::Member {
+                init,
+                mask: Some(own.as_ref().unwrap_or(mask)),
+                frozen: frozen.then_some(theta_k),
+                data_seed: self.spec.data_seed,
+                optimizer_state: None,
+            })
+            .collect();
+        ensemble::train_many(&shared, &members)
     }
 
     fn eval(&self, params: &ParamSet) -> Result<RunRecord> {
@@ -486,50 +515,64 @@ fn run_seed(ctx: &Ctx, seed: u64, dir: &RunDir, resume: bool) -> Result<Vec<Roun
             crate::rng::derive_seed(seed, "prune", round as u64),
         )?;
         mask = prune::prune(&ctx.prune, &mask, &scores)?;
-        let mut runs = BTreeMap::new();
-        let ticket = ctx.train(&theta_k, &mask, None)?;
-        runs.insert("ticket".to_string(), RunRecord::from_outcome(&ticket)?);
+        // The arms that share the round's training spec: the ticket, the
+        // controls and the trained variants (one computation on a GPU).
+        let mut arms: Vec<(String, ParamSet, Option<Mask>, bool)> =
+            vec![("ticket".into(), theta_k.clone(), None, false)];
         for c in &cfg.controls {
-            let out = match c {
-                Control::RandomReinit => {
-                    let fresh = net.init(crate::rng::derive_seed(seed, "random-reinit", round as u64));
-                    ctx.train(&fresh, &mask, None)?
-                }
-                Control::RandomPrune => {
-                    let rm = prune::random_like(&mask, crate::rng::derive_seed(seed, "random-prune", round as u64))?;
-                    ctx.train(&theta_k, &rm, None)?
-                }
-            };
             let key = serde_json::to_value(c)?.as_str().unwrap_or("control").to_string();
-            runs.insert(key, RunRecord::from_outcome(&out)?);
+            arms.push(match c {
+                Control::RandomReinit => (
+                    key,
+                    net.init(crate::rng::derive_seed(seed, "random-reinit", round as u64)),
+                    None,
+                    false,
+                ),
+                Control::RandomPrune => (
+                    key,
+                    theta_k.clone(),
+                    Some(prune::random_like(
+                        &mask,
+                        crate::rng::derive_seed(seed, "random-prune", round as u64),
+                    )?),
+                    false,
+                ),
+            });
         }
+        let mut untrained = Vec::new();
         for v in &cfg.variants {
             match v {
-                Variant::SignReinit => {
-                    let p = prune::sign_constant(&theta_k, &mask)?;
-                    runs.insert(
-                        "sign_reinit".into(),
-                        RunRecord::from_outcome(&ctx.train(&p, &mask, None)?)?,
-                    );
-                }
-                Variant::FrozenInit => {
-                    runs.insert(
-                        "frozen_init".into(),
-                        RunRecord::from_outcome(&ctx.train(&theta_k, &mask, Some(&theta_k))?)?,
-                    );
-                }
+                Variant::SignReinit => arms.push((
+                    "sign_reinit".into(),
+                    prune::sign_constant(&theta_k, &mask)?,
+                    None,
+                    false,
+                )),
+                Variant::FrozenInit => arms.push(("frozen_init".into(), theta_k.clone(), None, true)),
                 Variant::Supermask => {
                     // Zhou et al. 2019, Sec. 5: the mask on the untrained θ0.
                     let mut p = theta0.clone();
                     mask.apply(&mut p)?;
-                    runs.insert("supermask".into(), ctx.eval(&p)?);
-                    runs.insert(
-                        "supermask_sign".into(),
+                    untrained.push(("supermask".to_string(), ctx.eval(&p)?));
+                    untrained.push((
+                        "supermask_sign".to_string(),
                         ctx.eval(&prune::sign_constant(&theta0, &mask)?)?,
-                    );
+                    ));
                 }
             }
         }
+        let outcomes = ctx.train_arms(&arms, &mask, &theta_k)?;
+        let mut runs = BTreeMap::new();
+        let mut ticket = None;
+        for ((key, ..), out) in arms.iter().zip(outcomes) {
+            let out = out?;
+            runs.insert(key.clone(), RunRecord::from_outcome(&out)?);
+            if key == "ticket" {
+                ticket = Some(out);
+            }
+        }
+        let ticket = ticket.expect("the ticket is the first arm");
+        runs.extend(untrained);
         if let Some(o) = &cfg.transfer_optimizer {
             let s = TrainSpec {
                 optimizer: o.clone(),

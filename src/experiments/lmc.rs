@@ -61,7 +61,7 @@ use crate::report::verdict::protocol::{self, Declared, Evidence, Hypothesis, Ite
 use crate::report::verdict::{self, Claim};
 use crate::runner::UnitEnv;
 use crate::stats;
-use crate::train::{self, Supervised, TrainOptions, TrainSpec, Trainable};
+use crate::train::{self, ensemble, Supervised, TrainOptions, TrainSpec, Trainable};
 use crate::{Error, Result};
 
 /// `[lmc.imp]`: per-k IMP subnetworks (Frankle et al. 2020, Sec. 4).
@@ -359,32 +359,60 @@ fn run_pairs(
         Some(d) => format!("{network}_d{:.5}", d),
         None => network.to_string(),
     };
+    let path_of = |pair: usize| dir.file(&format!("results/{tag}_k{k}_pair{pair}.json"));
+    let todo: Vec<usize> = pairs.clone().filter(|&p| !(resume && path_of(p).exists())).collect();
+    let spec = TrainSpec {
+        checkpoint_steps: vec![],
+        save_every: 0,
+        ..exp.spec.clone()
+    };
+    let shared = ensemble::Shared {
+        net: &exp.net,
+        loss,
+        device,
+        split: &exp.split,
+        spec: &spec,
+        start_step: k,
+        keep_optimizer_checkpoints: false,
+        progress,
+    };
+    // On a GPU every pending child trains in one computation; on the CPU
+    // one pair at a time, so an interrupted unit keeps its finished pairs.
+    let group = if ensemble::batches(&exp.net, device) {
+        todo.len().max(1)
+    } else {
+        1
+    };
+    let mut children: BTreeMap<usize, Vec<ParamSet>> = BTreeMap::new();
     let mut out = Vec::new();
     for pair in pairs {
-        let path = dir.file(&format!("results/{tag}_k{k}_pair{pair}.json"));
+        let path = path_of(pair);
         if resume && path.exists() {
             out.push(read_json(&path)?);
             continue;
         }
-        let mut ends = Vec::new();
-        for side in ["a", "b"] {
-            let data_seed = crate::rng::derive_seed(seed, &format!("lmc-{side}"), (k as u64) << 16 | pair as u64);
-            let spec = TrainSpec {
-                data_seed,
-                checkpoint_steps: vec![],
-                save_every: 0,
-                ..exp.spec.clone()
-            };
-            let opts = TrainOptions {
-                mask,
-                start_step: k,
-                progress,
-                optimizer_state,
-                ..Default::default()
-            };
-            let mut model = Supervised::new(exp.net.clone(), loss, device);
-            ends.push(train::train(&mut model, start, &exp.split, &spec, &opts)?.params);
+        if !children.contains_key(&pair) {
+            let next: Vec<usize> = todo.iter().copied().filter(|&p| p >= pair).take(group).collect();
+            let members: Vec<ensemble::Member> = next
+                .iter()
+                .flat_map(|&p| {
+                    ["a", "b"].map(|side| ensemble::Member {
+                        init: start,
+                        mask,
+                        frozen: None,
+                        data_seed: crate::rng::derive_seed(seed, &format!("lmc-{side}"), (k as u64) << 16 | p as u64),
+                        optimizer_state,
+                    })
+                })
+                .collect();
+            let mut trained = ensemble::train_many(&shared, &members)?.into_iter();
+            for &p in &next {
+                let a = trained.next().expect("two children per pair")?.params;
+                let b = trained.next().expect("two children per pair")?.params;
+                children.insert(p, vec![a, b]);
+            }
         }
+        let ends = children.remove(&pair).expect("the pair's children were trained above");
         // BatchNorm statistics are recomputed at each interpolated point.
         let mut model = Supervised::new(exp.net.clone(), loss, device).calibrated(&exp.split.train);
         let t0 = Instant::now();
