@@ -1028,3 +1028,30 @@ fn double_descent_shards_merge_and_bad_input_is_refused() {
         &["model", "fully connected"],
     );
 }
+
+/// `ltk train --replicas K`: K seeds of the run, each in replica_<i>/ with
+/// its metrics and parameters; replica 0 is the plain run (same seeds).
+#[test]
+fn replicas_are_the_runs_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let mut c = ltk();
+        c.args(["train", "--iterations", "30", "--quiet", "--name", name, "--out"])
+            .arg(dir.path())
+            .args(extra);
+        c.output().unwrap()
+    };
+    let o = run("r", &["--replicas", "3"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("3 replicas (one after another)") && out.contains("mean ± sd"), "{out}");
+    let plain = run("p", &[]);
+    assert!(plain.status.success());
+    let read = |p: &str| lottery_tangent::params::ParamSet::load(&dir.path().join(p)).unwrap();
+    assert_eq!(read("r/replica_0/final.safetensors"), read("p/final.safetensors"));
+    assert_ne!(read("r/replica_1/final.safetensors"), read("p/final.safetensors"));
+    assert!(dir.path().join("r/replica_2/metrics.csv").exists());
+    let zero = run("z", &["--replicas", "0"]);
+    assert!(!zero.status.success());
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--replicas"));
+}

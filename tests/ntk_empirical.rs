@@ -151,3 +151,44 @@ fn empirical_ntk_approaches_analytic_with_width() {
     assert!(large < 0.1, "relative error at width 2048: {large}");
     assert!(large < small / 4.0, "error did not shrink enough: {small} -> {large}");
 }
+
+/// The device kernel (`ntk::device`, tensor code; `LTK_TEST_DEVICE=cuda` in
+/// a `cuda` build puts it on the GPU) equals the CPU's structured kernel:
+/// full and traced, x1 = x2 (symmetric, mirrored blocks) and x1 ≠ x2,
+/// blocks that do not divide n, with and without a mask, every activation.
+#[test]
+fn device_kernel_equals_the_cpu_kernel() {
+    let name = std::env::var("LTK_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let device = lottery_tangent::device::parse(&name).unwrap();
+    let (x1, x2) = (inputs(7, 12, 3), inputs(5, 12, 4));
+    for act in [Activation::Relu, Activation::Tanh, Activation::Erf] {
+        let mlp = Mlp::new(12, vec![16, 8], 3, act, Parameterization::Ntk, 1.4, 0.2).unwrap();
+        let net = Network::Mlp(mlp.clone());
+        let p = net.init(2);
+        let mut mask = Mask::ones(&p, &net.prunable()).unwrap();
+        for (i, v) in mask.0 .0.get_mut("fc2.weight").unwrap().data.iter_mut().enumerate() {
+            if i % 3 == 0 {
+                *v = 0.0;
+            }
+        }
+        for m in [None, Some(&mask)] {
+            for kind in [KernelKind::Full, KernelKind::Traced] {
+                let cpu = mlp_ntk(&mlp, &p, &x1, 7, &x2, 5, kind, m, 3).unwrap();
+                let dev =
+                    lottery_tangent::ntk::device::mlp_ntk_on(&device, &mlp, &p, &x1, 7, &x2, 5, kind, m, 3).unwrap();
+                let e = rel_err(&dev, &cpu);
+                assert!(e < 1e-5, "{act:?} {kind:?} mask {}: relative error {e}", m.is_some());
+                let cpu = mlp_ntk(&mlp, &p, &x1, 7, &x1, 7, kind, m, 2).unwrap();
+                let dev =
+                    lottery_tangent::ntk::device::mlp_ntk_on(&device, &mlp, &p, &x1, 7, &x1, 7, kind, m, 2).unwrap();
+                let e = rel_err(&dev, &cpu);
+                assert!(
+                    e < 1e-5,
+                    "{act:?} {kind:?} mask {} (x1 = x2): relative error {e}",
+                    m.is_some()
+                );
+                assert!((0..dev.rows).all(|i| (0..i).all(|j| dev.data[i * dev.cols + j] == dev.data[j * dev.cols + i])));
+            }
+        }
+    }
+}

@@ -1,7 +1,11 @@
-"""The PyTorch peer of benches/train_throughput.rs (train_step_conv_b128):
-LeNet-5, Conv-4 and ResNet-20 (open_lth's cifar_resnet_20: BatchNorm,
-1x1 projection shortcuts) on 28x28x1 inputs at batch 128, SGD momentum 0.9,
-cross-entropy, eager mode, 2 threads; median of 5 timed blocks.
+"""The PyTorch peer of benches/train_throughput.rs (train_step_conv_b128) and
+of `ltk train` on a GPU: LeNet-300-100, LeNet-5, Conv-4 and ResNet-20
+(open_lth's cifar_resnet_20: BatchNorm, 1x1 projection shortcuts) on 28x28x1
+inputs at batch 128, SGD momentum 0.9, cross-entropy, eager mode, 2 threads;
+median of 5 timed blocks. Then the peer of `ltk train --replicas 16`: 16
+LeNet-300-100s, each with its own optimizer and batch, stepped one after
+another in a loop (open_lth trains one network per process), as combined
+samples/s.
     pip install torch && python3 benches/peers/pytorch_conv.py
 (the PyPI wheel imports only with its CUDA dependencies installed, even on a
 CPU-only machine). On a GPU machine, the peer of `ltk train --device cuda`:
@@ -18,6 +22,8 @@ dev = torch.device(args.device)
 def sync():
     if dev.type == "cuda":
         torch.cuda.synchronize()
+def lenet300_100():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784,300), nn.ReLU(), nn.Linear(300,100), nn.ReLU(), nn.Linear(100,10))
 def lenet5():
     return nn.Sequential(nn.Conv2d(1,6,5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6,16,5), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(256,120), nn.ReLU(), nn.Linear(120,84), nn.ReLU(), nn.Linear(84,10))
@@ -42,7 +48,7 @@ def resnet20():
             blocks.append(Block(f, w, seg > 0 and b == 0)); f = w
     return nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), *blocks,
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
-for name, f, reps in [("lenet5", lenet5, 200), ("conv4", conv4, 8), ("resnet20", resnet20, 8)]:
+for name, f, reps in [("lenet300_100", lenet300_100, 200), ("lenet5", lenet5, 200), ("conv4", conv4, 8), ("resnet20", resnet20, 8)]:
     if dev.type == "cuda":
         reps *= 10
     m = f().to(dev); opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
@@ -59,6 +65,27 @@ for name, f, reps in [("lenet5", lenet5, 200), ("conv4", conv4, 8), ("resnet20",
         ts.append((time.perf_counter()-t0)/reps)
     ts.sort()
     print(f"{name}: median {128/ts[2]:.0f} samples/s (min-max {128/ts[-1]:.0f}-{128/ts[0]:.0f}), torch {torch.__version__} on {args.device}")
+K = 16
+ms = [lenet300_100().to(dev) for _ in range(K)]
+opts = [torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9) for m in ms]
+xs = [torch.rand(128,1,28,28, device=dev) for _ in range(K)]; ys = [torch.randint(0,10,(128,), device=dev) for _ in range(K)]
+loss = nn.CrossEntropyLoss()
+def ens_step():
+    for m, o, x, y in zip(ms, opts, xs, ys):
+        o.zero_grad(); loss(m(x), y).backward(); o.step()
+for _ in range(3):
+    ens_step()
+reps = 20 if dev.type == "cpu" else 100
+ts = []
+sync()
+for r in range(5):
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        ens_step()
+    sync()
+    ts.append((time.perf_counter()-t0)/reps)
+ts.sort()
+print(f"ensemble{K}_lenet300_100: median {K*128/ts[2]:.0f} samples/s (min-max {K*128/ts[-1]:.0f}-{K*128/ts[0]:.0f}), torch {torch.__version__} on {args.device}")
 a = torch.rand(1024,1024, device=dev); b = torch.rand(1024,1024, device=dev); a@b; sync()
 t0 = time.perf_counter()
 for _ in range(10): a@b

@@ -6,12 +6,16 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgMatches, Args};
 
+use candle_core::Device;
+
+use crate::config::Experiment;
+use crate::params::ParamSet;
 use crate::paths::{read_json, RunDir};
 use crate::report::training::{plot_history, TrainSummary};
 use crate::runner::args::{self, CommonArgs};
 use crate::runner::context::{RunLock, Start};
 use crate::runner::{Plugin, Registry};
-use crate::train::{self, EvalRecord, Supervised, TrainOptions};
+use crate::train::{self, ensemble, EvalRecord, Supervised, TrainOptions};
 use crate::{Error, Result};
 
 /// `ltk train`.
@@ -22,9 +26,19 @@ impl Plugin for Train {
         "train"
     }
     fn command(&self) -> clap::Command {
-        CommonArgs::augment_args(clap::Command::new("train")).about(
-            "Train a network from an experiment TOML (or the built-in default: LeNet-300-100 on the embedded digits).",
-        )
+        CommonArgs::augment_args(clap::Command::new("train"))
+            .about(
+                "Train a network from an experiment TOML (or the built-in default: LeNet-300-100 on the embedded digits).",
+            )
+            .arg(
+                Arg::new("replicas")
+                    .long("replicas")
+                    .value_parser(clap::value_parser!(usize))
+                    .help(
+                        "Train K replicas (init seeds seed..seed+K-1, data-order seeds data_seed..data_seed+K-1), \
+                         as one computation on a GPU for MLPs, one after another otherwise; each in replica_<i>/",
+                    ),
+            )
     }
     fn run(&self, m: &ArgMatches, reg: &Registry) -> Result<()> {
         let a = crate::runner::flags::parse::<CommonArgs>(m)?;
@@ -56,6 +70,15 @@ impl Plugin for Train {
             exp.spec.steps,
             exp.spec.batch_size
         );
+        if let Some(k) = m.get_one::<usize>("replicas").copied() {
+            if k == 0 {
+                return Err(Error::invalid("--replicas", "at least 1", 0));
+            }
+            let out = replicas(&exp, &device, k, !a.quiet, dir)?;
+            ctx.keep();
+            println!("{out}");
+            return Ok(());
+        }
         let mut model = Supervised::new(exp.net.clone(), exp.config.train.loss, &device);
         let init = exp.net.init(exp.config.seed);
         let opts = TrainOptions {
@@ -88,6 +111,81 @@ impl Plugin for Train {
         );
         Ok(())
     }
+}
+
+/// Trains `k` replicas of the run's network through [`ensemble::train_many`]
+/// (replica `i`: init seed `seed + i`, data-order seed `data_seed + i`),
+/// writes each one's metrics, figures and final parameters to
+/// `replica_<i>/`, and returns a summary: final accuracies, their mean and
+/// sd, and the replicas' combined samples/s (the quantity batching raises).
+fn replicas(exp: &Experiment, device: &Device, k: usize, progress: bool, dir: &RunDir) -> Result<String> {
+    let inits: Vec<ParamSet> = (0..k as u64).map(|i| exp.net.init(exp.config.seed + i)).collect();
+    let members: Vec<ensemble::Member> = inits
+        .iter()
+        .enumerate()
+        .map(|(i, init)| ensemble::Member {
+            init,
+            mask: None,
+            frozen: None,
+            data_seed: exp.spec.data_seed + i as u64,
+            optimizer_state: None,
+        })
+        .collect();
+    let shared = ensemble::Shared {
+        net: &exp.net,
+        loss: exp.config.train.loss,
+        device,
+        split: &exp.split,
+        spec: &exp.spec,
+        start_step: 0,
+        keep_optimizer_checkpoints: false,
+        progress,
+    };
+    let together = ensemble::batches(&exp.net, device) && k > 1;
+    let t0 = std::time::Instant::now();
+    let outs = ensemble::train_many(&shared, &members)?;
+    let wall = t0.elapsed().as_secs_f64();
+    let params = exp
+        .net
+        .param_shapes()
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
+    let mut accs = Vec::new();
+    let mut train_seconds = 0.0f64;
+    let mut text = String::new();
+    for (i, o) in outs.into_iter().enumerate() {
+        let o = o?;
+        let rd = dir.child(&format!("replica_{i}"))?;
+        o.params.save(&rd.file("final.safetensors"))?;
+        train::trainer::write_history(&rd, &o.history)?;
+        let summary = TrainSummary::new(exp.net.describe(), params, &o);
+        summary.write(&rd)?;
+        plot_history(&rd, &o.history, &format!("{} replica {i}", exp.config.name))?;
+        accs.push(summary.final_test_accuracy);
+        // Training time without evaluation: shared when trained together.
+        let t = (o.steps_done * exp.spec.batch_size) as f64 / o.samples_per_second.max(1e-9);
+        train_seconds = if together {
+            train_seconds.max(t)
+        } else {
+            train_seconds + t
+        };
+        text += &format!(
+            "replica {i}: final test accuracy {:.2}%\n",
+            100.0 * summary.final_test_accuracy
+        );
+    }
+    let samples = (k * (exp.spec.steps * exp.spec.batch_size)) as f64;
+    text += &format!(
+        "{k} replicas ({}): final test accuracy {}% (mean ± sd); {:.0} samples/s over all replicas ({:.1} s of training, {:.1} s wall); run directory {}",
+        if together { "one computation" } else { "one after another" },
+        crate::stats::mean_sd_text(&accs, 100.0, 2),
+        samples / train_seconds.max(1e-9),
+        train_seconds,
+        wall,
+        dir.root().display()
+    );
+    Ok(text)
 }
 
 fn history_table(h: &[EvalRecord]) -> String {

@@ -102,6 +102,21 @@ impl Activation {
         })
     }
 
+    /// phi'(z) of a candle tensor (not differentiated further): the
+    /// back-propagated derivatives of the structured NTK on a device.
+    pub fn derivative_tensor(self, z: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Activation::Relu => z.gt(0.0)?.to_dtype(z.dtype())?,
+            Activation::Tanh => {
+                let t = z.tanh()?;
+                t.sqr()?.affine(-1.0, 1.0)?
+            }
+            Activation::Erf => (z.sqr()?.neg()?.exp()? * std::f64::consts::FRAC_2_SQRT_PI)?,
+            Activation::Identity => z.ones_like()?,
+            Activation::Sign => (z.abs()?.affine(-1.0, 1.0)?.relu()? * 2.0)?,
+        })
+    }
+
     /// The name used in configs.
     pub fn name(self) -> &'static str {
         match self {

@@ -2,6 +2,7 @@
 //! (Lee et al. 2019).
 
 pub mod analytic;
+pub mod device;
 pub mod diagnostics;
 pub mod dynamics;
 pub mod empirical;

@@ -74,7 +74,7 @@ pub struct NtkCompareArgs {
     /// Linear-regime threshold: widths whose relative NTK change on the pilot seed (the first) is below it carry the verdicts, tested on the other seeds (default 0.1).
     #[arg(long)]
     regime_ntk_change: Option<f64>,
-    /// Compute device (the structured kernels and the linearization run on the CPU).
+    /// Compute device: cpu, or cuda[:N] in builds with the `cuda` feature (the network trains and the structured kernels are computed there; the closed-form linear dynamics stay on the CPU).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Parent of the run directory (the run goes to <out>/<name>).
@@ -228,13 +228,6 @@ pub fn run(a: &NtkCompareArgs) -> Result<()> {
         return Ok(());
     }
     let device = crate::device::parse(&a.device)?;
-    if !device.is_cpu() {
-        return Err(Error::invalid(
-            "--device",
-            "cpu (ntk_compare's structured kernels and linearization run on the CPU only)",
-            &a.device,
-        ));
-    }
     let cfg = build_config(a)?;
     // Everything is checked before the run directory is created: the data
     // (sizes, labels) and the memory the widest network needs.
@@ -266,7 +259,7 @@ pub fn run(a: &NtkCompareArgs) -> Result<()> {
     let base = if ctx.start == Start::Continued && lr_path.exists() {
         NtkBase::with_lr_split(&cfg, read_json(&lr_path)?, split)?
     } else {
-        let b = NtkBase::prepare_with(&cfg, split)?;
+        let b = NtkBase::prepare_on(&cfg, split, &device)?;
         write_json(&lr_path, &b.lr)?;
         b
     };

@@ -2,6 +2,8 @@
 //! trained side by side, the kernels, the learning rate and what is measured.
 
 #[allow(unused_imports)]
+use candle_core::Device;
+
 use super::*;
 
 /// One output trajectory point.
@@ -258,9 +260,18 @@ pub(super) fn analytic_ntk(cfg: &CompareConfig, x: &[f32], n: usize, d: usize, w
     Ok(Some(k.ntk))
 }
 
-/// The full NTK of `mlp` at `p` between `a` and `b`.
-pub(super) fn full_kernel(mlp: &Mlp, p: &ParamSet, a: &Dataset, b: &Dataset) -> Result<Kernel> {
-    mlp_ntk(mlp, p, &a.x, a.len(), &b.x, b.len(), KernelKind::Full, None, 256)
+/// The full NTK of `mlp` at `p` between `a` and `b`, on `device`.
+pub(super) fn full_kernel(device: &Device, mlp: &Mlp, p: &ParamSet, a: &Dataset, b: &Dataset) -> Result<Kernel> {
+    kernel_on(device, mlp, p, a, b, KernelKind::Full)
+}
+
+/// The structured NTK on the CPU's hand-written kernel or on a device.
+fn kernel_on(device: &Device, mlp: &Mlp, p: &ParamSet, a: &Dataset, b: &Dataset, kind: KernelKind) -> Result<Kernel> {
+    if device.is_cpu() {
+        mlp_ntk(mlp, p, &a.x, a.len(), &b.x, b.len(), kind, None, 256)
+    } else {
+        crate::ntk::device::mlp_ntk_on(device, mlp, p, &a.x, a.len(), &b.x, b.len(), kind, None, 1024)
+    }
 }
 
 /// The full train NTK at init of one (width, seed) and its largest eigenvalue.
@@ -294,6 +305,11 @@ pub const KERNEL_CACHE_BYTES: usize = 1 << 30;
 /// `2N / λ_max`, so this is half the largest rate that is stable for every
 /// network of the sweep at init.
 pub fn choose_lr(cfg: &CompareConfig, split: &Split) -> Result<LrChoice> {
+    choose_lr_on(cfg, split, &Device::Cpu)
+}
+
+/// [`choose_lr`] with the kernels computed on `device`.
+pub fn choose_lr_on(cfg: &CompareConfig, split: &Split, device: &Device) -> Result<LrChoice> {
     if let Some(lr) = cfg.lr {
         return Ok(LrChoice {
             lr,
@@ -317,7 +333,7 @@ pub fn choose_lr(cfg: &CompareConfig, split: &Split) -> Result<LrChoice> {
         let mlp = cfg.mlp(tr.dim(), tr.num_classes, w)?;
         for &seed in &cfg.seeds {
             let p = Network::Mlp(mlp.clone()).init(seed);
-            let k = full_kernel(&mlp, &p, tr, tr)?;
+            let k = full_kernel(device, &mlp, &p, tr, tr)?;
             let l = spectrum::largest_eigenvalue(&k.data, k.rows)?;
             if l > lam {
                 lam = l;
@@ -363,6 +379,23 @@ pub fn run_width_with(
     progress: bool,
     init: Option<InitKernel>,
 ) -> Result<WidthResult> {
+    run_width_on(cfg, split, width, seed, lr, progress, init, &Device::Cpu)
+}
+
+/// [`run_width_with`] on `device`: the network trains there (device-resident)
+/// and the kernels are computed there; the closed-form linear dynamics
+/// (eigendecompositions) and the trained linearization stay on the CPU.
+#[allow(clippy::too_many_arguments)]
+pub fn run_width_on(
+    cfg: &CompareConfig,
+    split: &Split,
+    width: usize,
+    seed: u64,
+    lr: f64,
+    progress: bool,
+    init: Option<InitKernel>,
+    device: &Device,
+) -> Result<WidthResult> {
     let start = std::time::Instant::now();
     let (tr, te) = (&split.train, &split.test);
     let (n, c) = (tr.len(), tr.num_classes);
@@ -383,13 +416,13 @@ pub fn run_width_with(
     let (full_tr, lambda_max_init) = match init {
         Some((k, l)) if k.rows == n * c && k.cols == n * c => (k, l),
         _ => {
-            let k = full_kernel(&mlp, &theta0, tr, tr)?;
+            let k = full_kernel(device, &mlp, &theta0, tr, tr)?;
             let l = spectrum::largest_eigenvalue(&k.data, k.rows)?;
             (k, l)
         }
     };
     let theta_tr = full_tr.traced(c)?;
-    let full_te = full_kernel(&mlp, &theta0, te, tr)?;
+    let full_te = full_kernel(device, &mlp, &theta0, te, tr)?;
     let theta_te = full_te.traced(c)?;
     timings.kernels += t.elapsed().as_secs_f64();
 
@@ -416,7 +449,7 @@ pub fn run_width_with(
         }
     };
     let t = std::time::Instant::now();
-    let mut full = Supervised::new(net.clone(), Loss::Mse, &candle_core::Device::Cpu);
+    let mut full = Supervised::new(net.clone(), Loss::Mse, device);
     let out_full = match train::train(&mut full, &theta0, split, &spec, &opts) {
         Ok(o) => o,
         Err(Error::Diverged { step, loss }) => {
@@ -496,17 +529,7 @@ pub fn run_width_with(
     let ff = outputs(&mut full, &out_full.params, te)?;
     let fl = &lin_test[lin_test.len() - 1];
     let fk = dynamics.test_outputs(&theta_te, &f0_te, lr, cfg.steps)?;
-    let theta_end = mlp_ntk(
-        &mlp,
-        &out_full.params,
-        &tr.x,
-        n,
-        &tr.x,
-        n,
-        KernelKind::Traced,
-        None,
-        256,
-    )?;
+    let theta_end = kernel_on(device, &mlp, &out_full.params, tr, tr, KernelKind::Traced)?;
     let ntk_vs_analytic = match analytic_ntk(cfg, &tr.x, n, tr.dim(), width)? {
         Some(inf) => {
             let inf = Kernel {

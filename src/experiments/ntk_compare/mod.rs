@@ -129,8 +129,13 @@ impl NtkBase {
 
     /// [`NtkBase::prepare`] with the data already loaded.
     pub fn prepare_with(cfg: &CompareConfig, split: Split) -> Result<NtkBase> {
+        Self::prepare_on(cfg, split, &candle_core::Device::Cpu)
+    }
+
+    /// [`NtkBase::prepare_with`] computing the init kernels on `device`.
+    pub fn prepare_on(cfg: &CompareConfig, split: Split, device: &candle_core::Device) -> Result<NtkBase> {
         cfg.validate()?;
-        let choice = choose_lr(cfg, &split)?;
+        let choice = choose_lr_on(cfg, &split, device)?;
         Ok(NtkBase {
             split,
             lr: LrRecord {
@@ -217,7 +222,16 @@ impl crate::runner::Experiment for NtkCompare {
             .lock()
             .map_err(|_| Error::invalid("init-kernel cache", "unpoisoned", "poisoned"))?
             .take_init(u.width, u.seed);
-        let r = run_width_with(cfg, &base.split, u.width, u.seed, base.lr.lr, env.progress, init)?;
+        let r = run_width_on(
+            cfg,
+            &base.split,
+            u.width,
+            u.seed,
+            base.lr.lr,
+            env.progress,
+            init,
+            env.device,
+        )?;
         if env.progress {
             eprintln!("  {}", width_line(&r));
         }
