@@ -38,7 +38,7 @@ ens = number(r"; (\d+) samples/s over all replicas", text("ltk_ensemble16"))
 peer_loop = number(r"ensemble16_lenet300_100: median (\d+) samples/s", peer)
 
 checks = {}
-for t in ["test_device_resident", "test_ensemble"]:
+for t in ["test_device_resident", "test_ensemble", "test_ntk_empirical"]:
     s = text(t)
     m = re.search(r"test result: (\w+)\. (\d+) passed; (\d+) failed", s)
     checks[t] = m.group(0) if m else ("not run" if not s else s.strip().splitlines()[-1])

@@ -3,11 +3,12 @@
 # Builds nothing: it runs binaries built beforehand with `--features cuda`
 # (README, "Feature flags") and copied into $BIN:
 #   $BIN/ltk                         the cuda build of ltk
-#   $BIN/device_resident, $BIN/ensemble   the cuda builds of those test binaries
+#   $BIN/device_resident, $BIN/ensemble, $BIN/ntk_empirical   the cuda builds of
+#                                    those test binaries (cargo test --no-run)
 # and Fashion-MNIST's four IDX files in $IDX. It
 #   1. checks device results against CPU results: the two test binaries with
 #      LTK_TEST_DEVICE=cuda (resident training and K networks as one
-#      computation against the host loop), and `ltk train` / `ltk imp` on the
+#      computation against the host loop, the device NTK against the CPU's), and `ltk train` / `ltk imp` on the
 #      embedded digits with --device cuda against --device cpu;
 #   2. measures `ltk train --device cuda` samples/s for LeNet-300-100, LeNet-5,
 #      Conv-4 and ResNet-20 at batch 128 against PyTorch eager on the same GPU
@@ -49,9 +50,10 @@ say "machine"
 steps() { if [ "$QUICK" = 1 ]; then echo $(( ($1 + 9) / 10 )); else echo "$1"; fi; }
 
 say "1. device against CPU"
-for t in device_resident ensemble; do
+for t in device_resident ensemble ntk_empirical; do
     if [ -x "$BIN/$t" ]; then
-        run "test_$t" env LTK_TEST_DEVICE=$DEVICE "$BIN/$t" --test-threads 1
+        filter=""; [ $t = ntk_empirical ] && filter=device_kernel
+        run "test_$t" env LTK_TEST_DEVICE=$DEVICE "$BIN/$t" --test-threads 1 $filter
     else
         echo "test_$t: not run ($BIN/$t missing)" | tee -a "$LOG"
     fi
