@@ -1044,7 +1044,10 @@ fn replicas_are_the_runs_seeds() {
     let o = run("r", &["--replicas", "3"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("3 replicas (one after another)") && out.contains("mean ± sd"), "{out}");
+    assert!(
+        out.contains("3 replicas (one after another)") && out.contains("mean ± sd"),
+        "{out}"
+    );
     let plain = run("p", &[]);
     assert!(plain.status.success());
     let read = |p: &str| lottery_tangent::params::ParamSet::load(&dir.path().join(p)).unwrap();

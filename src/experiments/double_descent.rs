@@ -36,9 +36,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::Experiment;
 use crate::experiments::imp::{Imp, ImpConfig};
 use crate::models::{Mlp, Network};
+use crate::ntk::device::mlp_ntk_for;
 use crate::ntk::diagnostics::kernel_regression;
 use crate::ntk::diagnostics::MAX_KERNEL_EXAMPLES;
-use crate::ntk::empirical::{mlp_ntk, KernelKind};
+use crate::ntk::empirical::KernelKind;
 use crate::ntk::linearize::Linearized;
 use crate::params::ParamSet;
 use crate::paths::{write_csv, write_text, RunDir};
@@ -256,7 +257,7 @@ fn run_unit(base: &Experiment, cfg: &DoubleDescentConfig, u: &DdUnit, env: &Unit
     };
     let (kernel, kernel_ridge) = if cfg.kernel_regression {
         let k = |a: &[f32], na: usize, b: &[f32], nb: usize| -> Result<Vec<f32>> {
-            Ok(mlp_ntk(&mlp, &theta0, a, na, b, nb, KernelKind::Traced, None, 256)?.data)
+            Ok(mlp_ntk_for(env.device, &mlp, &theta0, a, na, b, nb, KernelKind::Traced, None, 256)?.data)
         };
         let r = kernel_regression(k, &exp.split.train, &exp.split.test, cfg.ridge)?;
         (

@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
 use crate::models::{Mlp, Network};
-use crate::ntk::empirical::{mlp_ntk, KernelKind};
+use crate::ntk::device::mlp_ntk_for;
+use crate::ntk::empirical::KernelKind;
 use crate::ntk::linearize::Linearized;
 use crate::params::ParamSet;
 use crate::paths::{write_csv, write_text, RunDir};
@@ -251,7 +252,7 @@ fn run_unit(exp: &Experiment, cfg: &GrokkingConfig, u: &GrokUnit, env: &UnitEnv)
     let train = &exp.split.train;
     let k = cfg.ntk_examples.min(train.len());
     let xk = &train.x[..k * train.dim()];
-    let ntk = |p: &ParamSet| mlp_ntk(&mlp, p, xk, k, xk, k, KernelKind::Traced, None, 64);
+    let ntk = |p: &ParamSet| mlp_ntk_for(env.device, &mlp, p, xk, k, xk, k, KernelKind::Traced, None, 64);
     let ntk0 = match u.model {
         Model::Network => Some(ntk(&theta0)?),
         Model::Linearized => None,

@@ -41,7 +41,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Experiment;
 use crate::experiments::lmc::{KSummary, Lmc, LmcConfig, LmcRecord, LmcUnit, STABLE_THRESHOLD};
 use crate::models::{Mlp, Network};
-use crate::ntk::empirical::{mlp_ntk, Kernel, KernelKind};
+use crate::ntk::device::mlp_ntk_for;
+use crate::ntk::empirical::{Kernel, KernelKind};
 use crate::params::ParamSet;
 use crate::paths::{write_csv, write_text, RunDir};
 use crate::report::plot::{LineChart, Marker, Series, Spread};
@@ -325,7 +326,7 @@ fn kernel_trace(exp: &Experiment, cfg: &KernelVelocityConfig, env: &UnitEnv, see
         if let Some(k) = kernels.get(&t) {
             return Ok(k.clone());
         }
-        let k = mlp_ntk(&mlp, at(t)?, x, n, x, n, KernelKind::Traced, None, 64)?;
+        let k = mlp_ntk_for(env.device, &mlp, at(t)?, x, n, x, n, KernelKind::Traced, None, 64)?;
         kernels.insert(t, k.clone());
         Ok(k)
     };

@@ -52,8 +52,9 @@ use crate::config::Experiment;
 use crate::experiments::imp::{Imp, ImpConfig};
 pub use crate::experiments::pai::Target;
 use crate::models::{Mlp, Network};
+use crate::ntk::device::mlp_ntk_for;
 use crate::ntk::diagnostics::{kernel_regression, kernel_stats, KernelStats};
-use crate::ntk::empirical::{mlp_ntk, Kernel, KernelKind};
+use crate::ntk::empirical::{Kernel, KernelKind};
 use crate::ntk::linearize::Linearized;
 use crate::pai::{prune_at_init, PaiMethod, PaiSpec};
 use crate::params::{Mask, ParamSet};
@@ -293,7 +294,8 @@ struct Measure<'a> {
 
 impl Measure<'_> {
     fn kernel(&self, p: &ParamSet, mask: &Mask) -> Result<Kernel> {
-        mlp_ntk(
+        mlp_ntk_for(
+            self.env.device,
             self.mlp,
             p,
             &self.x,
@@ -345,7 +347,19 @@ impl Measure<'_> {
         let kernel_accuracy = match &self.kernel_data {
             Some((tr, te)) => {
                 let k = |a: &[f32], na: usize, b: &[f32], nb: usize| -> Result<Vec<f32>> {
-                    Ok(mlp_ntk(self.mlp, &start, a, na, b, nb, KernelKind::Traced, Some(mask), 256)?.data)
+                    Ok(mlp_ntk_for(
+                        self.env.device,
+                        self.mlp,
+                        &start,
+                        a,
+                        na,
+                        b,
+                        nb,
+                        KernelKind::Traced,
+                        Some(mask),
+                        256,
+                    )?
+                    .data)
                 };
                 Some(kernel_regression(k, tr, te, self.cfg.ridge)?.test_accuracy)
             }

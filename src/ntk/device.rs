@@ -268,3 +268,27 @@ pub fn mlp_ntk_on(
 fn block_kernel(mlp: &Mlp, masks: &[Option<Tensor>], a: &Features, b: &Features, kind: KernelKind) -> Result<Vec<f32>> {
     Ok(block(mlp, masks, a, b, kind)?.flatten_all()?.to_vec1::<f32>()?)
 }
+
+/// The structured empirical NTK on `device`: the CPU's hand-written kernel
+/// ([`super::mlp_ntk`], blocks of `cpu_block` examples) on the CPU, the
+/// tensor kernel ([`mlp_ntk_on`], blocks of 1024) on a GPU. What the
+/// tangent-space experiments call with their `--device`.
+#[allow(clippy::too_many_arguments)]
+pub fn mlp_ntk_for(
+    device: &Device,
+    mlp: &Mlp,
+    params: &ParamSet,
+    x1: &[f32],
+    n1: usize,
+    x2: &[f32],
+    n2: usize,
+    kind: KernelKind,
+    mask: Option<&Mask>,
+    cpu_block: usize,
+) -> Result<Kernel> {
+    if device.is_cpu() {
+        super::mlp_ntk(mlp, params, x1, n1, x2, n2, kind, mask, cpu_block)
+    } else {
+        mlp_ntk_on(device, mlp, params, x1, n1, x2, n2, kind, mask, 1024)
+    }
+}
