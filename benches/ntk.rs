@@ -37,6 +37,16 @@ fn bench(c: &mut Criterion) {
         }
     }
     group.finish();
+    // N = 1000, traced: the Rust side of the Python binding's overhead
+    // (benches/peers/python_binding.py times `lottery_tangent.ntk.empirical`
+    // on the same shapes).
+    let x1000: Vec<f32> = (0..1000 * 784).map(|_| rng.gen::<f32>()).collect();
+    let mut py = c.benchmark_group("ntk_784_512_512_10_python_peer");
+    py.sample_size(10);
+    py.bench_function("traced_1000", |b| {
+        b.iter(|| mlp_ntk(&mlp, &params, &x1000, 1000, &x1000, 1000, KernelKind::Traced, None, 256).expect("ntk"))
+    });
+    py.finish();
     // N = 2048, full kernel (a 20480 x 20480 f32 output, 1.7 GB): only with
     // NTK_BENCH_LARGE=1 (about 10 runs of several seconds each). Peer: 27 s and
     // 13.9 GB peak with neural-tangents.
