@@ -336,3 +336,35 @@ pub fn human_seconds(s: f64) -> String {
         _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
     }
 }
+
+/// Writes a float32 array of `shape` as a NumPy `.npy` file (format 1.0:
+/// magic, header dict, C-order little-endian data), atomically. Written by
+/// hand: the format is a 10-byte preamble and one header line.
+pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
+    let n: usize = shape.iter().product();
+    if n != data.len() {
+        return Err(Error::Shape {
+            what: format!("array for {}", path.display()),
+            expected: shape.to_vec(),
+            got: vec![data.len()],
+        });
+    }
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Preamble (10 bytes) + header + '\n' is padded to a multiple of 64.
+    let total = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - total % 64) % 64));
+    header.push('\n');
+    let mut bytes = Vec::with_capacity(10 + header.len() + 4 * data.len());
+    bytes.extend_from_slice(b"\x93NUMPY\x01\x00");
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for v in data {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    write_atomic(path, &bytes)
+}

@@ -1058,3 +1058,74 @@ fn replicas_are_the_runs_seeds() {
     assert!(!zero.status.success());
     assert!(String::from_utf8_lossy(&zero.stderr).contains("--replicas"));
 }
+
+/// `ltk ntk`: kernels at init and at a run's weights, saved as safetensors
+/// and .npy (a valid NumPy header, C order), with spectra and
+/// kernel-regression accuracy; a non-MLP model is refused by name.
+#[test]
+fn ltk_ntk_saves_kernels_with_their_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = |args: &[&str]| {
+        let mut c = ltk();
+        c.args(args).args(["--quiet", "--out"]).arg(dir.path());
+        c.output().unwrap()
+    };
+    let o = out(&[
+        "ntk",
+        "--kernels",
+        "traced,full,analytic",
+        "--examples",
+        "40",
+        "--test-examples",
+        "30",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = dir.path().join("ntk");
+    let npy = std::fs::read(run.join("kernels/traced.npy")).unwrap();
+    assert_eq!(&npy[..8], b"\x93NUMPY\x01\x00");
+    let hlen = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    assert_eq!((10 + hlen) % 64, 0);
+    let header = std::str::from_utf8(&npy[10..10 + hlen]).unwrap();
+    assert!(
+        header.contains("'descr': '<f4'") && header.contains("'shape': (40, 40)"),
+        "{header}"
+    );
+    assert_eq!(npy.len(), 10 + hlen + 4 * 40 * 40);
+    let k = lottery_tangent::params::ParamSet::load(&run.join("kernels/full.safetensors")).unwrap();
+    assert_eq!(k.get("kernel").unwrap().shape, vec![400, 400]);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let traced = &s["kernels"][0];
+    assert_eq!(traced["name"], "traced");
+    assert!(
+        traced["regression"]["test_accuracy"].as_f64().unwrap() > 0.5,
+        "{traced}"
+    );
+    assert!(std::fs::read_to_string(run.join("report.md"))
+        .unwrap()
+        .contains("| analytic | 40×40 |"));
+    // At a trained network's weights.
+    let t = out(&["train", "--iterations", "20", "--name", "t"]);
+    assert!(t.status.success());
+    let w = dir.path().join("t/final.safetensors");
+    let o = out(&[
+        "ntk",
+        "--weights",
+        w.to_str().unwrap(),
+        "--examples",
+        "20",
+        "--test-examples",
+        "0",
+        "--name",
+        "n2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read_to_string(dir.path().join("n2/report.md"))
+        .unwrap()
+        .contains("final.safetensors"));
+    let conv = out(&["ntk", "--set", "model.kind=\"conv4\"", "--name", "c"]);
+    assert!(!conv.status.success());
+    assert!(String::from_utf8_lossy(&conv.stderr).contains("expected an MLP"));
+    let bad = out(&["ntk", "--kernels", "tracd", "--name", "b"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--kernels"));
+}

@@ -11,6 +11,7 @@ pub mod lr_rewind;
 pub mod lueker;
 pub mod multi_prize;
 pub mod ntk_compare;
+pub mod ntk_kernels;
 pub mod pai;
 pub mod strong;
 pub mod supermask;
@@ -27,6 +28,7 @@ pub fn registry() -> Registry {
     Registry::new()
         .plugin(ntk_compare::cli::NtkCompareCommand)
         .plugin(train::Train)
+        .plugin(ntk_kernels::NtkKernels)
         .with::<imp::Imp>()
         .with::<lmc::Lmc>()
         .with::<strong::Strong>()
