@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds, here, what benches/gpu/run.sh runs on a lent GPU machine, and puts it
 # where the device tool carries it from (both folders are git-ignored):
-#   gpu-bin/  ltk and the device_resident, ensemble, ntk_empirical test binaries
-#             (the `cuda` build, stripped)
+#   gpu-bin/bundle.tar.xz  ltk and the device_resident, ensemble, ntk_empirical
+#             test binaries (the `cuda` build, stripped; run.sh unpacks it)
 #   data/fashion-mnist/  Fashion-MNIST's four IDX files
 # Needs a CUDA toolkit (README, "Feature flags": CUDA_HOME, nvcc on PATH,
 # CUDA_COMPUTE_CAP=90 for an H200). Then, on the device:
@@ -16,12 +16,17 @@ CARGO_TARGET_DIR=$TARGET cargo build --release --features "$FEATURES" --bin ltk
 CARGO_TARGET_DIR=$TARGET cargo test --release --features "$FEATURES" --no-run \
     --test device_resident --test ensemble --test ntk_empirical 2>&1 | tee /tmp/gpu-prepare.log
 mkdir -p gpu-bin data/fashion-mnist
-cp "$TARGET/release/ltk" gpu-bin/ltk
+stage=$(mktemp -d)
+cp "$TARGET/release/ltk" "$stage/ltk"
 for t in device_resident ensemble ntk_empirical; do
     f=$(grep -o "$TARGET/release/deps/$t-[0-9a-f]*" /tmp/gpu-prepare.log | tail -1)
-    cp "$f" "gpu-bin/$t"
+    cp "$f" "$stage/$t"
 done
-strip gpu-bin/* || true
+strip "$stage"/* || true
+# The four binaries are ~60 MB each (candle's PTX), mostly the same bytes: one
+# xz stream with a dictionary larger than a binary stores them in ~10 MB.
+tar -C "$stage" -cf - ltk device_resident ensemble ntk_empirical | xz -T2 -9e --lzma2=dict=192MiB > gpu-bin/bundle.tar.xz
+rm -r "$stage"
 cp /usr/share/datasets/fashion-mnist/*-ubyte.gz data/fashion-mnist/
 du -sh gpu-bin data/fashion-mnist
 echo "the device tool carries at most 64 MiB in all"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The device check of a lent GPU machine, in one command of a few minutes.
 # Builds nothing: it runs binaries built beforehand with `--features cuda`
-# (README, "Feature flags") and copied into $BIN:
+# (README, "Feature flags"; benches/gpu/prepare.sh builds them and packs them
+# as $BIN/bundle.tar.xz, unpacked here):
 #   $BIN/ltk                         the cuda build of ltk
 #   $BIN/device_resident, $BIN/ensemble, $BIN/ntk_empirical   the cuda builds of
 #                                    those test binaries (cargo test --no-run)
@@ -28,6 +29,15 @@ OUT=${OUT:-/tmp/gpu-check}
 DEVICE=${DEVICE:-cuda}
 QUICK=${QUICK:-0}
 mkdir -p "$OUT"
+if [ -f "$BIN/bundle.tar.xz" ] && [ ! -x "$BIN/ltk" ]; then
+    tar -C "$BIN" -xJf "$BIN/bundle.tar.xz"   # benches/gpu/prepare.sh packs the binaries
+fi
+if [ "$DEVICE" != cpu ]; then
+    # The toolkit's libraries (cuBLAS, cuRAND, NVRTC, runtime 13): PyTorch's wheels carry them.
+    for d in $(python3 -c "import glob, site; print(' '.join(glob.glob(p + '/nvidia/cu13/lib') [0] for p in site.getsitepackages() if glob.glob(p + '/nvidia/cu13/lib')))" 2>/dev/null); do
+        export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    done
+fi
 LTK="$BIN/ltk"
 LOG="$OUT/log.txt"
 : > "$LOG"
