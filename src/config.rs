@@ -45,6 +45,11 @@ pub enum DataSource {
     /// (a + b) mod p over every pair of residues, one-hot operands
     /// (`modulus`, `train_fraction`; grokking, Power et al. 2022).
     Modular,
+    /// CIFAR-10 in its binary format (`dir`: data_batch_1.bin … test_batch.bin).
+    Cifar10,
+    /// CIFAR-100 in its binary format (`dir`: train.bin, test.bin); fine
+    /// labels, or the 20 coarse ones with `coarse_labels = true`.
+    Cifar100,
 }
 
 /// `[data]`.
@@ -53,9 +58,13 @@ pub enum DataSource {
 pub struct DataConfig {
     #[serde(default)]
     pub source: DataSource,
-    /// IDX directory (source = "idx").
+    /// Data directory: IDX files (source = "idx") or CIFAR binary files
+    /// (source = "cifar10" / "cifar100").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
+    /// CIFAR-100's 20 coarse labels instead of its 100 fine ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coarse_labels: Option<bool>,
     /// Keep a seeded random subset of this many training examples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_size: Option<usize>,
@@ -101,6 +110,7 @@ impl Default for DataConfig {
         DataConfig {
             source: DataSource::Digits,
             dir: None,
+            coarse_labels: None,
             train_size: None,
             test_size: None,
             validation_size: 0,
@@ -132,8 +142,31 @@ impl DataConfig {
                 format!("source {:?}", self.source),
             ));
         }
+        if self.source != DataSource::Cifar100 && self.coarse_labels.is_some() {
+            return Err(Error::config(
+                "data.coarse_labels",
+                "source = \"cifar100\" (only CIFAR-100 has coarse labels)",
+                format!("source {:?}", self.source),
+            ));
+        }
         let mut split = match self.source {
             DataSource::Digits => data::digits::load(self.test_fraction, self.split_seed)?,
+            DataSource::Cifar10 | DataSource::Cifar100 => {
+                let kind = match self.source {
+                    DataSource::Cifar10 => data::cifar::Cifar::Ten,
+                    _ => data::cifar::Cifar::Hundred {
+                        coarse: self.coarse_labels.unwrap_or(false),
+                    },
+                };
+                let dir = self.dir.as_ref().ok_or_else(|| {
+                    Error::config(
+                        "data.dir",
+                        "the directory of the CIFAR binary files (--data-dir DIR)",
+                        "nothing",
+                    )
+                })?;
+                data::cifar::load_dir(dir, kind)?
+            }
             DataSource::Idx => {
                 let dir = self.dir.as_ref().ok_or_else(|| {
                     Error::config("data.dir", "a directory of IDX files when source = \"idx\"", "nothing")

@@ -32,7 +32,7 @@ def at_init(params, method, density, *, x=None, y=None, activation="relu", param
     "random") over the weights of the MLP `params` (named `fc1.weight`,
     `fc1.bias`, ...) at initialization. SNIP and GraSP score on the batch `x`
     (`[n, d]`) with labels `y` (`[n]`, cross-entropy). `scope`: the method's
-    own by default (global for SNIP, GraSP, SynFlow; as the authors' code).
+    own by default (layer-wise for random, global for the others).
     """
     xs = None if x is None else _rows(x, "x")
     ys = None if y is None else np.ascontiguousarray(np.asarray(y, dtype=np.int64).reshape(-1))

@@ -11,6 +11,7 @@
 
 pub mod augment;
 pub mod batch;
+pub mod cifar;
 pub mod digits;
 pub mod idx;
 pub mod modular;
@@ -145,6 +146,42 @@ impl Dataset {
     fn affine(&mut self, shift: f32, divisor: f32) {
         for v in &mut self.x {
             *v = (*v + shift) / divisor;
+        }
+    }
+
+    /// Per channel `(mean, std)` over every pixel of every example (the std
+    /// floored at `1e-6 · max`, `max` the largest training value).
+    fn channel_stats(&self, max: f32) -> Vec<(f32, f32)> {
+        let [c, h, w] = self.shape;
+        let plane = h * w;
+        let mut out = Vec::with_capacity(c);
+        for ch in 0..c {
+            let (mut sum, mut sq, mut count) = (0.0f64, 0.0f64, 0usize);
+            for row in self.x.chunks_exact((c * plane).max(1)) {
+                for &v in &row[ch * plane..(ch + 1) * plane] {
+                    sum += v as f64;
+                    sq += (v as f64) * (v as f64);
+                    count += 1;
+                }
+            }
+            let n = count.max(1) as f64;
+            let mean = sum / n;
+            let std = (sq / n - mean * mean).max(0.0).sqrt().max(1e-6 * max as f64);
+            out.push((mean as f32, std as f32));
+        }
+        out
+    }
+
+    /// `(x − mean_c) / std_c` for each channel `c`.
+    fn affine_channels(&mut self, stats: &[(f32, f32)]) {
+        let [c, h, w] = self.shape;
+        let plane = h * w;
+        for row in self.x.chunks_exact_mut((c * plane).max(1)) {
+            for (ch, &(m, s)) in stats.iter().enumerate().take(c) {
+                for v in &mut row[ch * plane..(ch + 1) * plane] {
+                    *v = (*v - m) / s;
+                }
+            }
         }
     }
 
@@ -305,8 +342,17 @@ impl Split {
             .filter(|v| v.is_finite())
             .fold(f32::NEG_INFINITY, f32::max);
         let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
+        if p == Preprocess::StandardizeChannels {
+            let stats = self.train.channel_stats(max);
+            self.train.affine_channels(&stats);
+            self.test.affine_channels(&stats);
+            if let Some(v) = self.validation.as_mut() {
+                v.affine_channels(&stats);
+            }
+            return self;
+        }
         let (shift, divisor) = match p {
-            Preprocess::None => (0.0, 1.0),
+            Preprocess::None | Preprocess::StandardizeChannels => (0.0, 1.0),
             Preprocess::Scale => (0.0, max),
             Preprocess::Standardize => {
                 // Statistics in raw units; standardizing after scaling by 1/max
@@ -351,4 +397,9 @@ pub enum Preprocess {
     /// usual MNIST normalization with 0.1307 / 0.3081, not per-feature). The
     /// standard deviation is floored at 1e-6.
     Standardize,
+    /// Per channel: subtract each channel's mean and divide by its standard
+    /// deviation, both over all pixels of that channel in the training set
+    /// (colour images; the usual CIFAR normalization, as open_lth's
+    /// `Normalize` with per-channel statistics). Floored as `standardize`.
+    StandardizeChannels,
 }

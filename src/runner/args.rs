@@ -44,12 +44,12 @@ pub struct CommonArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Data set: digits (embedded), idx (needs --idx-dir), teacher
-    /// (synthetic), modular, or a directory of IDX files (as `ntk_compare
-    /// --data PATH`).
+    /// (synthetic), modular, cifar10 / cifar100 (need --data-dir), or a
+    /// directory of IDX files (as `ntk_compare --data PATH`).
     #[arg(long, value_name = "SOURCE|DIR")]
     pub data: Option<String>,
-    /// Directory of IDX files (MNIST / Fashion-MNIST), e.g. /usr/share/datasets/fashion-mnist.
-    #[arg(long)]
+    /// Data directory: IDX files (MNIST / Fashion-MNIST, e.g. /usr/share/datasets/fashion-mnist), or the CIFAR binary files with --data cifar10 / cifar100 (`--data-dir` is the same flag).
+    #[arg(long, visible_alias = "data-dir")]
     pub idx_dir: Option<PathBuf>,
     /// Use a seeded random subset of this many training examples.
     #[arg(long)]
@@ -169,7 +169,7 @@ fn data_flag(v: &str) -> Result<(DataSource, Option<PathBuf>)> {
     }
     Err(Error::invalid(
         "--data",
-        "digits, idx, teacher, modular, or a directory of IDX files",
+        "digits, idx, teacher, modular, cifar10, cifar100, or a directory of IDX files",
         format!("`{v}` (no such directory)"),
     ))
 }
@@ -189,6 +189,13 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &CommonArgs) -> Result<()> {
         if d == DataSource::Modular && c.data.source != DataSource::Modular {
             // One-hot operands: the image default (standardize) does not apply.
             c.data.preprocess = crate::data::Preprocess::None;
+        }
+        if matches!(d, DataSource::Cifar10 | DataSource::Cifar100)
+            && c.data.source != d
+            && c.data.preprocess == crate::data::Preprocess::Standardize
+        {
+            // Colour images: each channel standardized on its own.
+            c.data.preprocess = crate::data::Preprocess::StandardizeChannels;
         }
         c.data.source = d;
     }
