@@ -50,6 +50,9 @@ pub enum DataSource {
     /// CIFAR-100 in its binary format (`dir`: train.bin, test.bin); fine
     /// labels, or the 20 coarse ones with `coarse_labels = true`.
     Cifar100,
+    /// Your own data: `dir` is an `.npz` file or a directory of `.npy` files
+    /// with `x_train, y_train, x_test, y_test` ([`crate::data::numpy`]).
+    Numpy,
 }
 
 /// `[data]`.
@@ -58,8 +61,9 @@ pub enum DataSource {
 pub struct DataConfig {
     #[serde(default)]
     pub source: DataSource,
-    /// Data directory: IDX files (source = "idx") or CIFAR binary files
-    /// (source = "cifar10" / "cifar100").
+    /// Data directory: IDX files (source = "idx"), CIFAR binary files
+    /// (source = "cifar10" / "cifar100"), or an `.npz` file or directory of
+    /// `.npy` files (source = "numpy").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
     /// CIFAR-100's 20 coarse labels instead of its 100 fine ones.
@@ -135,10 +139,10 @@ impl DataConfig {
                 format!("source {:?}", self.source),
             ));
         }
-        if self.source != DataSource::Idx && self.num_classes.is_some() {
+        if !matches!(self.source, DataSource::Idx | DataSource::Numpy) && self.num_classes.is_some() {
             return Err(Error::config(
                 "data.num_classes",
-                "source = \"idx\" (the other sources know their classes)",
+                "source = \"idx\" or \"numpy\" (the other sources know their classes)",
                 format!("source {:?}", self.source),
             ));
         }
@@ -151,6 +155,16 @@ impl DataConfig {
         }
         let mut split = match self.source {
             DataSource::Digits => data::digits::load(self.test_fraction, self.split_seed)?,
+            DataSource::Numpy => {
+                let path = self.dir.as_ref().ok_or_else(|| {
+                    Error::config(
+                        "data.dir",
+                        "an .npz file or a directory of .npy files (--data-dir PATH)",
+                        "nothing",
+                    )
+                })?;
+                data::numpy::load(path, self.num_classes)?
+            }
             DataSource::Cifar10 | DataSource::Cifar100 => {
                 let kind = match self.source {
                     DataSource::Cifar10 => data::cifar::Cifar::Ten,

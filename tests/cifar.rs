@@ -20,7 +20,13 @@ fn pixels(n: usize, offset: usize) -> Vec<u8> {
 fn write_cifar10(dir: &Path, per_batch: usize) {
     for b in 1..=5 {
         let labels: Vec<(u8, u8)> = (0..per_batch).map(|i| (0, ((b + i) % 10) as u8)).collect();
-        cifar::write_file(&dir.join(format!("data_batch_{b}.bin")), Cifar::Ten, &labels, &pixels(per_batch, b)).unwrap();
+        cifar::write_file(
+            &dir.join(format!("data_batch_{b}.bin")),
+            Cifar::Ten,
+            &labels,
+            &pixels(per_batch, b),
+        )
+        .unwrap();
     }
     let labels: Vec<(u8, u8)> = (0..4).map(|i| (0, i as u8)).collect();
     cifar::write_file(&dir.join("test_batch.bin"), Cifar::Ten, &labels, &pixels(4, 100)).unwrap();
@@ -46,12 +52,27 @@ fn a_cifar10_directory_loads_channel_major_images_and_labels() {
 fn cifar100_reads_fine_or_coarse_labels() {
     let d = tempfile::tempdir().unwrap();
     let labels = [(3u8, 77u8), (19, 99)];
-    cifar::write_file(&d.path().join("train.bin"), Cifar::Hundred { coarse: false }, &labels, &pixels(2, 0)).unwrap();
-    cifar::write_file(&d.path().join("test.bin"), Cifar::Hundred { coarse: false }, &labels[..1], &pixels(1, 0)).unwrap();
+    cifar::write_file(
+        &d.path().join("train.bin"),
+        Cifar::Hundred { coarse: false },
+        &labels,
+        &pixels(2, 0),
+    )
+    .unwrap();
+    cifar::write_file(
+        &d.path().join("test.bin"),
+        Cifar::Hundred { coarse: false },
+        &labels[..1],
+        &pixels(1, 0),
+    )
+    .unwrap();
     let fine = cifar::load_dir(d.path(), Cifar::Hundred { coarse: false }).unwrap();
     assert_eq!((fine.train.labels.clone(), fine.train.num_classes), (vec![77, 99], 100));
     let coarse = cifar::load_dir(d.path(), Cifar::Hundred { coarse: true }).unwrap();
-    assert_eq!((coarse.train.labels.clone(), coarse.train.num_classes), (vec![3, 19], 20));
+    assert_eq!(
+        (coarse.train.labels.clone(), coarse.train.num_classes),
+        (vec![3, 19], 20)
+    );
 }
 
 #[test]
@@ -77,9 +98,14 @@ fn bad_files_are_errors_naming_the_file() {
     bytes[3073] = 10;
     std::fs::write(&p, &bytes).unwrap();
     let e = cifar::load_dir(d.path(), Cifar::Ten).unwrap_err().to_string();
-    assert!(e.contains("test_batch.bin") && e.contains("record 1") && e.contains("label 10"), "{e}");
+    assert!(
+        e.contains("test_batch.bin") && e.contains("record 1") && e.contains("label 10"),
+        "{e}"
+    );
     // Not a directory.
-    let e = cifar::load_dir(&d.path().join("nope"), Cifar::Ten).unwrap_err().to_string();
+    let e = cifar::load_dir(&d.path().join("nope"), Cifar::Ten)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("nope"), "{e}");
 }
 
@@ -87,7 +113,9 @@ fn bad_files_are_errors_naming_the_file() {
 fn channels_are_standardized_on_their_own() {
     let d = tempfile::tempdir().unwrap();
     write_cifar10(d.path(), 3);
-    let s = cifar::load_dir(d.path(), Cifar::Ten).unwrap().preprocess(Preprocess::StandardizeChannels);
+    let s = cifar::load_dir(d.path(), Cifar::Ten)
+        .unwrap()
+        .preprocess(Preprocess::StandardizeChannels);
     for c in 0..3 {
         let v: Vec<f64> = s
             .train
@@ -97,7 +125,10 @@ fn channels_are_standardized_on_their_own() {
             .collect();
         let m = v.iter().sum::<f64>() / v.len() as f64;
         let sd = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt();
-        assert!(m.abs() < 1e-4 && (sd - 1.0).abs() < 1e-4, "channel {c}: mean {m}, sd {sd}");
+        assert!(
+            m.abs() < 1e-4 && (sd - 1.0).abs() < 1e-4,
+            "channel {c}: mean {m}, sd {sd}"
+        );
     }
 }
 
@@ -109,7 +140,16 @@ fn ltk_trains_a_conv_net_on_cifar10_files() {
     let o = Command::new(env!("CARGO_BIN_EXE_ltk"))
         .args(["train", "--data", "cifar10", "--data-dir"])
         .arg(d.path())
-        .args(["--model", "conv2", "--iterations", "3", "--batch-size", "4", "--quiet", "--out"])
+        .args([
+            "--model",
+            "conv2",
+            "--iterations",
+            "3",
+            "--batch-size",
+            "4",
+            "--quiet",
+            "--out",
+        ])
         .arg(out.path())
         .output()
         .unwrap();
@@ -117,5 +157,8 @@ fn ltk_trains_a_conv_net_on_cifar10_files() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("cifar10 (20 train / 4 test)"), "{text}");
     let cfg = std::fs::read_to_string(out.path().join("train/config.toml")).unwrap();
-    assert!(cfg.contains("source = \"cifar10\"") && cfg.contains("standardize_channels"), "{cfg}");
+    assert!(
+        cfg.contains("source = \"cifar10\"") && cfg.contains("standardize_channels"),
+        "{cfg}"
+    );
 }

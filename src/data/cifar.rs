@@ -101,7 +101,11 @@ fn read_file(path: &Path, kind: Cifar, x: &mut Vec<f32>, labels: &mut Vec<u32>) 
         if label as usize >= classes {
             return Err(Error::data(
                 &file,
-                format!("record {i}: label {label}, expected 0..{} ({} classes)", classes - 1, classes),
+                format!(
+                    "record {i}: label {label}, expected 0..{} ({} classes)",
+                    classes - 1,
+                    classes
+                ),
             ));
         }
         labels.push(label as u32);
@@ -147,7 +151,12 @@ pub fn load_dir(dir: &Path, kind: Cifar) -> Result<Split> {
         } else {
             Err(Error::data(
                 p.display().to_string(),
-                format!("missing: {} needs {} and {test_name} in {}", kind.name(), train_names.join(", "), dir.display()),
+                format!(
+                    "missing: {} needs {} and {test_name} in {}",
+                    kind.name(),
+                    train_names.join(", "),
+                    dir.display()
+                ),
             ))
         }
     };

@@ -15,6 +15,7 @@ pub mod cifar;
 pub mod digits;
 pub mod idx;
 pub mod modular;
+pub mod numpy;
 pub mod synthetic;
 
 pub use batch::BatchOrder;

@@ -44,8 +44,10 @@ pub struct CommonArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Data set: digits (embedded), idx (needs --idx-dir), teacher
-    /// (synthetic), modular, cifar10 / cifar100 (need --data-dir), or a
-    /// directory of IDX files (as `ntk_compare --data PATH`).
+    /// (synthetic), modular, cifar10 / cifar100 (need --data-dir), numpy
+    /// (--data-dir: an .npz file or a directory of .npy files with x_train,
+    /// y_train, x_test, y_test), or a directory of IDX files (as
+    /// `ntk_compare --data PATH`).
     #[arg(long, value_name = "SOURCE|DIR")]
     pub data: Option<String>,
     /// Data directory: IDX files (MNIST / Fashion-MNIST, e.g. /usr/share/datasets/fashion-mnist), or the CIFAR binary files with --data cifar10 / cifar100 (`--data-dir` is the same flag).
@@ -169,7 +171,7 @@ fn data_flag(v: &str) -> Result<(DataSource, Option<PathBuf>)> {
     }
     Err(Error::invalid(
         "--data",
-        "digits, idx, teacher, modular, cifar10, cifar100, or a directory of IDX files",
+        "digits, idx, teacher, modular, cifar10, cifar100, numpy, or a directory of IDX files",
         format!("`{v}` (no such directory)"),
     ))
 }
