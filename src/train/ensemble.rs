@@ -22,9 +22,10 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use super::objective::Supervised;
 use super::optim::{DeviceMask, TensorOptimizer};
+use super::resident::DeviceData;
 use super::trainer::{train, EvalRecord, TrainOptions, TrainOutcome, TrainSpec};
 use super::Loss;
-use crate::data::{BatchOrder, Dataset, Split};
+use crate::data::{BatchOrder, Split};
 use crate::models::{Mlp, Network};
 use crate::params::{Array, Mask, ParamSet};
 use crate::{Error, Result};
@@ -138,7 +139,7 @@ struct Ensemble<'a> {
 
 impl Ensemble<'_> {
     /// Each network's loss and accuracy on `data` (`[n, d]` on the device in chunks).
-    fn evaluate(&self, data: &DeviceSet, chunk: usize) -> Result<Vec<(f64, f64)>> {
+    fn evaluate(&self, data: &DeviceData, chunk: usize) -> Result<Vec<(f64, f64)>> {
         let ts = tensors(&self.vars);
         let n = data.n;
         let mut loss = vec![0.0f64; self.k];
@@ -180,31 +181,6 @@ impl Ensemble<'_> {
 
     fn params(&self, k: usize) -> Result<ParamSet> {
         unstack(&tensors(&self.vars), k)
-    }
-}
-
-/// A data set on the device.
-struct DeviceSet {
-    n: usize,
-    x: Tensor,
-    t: Tensor,
-    y: Tensor,
-}
-
-impl DeviceSet {
-    fn upload(data: &Dataset, dev: &Device) -> Result<Self> {
-        let n = data.len();
-        let c = data.target_dim;
-        let mut t = vec![0.0f32; n * c];
-        for i in 0..n {
-            data.target_row(i, &mut t[i * c..(i + 1) * c]);
-        }
-        Ok(DeviceSet {
-            n,
-            x: Tensor::from_slice(&data.x, (n, data.dim()), dev)?,
-            t: Tensor::from_vec(t, (n, c), dev)?,
-            y: Tensor::from_slice(&data.labels, n, dev)?,
-        })
     }
 }
 
@@ -350,10 +326,10 @@ pub fn train_together(shared: &Shared, members: &[Member]) -> Result<Vec<Result<
         k,
         vars,
     };
-    let train_data = DeviceSet::upload(train_set, &dev)?;
-    let test_data = DeviceSet::upload(&split.test, &dev)?;
+    let train_data = DeviceData::upload(train_set, &dev)?;
+    let test_data = DeviceData::upload(&split.test, &dev)?;
     let val_data = match &split.validation {
-        Some(v) => Some(DeviceSet::upload(v, &dev)?),
+        Some(v) => Some(DeviceData::upload(v, &dev)?),
         None => None,
     };
     let mut orders: Vec<BatchOrder> = members

@@ -33,15 +33,18 @@ use crate::Result;
 /// waits for the device).
 pub const LOSS_INTERVAL: usize = 32;
 
-/// A data set on the device: inputs `[n, d]`, targets `[n, c]`, labels `[n]`.
-struct DeviceData {
-    x: Tensor,
-    t: Tensor,
-    y: Tensor,
+/// A data set on the device: `n` examples, inputs `[n, d]`, targets
+/// `[n, c]` (one-hot labels or regression targets), labels `[n]`.
+pub(super) struct DeviceData {
+    pub n: usize,
+    pub x: Tensor,
+    pub t: Tensor,
+    pub y: Tensor,
 }
 
 impl DeviceData {
-    fn upload(data: &Dataset, dev: &Device) -> Result<Self> {
+    /// Copies `data` to `dev` once.
+    pub fn upload(data: &Dataset, dev: &Device) -> Result<Self> {
         let n = data.len();
         let c = data.target_dim;
         let mut t = vec![0.0f32; n * c];
@@ -49,6 +52,7 @@ impl DeviceData {
             data.target_row(i, &mut t[i * c..(i + 1) * c]);
         }
         Ok(DeviceData {
+            n,
             x: Tensor::from_slice(&data.x, (n, data.dim()), dev)?,
             t: Tensor::from_vec(t, (n, c), dev)?,
             y: Tensor::from_slice(&data.labels, n, dev)?,
