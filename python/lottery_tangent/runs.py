@@ -50,12 +50,24 @@ def _flatten(d, prefix=""):
     return out
 
 
+def _value(text):
+    """A CSV cell as int, float, None (empty) or the text itself."""
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def _read_csv(path):
     if _pd is not None:
         return _pd.read_csv(path)
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {k: [r[k] for r in rows] for k in (rows[0].keys() if rows else [])}
+    return {k: [_value(r[k]) for r in rows] for k in (rows[0].keys() if rows else [])}
 
 
 class Run:
