@@ -24,6 +24,17 @@ from . import _native
 from ._arrays import params as _params, rows as _rows
 
 
+def init_mlp(sizes, *, activation="relu", parameterization="ntk", w_std=1.0, b_std=0.0, seed=0):
+    """Parameters of an MLP with layer sizes `sizes` ([input, hidden..., output])
+    at initialization, drawn as `ltk` draws them for that seed (NTK
+    parameterization: N(0, 1) entries, scaled in the forward pass by
+    w_std/sqrt(fan_in) and b_std; standard: N(0, w_std²/fan_in) weights, biases
+    N(0, b_std²)). A dict `fc1.weight` `[out, in]`, `fc1.bias`, ..., float32;
+    pass the same activation, parameterization, w_std and b_std to `empirical`.
+    """
+    return _native.init_mlp([int(s) for s in sizes], activation, parameterization, float(w_std), float(b_std), int(seed))
+
+
 def analytic(x1, x2=None, *, hidden_layers, activation="relu", w_std, b_std, parameterization="ntk", width=None):
     """Infinite-width kernels of an MLP with `hidden_layers` hidden layers and a
     scalar output: `{"nngp": [n1, n2], "ntk": [n1, n2]}` (float64).

@@ -348,6 +348,37 @@ fn pensia<'py>(
     Ok((to_dict(py, &c.random)?, to_dict(py, &c.mask.0)?, stats))
 }
 
+/// Parameters of an MLP at initialization, drawn as the Rust tool draws them
+/// (`Network::init(seed)`), named `fc1.weight`, `fc1.bias`, ...
+#[pyfunction]
+#[pyo3(signature = (sizes, activation, parameterization, w_std, b_std, seed))]
+fn init_mlp<'py>(
+    py: Python<'py>,
+    sizes: Vec<usize>,
+    activation: &str,
+    parameterization: &str,
+    w_std: f64,
+    b_std: f64,
+    seed: u64,
+) -> PyResult<Bound<'py, PyDict>> {
+    if sizes.len() < 2 {
+        return Err(bad("sizes", "[input, hidden..., output]", format!("{sizes:?}")));
+    }
+    let act: Activation = parse("activation", activation, "relu, tanh, erf or identity")?;
+    let par: Parameterization = parse("parameterization", parameterization, "standard or ntk")?;
+    let mlp = Mlp::new(
+        sizes[0],
+        sizes[1..sizes.len() - 1].to_vec(),
+        sizes[sizes.len() - 1],
+        act,
+        par,
+        w_std as f32,
+        b_std as f32,
+    )
+    .map_err(err)?;
+    to_dict(py, &Network::Mlp(mlp).init(seed))
+}
+
 /// The arrays of a safetensors file written by this project (parameters,
 /// masks, checkpoints), by name.
 #[pyfunction]
@@ -370,6 +401,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(prune_at_init, m)?)?;
     m.add_function(wrap_pyfunction!(subset_sum, m)?)?;
     m.add_function(wrap_pyfunction!(pensia, m)?)?;
+    m.add_function(wrap_pyfunction!(init_mlp, m)?)?;
     m.add_function(wrap_pyfunction!(load_safetensors, m)?)?;
     m.add_function(wrap_pyfunction!(save_safetensors, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

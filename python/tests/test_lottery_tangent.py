@@ -213,3 +213,14 @@ def test_idx_reader_reads_the_format_and_names_bad_files(tmp_path):
     assert list(y) == [7, 1]
     with pytest.raises(ValueError, match="t10k-images"):
         lt.data.idx(tmp_path, "test")
+
+
+def test_init_mlp_draws_as_ltk_and_its_kernel_approaches_the_limit():
+    x = np.random.default_rng(12).normal(size=(5, 8))
+    p = lt.ntk.init_mlp([8, 2048, 2048, 1], w_std=1.4, b_std=0.1, seed=3)
+    assert p["fc2.weight"].shape == (2048, 2048) and p["fc2.weight"].dtype == np.float32
+    assert abs(p["fc2.weight"].std() - 1.0) < 0.01  # NTK parameterization: N(0, 1) entries
+    assert lt.ntk.init_mlp([8, 4, 1], seed=3)["fc1.weight"].tolist() == lt.ntk.init_mlp([8, 4, 1], seed=3)["fc1.weight"].tolist()
+    k = lt.ntk.empirical(p, x, parameterization="ntk", w_std=1.4, b_std=0.1)
+    inf = lt.ntk.analytic(x, hidden_layers=2, w_std=1.4, b_std=0.1)["ntk"]
+    assert np.abs(k - inf).max() / np.abs(inf).max() < 0.1
