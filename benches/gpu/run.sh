@@ -20,8 +20,8 @@
 #      reports/reference/gpu_throughput.json) and $OUT/gpu_throughput.md.
 # Usage (from the repository root):
 #   BIN=gpu-bin IDX=data/fashion-mnist OUT=$OUT bash benches/gpu/run.sh
-# DEVICE=cpu runs the same steps on the CPU (to check the script without a GPU;
-# QUICK=1 shortens every run).
+# DEVICE=cpu runs the same steps on the CPU (to check the script without a GPU,
+# with CPU builds of the four binaries in $BIN; QUICK=1 shortens every run).
 set -u
 BIN=${BIN:-gpu-bin}
 IDX=${IDX:-/usr/share/datasets/fashion-mnist}
