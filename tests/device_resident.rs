@@ -11,29 +11,16 @@
 //! puts the resident side on the GPU, against the host loop on the CPU,
 //! with tolerances for another device's float reductions.
 
+mod device_common;
+
 use candle_core::Device;
+use device_common::{close, device, rel, tol};
 use lottery_tangent::config::ExperimentConfig;
 use lottery_tangent::models::{Activation, ModelConfig, Parameterization};
-use lottery_tangent::params::{Mask, ParamSet};
+use lottery_tangent::params::Mask;
 use lottery_tangent::paths::RunDir;
 use lottery_tangent::train::optim::{AdamConfig, SgdConfig};
 use lottery_tangent::train::{self, OptimizerConfig, Supervised, TrainOptions, TrainOutcome};
-
-/// The device of the resident side: `LTK_TEST_DEVICE`, or the CPU.
-fn device() -> Device {
-    let name = std::env::var("LTK_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
-    lottery_tangent::device::parse(&name).unwrap()
-}
-
-/// Relative tolerance of parameters: float rounding on the CPU; on a GPU
-/// (other GEMM and reduction orders, compounded over the steps) wider.
-fn tol(cpu: f32) -> f32 {
-    if device().is_cpu() {
-        cpu
-    } else {
-        cpu.max(2e-3)
-    }
-}
 
 fn config(steps: usize) -> ExperimentConfig {
     let mut c = ExperimentConfig::default();
@@ -73,54 +60,6 @@ fn run(c: &ExperimentConfig, resident: bool, opts: &TrainOptions) -> TrainOutcom
     train::train(&mut model, &init, &e.split, &e.spec, opts).unwrap()
 }
 
-/// Largest difference relative to each tensor's largest entry.
-fn rel(a: &ParamSet, b: &ParamSet) -> f32 {
-    assert_eq!(a.names().collect::<Vec<_>>(), b.names().collect::<Vec<_>>());
-    let mut worst = 0.0f32;
-    for (k, x) in a.iter() {
-        let y = b.get(k).unwrap();
-        assert_eq!(x.shape, y.shape, "{k}");
-        let scale = x.data.iter().map(|v| v.abs()).fold(0.0, f32::max).max(1e-6);
-        for (p, q) in x.data.iter().zip(&y.data) {
-            worst = worst.max((p - q).abs() / scale);
-        }
-    }
-    worst
-}
-
-fn same(host: &TrainOutcome, dev: &TrainOutcome, cpu_tol: f32) {
-    let tol = tol(cpu_tol);
-    let loss_tol = if device().is_cpu() { 1e-4 } else { 1e-3 };
-    assert!(
-        rel(&host.params, &dev.params) < tol,
-        "params differ by {}",
-        rel(&host.params, &dev.params)
-    );
-    assert_eq!(
-        host.checkpoints.keys().collect::<Vec<_>>(),
-        dev.checkpoints.keys().collect::<Vec<_>>()
-    );
-    for (s, p) in &host.checkpoints {
-        assert!(rel(p, &dev.checkpoints[s]) < tol, "checkpoint {s}");
-    }
-    assert_eq!(host.history.len(), dev.history.len());
-    for (a, b) in host.history.iter().zip(&dev.history) {
-        assert_eq!(a.step, b.step);
-        assert!(
-            (a.test_loss - b.test_loss).abs() < loss_tol * a.test_loss.abs().max(1.0),
-            "{a:?} vs {b:?}"
-        );
-        assert!(
-            (a.test_accuracy - b.test_accuracy).abs() <= 2.0 / 360.0,
-            "{a:?} vs {b:?}"
-        );
-        match (a.train_loss, b.train_loss) {
-            (Some(x), Some(y)) => assert!((x - y).abs() < loss_tol * x.abs().max(1.0), "{a:?} vs {b:?}"),
-            (x, y) => assert_eq!(x, y),
-        }
-    }
-}
-
 #[test]
 fn sgd_nesterov_with_weight_decay_matches_the_host_loop() {
     let c = config(60);
@@ -130,7 +69,7 @@ fn sgd_nesterov_with_weight_decay_matches_the_host_loop() {
     };
     let host = run(&c, false, &opts);
     let dev = run(&c, true, &opts);
-    same(&host, &dev, 1e-5);
+    close(&host, &dev, 1e-5);
     let (a, b) = (&host.optimizer_checkpoints[&45], &dev.optimizer_checkpoints[&45]);
     assert!(rel(a, b) < tol(1e-5), "momentum differs by {}", rel(a, b));
     assert!(host.last().unwrap().test_accuracy > 0.6);
@@ -158,7 +97,7 @@ fn adam_and_adamw_match_the_host_loop() {
         };
         let host = run(&c, false, &opts);
         let dev = run(&c, true, &opts);
-        same(&host, &dev, 1e-5);
+        close(&host, &dev, 1e-5);
         assert!(rel(&host.optimizer_checkpoints[&45], &dev.optimizer_checkpoints[&45]) < tol(1e-4));
     }
 }
@@ -183,7 +122,7 @@ fn masks_keep_pruned_weights_at_zero_or_frozen_on_the_device() {
         };
         let host = run(&c, false, &opts);
         let dev = run(&c, true, &opts);
-        same(&host, &dev, 1e-5);
+        close(&host, &dev, 1e-5);
         let w = &dev.params.get("fc1.weight").unwrap().data;
         let w0 = &init.get("fc1.weight").unwrap().data;
         let m = &mask.0.get("fc1.weight").unwrap().data;
@@ -212,7 +151,7 @@ fn conv_net_with_augmentation_matches_the_host_loop() {
     };
     let host = run(&c, false, &TrainOptions::default());
     let dev = run(&c, true, &TrainOptions::default());
-    same(&host, &dev, 1e-4);
+    close(&host, &dev, 1e-4);
 }
 
 /// A BatchNorm ResNet: training-mode statistics on the device, evaluation
@@ -225,7 +164,7 @@ fn resnet_matches_the_host_loop() {
     c.train.eval_every = Some(6);
     let host = run(&c, false, &TrainOptions::default());
     let dev = run(&c, true, &TrainOptions::default());
-    same(&host, &dev, 1e-4);
+    close(&host, &dev, 1e-4);
 }
 
 /// A run stopped on the device and resumed on the host (and the other way)
@@ -259,7 +198,7 @@ fn a_state_saved_on_one_path_resumes_on_the_other() {
         );
         assert!(resumed.completed);
         assert_eq!(resumed.start_step, 30);
-        same(&full, &resumed, 1e-5);
+        close(&full, &resumed, 1e-5);
     }
 }
 
@@ -287,7 +226,7 @@ fn a_branch_from_step_k_with_inherited_momentum_matches() {
     let mut dev = Supervised::on_device(e.net.clone(), c.train.loss, &device());
     let a = train::train(&mut host, start, &e.split, &e.spec, &opts).unwrap();
     let b = train::train(&mut dev, start, &e.split, &e.spec, &opts).unwrap();
-    same(&a, &b, 1e-5);
+    close(&a, &b, 1e-5);
     assert!(rel(&a.params, &parent.params) < 1e-5);
     assert!(rel(&b.params, &parent.params) < tol(1e-5));
 }

@@ -5,7 +5,10 @@
 //! the others alone; `train_many` on the CPU is sequential training exactly.
 //! `LTK_TEST_DEVICE=cuda` (a `cuda` build) runs both sides on the GPU.
 
+mod device_common;
+
 use candle_core::Device;
+use device_common::{close, device, rel, tol};
 use lottery_tangent::config::{Experiment, ExperimentConfig};
 use lottery_tangent::models::{Activation, ModelConfig, Parameterization};
 use lottery_tangent::params::{Mask, ParamSet};
@@ -33,22 +36,6 @@ fn experiment(steps: usize, optimizer: OptimizerConfig) -> Experiment {
     c.resolve().unwrap()
 }
 
-/// `LTK_TEST_DEVICE`, or the CPU.
-fn device() -> Device {
-    let name = std::env::var("LTK_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
-    lottery_tangent::device::parse(&name).unwrap()
-}
-
-/// Float rounding between one network and K batched ones (other GEMM
-/// shapes); wider on a GPU.
-fn tol() -> f32 {
-    if device().is_cpu() {
-        1e-5
-    } else {
-        2e-3
-    }
-}
-
 fn sgd() -> OptimizerConfig {
     OptimizerConfig::Sgd(SgdConfig {
         lr: 0.05,
@@ -58,17 +45,18 @@ fn sgd() -> OptimizerConfig {
     })
 }
 
-fn rel(a: &ParamSet, b: &ParamSet) -> f32 {
-    let mut worst = 0.0f32;
-    for (k, x) in a.iter() {
-        let y = b.get(k).unwrap();
-        assert_eq!(x.shape, y.shape, "{k}");
-        let scale = x.data.iter().map(|v| v.abs()).fold(0.0, f32::max).max(1e-6);
-        for (p, q) in x.data.iter().zip(&y.data) {
-            worst = worst.max((p - q).abs() / scale);
-        }
+/// What the networks of `e` share, on `dev`, from `start_step`.
+fn shared<'a>(dev: &'a Device, e: &'a Experiment, start_step: usize, keep_optimizer_checkpoints: bool) -> Shared<'a> {
+    Shared {
+        net: &e.net,
+        loss: e.config.train.loss,
+        device: dev,
+        split: &e.split,
+        spec: &e.spec,
+        start_step,
+        keep_optimizer_checkpoints,
+        progress: false,
     }
-    worst
 }
 
 /// Trains member `m` alone on the device-resident path.
@@ -87,38 +75,6 @@ fn alone(e: &Experiment, start_step: usize, keep_opt: bool, m: &Member) -> Train
         ..Default::default()
     };
     train::train(&mut model, m.init, &e.split, &spec, &opts).unwrap()
-}
-
-fn close(a: &TrainOutcome, b: &TrainOutcome) {
-    let (tol, loss_tol) = (tol(), if device().is_cpu() { 1e-4 } else { 1e-3 });
-    assert!(
-        rel(&a.params, &b.params) < tol,
-        "params differ by {}",
-        rel(&a.params, &b.params)
-    );
-    assert_eq!(
-        a.checkpoints.keys().collect::<Vec<_>>(),
-        b.checkpoints.keys().collect::<Vec<_>>()
-    );
-    for (s, p) in &a.checkpoints {
-        assert!(rel(p, &b.checkpoints[s]) < tol, "checkpoint {s}");
-    }
-    assert_eq!(a.history.len(), b.history.len());
-    for (x, y) in a.history.iter().zip(&b.history) {
-        assert_eq!(x.step, y.step);
-        assert!(
-            (x.test_loss - y.test_loss).abs() < loss_tol * x.test_loss.max(1.0),
-            "{x:?} vs {y:?}"
-        );
-        assert!(
-            (x.test_accuracy - y.test_accuracy).abs() <= 2.0 / 360.0,
-            "{x:?} vs {y:?}"
-        );
-        match (x.train_loss, y.train_loss) {
-            (Some(p), Some(q)) => assert!((p - q).abs() < loss_tol * p.max(1.0), "{x:?} vs {y:?}"),
-            (p, q) => assert_eq!(p, q),
-        }
-    }
 }
 
 #[test]
@@ -162,23 +118,14 @@ fn four_networks_together_end_as_each_alone() {
         },
     ];
     let dev = device();
-    let shared = Shared {
-        net: &e.net,
-        loss: e.config.train.loss,
-        device: &dev,
-        split: &e.split,
-        spec: &e.spec,
-        start_step: 0,
-        keep_optimizer_checkpoints: true,
-        progress: false,
-    };
+    let shared = shared(&dev, &e, 0, true);
     let together = train_together(&shared, &members).unwrap();
     assert_eq!(together.len(), 4);
     for (m, t) in members.iter().zip(&together) {
         let a = alone(&e, 0, true, m);
         let t = t.as_ref().unwrap();
-        close(&a, t);
-        assert!(rel(&a.optimizer_checkpoints[&10], &t.optimizer_checkpoints[&10]) < tol());
+        close(&a, t, 1e-5);
+        assert!(rel(&a.optimizer_checkpoints[&10], &t.optimizer_checkpoints[&10]) < tol(1e-5));
     }
     // The masked members differ only in what pruned weights hold.
     let (z, f) = (together[1].as_ref().unwrap(), together[2].as_ref().unwrap());
@@ -228,19 +175,10 @@ fn branches_with_inherited_adam_state_match() {
         })
         .collect();
     let dev = device();
-    let shared = Shared {
-        net: &e.net,
-        loss: e.config.train.loss,
-        device: &dev,
-        split: &e.split,
-        spec: &e.spec,
-        start_step: 10,
-        keep_optimizer_checkpoints: false,
-        progress: false,
-    };
+    let shared = shared(&dev, &e, 10, false);
     let together = train_together(&shared, &members).unwrap();
     for (m, t) in members.iter().zip(&together) {
-        close(&alone(&e, 10, false, m), t.as_ref().unwrap());
+        close(&alone(&e, 10, false, m), t.as_ref().unwrap(), 1e-5);
     }
     assert_ne!(
         together[0].as_ref().unwrap().params,
@@ -265,19 +203,10 @@ fn one_network_diverging_leaves_the_others_alone() {
     };
     let members = [m(&good), m(&bad)];
     let dev = device();
-    let shared = Shared {
-        net: &e.net,
-        loss: e.config.train.loss,
-        device: &dev,
-        split: &e.split,
-        spec: &e.spec,
-        start_step: 0,
-        keep_optimizer_checkpoints: false,
-        progress: false,
-    };
+    let shared = shared(&dev, &e, 0, false);
     let out = train_together(&shared, &members).unwrap();
     assert!(out[1].as_ref().unwrap_err().to_string().contains("diverged"));
-    close(&alone(&e, 0, false, &members[0]), out[0].as_ref().unwrap());
+    close(&alone(&e, 0, false, &members[0]), out[0].as_ref().unwrap(), 1e-5);
 }
 
 /// On the CPU `train_many` trains one by one on the fast paths: exactly sequential training.
@@ -296,16 +225,7 @@ fn train_many_on_the_cpu_is_sequential_training() {
             optimizer_state: None,
         })
         .collect();
-    let shared = Shared {
-        net: &e.net,
-        loss: e.config.train.loss,
-        device: &Device::Cpu,
-        split: &e.split,
-        spec: &e.spec,
-        start_step: 0,
-        keep_optimizer_checkpoints: false,
-        progress: false,
-    };
+    let shared = shared(&Device::Cpu, &e, 0, false);
     let many = train_many(&shared, &members).unwrap();
     for (m, o) in members.iter().zip(many) {
         let mut model = Supervised::new(e.net.clone(), e.config.train.loss, &Device::Cpu);

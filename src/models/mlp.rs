@@ -220,7 +220,12 @@ impl Mlp {
     /// Forward pass in candle ops (differentiable). `x`: `[n, input_dim]` (or
     /// `[n, c, h, w]`, flattened); returns `[n, output_dim]`.
     pub fn forward_tensor(&self, p: &BTreeMap<String, Tensor>, x: &Tensor) -> Result<Tensor> {
-        let mut h = x.flatten_from(1)?;
+        self.forward_layers(p, x.flatten_from(1)?, false)
+    }
+
+    /// The dense layers on `h` (`[n, input_dim]`, or `[K, n, input_dim]`
+    /// with parameters stacked over `K` networks when `stacked`).
+    fn forward_layers(&self, p: &BTreeMap<String, Tensor>, mut h: Tensor, stacked: bool) -> Result<Tensor> {
         let layers = self.layers();
         for (l, d) in layers.iter().enumerate() {
             let (wn, bn) = self.layer_names(l);
@@ -230,13 +235,18 @@ impl Mlp {
             let b = p.get(bn).ok_or_else(|| Error::Param {
                 what: format!("missing `{bn}`"),
             })?;
-            let z = h.matmul(&w.t()?)?;
+            let z = if stacked {
+                h.broadcast_matmul(&w.transpose(1, 2)?)?
+            } else {
+                h.matmul(&w.t()?)?
+            };
             let z = if d.w_mult != 1.0 { (z * d.w_mult as f64)? } else { z };
             let bias = if d.b_mult != 1.0 {
                 (b * d.b_mult as f64)?
             } else {
                 b.clone()
             };
+            let bias = if stacked { bias.unsqueeze(1)? } else { bias };
             let z = z.broadcast_add(&bias)?;
             h = if l + 1 < layers.len() {
                 self.activation.apply_tensor(&z)?
@@ -246,9 +256,7 @@ impl Mlp {
         }
         Ok(h)
     }
-}
 
-impl Mlp {
     /// Forward pass of `K` networks of this architecture at once, in candle
     /// ops (differentiable): `p` holds each parameter stacked over the
     /// networks (`[K, ...shape]`), `x` is `[K, n, input_dim]` (each network's
@@ -256,31 +264,7 @@ impl Mlp {
     /// `[K, n, output_dim]`; network `k`'s slice equals
     /// [`Mlp::forward_tensor`] with its own parameters (batched GEMMs).
     pub fn forward_stacked(&self, p: &BTreeMap<String, Tensor>, x: &Tensor) -> Result<Tensor> {
-        let mut h = x.flatten_from(2)?;
-        let layers = self.layers();
-        for (l, d) in layers.iter().enumerate() {
-            let (wn, bn) = self.layer_names(l);
-            let w = p.get(wn).ok_or_else(|| Error::Param {
-                what: format!("missing `{wn}`"),
-            })?;
-            let b = p.get(bn).ok_or_else(|| Error::Param {
-                what: format!("missing `{bn}`"),
-            })?;
-            let z = h.broadcast_matmul(&w.transpose(1, 2)?)?;
-            let z = if d.w_mult != 1.0 { (z * d.w_mult as f64)? } else { z };
-            let bias = if d.b_mult != 1.0 {
-                (b * d.b_mult as f64)?
-            } else {
-                b.clone()
-            };
-            let z = z.broadcast_add(&bias.unsqueeze(1)?)?;
-            h = if l + 1 < layers.len() {
-                self.activation.apply_tensor(&z)?
-            } else {
-                z
-            };
-        }
-        Ok(h)
+        self.forward_layers(p, x.flatten_from(2)?, true)
     }
 }
 

@@ -14,7 +14,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use super::empirical::{Kernel, KernelKind};
+use super::empirical::{check_inputs, Kernel, KernelKind};
 use crate::models::Mlp;
 use crate::params::{Mask, ParamSet};
 use crate::{Error, Result};
@@ -186,15 +186,8 @@ pub fn mlp_ntk_on(
 ) -> Result<Kernel> {
     mlp.check_params(params)?;
     let d = mlp.input_dim;
-    for (x, n, what) in [(x1, n1, "x1"), (x2, n2, "x2")] {
-        if n == 0 || x.len() != n * d {
-            return Err(Error::Shape {
-                what: format!("NTK inputs {what}"),
-                expected: vec![n.max(1), d],
-                got: vec![x.len()],
-            });
-        }
-    }
+    check_inputs(mlp, x1, n1, "x1")?;
+    check_inputs(mlp, x2, n2, "x2")?;
     if let Some(m) = mask {
         m.validate(params)?;
     }
@@ -238,23 +231,11 @@ pub fn mlp_ntk_on(
             for i in 0..br {
                 out[(r0 + i) * cols + c0..(r0 + i) * cols + c0 + bc].copy_from_slice(&k[i * bc..(i + 1) * bc]);
             }
-            if same && bj > bi {
-                // The mirrored block below the diagonal.
-                for i in 0..br {
-                    for j in 0..bc {
-                        out[(c0 + j) * cols + r0 + i] = k[i * bc + j];
-                    }
-                }
-            }
         }
     }
     if same {
-        // Exact symmetry inside the diagonal blocks, as the CPU kernel has.
-        for i in 0..rows {
-            for j in 0..i {
-                out[i * cols + j] = out[j * cols + i];
-            }
-        }
+        // Blocks on and above the diagonal were computed: mirror them, as the CPU kernel does.
+        super::empirical::mirror_upper_to_lower(&mut out, rows);
     }
     Ok(Kernel {
         data: out,

@@ -179,7 +179,8 @@ fn features(mlp: &Mlp, p: &ParamSet, x: &[f32], n: usize, ws: &mut MlpWorkspace)
     Ok(Features { n, h, delta })
 }
 
-fn check_inputs(mlp: &Mlp, x: &[f32], n: usize, what: &str) -> Result<()> {
+/// Errors unless `x` holds `n > 0` rows of the network's input size.
+pub(super) fn check_inputs(mlp: &Mlp, x: &[f32], n: usize, what: &str) -> Result<()> {
     if n == 0 || x.len() != n * mlp.input_dim {
         return Err(Error::Shape {
             what: format!("NTK inputs {what}"),
@@ -334,7 +335,7 @@ impl SharedMut {
 /// Copies the strict upper triangle of the square `[n, n]` matrix onto the
 /// strict lower one (making it exactly symmetric), in 64x64 tiles, bands of
 /// rows in parallel.
-fn mirror_upper_to_lower(out: &mut [f32], n: usize) {
+pub(super) fn mirror_upper_to_lower(out: &mut [f32], n: usize) {
     const T: usize = 64;
     assert!(out.len() >= n * n, "mirror: buffer too small");
     let base = SharedMut(out.as_mut_ptr());
