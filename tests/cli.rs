@@ -1054,6 +1054,11 @@ fn replicas_are_the_runs_seeds() {
     assert_eq!(read("r/replica_0/final.safetensors"), read("p/final.safetensors"));
     assert_ne!(read("r/replica_1/final.safetensors"), read("p/final.safetensors"));
     assert!(dir.path().join("r/replica_2/metrics.csv").exists());
+    // Far more replicas than memory holds: refused before training, naming the flag.
+    let huge = run("h", &["--replicas", "100000000"]);
+    assert!(!huge.status.success());
+    let e = String::from_utf8_lossy(&huge.stderr);
+    assert!(e.contains("--replicas") && e.contains("memory"), "{e}");
     let zero = run("z", &["--replicas", "0"]);
     assert!(!zero.status.success());
     assert!(String::from_utf8_lossy(&zero.stderr).contains("--replicas"));
@@ -1126,6 +1131,12 @@ fn ltk_ntk_saves_kernels_with_their_report() {
     let conv = out(&["ntk", "--set", "model.kind=\"conv4\"", "--name", "c"]);
     assert!(!conv.status.success());
     assert!(String::from_utf8_lossy(&conv.stderr).contains("expected an MLP"));
+    // The defaults work on the embedded digits (449 test examples, fewer than 1,000).
+    let d = out(&["ntk", "--examples", "30", "--name", "d"]);
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    assert!(std::fs::read_to_string(dir.path().join("d/report.md"))
+        .unwrap()
+        .contains("449 test examples"));
     let bad = out(&["ntk", "--kernels", "tracd", "--name", "b"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--kernels"));
 }

@@ -91,8 +91,7 @@ impl Plugin for NtkKernels {
                 Arg::new("test-examples")
                     .long("test-examples")
                     .value_parser(clap::value_parser!(usize))
-                    .default_value("1000")
-                    .help("Test examples of the kernel regression (0: none)"),
+                    .help("Test examples of the kernel regression (0: none; default: 1000, or the whole test split when smaller)"),
             )
             .arg(
                 Arg::new("ridge")
@@ -129,7 +128,10 @@ impl Plugin for NtkKernels {
             return Err(Error::invalid("--kernels", KINDS.join(", "), bad));
         }
         let n = *m.get_one::<usize>("examples").unwrap_or(&1000);
-        let nt = *m.get_one::<usize>("test-examples").unwrap_or(&1000);
+        let nt = match m.get_one::<usize>("test-examples") {
+            Some(&t) => t,
+            None => exp.split.test.len().min(1000),
+        };
         let ridge = *m.get_one::<f64>("ridge").unwrap_or(&1e-4);
         if n == 0 || n > exp.split.train.len().min(MAX_KERNEL_EXAMPLES) {
             return Err(Error::invalid(

@@ -119,6 +119,17 @@ impl Plugin for Train {
 /// `replica_<i>/`, and returns a summary: final accuracies, their mean and
 /// sd, and the replicas' combined samples/s (the quantity batching raises).
 fn replicas(exp: &Experiment, device: &Device, k: usize, progress: bool, dir: &RunDir) -> Result<String> {
+    let together = ensemble::batches(&exp.net, device) && k > 1;
+    let n = crate::memory::parameter_count(exp.net.param_shapes().iter().map(|(_, s)| s)) as u64;
+    crate::memory::Estimate::default()
+        .add("the replicas' initial parameters", k as u64 * n, 4)
+        .add("their trained parameters", k as u64 * n, 4)
+        .add(
+            "gradients and optimizer state in training",
+            if together { k as u64 * n * 3 } else { n * 3 },
+            4,
+        )
+        .check(&format!("`ltk train --replicas {k}`"), "--replicas")?;
     let inits: Vec<ParamSet> = (0..k as u64).map(|i| exp.net.init(exp.config.seed + i)).collect();
     let members: Vec<ensemble::Member> = inits
         .iter()
@@ -141,7 +152,6 @@ fn replicas(exp: &Experiment, device: &Device, k: usize, progress: bool, dir: &R
         keep_optimizer_checkpoints: false,
         progress,
     };
-    let together = ensemble::batches(&exp.net, device) && k > 1;
     let t0 = std::time::Instant::now();
     let outs = ensemble::train_many(&shared, &members)?;
     let wall = t0.elapsed().as_secs_f64();
