@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::augment::Augment;
 use crate::data::{self, Preprocess, Split};
 use crate::models::{ModelConfig, Network};
+use crate::train::optim::{AdamConfig, SgdConfig};
 use crate::train::{Loss, OptimizerConfig, Schedule, TrainSpec};
 use crate::{Error, Result};
 
@@ -314,6 +315,7 @@ impl TrainConfig {
             ));
         }
         let per_epoch = train_len / self.batch_size;
+        self.schedule.validate()?;
         let steps = match (self.iterations, self.epochs) {
             (Some(_), Some(_)) => {
                 return Err(Error::config(
@@ -350,7 +352,7 @@ impl TrainConfig {
         let eval_every = self.eval_every.unwrap_or(per_epoch);
         let spec = TrainSpec {
             optimizer: self.optimizer.clone(),
-            schedule: self.schedule.clone(),
+            schedule: self.schedule.in_steps(per_epoch),
             batch_size: self.batch_size,
             steps,
             eval_every,
@@ -362,6 +364,118 @@ impl TrainConfig {
         };
         spec.validate(train_len)?;
         Ok(spec)
+    }
+}
+
+/// The training settings a model's paper (or its reference code) gives,
+/// used for the `[train]` keys a config leaves out ([`ExperimentConfig::apply_defaults`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PaperDefaults {
+    /// Whose settings they are.
+    pub source: &'static str,
+    pub optimizer: OptimizerConfig,
+    pub schedule: Schedule,
+    pub batch_size: usize,
+    /// Training length: optimizer steps, or epochs.
+    pub iterations: Option<usize>,
+    pub epochs: Option<f64>,
+    /// Data augmentation on CIFAR data (none on other data).
+    pub augment: Augment,
+}
+
+/// The paper's training settings for `model` on `source` data, or None for
+/// the models whose default is this tool's quick generic one (SGD 0.1,
+/// batch 60, 10 epochs: the MLPs, LeNet-300-100, LeNet-5 and `conv`; the
+/// papers' LeNet settings are in experiments/imp_lenet_fashion.toml).
+///
+/// - Conv-2/4/6: Frankle & Carbin 2019, Fig. 2: Adam at 2e-4 / 3e-4 / 3e-4,
+///   batch 60, 20K / 25K / 30K iterations, no augmentation.
+/// - ResNets and VGGs: open_lth's `default_hparams` for `cifar_resnet_20`
+///   and `cifar_vgg_16` (`models/cifar_resnet.py`, `models/cifar_vgg.py`):
+///   SGD 0.1, momentum 0.9, weight decay 1e-4, batch 128, 160 epochs, rate
+///   x0.1 at epochs 80 and 120; on CIFAR data, open_lth's augmentation
+///   (`datasets/cifar10.py`: random 32x32 crop after 4-pixel padding, random
+///   horizontal flip).
+pub fn paper_defaults(model: &ModelConfig, source: DataSource) -> Option<PaperDefaults> {
+    let cifar = matches!(source, DataSource::Cifar10 | DataSource::Cifar100);
+    let adam = |lr: f64| {
+        OptimizerConfig::Adam(AdamConfig {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        })
+    };
+    let conv = |lr: f64, iterations: usize| PaperDefaults {
+        source: "Frankle & Carbin 2019, Fig. 2",
+        optimizer: adam(lr),
+        schedule: Schedule::default(),
+        batch_size: 60,
+        iterations: Some(iterations),
+        epochs: None,
+        augment: Augment::default(),
+    };
+    match model {
+        ModelConfig::Conv2 => Some(conv(2e-4, 20_000)),
+        ModelConfig::Conv4 => Some(conv(3e-4, 25_000)),
+        ModelConfig::Conv6 => Some(conv(3e-4, 30_000)),
+        ModelConfig::Resnet { .. } | ModelConfig::Vgg { .. } => Some(PaperDefaults {
+            source: if matches!(model, ModelConfig::Resnet { .. }) {
+                "open_lth, models/cifar_resnet.py default_hparams"
+            } else {
+                "open_lth, models/cifar_vgg.py default_hparams"
+            },
+            optimizer: OptimizerConfig::Sgd(SgdConfig {
+                lr: 0.1,
+                momentum: 0.9,
+                weight_decay: 1e-4,
+                nesterov: false,
+            }),
+            schedule: Schedule::Step {
+                milestones: Vec::new(),
+                milestone_epochs: vec![80.0, 120.0],
+                gamma: 0.1,
+                warmup_steps: 0,
+            },
+            batch_size: 128,
+            iterations: None,
+            epochs: Some(160.0),
+            augment: if cifar {
+                Augment {
+                    crop_padding: 4,
+                    horizontal_flip: true,
+                }
+            } else {
+                Augment::default()
+            },
+        }),
+        _ => None,
+    }
+}
+
+/// The keys a config's text sets (dotted: `train.optimizer`,
+/// `data.preprocess`, ...), so that defaults that depend on other keys (the
+/// model's training settings, the data's preprocessing) fill only the others.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetKeys(pub std::collections::BTreeSet<String>);
+
+impl SetKeys {
+    /// The `[data]` and `[train]` keys of a TOML text (none if it does not parse).
+    pub fn of(text: &str) -> Self {
+        let mut keys = std::collections::BTreeSet::new();
+        if let Ok(t) = text.parse::<toml::Table>() {
+            for table in ["data", "train"] {
+                if let Some(d) = t.get(table).and_then(|d| d.as_table()) {
+                    keys.extend(d.keys().map(|k| format!("{table}.{k}")));
+                }
+            }
+        }
+        SetKeys(keys)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.0.contains(key)
     }
 }
 
@@ -568,24 +682,51 @@ fn find_big_integers(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String,
 }
 
 impl ExperimentConfig {
+    /// Fills the keys the config text does not set (`set`) with the
+    /// defaults that depend on other keys:
+    /// - `data.preprocess`: none for modular data (one-hot operands),
+    ///   per-channel standardization for CIFAR, standardization otherwise;
+    /// - the model's paper training settings ([`paper_defaults`]):
+    ///   `train.optimizer`, `train.schedule`, `train.batch_size`, the length
+    ///   (`train.iterations` / `train.epochs`) and `train.augment`; for a
+    ///   model without them, the generic defaults.
+    ///
+    /// Called when a config is read, and again after command-line flags
+    /// change the model or the data.
+    pub fn apply_defaults(&mut self, set: &SetKeys) {
+        if !set.has("data.preprocess") {
+            self.data.preprocess = match self.data.source {
+                DataSource::Modular => crate::data::Preprocess::None,
+                DataSource::Cifar10 | DataSource::Cifar100 => crate::data::Preprocess::StandardizeChannels,
+                _ => default_preprocess(),
+            };
+        }
+        let generic = TrainConfig::default();
+        let paper = paper_defaults(&self.model, self.data.source);
+        let t = &mut self.train;
+        if !set.has("train.optimizer") {
+            t.optimizer = paper.as_ref().map_or(generic.optimizer, |d| d.optimizer.clone());
+        }
+        if !set.has("train.schedule") {
+            t.schedule = paper.as_ref().map_or(generic.schedule, |d| d.schedule.clone());
+        }
+        if !set.has("train.batch_size") {
+            t.batch_size = paper.as_ref().map_or(generic.batch_size, |d| d.batch_size);
+        }
+        if !set.has("train.iterations") && !set.has("train.epochs") {
+            (t.iterations, t.epochs) = paper.as_ref().map_or((None, None), |d| (d.iterations, d.epochs));
+        }
+        if !set.has("train.augment") {
+            t.augment = paper.as_ref().map_or(generic.augment, |d| d.augment);
+        }
+    }
+
     /// Parses TOML text (`origin` names it in errors); unknown keys of the
     /// base config are errors (the experiment tables are checked by the
     /// experiment that owns them).
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
         let mut c: ExperimentConfig = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
-        // Modular data has one-hot operands: unless the file says otherwise,
-        // its preprocessing default is none (standardizing is for pixels).
-        if c.data.source == DataSource::Modular {
-            let raw: Option<toml::Table> = text.parse().ok();
-            let set = raw
-                .as_ref()
-                .and_then(|t| t.get("data"))
-                .and_then(|d| d.as_table())
-                .is_some_and(|d| d.contains_key("preprocess"));
-            if !set {
-                c.data.preprocess = crate::data::Preprocess::None;
-            }
-        }
+        c.apply_defaults(&SetKeys::of(text));
         // Beside the base keys, only tables (which experiment owns each is
         // the registry's to check): a stray value is a misspelt base key.
         if let Some((k, _)) = c.tables.iter().find(|(_, v)| !v.is_table()) {

@@ -1140,3 +1140,43 @@ fn ltk_ntk_saves_kernels_with_their_report() {
     let bad = out(&["ntk", "--kernels", "tracd", "--name", "b"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--kernels"));
 }
+
+/// `--model` brings the model's paper training defaults (shown by
+/// `show-config`); flags and config keys still win; `--width` multiplies a
+/// ResNet's or VGG's channels and is refused for other models.
+#[test]
+fn a_models_training_defaults_follow_the_model_flag() {
+    let show = |args: &[&str]| {
+        let out = ltk().arg("show-config").args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, text, err) = show(&["--model", "resnet20", "--width", "4"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("open_lth"), "{err}");
+    for want in [
+        "kind = \"resnet\"",
+        "width = 64",
+        "batch_size = 128",
+        "epochs = 160.0",
+        "momentum = 0.9",
+        "milestone_epochs = [",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    let (ok, text, _) = show(&["--model", "conv4", "--lr", "0.001", "--batch-size", "32"]);
+    assert!(ok);
+    assert!(text.contains("kind = \"adam\"") && text.contains("lr = 0.001") && text.contains("batch_size = 32"), "{text}");
+    assert!(text.contains("iterations = 25000"), "{text}");
+    // A VGG on 8x8 digits cannot run: the config still shows, with the reason.
+    let (ok, text, err) = show(&["--model", "vgg16"]);
+    assert!(ok && text.contains("kind = \"vgg\"") && err.contains("16x16"), "{err}");
+    let (ok, _, err) = show(&["--model", "lenet5", "--width", "2"]);
+    assert!(!ok && err.contains("--width"), "{err}");
+    // The shipped configs set their optimizer: --model does not change it.
+    let (ok, text, _) = show(&["--config", "experiments/imp_digits.toml", "--model", "conv2"]);
+    assert!(ok && text.contains("kind = \"sgd\""), "{text}");
+}

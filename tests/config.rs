@@ -135,3 +135,60 @@ fn label_noise_moves_that_many_training_labels_to_other_classes() {
         .to_string()
         .contains("data.label_noise"));
 }
+
+/// A model's paper settings fill the `[train]` keys a config leaves out,
+/// and only those; models without paper settings keep the generic defaults.
+#[test]
+fn a_models_paper_defaults_fill_only_what_the_config_leaves_out() {
+    use lottery_tangent::train::{OptimizerConfig, Schedule};
+    let conv4 = ExperimentConfig::from_toml("[model]\nkind = \"conv4\"\n", "t").unwrap();
+    // Frankle & Carbin 2019, Fig. 2: Adam 3e-4, batch 60, 25K iterations.
+    assert!(matches!(conv4.train.optimizer, OptimizerConfig::Adam(ref a) if a.lr == 3e-4));
+    assert_eq!((conv4.train.batch_size, conv4.train.iterations, conv4.train.epochs), (60, Some(25_000), None));
+    let mine = ExperimentConfig::from_toml(
+        "[model]\nkind = \"conv4\"\n[train]\nepochs = 2\n[train.optimizer]\nkind = \"sgd\"\nlr = 0.01\n",
+        "t",
+    )
+    .unwrap();
+    assert!(matches!(mine.train.optimizer, OptimizerConfig::Sgd(ref s) if s.lr == 0.01 && s.momentum == 0.0));
+    assert_eq!((mine.train.iterations, mine.train.epochs), (None, Some(2.0)));
+    assert_eq!(mine.train.batch_size, 60);
+
+    // open_lth's ResNet-20 and VGG-16: SGD 0.1, momentum 0.9, weight decay
+    // 1e-4, batch 128, 160 epochs, x0.1 at epochs 80 and 120; CIFAR augmentation on CIFAR only.
+    for kind in ["resnet", "vgg"] {
+        for (source, crop) in [("cifar10", 4), ("digits", 0)] {
+            let c = ExperimentConfig::from_toml(
+                &format!("[data]\nsource = \"{source}\"\n[model]\nkind = \"{kind}\"\n"),
+                "t",
+            )
+            .unwrap();
+            assert!(
+                matches!(c.train.optimizer, OptimizerConfig::Sgd(ref s) if s.lr == 0.1 && s.momentum == 0.9 && s.weight_decay == 1e-4)
+            );
+            assert_eq!((c.train.batch_size, c.train.epochs), (128, Some(160.0)));
+            assert!(matches!(c.train.schedule, Schedule::Step { ref milestone_epochs, .. } if milestone_epochs == &[80.0, 120.0]));
+            assert_eq!(c.train.augment.crop_padding, crop, "{kind} on {source}");
+            assert_eq!(c.train.augment.horizontal_flip, crop > 0);
+        }
+    }
+    // Milestones in epochs become steps: digits has 1,348 training examples, 10 steps per epoch at 128.
+    let c = ExperimentConfig::from_toml("[model]\nkind = \"resnet\"\ndepth = 8\nwidth = 2\n", "t").unwrap();
+    let e = c.resolve().unwrap();
+    assert!(matches!(e.spec.schedule, Schedule::Step { ref milestones, .. } if milestones == &[800, 1200]), "{:?}", e.spec.schedule);
+    assert_eq!(e.spec.steps, 1600);
+
+    // LeNet-300-100 and the MLPs keep the generic defaults (the digits numbers do not move).
+    let lenet = ExperimentConfig::from_toml("[model]\nkind = \"lenet300_100\"\n", "t").unwrap();
+    let generic = ExperimentConfig::from_toml("", "t").unwrap();
+    assert_eq!(lenet.train, generic.train);
+    assert!(matches!(lenet.train.optimizer, OptimizerConfig::Sgd(ref s) if s.lr == 0.1 && s.momentum == 0.0));
+    // A written config reads back as itself.
+    let text = conv4.to_toml().unwrap();
+    assert_eq!(ExperimentConfig::from_toml(&text, "again").unwrap(), conv4);
+
+    let e = err_of("[train.schedule]\nkind = \"step\"\ngamma = 0.1\n");
+    assert!(e.contains("milestones") && e.contains("neither"), "{e}");
+    let e = err_of("[train.schedule]\nkind = \"step\"\ngamma = 0.1\nmilestone_epochs = [3.0, 2.0]\n");
+    assert!(e.contains("milestone_epochs"), "{e}");
+}

@@ -387,6 +387,7 @@ fn a_run_started_at_k_continues_the_data_order_and_schedule() {
     let mut c = small_config(t);
     c.train.schedule = lottery_tangent::train::Schedule::Step {
         milestones: vec![38, 60],
+        milestone_epochs: vec![],
         gamma: 0.5,
         warmup_steps: 10,
     };

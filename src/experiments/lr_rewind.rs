@@ -177,8 +177,14 @@ fn with_setting(exp: &Experiment, s: &LrSetting) -> Experiment {
         Schedule::Constant { .. } => Schedule::Constant {
             warmup_steps: s.warmup_steps,
         },
-        Schedule::Step { milestones, gamma, .. } => Schedule::Step {
+        Schedule::Step {
+            milestones,
+            milestone_epochs,
+            gamma,
+            ..
+        } => Schedule::Step {
             milestones: milestones.clone(),
+            milestone_epochs: milestone_epochs.clone(),
             gamma: *gamma,
             warmup_steps: s.warmup_steps,
         },

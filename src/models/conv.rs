@@ -266,16 +266,25 @@ impl ConvNet {
 }
 
 /// 2x2 max-pool with stride 2 of `[n, c, h, w]` (an odd last row or column
-/// is dropped), as a reshape and two max reductions. Not candle's
-/// `max_pool2d`: its backward pass in candle 0.11 (`backprop.rs`, `Op::MaxPool2D`)
-/// multiplies the gradient by the window's average of the max mask instead
-/// of dividing by the number of maxima, so a unique max gets 1/4 of its
-/// gradient (found by this crate's finite-difference check against the
-/// im2col path, tests/conv_fast.rs). The reduction's backward gives the max
-/// its whole gradient.
+/// is dropped), whose gradient goes to one maximum of each window, the
+/// first in PyTorch's scan order (as PyTorch's `max_pool2d` and this
+/// crate's CPU path): the window's argmax, then a gather. Not candle's
+/// `max_pool2d`: its backward pass in candle 0.11 (`backprop.rs`,
+/// `Op::MaxPool2D`) multiplies the gradient by the window's average of the
+/// max mask, so a unique max gets 1/4 of its gradient (found by this
+/// crate's finite-difference check, tests/conv_fast.rs). Nor a max
+/// reduction: its backward gives every tied maximum the whole gradient,
+/// which a window of equal values (the constant padding of a cropped
+/// image) has (tests/vgg.rs).
 pub fn max_pool_2x2(a: &Tensor) -> Result<Tensor> {
     let (n, c, h, w) = a.dims4()?;
     let (ph, pw) = (h / 2, w / 2);
     let a = a.narrow(2, 0, 2 * ph)?.narrow(3, 0, 2 * pw)?.contiguous()?;
-    Ok(a.reshape((n, c, ph, 2, pw, 2))?.max(5)?.max(3)?)
+    let windows = a
+        .reshape((n, c, ph, 2, pw, 2))?
+        .permute((0, 1, 2, 4, 3, 5))?
+        .contiguous()?
+        .reshape((n, c, ph, pw, 4))?;
+    let first_max = windows.argmax_keepdim(4)?;
+    Ok(windows.gather(&first_max, 4)?.squeeze(4)?)
 }

@@ -278,7 +278,7 @@ pub(crate) fn col2im(l: &ConvLayer, cols: &[f32], n: usize, s: usize, b: usize, 
 
 /// 2x2 max-pool of CNHW `[c, n, ho, wo]` planes (odd edges dropped, as
 /// PyTorch and candle do), with the argmax position of each window.
-fn pool_forward(l: &ConvLayer, n: usize, a: &[f32], out: &mut Vec<f32>, arg: &mut Vec<u8>) {
+pub(crate) fn pool_forward(l: &ConvLayer, n: usize, a: &[f32], out: &mut Vec<f32>, arg: &mut Vec<u8>) {
     let (ho, wo) = (l.ho, l.wo);
     let (ph, pw) = (ho / 2, wo / 2);
     out.resize(l.c_out * n * ph * pw, 0.0);
@@ -306,7 +306,7 @@ fn pool_forward(l: &ConvLayer, n: usize, a: &[f32], out: &mut Vec<f32>, arg: &mu
 }
 
 /// Routes the gradient of each pooled value to its window's max.
-fn pool_backward(l: &ConvLayer, n: usize, dpooled: &[f32], arg: &[u8], da: &mut Vec<f32>) {
+pub(crate) fn pool_backward(l: &ConvLayer, n: usize, dpooled: &[f32], arg: &[u8], da: &mut Vec<f32>) {
     let (ho, wo) = (l.ho, l.wo);
     let (ph, pw) = (ho / 2, wo / 2);
     da.clear();

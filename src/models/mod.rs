@@ -12,6 +12,7 @@ pub mod dense;
 pub mod mlp;
 pub mod resnet;
 pub mod resnet_fast;
+pub mod vgg;
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,7 @@ pub use conv_fast::ConvWorkspace;
 pub use mlp::{Mlp, MlpWorkspace};
 pub use resnet::{BnStats, ResNet, BN_CALIBRATION};
 pub use resnet_fast::ResNetWorkspace;
+pub use vgg::{Vgg, VggWorkspace};
 
 use crate::params::ParamSet;
 use crate::{Error, Result};
@@ -95,10 +97,27 @@ pub enum ModelConfig {
         /// Total layers, 6n + 2.
         #[serde(default = "default_resnet_depth")]
         depth: usize,
-        /// Channels of the first segment (then 2x and 4x).
+        /// Channels of the first segment (then 2x and 4x; 64 is
+        /// ResNet-20 x4).
         #[serde(default = "default_resnet_width")]
         width: usize,
     },
+    /// open_lth's CIFAR VGG with BatchNorm ([`Vgg`]): depth 11, 13, 16 or 19.
+    Vgg {
+        /// 11, 13, 16 (the default) or 19.
+        #[serde(default = "default_vgg_depth")]
+        depth: usize,
+        /// Multiplies every layer's channels (1: the paper's 64 ... 512).
+        #[serde(default = "default_one")]
+        width_multiplier: usize,
+    },
+}
+
+fn default_vgg_depth() -> usize {
+    16
+}
+fn default_one() -> usize {
+    1
 }
 
 fn default_resnet_depth() -> usize {
@@ -214,6 +233,10 @@ impl ModelConfig {
                 )?)
             }
             ModelConfig::Resnet { depth, width } => Network::ResNet(ResNet::new(input_shape, *depth, *width, outputs)?),
+            ModelConfig::Vgg {
+                depth,
+                width_multiplier,
+            } => Network::Vgg(Vgg::new(input_shape, *depth, *width_multiplier, outputs)?),
         })
     }
 }
@@ -224,6 +247,7 @@ pub enum Network {
     Mlp(Mlp),
     Conv(ConvNet),
     ResNet(ResNet),
+    Vgg(Vgg),
 }
 
 impl Network {
@@ -233,6 +257,7 @@ impl Network {
             Network::Mlp(m) => m.param_shapes(),
             Network::Conv(c) => c.param_shapes(),
             Network::ResNet(r) => r.param_shapes(),
+            Network::Vgg(v) => v.param_shapes(),
         }
     }
 
@@ -252,6 +277,7 @@ impl Network {
             Network::Mlp(m) => m.prunable(),
             Network::Conv(c) => c.prunable(),
             Network::ResNet(r) => r.prunable(),
+            Network::Vgg(v) => v.prunable(),
         }
     }
 
@@ -261,6 +287,7 @@ impl Network {
             Network::Mlp(m) => m.input_dim,
             Network::Conv(c) => c.input_shape.iter().product(),
             Network::ResNet(r) => r.input_shape.iter().product(),
+            Network::Vgg(v) => v.input_shape.iter().product(),
         }
     }
 
@@ -270,6 +297,7 @@ impl Network {
             Network::Mlp(m) => m.output_dim,
             Network::Conv(c) => c.output_dim,
             Network::ResNet(r) => r.output_dim,
+            Network::Vgg(v) => v.output_dim,
         }
     }
 
@@ -280,6 +308,7 @@ impl Network {
             Network::Mlp(m) => m.init(&mut rng),
             Network::Conv(c) => c.init(&mut rng),
             Network::ResNet(r) => r.init(&mut rng),
+            Network::Vgg(v) => v.init(&mut rng),
         }
     }
 
@@ -302,11 +331,7 @@ impl Network {
     /// `[n, outputs]`. BatchNorm layers normalize by the batch's own
     /// statistics (training mode); see [`Network::forward_tensor_eval`].
     pub fn forward_tensor(&self, p: &BTreeMap<String, Tensor>, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Network::Mlp(m) => m.forward_tensor(p, x),
-            Network::Conv(c) => c.forward_tensor(p, x),
-            Network::ResNet(r) => r.forward_tensor(p, x, None, None),
-        }
+        self.forward_tensor_bn(p, x, None, None)
     }
 
     /// Forward pass for evaluation: BatchNorm layers use `stats` (required
@@ -318,20 +343,37 @@ impl Network {
         stats: Option<&BnStats>,
     ) -> Result<Tensor> {
         match (self, stats) {
-            (Network::ResNet(r), Some(s)) => r.forward_tensor(p, x, Some(s), None),
-            (Network::ResNet(_), None) => Err(Error::Param {
+            (Network::ResNet(_) | Network::Vgg(_), None) => Err(Error::Param {
                 what: "a BatchNorm network was evaluated without BatchNorm statistics \
                        (expected statistics from calibration data, got none)"
                     .into(),
             }),
-            _ => self.forward_tensor(p, x),
+            (_, s) => self.forward_tensor_bn(p, x, s, None),
+        }
+    }
+
+    /// Forward pass with BatchNorm layers normalized by `stats` (None: by
+    /// the batch's own statistics), writing the statistics used to `record`;
+    /// for a network without BatchNorm, its forward pass.
+    pub fn forward_tensor_bn(
+        &self,
+        p: &BTreeMap<String, Tensor>,
+        x: &Tensor,
+        stats: Option<&BnStats>,
+        record: Option<&mut BnStats>,
+    ) -> Result<Tensor> {
+        match self {
+            Network::Mlp(m) => m.forward_tensor(p, x),
+            Network::Conv(c) => c.forward_tensor(p, x),
+            Network::ResNet(r) => r.forward_tensor(p, x, stats, record),
+            Network::Vgg(v) => v.forward_tensor(p, x, stats, record),
         }
     }
 
     /// Whether the network has BatchNorm layers (evaluation then needs
     /// statistics from calibration data, [`BN_CALIBRATION`]).
     pub fn has_batch_norm(&self) -> bool {
-        matches!(self, Network::ResNet(_))
+        matches!(self, Network::ResNet(_) | Network::Vgg(_))
     }
 
     /// Errors if `names` (e.g. a mask's) includes a parameter that is not
@@ -377,6 +419,13 @@ impl Network {
             Network::ResNet(r) => format!(
                 "ResNet-{} (width {}, BatchNorm), {} outputs",
                 r.depth, r.width, r.output_dim
+            ),
+            Network::Vgg(v) if v.multiplier == 1 => {
+                format!("VGG-{} (BatchNorm), {} outputs", v.depth, v.output_dim)
+            }
+            Network::Vgg(v) => format!(
+                "VGG-{} x{} channels (BatchNorm), {} outputs",
+                v.depth, v.multiplier, v.output_dim
             ),
             Network::Conv(c) => format!(
                 "ConvNet channels {:?} ({} {}x{} {:?} convolutions per block), hidden {:?}, {} outputs",

@@ -84,7 +84,7 @@ impl std::ops::Deref for ResConv {
 impl ResConv {
     /// A k x k convolution with "same" padding `(k − 1) / 2` and `stride`.
     #[allow(clippy::too_many_arguments)]
-    fn new(name: String, bn: String, c_in: usize, c_out: usize, h: usize, w: usize, k: usize, stride: usize) -> Self {
+    pub(super) fn new(name: String, bn: String, c_in: usize, c_out: usize, h: usize, w: usize, k: usize, stride: usize) -> Self {
         let pad = (k - 1) / 2;
         let layer = ConvLayer {
             c_in,
@@ -232,24 +232,7 @@ impl ResNet {
 
     /// Kaiming-normal weights, `U(0, 1)` BatchNorm scales, zero shifts and bias.
     pub fn init(&self, rng: &mut crate::rng::Rng) -> ParamSet {
-        let bn: Vec<String> = self.batch_norm_params();
-        let mut p = ParamSet::new();
-        for (name, shape) in self.param_shapes() {
-            let n: usize = shape.iter().product();
-            let data = if bn.contains(&name) {
-                if name.ends_with(".weight") {
-                    (0..n).map(|_| rng.gen::<f32>()).collect()
-                } else {
-                    vec![0.0; n]
-                }
-            } else if name.ends_with(".weight") {
-                super::kaiming_normal(&shape, rng)
-            } else {
-                vec![0.0; n]
-            };
-            p.insert(name, Array { shape, data });
-        }
-        p
+        init_with_batch_norm(self.param_shapes(), &self.batch_norm_params(), rng)
     }
 
     /// Forward pass in candle ops. `x`: `[n, c·h·w]`; returns `[n, outputs]`.
@@ -268,46 +251,7 @@ impl ResNet {
                 what: format!("missing `{k}`"),
             })
         };
-        let mut conv_bn = |a: &Tensor, c: &ResConv| -> Result<Tensor> {
-            let z = a.conv2d(get(&format!("{}.weight", c.name))?, c.pad, c.stride, 1, 1)?;
-            let (mean, var) = match stats {
-                None => {
-                    let mean = z.mean_keepdim(3)?.mean_keepdim(2)?.mean_keepdim(0)?;
-                    let var = z
-                        .broadcast_sub(&mean)?
-                        .sqr()?
-                        .mean_keepdim(3)?
-                        .mean_keepdim(2)?
-                        .mean_keepdim(0)?;
-                    (mean, var)
-                }
-                Some(s) => {
-                    let st = s.0.get(&c.bn).ok_or_else(|| Error::Param {
-                        what: format!("BatchNorm statistics for `{}` missing", c.bn),
-                    })?;
-                    let dev = z.device();
-                    (
-                        Tensor::from_slice(&st.mean, (1, c.c_out, 1, 1), dev)?,
-                        Tensor::from_slice(&st.var, (1, c.c_out, 1, 1), dev)?,
-                    )
-                }
-            };
-            if let Some(r) = record.as_deref_mut() {
-                r.0.insert(
-                    c.bn.clone(),
-                    BnStat {
-                        mean: mean.flatten_all()?.to_vec1()?,
-                        var: var.flatten_all()?.to_vec1()?,
-                    },
-                );
-            }
-            let g = get(&format!("{}.weight", c.bn))?.reshape((1, c.c_out, 1, 1))?;
-            let b = get(&format!("{}.bias", c.bn))?.reshape((1, c.c_out, 1, 1))?;
-            let inv = (var + BN_EPS as f64)?.sqrt()?.recip()?;
-            Ok(z.broadcast_sub(&mean)?
-                .broadcast_mul(&inv.broadcast_mul(&g)?)?
-                .broadcast_add(&b)?)
-        };
+        let mut conv_bn = |a: &Tensor, c: &ResConv| conv_bn_tensor(p, a, c, stats, record.as_deref_mut());
         let n = x.dim(0)?;
         let [c, h, w] = self.input_shape;
         let x = x.reshape((n, c, h, w))?;
@@ -324,4 +268,87 @@ impl ResNet {
         let a = a.mean(3)?.mean(2)?;
         Ok(a.matmul(&get("fc.weight")?.t()?)?.broadcast_add(get("fc.bias")?)?)
     }
+}
+
+/// Convolution `c` of `a` then its BatchNorm, in candle ops: normalized by
+/// the batch's own statistics (`stats` None; training) or by `stats`
+/// (evaluation). With `record`, the statistics used are written there.
+pub(super) fn conv_bn_tensor(
+    p: &BTreeMap<String, Tensor>,
+    a: &Tensor,
+    c: &ResConv,
+    stats: Option<&BnStats>,
+    record: Option<&mut BnStats>,
+) -> Result<Tensor> {
+    let get = |k: &str| {
+        p.get(k).ok_or_else(|| Error::Param {
+            what: format!("missing `{k}`"),
+        })
+    };
+    let z = a.conv2d(get(&format!("{}.weight", c.name))?, c.pad, c.stride, 1, 1)?;
+    let (mean, var) = match stats {
+        None => {
+            let mean = z.mean_keepdim(3)?.mean_keepdim(2)?.mean_keepdim(0)?;
+            let var = z
+                .broadcast_sub(&mean)?
+                .sqr()?
+                .mean_keepdim(3)?
+                .mean_keepdim(2)?
+                .mean_keepdim(0)?;
+            (mean, var)
+        }
+        Some(s) => {
+            let st = s.0.get(&c.bn).ok_or_else(|| Error::Param {
+                what: format!("BatchNorm statistics for `{}` missing", c.bn),
+            })?;
+            let dev = z.device();
+            (
+                Tensor::from_slice(&st.mean, (1, c.c_out, 1, 1), dev)?,
+                Tensor::from_slice(&st.var, (1, c.c_out, 1, 1), dev)?,
+            )
+        }
+    };
+    if let Some(r) = record {
+        r.0.insert(
+            c.bn.clone(),
+            BnStat {
+                mean: mean.flatten_all()?.to_vec1()?,
+                var: var.flatten_all()?.to_vec1()?,
+            },
+        );
+    }
+    let g = get(&format!("{}.weight", c.bn))?.reshape((1, c.c_out, 1, 1))?;
+    let b = get(&format!("{}.bias", c.bn))?.reshape((1, c.c_out, 1, 1))?;
+    let inv = (var + BN_EPS as f64)?.sqrt()?.recip()?;
+    Ok(z.broadcast_sub(&mean)?
+        .broadcast_mul(&inv.broadcast_mul(&g)?)?
+        .broadcast_add(&b)?)
+}
+
+/// open_lth's init of a network with BatchNorm (`kaiming_normal`,
+/// `batchnorm_init = uniform`), drawn in the order of `shapes`: weights
+/// `N(0, 2/fan_in)`, BatchNorm scales (`bn`, with their shifts) `U(0, 1)`,
+/// shifts and biases zero.
+pub(super) fn init_with_batch_norm(
+    shapes: Vec<(String, Vec<usize>)>,
+    bn: &[String],
+    rng: &mut crate::rng::Rng,
+) -> ParamSet {
+    let mut p = ParamSet::new();
+    for (name, shape) in shapes {
+        let n: usize = shape.iter().product();
+        let data = if bn.contains(&name) {
+            if name.ends_with(".weight") {
+                (0..n).map(|_| rng.gen::<f32>()).collect()
+            } else {
+                vec![0.0; n]
+            }
+        } else if name.ends_with(".weight") {
+            super::kaiming_normal(&shape, rng)
+        } else {
+            vec![0.0; n]
+        };
+        p.insert(name, Array { shape, data });
+    }
+    p
 }

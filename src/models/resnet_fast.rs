@@ -65,7 +65,7 @@ fn param<'a>(p: &'a ParamSet, name: &str) -> Result<&'a [f32]> {
 /// Convolution then BatchNorm (then ReLU when `relu`) of `inp`, written to
 /// `y`; keeps x̂ and 1/sqrt(σ² + ε) for the backward pass.
 #[allow(clippy::too_many_arguments)]
-fn conv_bn(
+pub(super) fn conv_bn(
     c: &ResConv,
     p: &ParamSet,
     inp: &[f32],
@@ -133,7 +133,7 @@ fn conv_bn(
 
 /// BatchNorm backward: `dy` (CNHW) to `dz`, writing the scale and shift gradients.
 #[allow(clippy::too_many_arguments)]
-fn bn_backward(
+pub(super) fn bn_backward(
     c: &ResConv,
     p: &ParamSet,
     n: usize,

@@ -59,9 +59,14 @@ pub struct CommonArgs {
     /// Move this fraction of the training labels to another class (seeded; test labels stay clean).
     #[arg(long)]
     pub label_noise: Option<f64>,
-    /// Model: lenet300_100, mlp (with --hidden), conv, lenet5, conv2/4/6 or resnet20.
+    /// Model: lenet300_100, mlp (with --hidden), conv, lenet5, conv2/4/6,
+    /// resnet20/56 or vgg11/13/16/19. A model chosen here brings its paper's
+    /// training defaults for what the config does not set (`ltk show-config`).
     #[arg(long, value_enum)]
     pub model: Option<ModelKind>,
+    /// Channel multiplier of a ResNet or VGG (ResNet-20 x4: --model resnet20 --width 4).
+    #[arg(long, value_name = "K")]
+    pub width: Option<usize>,
     /// Hidden widths of an MLP, comma separated (e.g. 512,512).
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
@@ -119,8 +124,18 @@ pub enum ModelKind {
     Conv2,
     Conv4,
     Conv6,
-    /// ResNet-20 with BatchNorm (depth and width: `kind = "resnet"` in a config).
+    /// ResNet-20 with BatchNorm (He et al. 2016 as open_lth builds it).
     Resnet20,
+    /// ResNet-56 with BatchNorm.
+    Resnet56,
+    /// open_lth's CIFAR VGG-11 with BatchNorm.
+    Vgg11,
+    /// VGG-13 with BatchNorm.
+    Vgg13,
+    /// VGG-16 with BatchNorm (Frankle et al. 2020's VGG).
+    Vgg16,
+    /// VGG-19 with BatchNorm (Frankle & Carbin 2019's VGG).
+    Vgg19,
 }
 
 /// Reads the config (the file, or the built-in default named `kind`),
@@ -157,6 +172,11 @@ pub fn load_config(
         }
     }
     apply_overrides(&mut config, a)?;
+    // The model's training defaults and the data's preprocessing follow
+    // the flags' model and data, for the keys the config does not set;
+    // the training flags then override them.
+    config.apply_defaults(&crate::config::SetKeys::of(&text));
+    apply_train_overrides(&mut config, a);
     Ok(config)
 }
 
@@ -188,17 +208,6 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &CommonArgs) -> Result<()> {
         c.data.dir = Some(dir.clone());
     }
     if let Some(d) = data.map(|d| d.0) {
-        if d == DataSource::Modular && c.data.source != DataSource::Modular {
-            // One-hot operands: the image default (standardize) does not apply.
-            c.data.preprocess = crate::data::Preprocess::None;
-        }
-        if matches!(d, DataSource::Cifar10 | DataSource::Cifar100)
-            && c.data.source != d
-            && c.data.preprocess == crate::data::Preprocess::Standardize
-        {
-            // Colour images: each channel standardized on its own.
-            c.data.preprocess = crate::data::Preprocess::StandardizeChannels;
-        }
         c.data.source = d;
     }
     if let Some(dir) = &a.idx_dir {
@@ -243,6 +252,16 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &CommonArgs) -> Result<()> {
             ModelKind::Conv4 => ModelConfig::Conv4,
             ModelKind::Conv6 => ModelConfig::Conv6,
             ModelKind::Resnet20 => ModelConfig::Resnet { depth: 20, width: 16 },
+            ModelKind::Resnet56 => ModelConfig::Resnet { depth: 56, width: 16 },
+            ModelKind::Vgg11 | ModelKind::Vgg13 | ModelKind::Vgg16 | ModelKind::Vgg19 => ModelConfig::Vgg {
+                depth: match m {
+                    ModelKind::Vgg11 => 11,
+                    ModelKind::Vgg13 => 13,
+                    ModelKind::Vgg16 => 16,
+                    _ => 19,
+                },
+                width_multiplier: 1,
+            },
         };
     } else if let Some(h) = &a.hidden {
         match &mut c.model {
@@ -256,6 +275,26 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &CommonArgs) -> Result<()> {
             }
         }
     }
+    if let Some(k) = a.width {
+        let name = "--width";
+        match &mut c.model {
+            _ if k == 0 => return Err(Error::invalid(name, "a channel multiplier >= 1", 0)),
+            ModelConfig::Resnet { width, .. } => *width = 16 * k,
+            ModelConfig::Vgg { width_multiplier, .. } => *width_multiplier = k,
+            _ => {
+                return Err(Error::invalid(
+                    name,
+                    "a ResNet or VGG model (--model resnet20, resnet56, vgg11 ... vgg19)",
+                    "another model",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The training flags (after the model's defaults).
+fn apply_train_overrides(c: &mut ExperimentConfig, a: &CommonArgs) {
     if a.epochs.is_some() {
         c.train.epochs = a.epochs;
         c.train.iterations = None;
@@ -276,7 +315,6 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &CommonArgs) -> Result<()> {
     if a.data_seed.is_some() {
         c.train.data_seed = a.data_seed;
     }
-    Ok(())
 }
 
 /// Opens the run directory of `config` (`<out>/<name>`, or the shard's)

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use clap::{Arg, ArgMatches};
 
 use super::registry::Registry;
-use crate::config::ExperimentConfig;
 use crate::paths::read_json;
 use crate::{Error, Result};
 
@@ -41,20 +40,14 @@ pub fn command(reg: &Registry) -> clap::Command {
                     .help("The merged run directory (default: <parent>/<name> of the shards)."),
             ),
     )
-    .subcommand(
-        clap::Command::new("show-config")
-            .about(
-                "Print an experiment config with every default filled in (the built-in one without --config), \
-                 each experiment table as it would run.",
-            )
-            .arg(
-                Arg::new("config")
-                    .long("config")
-                    .short('c')
-                    .value_parser(clap::value_parser!(PathBuf))
-                    .help("Experiment TOML to resolve."),
-            ),
-    )
+    .subcommand(<super::args::CommonArgs as clap::Args>::augment_args(
+        clap::Command::new("show-config").about(
+            "Print an experiment config with every default filled in (the built-in one without --config), \
+             each experiment table as it would run. The same flags as a command change it as they would \
+             there: `ltk show-config --model resnet20 --data cifar10 --data-dir DIR` shows ResNet-20's \
+             training defaults from open_lth.",
+        ),
+    ))
 }
 
 /// Runs the parsed command line.
@@ -72,7 +65,7 @@ pub fn dispatch(reg: &Registry, m: &ArgMatches) -> Result<()> {
                 .collect();
             merge(reg, &shards, sub.get_one::<PathBuf>("into").cloned())
         }
-        "show-config" => show_config(reg, sub.get_one::<PathBuf>("config")),
+        "show-config" => show_config(reg, sub),
         other => match reg.iter().find(|p| p.name().replace('_', "-") == other) {
             Some(p) => p.run(sub, reg),
             None => Err(Error::invalid("ltk", "a registered command", other)),
@@ -124,25 +117,36 @@ fn merge(reg: &Registry, shards: &[PathBuf], into: Option<PathBuf>) -> Result<()
     p.merge(&config_text, shards, into)
 }
 
-fn show_config(reg: &Registry, path: Option<&PathBuf>) -> Result<()> {
-    let mut c = match path {
-        Some(p) => {
-            let c = ExperimentConfig::load(p)?;
-            reg.check_tables(&c.tables).map_err(|e| Error::Parse {
-                path: p.display().to_string(),
-                msg: e.to_string(),
-            })?;
-            c
-        }
-        None => ExperimentConfig::default(),
-    };
-    let exp = c.resolve()?;
-    let names: Vec<String> = c.tables.keys().cloned().collect();
-    for n in names {
-        if let Some(p) = reg.get(&n) {
-            p.show(&exp, &mut c)?;
-        }
+fn show_config(reg: &Registry, m: &ArgMatches) -> Result<()> {
+    let a = <super::args::CommonArgs as clap::FromArgMatches>::from_arg_matches(m)
+        .map_err(|e| Error::invalid("ltk show-config", "valid flags", e))?;
+    let mut c = super::args::load_config(&a, "experiment", false, &|t| reg.check_tables(t))?;
+    if let Some(d) = crate::config::paper_defaults(&c.model, c.data.source) {
+        eprintln!(
+            "note: the model's training defaults ({}) fill the [train] keys the config does not set",
+            d.source
+        );
     }
+    let unresolved = match c.resolve() {
+        Ok(exp) => {
+            let names: Vec<String> = c.tables.keys().cloned().collect();
+            for n in names {
+                if let Some(p) = reg.get(&n) {
+                    p.show(&exp, &mut c)?;
+                }
+            }
+            None
+        }
+        Err(e) => Some(e),
+    };
     print!("{}", c.to_toml()?);
-    Ok(())
+    match unresolved {
+        // The experiment tables' defaults depend on the data and network.
+        Some(e) if !c.tables.is_empty() => Err(e),
+        Some(e) => {
+            eprintln!("note: this config does not run as it is: {e}");
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }

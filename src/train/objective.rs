@@ -8,7 +8,9 @@ use candle_core::{Device, Tensor, Var};
 use super::loss::{argmax_rows, Loss};
 use crate::data::Dataset;
 use crate::models::resnet::{BnStat, BN_CALIBRATION, BN_CALIBRATION_BATCH};
-use crate::models::{BnStats, ConvNet, ConvWorkspace, Mlp, MlpWorkspace, Network, ResNet, ResNetWorkspace};
+use crate::models::{
+    BnStats, ConvNet, ConvWorkspace, Mlp, MlpWorkspace, Network, ResNet, ResNetWorkspace, Vgg, VggWorkspace,
+};
 use crate::params::{Array, ParamSet};
 use crate::{Error, Result};
 
@@ -113,6 +115,12 @@ enum Engine {
     FastResNet {
         net: ResNet,
         ws: ResNetWorkspace,
+        dout: Vec<f32>,
+    },
+    /// The same for VGG networks on the CPU.
+    FastVgg {
+        net: Vgg,
+        ws: VggWorkspace,
         dout: Vec<f32>,
     },
     /// Candle autodiff on a device (any model on CUDA; the reference path
@@ -223,6 +231,11 @@ impl Supervised {
                 ws: ResNetWorkspace::default(),
                 dout: Vec::new(),
             },
+            (Network::Vgg(v), Device::Cpu) => Engine::FastVgg {
+                net: v.clone(),
+                ws: VggWorkspace::default(),
+                dout: Vec::new(),
+            },
             _ => Engine::Candle {
                 device: device.clone(),
                 resident: true,
@@ -268,15 +281,16 @@ impl Supervised {
             let mut rec = BnStats::default();
             match &mut self.engine {
                 Engine::FastResNet { net, ws, .. } => net.forward_fast(params, xs, k, None, Some(&mut rec), ws)?,
+                Engine::FastVgg { net, ws, .. } => net.forward_fast(params, xs, k, None, Some(&mut rec), ws)?,
                 Engine::Candle { device: dev, .. } => {
-                    let Network::ResNet(r) = &self.net else {
+                    if !self.net.has_batch_norm() {
                         return Err(Error::Param {
                             what: "BatchNorm statistics of a network without BatchNorm".into(),
                         });
-                    };
+                    }
                     let ts = params.to_tensors(dev)?;
                     let xt = Tensor::from_slice(xs, (k, d), dev)?;
-                    r.forward_tensor(&ts, &xt, None, Some(&mut rec))?;
+                    self.net.forward_tensor_bn(&ts, &xt, None, Some(&mut rec))?;
                 }
                 _ => {
                     return Err(Error::Param {
@@ -354,6 +368,13 @@ impl Trainable for Supervised {
                 net.backward_fast(params, dout, ws, grads)?;
                 Ok(l)
             }
+            Engine::FastVgg { net, ws, dout } => {
+                net.forward_fast(params, &batch.x, n, None, None, ws)?;
+                dout.resize(n * c, 0.0);
+                let l = self.loss.value_and_grad(ws.output(), &batch.t, &batch.y, c, dout);
+                net.backward_fast(params, dout, ws, grads)?;
+                Ok(l)
+            }
             Engine::Candle { device: dev, .. } => {
                 let net = &self.net;
                 let mut vars = std::collections::BTreeMap::new();
@@ -421,6 +442,14 @@ impl Trainable for Supervised {
                 }
             }
             Engine::FastResNet { net, ws, .. } => {
+                out.clear();
+                let d = net.input_shape.iter().product::<usize>();
+                for xs in x[..n * d].chunks(256 * d) {
+                    net.forward_fast(params, xs, xs.len() / d, stats.as_ref(), None, ws)?;
+                    out.extend_from_slice(ws.output());
+                }
+            }
+            Engine::FastVgg { net, ws, .. } => {
                 out.clear();
                 let d = net.input_shape.iter().product::<usize>();
                 for xs in x[..n * d].chunks(256 * d) {
