@@ -17,9 +17,14 @@ use rand::{Rng, SeedableRng};
 /// A random batch of `bs` 28x28 (784-feature) inputs with 10 classes
 /// (throughput does not depend on the values).
 fn random_batch(bs: usize) -> Batch {
+    random_batch_of(bs, 784)
+}
+
+/// A random batch of `bs` inputs of `d` features with 10 classes.
+fn random_batch_of(bs: usize, d: usize) -> Batch {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut batch = Batch::default();
-    batch.x = (0..bs * 784).map(|_| rng.gen::<f32>()).collect();
+    batch.x = (0..bs * d).map(|_| rng.gen::<f32>()).collect();
     batch.y = (0..bs).map(|i| (i % 10) as u32).collect();
     batch.t = vec![0.0; bs * 10];
     batch
@@ -111,5 +116,33 @@ fn bench_conv(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, bench_conv);
+/// CIFAR-size networks on 32x32x3 inputs at batch 128, SGD + momentum:
+/// ResNet-20 and VGG-16 (open_lth's, with BatchNorm), the CPU slice path.
+/// The PyTorch peer is `benches/peers/pytorch_cifar.py` (same networks,
+/// batch and optimizer); `benches/peers/cifar_throughput.sh` runs both
+/// interleaved and prints the ratios.
+fn bench_cifar(c: &mut Criterion) {
+    use lottery_tangent::models::ModelConfig;
+    let mut group = c.benchmark_group("train_step_cifar_b128");
+    group.sample_size(10);
+    let bs = 128usize;
+    for (name, cfg) in [
+        ("resnet20", ModelConfig::Resnet { depth: 20, width: 16 }),
+        (
+            "vgg16",
+            ModelConfig::Vgg {
+                depth: 16,
+                width_multiplier: 1,
+            },
+        ),
+    ] {
+        let net = cfg.build([3, 32, 32], 10).expect("network");
+        let batch = random_batch_of(bs, 3 * 32 * 32);
+        group.throughput(Throughput::Elements(bs as u64));
+        bench_step(&mut group, BenchmarkId::new(name, bs), &net, &batch, false);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_conv, bench_cifar);
 criterion_main!(benches);

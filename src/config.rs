@@ -79,6 +79,10 @@ pub struct DataConfig {
     /// Move this many training examples into a validation set.
     #[serde(default)]
     pub validation_size: usize,
+    /// Zero-pad every image, centered, to this many pixels square (e.g. 32:
+    /// Fashion-MNIST at CIFAR's size), before preprocessing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad_to: Option<usize>,
     #[serde(default = "default_preprocess")]
     pub preprocess: Preprocess,
     /// Seed of the train/test/validation split and subsetting.
@@ -119,6 +123,7 @@ impl Default for DataConfig {
             train_size: None,
             test_size: None,
             validation_size: 0,
+            pad_to: None,
             preprocess: default_preprocess(),
             split_seed: 0,
             test_fraction: default_test_fraction(),
@@ -222,6 +227,9 @@ impl DataConfig {
                 data::synthetic::teacher_regression(n, t, 16, 4, 32, self.split_seed)?
             }
         };
+        if let Some(side) = self.pad_to {
+            split = split.pad_to(side)?;
+        }
         if self.validation_size > 0 {
             split = split.with_validation(self.validation_size, self.split_seed)?;
         }

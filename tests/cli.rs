@@ -1169,7 +1169,10 @@ fn a_models_training_defaults_follow_the_model_flag() {
     }
     let (ok, text, _) = show(&["--model", "conv4", "--lr", "0.001", "--batch-size", "32"]);
     assert!(ok);
-    assert!(text.contains("kind = \"adam\"") && text.contains("lr = 0.001") && text.contains("batch_size = 32"), "{text}");
+    assert!(
+        text.contains("kind = \"adam\"") && text.contains("lr = 0.001") && text.contains("batch_size = 32"),
+        "{text}"
+    );
     assert!(text.contains("iterations = 25000"), "{text}");
     // A VGG on 8x8 digits cannot run: the config still shows, with the reason.
     let (ok, text, err) = show(&["--model", "vgg16"]);

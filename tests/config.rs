@@ -144,7 +144,10 @@ fn a_models_paper_defaults_fill_only_what_the_config_leaves_out() {
     let conv4 = ExperimentConfig::from_toml("[model]\nkind = \"conv4\"\n", "t").unwrap();
     // Frankle & Carbin 2019, Fig. 2: Adam 3e-4, batch 60, 25K iterations.
     assert!(matches!(conv4.train.optimizer, OptimizerConfig::Adam(ref a) if a.lr == 3e-4));
-    assert_eq!((conv4.train.batch_size, conv4.train.iterations, conv4.train.epochs), (60, Some(25_000), None));
+    assert_eq!(
+        (conv4.train.batch_size, conv4.train.iterations, conv4.train.epochs),
+        (60, Some(25_000), None)
+    );
     let mine = ExperimentConfig::from_toml(
         "[model]\nkind = \"conv4\"\n[train]\nepochs = 2\n[train.optimizer]\nkind = \"sgd\"\nlr = 0.01\n",
         "t",
@@ -167,7 +170,9 @@ fn a_models_paper_defaults_fill_only_what_the_config_leaves_out() {
                 matches!(c.train.optimizer, OptimizerConfig::Sgd(ref s) if s.lr == 0.1 && s.momentum == 0.9 && s.weight_decay == 1e-4)
             );
             assert_eq!((c.train.batch_size, c.train.epochs), (128, Some(160.0)));
-            assert!(matches!(c.train.schedule, Schedule::Step { ref milestone_epochs, .. } if milestone_epochs == &[80.0, 120.0]));
+            assert!(
+                matches!(c.train.schedule, Schedule::Step { ref milestone_epochs, .. } if milestone_epochs == &[80.0, 120.0])
+            );
             assert_eq!(c.train.augment.crop_padding, crop, "{kind} on {source}");
             assert_eq!(c.train.augment.horizontal_flip, crop > 0);
         }
@@ -175,7 +180,11 @@ fn a_models_paper_defaults_fill_only_what_the_config_leaves_out() {
     // Milestones in epochs become steps: digits has 1,348 training examples, 10 steps per epoch at 128.
     let c = ExperimentConfig::from_toml("[model]\nkind = \"resnet\"\ndepth = 8\nwidth = 2\n", "t").unwrap();
     let e = c.resolve().unwrap();
-    assert!(matches!(e.spec.schedule, Schedule::Step { ref milestones, .. } if milestones == &[800, 1200]), "{:?}", e.spec.schedule);
+    assert!(
+        matches!(e.spec.schedule, Schedule::Step { ref milestones, .. } if milestones == &[800, 1200]),
+        "{:?}",
+        e.spec.schedule
+    );
     assert_eq!(e.spec.steps, 1600);
 
     // LeNet-300-100 and the MLPs keep the generic defaults (the digits numbers do not move).

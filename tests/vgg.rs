@@ -62,7 +62,11 @@ fn parameters_are_open_lths_less_the_convolution_biases() {
     }
     .build([3, 32, 32], 10)
     .unwrap();
-    let total: usize = net.param_shapes().iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+    let total: usize = net
+        .param_shapes()
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
     assert_eq!(total + 4224, 14_728_266);
     let prunable = net.prunable();
     assert_eq!(prunable.len(), 13 + 1);
@@ -74,7 +78,11 @@ fn parameters_are_open_lths_less_the_convolution_biases() {
         let net = Network::Vgg(Vgg::new([3, 32, 32], depth, 2, 100).unwrap());
         assert_eq!(net.prunable().len(), convs + 1, "VGG-{depth}");
         assert_eq!(net.param_shapes().last().unwrap().1, vec![100]);
-        assert!(net.describe().contains(&format!("VGG-{depth} x2")), "{}", net.describe());
+        assert!(
+            net.describe().contains(&format!("VGG-{depth} x2")),
+            "{}",
+            net.describe()
+        );
     }
     // BatchNorm scales U(0, 1), shifts zero, as open_lth's `uniform` init.
     let p = net.init(0);
@@ -95,7 +103,10 @@ fn impossible_sizes_are_errors() {
     let net = Network::Vgg(Vgg::new([1, 16, 16], 11, 1, 3).unwrap());
     let mut s = Supervised::new(net.clone(), Loss::CrossEntropy, &Device::Cpu);
     let mut out = Vec::new();
-    let e = s.predict(&net.init(0), &[0.0; 256], 1, &mut out).unwrap_err().to_string();
+    let e = s
+        .predict(&net.init(0), &[0.0; 256], 1, &mut out)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("calibration"), "{e}");
 }
 
@@ -137,9 +148,17 @@ fn resident_training_matches_the_host_loop() {
     let run = |model: &mut Supervised| {
         lottery_tangent::train::train(model, &init, &e.split, &e.spec, &TrainOptions::default()).unwrap()
     };
-    let host = run(&mut Supervised::with_autodiff(e.net.clone(), c.train.loss, &Device::Cpu));
+    let host = run(&mut Supervised::with_autodiff(
+        e.net.clone(),
+        c.train.loss,
+        &Device::Cpu,
+    ));
     let fast = run(&mut Supervised::new(e.net.clone(), c.train.loss, &Device::Cpu));
-    let dev = run(&mut Supervised::on_device(e.net.clone(), c.train.loss, &device_common::device()));
+    let dev = run(&mut Supervised::on_device(
+        e.net.clone(),
+        c.train.loss,
+        &device_common::device(),
+    ));
     // BatchNorm over 4 examples at rate 0.1 amplifies float rounding (4e-4 after 4 steps).
     device_common::close(&host, &dev, 1e-3);
     device_common::close(&host, &fast, 1e-3);
@@ -149,10 +168,17 @@ fn resident_training_matches_the_host_loop() {
 /// passes its gradient to one element, the first, as PyTorch and the CPU path do.
 #[test]
 fn a_tied_pool_window_passes_its_gradient_once() {
-    let a = candle_core::Var::from_slice(&[1.0f32, 1.0, 1.0, 1.0, 0.0, 2.0, 2.0, 1.0], (1, 2, 2, 2), &Device::Cpu).unwrap();
+    let a =
+        candle_core::Var::from_slice(&[1.0f32, 1.0, 1.0, 1.0, 0.0, 2.0, 2.0, 1.0], (1, 2, 2, 2), &Device::Cpu).unwrap();
     let y = lottery_tangent::models::conv::max_pool_2x2(a.as_tensor()).unwrap();
     assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![1.0, 2.0]);
     let g = y.sum_all().unwrap().backward().unwrap();
-    let g = g.get(a.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let g = g
+        .get(a.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     assert_eq!(g, vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
 }

@@ -55,6 +55,38 @@ impl Dataset {
         self.labels.is_empty()
     }
 
+    /// Each image zero-padded, centered, to `side x side` (an odd
+    /// remainder goes to the bottom and right).
+    pub fn pad_to(self, side: usize) -> Result<Dataset> {
+        let [c, h, w] = self.shape;
+        if h > side || w > side {
+            return Err(Error::config(
+                "data.pad_to",
+                format!("at least the image size ({h}x{w}, {})", self.name),
+                side,
+            ));
+        }
+        if h == side && w == side {
+            return Ok(self);
+        }
+        let (top, left) = ((side - h) / 2, (side - w) / 2);
+        let n = self.len();
+        let mut x = vec![0.0f32; n * c * side * side];
+        for (src, dst) in self.x.chunks_exact(c * h * w).zip(x.chunks_exact_mut(c * side * side)) {
+            for ch in 0..c {
+                for r in 0..h {
+                    let from = &src[(ch * h + r) * w..][..w];
+                    dst[(ch * side + top + r) * side + left..][..w].copy_from_slice(from);
+                }
+            }
+        }
+        Ok(Dataset {
+            x,
+            shape: [c, side, side],
+            ..self
+        })
+    }
+
     /// Features per example, `c * h * w`.
     pub fn dim(&self) -> usize {
         self.shape[0] * self.shape[1] * self.shape[2]
@@ -320,6 +352,17 @@ impl Split {
             self.train.labels[i] = if r >= y { r + 1 } else { r };
         }
         Ok(self)
+    }
+
+    /// Every image padded with zeros, centered, to `side x side` (as
+    /// Fashion-MNIST's 28x28 to CIFAR's 32x32: two pixels each side).
+    /// Errors if an image is larger than that; an image of that size is unchanged.
+    pub fn pad_to(self, side: usize) -> Result<Split> {
+        Ok(Split {
+            train: self.train.pad_to(side)?,
+            test: self.test.pad_to(side)?,
+            validation: self.validation.map(|v| v.pad_to(side)).transpose()?,
+        })
     }
 
     /// Keeps the first `n` test examples; errors if `n == 0` or `n > test.len()`.

@@ -84,7 +84,16 @@ impl std::ops::Deref for ResConv {
 impl ResConv {
     /// A k x k convolution with "same" padding `(k − 1) / 2` and `stride`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(name: String, bn: String, c_in: usize, c_out: usize, h: usize, w: usize, k: usize, stride: usize) -> Self {
+    pub(super) fn new(
+        name: String,
+        bn: String,
+        c_in: usize,
+        c_out: usize,
+        h: usize,
+        w: usize,
+        k: usize,
+        stride: usize,
+    ) -> Self {
         let pad = (k - 1) / 2;
         let layer = ConvLayer {
             c_in,

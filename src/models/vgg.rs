@@ -101,8 +101,36 @@ impl Vgg {
     fn plan(&self) -> Vec<Spec> {
         use Spec::{Conv as C, Pool as M};
         let p: &[Spec] = match self.depth {
-            11 => &[C(64), M, C(128), M, C(256), C(256), M, C(512), C(512), M, C(512), C(512)],
-            13 => &[C(64), C(64), M, C(128), C(128), M, C(256), C(256), M, C(512), C(512), M, C(512), C(512)],
+            11 => &[
+                C(64),
+                M,
+                C(128),
+                M,
+                C(256),
+                C(256),
+                M,
+                C(512),
+                C(512),
+                M,
+                C(512),
+                C(512),
+            ],
+            13 => &[
+                C(64),
+                C(64),
+                M,
+                C(128),
+                C(128),
+                M,
+                C(256),
+                C(256),
+                M,
+                C(512),
+                C(512),
+                M,
+                C(512),
+                C(512),
+            ],
             16 => &[
                 C(64),
                 C(64),
@@ -374,7 +402,16 @@ impl Vgg {
         let convs = self.convs();
         let k = convs.len();
         let dout = &dout[..n * o];
-        matmul_tn(dout, &ws.feat, &mut grads.get_mut("fc.weight")?.data, o, f, n, 1.0, false);
+        matmul_tn(
+            dout,
+            &ws.feat,
+            &mut grads.get_mut("fc.weight")?.data,
+            o,
+            f,
+            n,
+            1.0,
+            false,
+        );
         let gb = &mut grads.get_mut("fc.bias")?.data;
         gb.fill(0.0);
         for row in dout.chunks_exact(o) {

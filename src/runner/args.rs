@@ -50,7 +50,7 @@ pub struct CommonArgs {
     /// `ntk_compare --data PATH`).
     #[arg(long, value_name = "SOURCE|DIR")]
     pub data: Option<String>,
-    /// Data directory: IDX files (MNIST / Fashion-MNIST, e.g. /usr/share/datasets/fashion-mnist), or the CIFAR binary files with --data cifar10 / cifar100 (`--data-dir` is the same flag).
+    /// Data directory: IDX files (MNIST / Fashion-MNIST, e.g. /usr/share/datasets/fashion-mnist), or the CIFAR binary files with --data cifar10 / cifar100 (`--data-dir` is the same flag). Without --data it keeps a config's CIFAR, NumPy or IDX source, and means IDX files otherwise.
     #[arg(long, visible_alias = "data-dir")]
     pub idx_dir: Option<PathBuf>,
     /// Use a seeded random subset of this many training examples.
@@ -212,7 +212,13 @@ fn apply_overrides(c: &mut ExperimentConfig, a: &CommonArgs) -> Result<()> {
     }
     if let Some(dir) = &a.idx_dir {
         c.data.dir = Some(dir.clone());
-        if a.data.is_none() {
+        // A directory alone keeps a config's directory source (CIFAR, NumPy,
+        // IDX); from a source without one it means IDX files.
+        let has_dir = matches!(
+            c.data.source,
+            DataSource::Idx | DataSource::Cifar10 | DataSource::Cifar100 | DataSource::Numpy
+        );
+        if a.data.is_none() && !has_dir {
             c.data.source = DataSource::Idx;
         }
     }

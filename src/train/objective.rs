@@ -118,11 +118,7 @@ enum Engine {
         dout: Vec<f32>,
     },
     /// The same for VGG networks on the CPU.
-    FastVgg {
-        net: Vgg,
-        ws: VggWorkspace,
-        dout: Vec<f32>,
-    },
+    FastVgg { net: Vgg, ws: VggWorkspace, dout: Vec<f32> },
     /// Candle autodiff on a device (any model on CUDA; the reference path
     /// on the CPU). `resident`: the trainer keeps the parameters on the device.
     Candle { device: Device, resident: bool },
