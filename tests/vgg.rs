@@ -139,10 +139,13 @@ fn resident_training_matches_the_host_loop() {
          [train]\niterations = 4\nbatch_size = 4\neval_every = 2\n",
         d.path().display().to_string()
     );
-    let c = ExperimentConfig::from_toml(&text, "test").unwrap();
+    let mut c = ExperimentConfig::from_toml(&text, "test").unwrap();
     // open_lth's VGG defaults fill what the text leaves out.
     assert_eq!(c.train.optimizer.lr(), 0.1);
     assert_eq!(c.train.augment.crop_padding, 4);
+    // BatchNorm over 4 examples at rate 0.1 turns float rounding into
+    // percent differences within a few steps: compare at a tenth of it.
+    c.train.optimizer = c.train.optimizer.with_lr(0.01);
     let e = c.resolve().unwrap();
     let init = e.net.init(c.seed);
     let run = |model: &mut Supervised| {
@@ -159,9 +162,8 @@ fn resident_training_matches_the_host_loop() {
         c.train.loss,
         &device_common::device(),
     ));
-    // BatchNorm over 4 examples at rate 0.1 amplifies float rounding (4e-4 after 4 steps).
-    device_common::close(&host, &dev, 1e-3);
-    device_common::close(&host, &fast, 1e-3);
+    device_common::close(&host, &dev, 1e-4);
+    device_common::close(&host, &fast, 1e-4);
 }
 
 /// A window of equal values (the constant padding of a cropped image)

@@ -1,7 +1,7 @@
 """The PyTorch peer of benches/train_throughput.rs (train_step_conv_b128) and
-of `ltk train` on a GPU: LeNet-300-100, LeNet-5, Conv-4 and ResNet-20
-(open_lth's cifar_resnet_20: BatchNorm, 1x1 projection shortcuts) on 28x28x1
-inputs at batch 128, SGD momentum 0.9, cross-entropy, eager mode, 2 threads;
+of `ltk train` on a GPU: LeNet-300-100 (batch 60 and 128), LeNet-5, Conv-4
+and ResNet-20 (open_lth's cifar_resnet_20: BatchNorm, 1x1 projection
+shortcuts) on 28x28x1 inputs at batch 128, SGD momentum 0.9, cross-entropy, eager mode, 2 threads;
 median of 5 timed blocks. Then the peer of `ltk train --replicas 16`: 16
 LeNet-300-100s, each with its own optimizer and batch, stepped one after
 another in a loop (open_lth trains one network per process), as combined
@@ -48,11 +48,12 @@ def resnet20():
             blocks.append(Block(f, w, seg > 0 and b == 0)); f = w
     return nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), *blocks,
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
-for name, f, reps in [("lenet300_100", lenet300_100, 200), ("lenet5", lenet5, 200), ("conv4", conv4, 8), ("resnet20", resnet20, 8)]:
+for name, f, reps, bs in [("lenet300_100_b60", lenet300_100, 400, 60), ("lenet300_100", lenet300_100, 200, 128),
+                          ("lenet5", lenet5, 200, 128), ("conv4", conv4, 8, 128), ("resnet20", resnet20, 8, 128)]:
     if dev.type == "cuda":
         reps *= 10
     m = f().to(dev); opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
-    x = torch.rand(128,1,28,28, device=dev); y = torch.randint(0,10,(128,), device=dev); loss = nn.CrossEntropyLoss()
+    x = torch.rand(bs,1,28,28, device=dev); y = torch.randint(0,10,(bs,), device=dev); loss = nn.CrossEntropyLoss()
     for _ in range(3):
         opt.zero_grad(); loss(m(x), y).backward(); opt.step()
     ts = []
@@ -64,7 +65,7 @@ for name, f, reps in [("lenet300_100", lenet300_100, 200), ("lenet5", lenet5, 20
         sync()
         ts.append((time.perf_counter()-t0)/reps)
     ts.sort()
-    print(f"{name}: median {128/ts[2]:.0f} samples/s (min-max {128/ts[-1]:.0f}-{128/ts[0]:.0f}), torch {torch.__version__} on {args.device}")
+    print(f"{name}: median {bs/ts[2]:.0f} samples/s (min-max {bs/ts[-1]:.0f}-{bs/ts[0]:.0f}), torch {torch.__version__} on {args.device}")
 K = 16
 ms = [lenet300_100().to(dev) for _ in range(K)]
 opts = [torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9) for m in ms]

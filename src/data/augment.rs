@@ -51,8 +51,9 @@ impl Augment {
     }
 
     /// Augments the rows of `x` (`[n, c·h·w]`, each `[c, h, w]`) of batch
-    /// `step` in place; `fill` is the padding value.
-    pub fn apply(&self, shape: [usize; 3], fill: f32, data_seed: u64, step: usize, x: &mut [f32]) {
+    /// `step` in place; `fill` is each channel's padding value (black: the
+    /// zero pixel before preprocessing, as torchvision pads before normalizing).
+    pub fn apply(&self, shape: [usize; 3], fill: &[f32], data_seed: u64, step: usize, x: &mut [f32]) {
         if self.is_identity() {
             return;
         }
@@ -70,6 +71,7 @@ impl Augment {
             let flip = self.horizontal_flip && rng.gen_bool(0.5);
             src.copy_from_slice(row);
             for ch in 0..c {
+                let fill = fill[ch];
                 let plane = &src[ch * h * w..][..h * w];
                 let out = &mut row[ch * h * w..][..h * w];
                 for y in 0..h {
@@ -98,7 +100,7 @@ mod tests {
         let shape = [1, 3, 3];
         let orig: Vec<f32> = (1..=9).map(|v| v as f32).collect();
         let mut x = orig.clone();
-        Augment::default().apply(shape, -1.0, 0, 0, &mut x);
+        Augment::default().apply(shape, &[-1.0], 0, 0, &mut x);
         assert_eq!(x, orig);
         // a flip only: every row reversed or not at all
         let a = Augment {
@@ -108,7 +110,7 @@ mod tests {
         let mut flipped = 0;
         for step in 0..20 {
             let mut x = orig.clone();
-            a.apply(shape, -1.0, 7, step, &mut x);
+            a.apply(shape, &[-1.0], 7, step, &mut x);
             if x != orig {
                 assert_eq!(x, vec![3.0, 2.0, 1.0, 6.0, 5.0, 4.0, 9.0, 8.0, 7.0]);
                 flipped += 1;
@@ -121,8 +123,8 @@ mod tests {
             horizontal_flip: false,
         };
         let (mut x, mut y) = (orig.clone(), orig.clone());
-        a.apply(shape, -1.0, 3, 5, &mut x);
-        a.apply(shape, -1.0, 3, 5, &mut y);
+        a.apply(shape, &[-1.0], 3, 5, &mut x);
+        a.apply(shape, &[-1.0], 3, 5, &mut y);
         assert_eq!(x, y);
         assert!(x.iter().all(|v| *v == -1.0 || orig.contains(v)));
         assert!(a.validate([1, 3, 3]).is_ok() && a.validate([1, 3, 0]).is_err());
@@ -135,5 +137,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("crop_padding"));
+    }
+
+    #[test]
+    fn each_channel_is_padded_with_its_own_black() {
+        let shape = [2, 2, 2];
+        let orig = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let a = Augment {
+            crop_padding: 2,
+            horizontal_flip: false,
+        };
+        let mut padded = 0;
+        for step in 0..20 {
+            let mut x = orig.clone();
+            a.apply(shape, &[-1.0, -2.0], 0, step, &mut x);
+            assert!(x[..4].iter().all(|v| *v == -1.0 || orig[..4].contains(v)), "{x:?}");
+            assert!(x[4..].iter().all(|v| *v == -2.0 || orig[4..].contains(v)), "{x:?}");
+            padded += x.contains(&-2.0) as usize;
+        }
+        assert!(padded > 10, "{padded} of 20 crops reached the padding");
     }
 }

@@ -87,6 +87,18 @@ impl Dataset {
         })
     }
 
+    /// Each channel's smallest value over all examples.
+    pub fn channel_min(&self) -> Vec<f32> {
+        let [c, h, w] = self.shape;
+        let mut out = vec![f32::INFINITY; c];
+        for row in self.x.chunks_exact(c * h * w) {
+            for (ch, plane) in row.chunks_exact(h * w).enumerate() {
+                out[ch] = plane.iter().copied().fold(out[ch], f32::min);
+            }
+        }
+        out
+    }
+
     /// Features per example, `c * h * w`.
     pub fn dim(&self) -> usize {
         self.shape[0] * self.shape[1] * self.shape[2]

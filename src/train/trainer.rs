@@ -189,8 +189,8 @@ pub(super) struct Start<'a> {
     pub spec: &'a TrainSpec,
     pub mask: Option<&'a Mask>,
     pub frozen: Option<&'a ParamSet>,
-    /// Padding value of augmented crops.
-    pub fill: f32,
+    /// Padding value of augmented crops, per channel.
+    pub fill: Vec<f32>,
 }
 
 impl Start<'_> {
@@ -200,7 +200,7 @@ impl Start<'_> {
         self.train.gather(idx, &mut batch.x, &mut batch.t, &mut batch.y);
         self.spec
             .augment
-            .apply(self.train.shape, self.fill, self.spec.data_seed, step, &mut batch.x);
+            .apply(self.train.shape, &self.fill, self.spec.data_seed, step, &mut batch.x);
     }
 }
 
@@ -299,11 +299,12 @@ pub fn train(
     }
     let mut optimizer_state = opts.optimizer_state.cloned();
     spec.augment.validate(train.shape)?;
-    // Padding of augmented crops: the darkest training value (black).
+    // Padding of augmented crops: each channel's darkest training value
+    // (black, after preprocessing shifted it).
     let fill = if spec.augment.crop_padding > 0 {
-        train.x.iter().copied().fold(f32::INFINITY, f32::min)
+        train.channel_min()
     } else {
-        0.0
+        vec![0.0; train.shape[0]]
     };
     let per_epoch = BatchOrder::new(train.len(), spec.batch_size, spec.data_seed)?.batches_per_epoch();
     let base_lr = spec.optimizer.lr();
