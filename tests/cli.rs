@@ -1183,3 +1183,31 @@ fn a_models_training_defaults_follow_the_model_flag() {
     let (ok, text, _) = show(&["--config", "experiments/imp_digits.toml", "--model", "conv2"]);
     assert!(ok && text.contains("kind = \"sgd\""), "{text}");
 }
+
+/// A model's default training settings train it: Conv-4 with Frankle &
+/// Carbin's Adam 3e-4 (it diverged at step 6 with the generic SGD 0.1) and
+/// ResNet-20 with open_lth's recipe, shortened, on the digits.
+#[test]
+fn a_models_default_run_does_not_diverge() {
+    for model in ["conv4", "resnet20"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = ltk()
+            .args(["train", "--model", model, "--iterations", "40", "--quiet", "--out"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{model}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let acc: f64 = text
+            .split("final test accuracy ")
+            .nth(1)
+            .and_then(|s| s.split('%').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{model}: {text}"));
+        assert!(acc > 30.0, "{model}: {acc}% after 40 steps\n{text}");
+    }
+}

@@ -110,3 +110,15 @@ fn batch_norm_parameters_are_not_prunable_and_masks_on_them_are_refused() {
     let e = ResNet::new([1, 28, 28], 21, 16, 10).unwrap_err().to_string();
     assert!(e.contains("model.depth"), "{e}");
 }
+
+#[test]
+fn resnet56_twice_as_wide_on_colour_images_matches_autodiff() {
+    // ResNet-56 x2 (width 32) on 3-channel 8x8 images.
+    check(
+        ModelConfig::Resnet { depth: 56, width: 32 }
+            .build([3, 8, 8], 10)
+            .unwrap(),
+        3,
+        4,
+    );
+}

@@ -18,10 +18,10 @@ for i, l in enumerate(lines):
         continue
     name = m.group(1)
     for l2 in lines[i:i + 3]:
-        t = re.search(r"thrpt:\s+\[\S+ \S+ (\S+) (\S+) ", l2)
+        t = re.search(r"thrpt:\s+\[\S+\s+\S+\s+(\S+)\s+(\S+)\s", l2)
         if t:
             ours[name] = kelem(*t.groups()); break
-        t = re.search(r"time:\s+\[\S+ \S+ (\S+) (\S+) ", l2)
+        t = re.search(r"time:\s+\[\S+\s+\S+\s+(\S+)\s+(\S+)\s", l2)
         if t:
             ours[name] = unit(*t.groups()); break
 torch, nt = {}, {}
