@@ -563,6 +563,15 @@ impl Experiment {
         Ok(e)
     }
 
+    /// The same experiment on the ResNet `depth` x `width` (e.g. a deeper
+    /// copy of its model); `[model]` is rewritten to match.
+    pub fn with_resnet(&self, depth: usize, width: usize) -> Result<Experiment> {
+        let mut e = self.clone();
+        e.config.model = crate::models::ModelConfig::Resnet { depth, width };
+        e.net = e.config.model.build(e.split.train.shape, e.split.train.num_classes)?;
+        Ok(e)
+    }
+
     /// What determines a training run besides its spec, init and mask: the
     /// data, the model and the loss (for [`crate::train::cache`]).
     pub fn training_identity(&self) -> Result<String> {

@@ -810,8 +810,24 @@ fn elastic_shards_merge_and_bad_input_is_refused() {
     fails_with(
         &["elastic", "--model", "conv", "--quiet"],
         dir.path(),
-        &["model", "fully connected"],
+        &["model", "fully connected network or a ResNet"],
     );
+    // A ResNet family: ResNet-14 (2 blocks per stage) and ResNet-20 (3).
+    let resnet = dir.path().join("resnet.toml");
+    std::fs::write(
+        &resnet,
+        "name = \"r\"\n[data]\nsource = \"digits\"\n[model]\nkind = \"resnet\"\ndepth = 14\nwidth = 2\n\
+         [train]\niterations = 4\nbatch_size = 32\n[elastic]\nblocks = 2\ndensities = [0.8]\nseeds = [0]\n",
+    )
+    .unwrap();
+    let out = ltk()
+        .args(["elastic", "--config", &resnet.display().to_string(), "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ResNet-14") && text.contains("ResNet-20"), "{text}");
 }
 
 /// Ticket-scale units (seed, width) sharded two ways merge to the unsharded

@@ -406,3 +406,64 @@ fn kernel_regression_solves_a_separable_problem() {
         |_: &[f32], na: usize, _: &[f32], nb: usize| -> lottery_tangent::Result<Vec<f32>> { Ok(vec![0.0; na * nb]) };
     assert!(kernel_regression(zero, &train, &test, 1e-6).is_err());
 }
+
+/// ResNet tickets (Chen et al. 2021's ResNet-32 ↔ ResNet-56 rule, here
+/// ResNet-20 ↔ ResNet-32): each stage keeps its first block and replicates
+/// the others in place (stretch, n → 2n − 1) or keeps every other one
+/// (squeeze); the result fits the receiving network exactly.
+#[test]
+fn resnet_tickets_stretch_and_squeeze_by_stage() {
+    use lottery_tangent::experiments::elastic::transform_resnet;
+    use lottery_tangent::models::ModelConfig;
+    let build = |depth| ModelConfig::Resnet { depth, width: 4 }.build([3, 8, 8], 10).unwrap();
+    // Each prunable weight marked with its index in the network's order.
+    let marked = |net: &lottery_tangent::models::Network| {
+        let mut p = ParamSet::new();
+        let shapes: std::collections::BTreeMap<_, _> = net.param_shapes().into_iter().collect();
+        for (i, name) in net.prunable().into_iter().enumerate() {
+            let shape = shapes[&name].clone();
+            let n = shape.iter().product();
+            p.insert(
+                name,
+                Array {
+                    shape,
+                    data: vec![i as f32; n],
+                },
+            );
+        }
+        Mask(p)
+    };
+    let (shallow, deep) = (build(20), build(32));
+    let s = transform_resnet(&marked(&shallow), 3, 5).unwrap();
+    for (name, shape) in deep.param_shapes() {
+        if deep.prunable().contains(&name) {
+            assert_eq!(s.0.get(&name).unwrap().shape, shape, "{name}");
+        }
+    }
+    assert_eq!(s.0 .0.len(), deep.prunable().len());
+    let src = |m: &Mask, name: &str| m.0.get(name).unwrap().data[0];
+    let sm = marked(&shallow);
+    // Stage 2 (blocks 5..9 of the deep net, 3..5 of the shallow): 0 <- 0, 1,2 <- 1, 3,4 <- 2.
+    for (dst, from) in [(5, 3), (6, 4), (7, 4), (8, 5), (9, 5)] {
+        assert_eq!(
+            src(&s, &format!("blocks.{dst}.conv2.weight")),
+            src(&sm, &format!("blocks.{from}.conv2.weight")),
+            "deep block {dst}"
+        );
+    }
+    assert_eq!(
+        src(&s, "blocks.5.shortcut.conv.weight"),
+        src(&sm, "blocks.3.shortcut.conv.weight")
+    );
+    let q = transform_resnet(&marked(&deep), 5, 3).unwrap();
+    let dm = marked(&deep);
+    for (dst, from) in [(3, 5), (4, 6), (5, 8)] {
+        assert_eq!(
+            src(&q, &format!("blocks.{dst}.conv1.weight")),
+            src(&dm, &format!("blocks.{from}.conv1.weight"))
+        );
+    }
+    assert_eq!(src(&q, "fc.weight"), src(&dm, "fc.weight"));
+    let e = transform_resnet(&marked(&shallow), 3, 6).unwrap_err().to_string();
+    assert!(e.contains("2n − 1"), "{e}");
+}

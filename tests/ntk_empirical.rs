@@ -192,3 +192,59 @@ fn device_kernel_equals_the_cpu_kernel() {
         }
     }
 }
+
+/// The autodiff traced kernel of any network: for an MLP it is the
+/// structured kernel; for a BatchNorm ResNet (evaluation mode, fixed
+/// statistics) each entry depends on its two examples alone, and without
+/// statistics it is an error.
+#[test]
+fn autodiff_traced_kernel_matches_the_mlp_kernel_and_takes_batch_norm_networks() {
+    use lottery_tangent::models::resnet::BnStat;
+    use lottery_tangent::models::{BnStats, ModelConfig};
+    use lottery_tangent::ntk::autodiff_traced_ntk;
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let mlp = ModelConfig::Mlp {
+        hidden: vec![7, 5],
+        activation: lottery_tangent::models::Activation::Tanh,
+        parameterization: lottery_tangent::models::Parameterization::Ntk,
+        w_std: None,
+        b_std: None,
+    }
+    .build([1, 2, 3], 4)
+    .unwrap();
+    let p = mlp.init(1);
+    let x: Vec<f32> = (0..5 * 6).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let Network::Mlp(m) = &mlp else { unreachable!() };
+    let fast = mlp_ntk(m, &p, &x, 5, &x, 5, KernelKind::Traced, None, 64).unwrap();
+    let slow = autodiff_traced_ntk(&mlp, &p, &x, 5, None).unwrap();
+    let scale = fast.data.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    for (a, b) in fast.data.iter().zip(&slow.data) {
+        assert!((a - b).abs() <= 1e-4 * scale, "{a} vs {b}");
+    }
+
+    let net = ModelConfig::Resnet { depth: 8, width: 2 }.build([2, 5, 5], 3).unwrap();
+    let p = net.init(2);
+    let x: Vec<f32> = (0..3 * 50).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let e = autodiff_traced_ntk(&net, &p, &x, 3, None).unwrap_err().to_string();
+    assert!(e.contains("BatchNorm"), "{e}");
+    let mut stats = BnStats::default();
+    for (name, shape) in net.param_shapes() {
+        if let Some(bn) = name.strip_suffix(".weight").filter(|b| b.contains("bn")) {
+            let c = shape[0];
+            let mean = (0..c).map(|_| rng.gen_range(-0.5..0.5)).collect();
+            let var = (0..c).map(|_| rng.gen_range(0.5..2.0)).collect();
+            stats.0.insert(bn.to_string(), BnStat { mean, var });
+        }
+    }
+    let k = autodiff_traced_ntk(&net, &p, &x, 3, Some(&stats)).unwrap();
+    let pair: Vec<f32> = [&x[..50], &x[100..]].concat();
+    let k2 = autodiff_traced_ntk(&net, &p, &pair, 2, Some(&stats)).unwrap();
+    let at = |k: &Kernel, i: usize, j: usize| k.data[i * k.cols + j];
+    for (i, j, i2, j2) in [(0, 2, 0, 1), (2, 2, 1, 1), (0, 0, 0, 0)] {
+        let (a, b) = (at(&k, i, j), at(&k2, i2, j2));
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1e-3), "({i}, {j}): {a} vs {b}");
+    }
+    assert!((at(&k, 0, 1) - at(&k, 1, 0)).abs() <= 1e-5 * at(&k, 0, 0).abs());
+    assert!(at(&k, 1, 1) > 0.0);
+}

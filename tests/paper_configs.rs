@@ -105,6 +105,46 @@ fn frankle_carbin_2019_imp_settings_run_on_cifar10_files() {
 }
 
 #[test]
+fn fort_2020_kernel_velocity_setting_runs_on_cifar10_files() {
+    let d = tempfile::tempdir().unwrap();
+    write_cifar10(d.path());
+    let s = run(
+        "kernel-velocity",
+        "kernel_velocity_resnet20_cifar10",
+        d.path(),
+        &[
+            "kernel_velocity.seeds=[0]",
+            "kernel_velocity.ks=[0, 1]",
+            "kernel_velocity.pairs=1",
+            "kernel_velocity.points=3",
+            "kernel_velocity.kernel_points=2",
+            "kernel_velocity.delta=1",
+            "kernel_velocity.ntk_examples=3",
+        ],
+    );
+    assert!(s.to_string().contains("velocity"), "{s}");
+}
+
+#[test]
+fn chen_2021_elastic_setting_runs_on_cifar10_files() {
+    let d = tempfile::tempdir().unwrap();
+    write_cifar10(d.path());
+    // ResNet-14 <-> ResNet-20 (2 and 3 blocks per stage) for speed.
+    let s = run(
+        "elastic",
+        "elastic_resnet32_cifar10",
+        d.path(),
+        &[
+            "model.depth=14",
+            "elastic.blocks=2",
+            "elastic.densities=[0.8]",
+            "elastic.seeds=[0]",
+        ],
+    );
+    assert!(s.to_string().contains("ResNet-20"), "{s}");
+}
+
+#[test]
 fn fashion_mnist_stand_ins_run_padded_to_32() {
     let d = tempfile::tempdir().unwrap();
     write_idx(d.path());

@@ -18,12 +18,20 @@
 //! - squeeze (2B → B): block i of the shallow network takes the mask of
 //!   block 2i − 1 of the deep ticket (every other block dropped).
 //!
+//! ResNets (He et al.'s CIFAR ResNet, `blocks` = n basic blocks per stage,
+//! depth 6n + 2), as Chen et al. transform them (ResNet-32 ↔ ResNet-56):
+//! the deep network has 2n − 1 blocks per stage; each stage's first block
+//! (the downsampling one in stages 2 and 3) maps to the first block, and the
+//! n − 1 other blocks are replicated in place (stretch: deep block j ≥ 1
+//! takes block ⌈j/2⌉) or every other one dropped (squeeze: block i ≥ 1
+//! takes deep block 2i − 1); the stem and the output layer are copied.
+//!
 //! Per seed, one unit: IMP ([`crate::experiments::imp`], rewinding to θ0) on both depths
 //! to the rounds closest to each target density; each transformed mask is
 //! trained from the receiving network's θ0 (the same θ0 its own IMP ticket
 //! starts from), and so is a random mask with the same per-layer counts.
-//! Named deviations: MLPs, not ResNets; rewinding to θ0 only (Chen et al.
-//! rewind to early training); blocks replicated in place, one of the
+//! Named deviations: MLPs as well as ResNets; rewinding to θ0 only (Chen
+//! et al. rewind to early training); blocks replicated in place, one of the
 //! orderings they compare.
 
 use std::collections::BTreeMap;
@@ -32,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
 use crate::experiments::imp::{Imp, ImpConfig, ImpSummary};
-use crate::models::{Mlp, Network};
+use crate::models::{ModelConfig, Network};
 use crate::params::{Mask, ParamSet};
 use crate::paths::{write_csv, write_text, RunDir};
 use crate::prune::{self, PruneSpec};
@@ -47,7 +55,9 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ElasticConfig {
-    /// Blocks (w → w layers) of the shallow network; the deep one has twice as many.
+    /// Blocks of the shallow network: w → w layers of an MLP (the deep one
+    /// has twice as many), or basic blocks per stage of a ResNet (the deep
+    /// one has 2·blocks − 1).
     #[serde(default = "default_blocks")]
     pub blocks: usize,
     /// Hidden width w of both networks (default: the base MLP's first hidden width).
@@ -85,8 +95,10 @@ impl Default for ElasticConfig {
 /// The two networks and, per target density, each one's IMP round and density.
 #[derive(Clone, Debug)]
 pub struct ElasticPlan {
-    pub shallow: Mlp,
-    pub deep: Mlp,
+    pub shallow: Experiment,
+    pub deep: Experiment,
+    /// Blocks of the shallow and the deep network (per stage for a ResNet).
+    pub blocks: (usize, usize),
     pub shallow_rounds: Vec<(usize, f64)>,
     pub deep_rounds: Vec<(usize, f64)>,
 }
@@ -99,30 +111,67 @@ impl ElasticConfig {
         if self.blocks == 0 || self.blocks > 32 {
             return Err(Error::config("elastic.blocks", "1 to 32 blocks", self.blocks));
         }
-        let Network::Mlp(base) = &exp.net else {
-            return Err(Error::config(
+        let (shallow, deep, blocks) = match (&exp.net, &exp.config.model) {
+            (Network::Mlp(base), _) => {
+                let w = match self.width {
+                    Some(w) => w,
+                    None => *base
+                        .hidden
+                        .first()
+                        .ok_or_else(|| Error::config("model.hidden", "at least one hidden layer", "none"))?,
+                };
+                if w == 0 {
+                    return Err(Error::config("elastic.width", "a width > 0", 0));
+                }
+                (
+                    exp.with_mlp(base.with_hidden(vec![w; self.blocks + 1])?)?,
+                    exp.with_mlp(base.with_hidden(vec![w; 2 * self.blocks + 1])?)?,
+                    (self.blocks, 2 * self.blocks),
+                )
+            }
+            (Network::ResNet(_), ModelConfig::Resnet { width, depth }) => {
+                if *depth != 6 * self.blocks + 2 {
+                    return Err(Error::config(
+                        "model.depth",
+                        format!(
+                            "the shallow network's depth, 6 x elastic.blocks + 2 = {}",
+                            6 * self.blocks + 2
+                        ),
+                        depth,
+                    ));
+                }
+                if self.blocks < 2 {
+                    return Err(Error::config(
+                        "elastic.blocks",
+                        "at least 2 blocks per stage for a ResNet (one to keep, one to replicate)",
+                        self.blocks,
+                    ));
+                }
+                if self.width.is_some() {
+                    return Err(Error::config(
+                        "elastic.width",
+                        "no width for a ResNet (model.width sets it)",
+                        "a width",
+                    ));
+                }
+                let deep = 2 * self.blocks - 1;
+                (
+                    exp.with_resnet(6 * self.blocks + 2, *width)?,
+                    exp.with_resnet(6 * deep + 2, *width)?,
+                    (self.blocks, deep),
+                )
+            }
+            _ => return Err(Error::config(
                 "model",
-                "a fully connected network (blocks are its hidden-to-hidden layers)",
+                "a fully connected network or a ResNet (blocks are its hidden-to-hidden layers, or its basic blocks)",
                 exp.net.describe(),
-            ));
+            )),
         };
-        let w = match self.width {
-            Some(w) => w,
-            None => *base
-                .hidden
-                .first()
-                .ok_or_else(|| Error::config("model.hidden", "at least one hidden layer", "none"))?,
-        };
-        if w == 0 {
-            return Err(Error::config("elastic.width", "a width > 0", 0));
-        }
-        let shallow = base.with_hidden(vec![w; self.blocks + 1])?;
-        let deep = base.with_hidden(vec![w; 2 * self.blocks + 1])?;
         if self.prune.rate == 0.0 {
             return Err(Error::config("elastic.prune.rate", "a rate in (0, 1)", 0.0));
         }
-        let rounds = |m: &Mlp| -> Result<Vec<(usize, f64)>> {
-            let net = Network::Mlp(m.clone());
+        let rounds = |e: &Experiment| -> Result<Vec<(usize, f64)>> {
+            let net = &e.net;
             let layers = net.prunable();
             self.prune.validate(&layers)?;
             self.prune.resolved(&layers).rounds_for_densities(
@@ -137,6 +186,7 @@ impl ElasticConfig {
             deep_rounds: rounds(&deep)?,
             shallow,
             deep,
+            blocks,
         })
     }
 }
@@ -154,6 +204,52 @@ pub enum Direction {
 /// `fc{l}.weight` of an MLP layer (1-based, PyTorch's naming here).
 fn weight_name(l: usize) -> String {
     format!("fc{l}.weight")
+}
+
+/// The mask of a ResNet with `to` blocks per stage made from `mask` of one
+/// with `from` blocks per stage: `to = 2·from − 1` keeps each stage's first
+/// block and replicates the others in place, `from = 2·to − 1` keeps the
+/// first and every other one after it (see the module docs). Errors on any
+/// other pair or a missing layer.
+pub fn transform_resnet(mask: &Mask, from: usize, to: usize) -> Result<Mask> {
+    let source = |j: usize| -> Result<usize> {
+        if j == 0 {
+            Ok(0)
+        } else if to + 1 == 2 * from {
+            Ok(j.div_ceil(2))
+        } else if from + 1 == 2 * to {
+            Ok(2 * j - 1)
+        } else {
+            Err(Error::invalid(
+                "elastic transformation of a ResNet",
+                "2n − 1 blocks per stage from n, or n from 2n − 1",
+                format!("{from} → {to}"),
+            ))
+        }
+    };
+    let get = |name: &str| {
+        mask.0
+            .get(name)
+            .cloned()
+            .map_err(|_| Error::invalid("ticket mask", format!("a mask for {name}"), "none"))
+    };
+    let mut out = ParamSet::new();
+    for name in ["conv.weight", "fc.weight"] {
+        out.insert(name.to_string(), get(name)?);
+    }
+    for stage in 0..3 {
+        for j in 0..to {
+            let (dst, src) = (stage * to + j, stage * from + source(j)?);
+            for part in ["conv1", "conv2", "shortcut.conv"] {
+                let name = format!("blocks.{src}.{part}.weight");
+                if part == "shortcut.conv" && mask.0.get(&name).is_err() {
+                    continue;
+                }
+                out.insert(format!("blocks.{dst}.{part}.weight"), get(&name)?);
+            }
+        }
+    }
+    Ok(Mask(out))
 }
 
 /// The mask of a network with `to_blocks` blocks made from `mask` of a
@@ -260,11 +356,10 @@ fn ticket_acc(s: &ImpSummary, round: usize) -> Result<f64> {
 
 fn run_seed(exp: &Experiment, cfg: &ElasticConfig, seed: u64, env: &UnitEnv) -> Result<ElasticUnit> {
     let plan = cfg.plan(exp)?;
-    let b = cfg.blocks;
-    let shallow = exp.with_mlp(plan.shallow.clone())?;
-    let deep = exp.with_mlp(plan.deep.clone())?;
-    let (s_imp, s_dir) = imp_on(&shallow, cfg, &plan.shallow_rounds, seed, env, "shallow")?;
-    let (d_imp, d_dir) = imp_on(&deep, cfg, &plan.deep_rounds, seed, env, "deep")?;
+    let (b, deep_b) = plan.blocks;
+    let (shallow, deep) = (&plan.shallow, &plan.deep);
+    let (s_imp, s_dir) = imp_on(shallow, cfg, &plan.shallow_rounds, seed, env, "shallow")?;
+    let (d_imp, d_dir) = imp_on(deep, cfg, &plan.deep_rounds, seed, env, "deep")?;
     let mask_at = |dir: &RunDir, r: usize| {
         Mask::load(
             &dir.child(&format!("seed_{seed}/round_{r:02}"))?
@@ -278,23 +373,26 @@ fn run_seed(exp: &Experiment, cfg: &ElasticConfig, seed: u64, env: &UnitEnv) -> 
         for (direction, receiver, theirs, from_mask, from_blocks, to_blocks) in [
             (
                 Direction::Stretch,
-                &deep,
+                deep,
                 (&d_imp, dr, dd),
                 mask_at(&s_dir, sr)?,
                 b,
-                2 * b,
+                deep_b,
             ),
             (
                 Direction::Squeeze,
-                &shallow,
+                shallow,
                 (&s_imp, sr, sd),
                 mask_at(&d_dir, dr)?,
-                2 * b,
+                deep_b,
                 b,
             ),
         ] {
             let theta0 = receiver.net.init(seed);
-            let m = transform(&from_mask, from_blocks, to_blocks)?;
+            let m = match receiver.net {
+                Network::ResNet(_) => transform_resnet(&from_mask, from_blocks, to_blocks)?,
+                _ => transform(&from_mask, from_blocks, to_blocks)?,
+            };
             let random = prune::random_like(&m, crate::rng::derive_seed(seed, "elastic-random", i as u64))?;
             let mut push = |arm: &str, density: f64, accuracy: f64| {
                 records.push(ElasticRecord {
@@ -338,7 +436,7 @@ impl crate::runner::Experiment for Elastic {
         crate::runner::flags::Flag::new("seeds", "Replicates (init and data-order seeds)."),
         crate::runner::flags::Flag::new(
             "blocks",
-            "Blocks (hidden-to-hidden layers) of the shallow network; the deep one has twice as many.",
+            "Blocks of the shallow network (hidden-to-hidden layers of an MLP, the deep one twice as many; basic blocks per stage of a ResNet, the deep one 2n - 1).",
         ),
     ];
     type Config = ElasticConfig;
@@ -351,8 +449,8 @@ impl crate::runner::Experiment for Elastic {
             Ok(plan) => format!(
                 "{}: elastic tickets between {} and {} on {}, densities {:?}, seeds {:?}, {} steps per network",
                 base.config.name,
-                crate::models::Network::Mlp(plan.shallow).describe(),
-                crate::models::Network::Mlp(plan.deep).describe(),
+                plan.shallow.net.describe(),
+                plan.deep.net.describe(),
                 base.split.train.name,
                 cfg.densities,
                 cfg.seeds,
@@ -375,8 +473,8 @@ impl crate::runner::Experiment for Elastic {
         let plan = cfg.plan(base)?;
         Ok(ElasticSummary {
             name: base.config.name.clone(),
-            shallow: Network::Mlp(plan.shallow).describe(),
-            deep: Network::Mlp(plan.deep).describe(),
+            shallow: plan.shallow.net.describe(),
+            deep: plan.deep.net.describe(),
             blocks: cfg.blocks,
             seeds: cfg.seeds.clone(),
             steps: base.spec.steps,

@@ -6,7 +6,8 @@
 //!
 //! Per seed, one dense run 0..T keeps its parameters at a log-spaced grid of
 //! steps t (with 0, every spawn step k and T). At each t the empirical NTK
-//! Θ_t (traced, [`crate::ntk::empirical::mlp_ntk`], on the first
+//! Θ_t (traced; [`crate::ntk::empirical::mlp_ntk`] for an MLP, else by
+//! autodiff, [`crate::ntk::autodiff_traced_ntk`]; on the first
 //! `ntk_examples` training examples) is compared by Fort et al.'s kernel
 //! distance `S(K1, K2) = 1 − ⟨K1, K2⟩_F / (||K1||_F ||K2||_F)`
 //! ([`Kernel::cosine_distance`]):
@@ -30,7 +31,10 @@
 //! [`ONSET_FACTOR`] over seeds ([`claims`]). A network already stable at
 //! the first spawn step has no bracketed onset: the claim is then not
 //! testable. Named choices (this project's): the traced kernel (the mean
-//! over the outputs) on a fixed subset of training examples, the slowdown
+//! over the outputs) on a fixed subset of training examples; for a
+//! BatchNorm network (ResNet-20) the kernel of the network in evaluation
+//! mode, BatchNorm statistics recomputed at each t over the calibration set
+//! and held fixed (per-example gradients are otherwise undefined); the slowdown
 //! threshold (Fort et al. give none; the default is an order of magnitude)
 //! and the factor.
 
@@ -116,8 +120,10 @@ impl Default for KernelVelocityConfig {
 }
 
 impl KernelVelocityConfig {
-    /// Checks everything before any training; returns the MLP.
-    pub fn validate(&self, exp: &Experiment) -> Result<Mlp> {
+    /// Checks everything before any training; returns the MLP when the
+    /// network is one (its structured kernel), None for the others (the
+    /// autodiff kernel, [`crate::ntk::autodiff_traced_ntk`]).
+    pub fn validate(&self, exp: &Experiment) -> Result<Option<Mlp>> {
         crate::runner::check_seeds(&self.seeds, "kernel_velocity.seeds")?;
         let total = exp.spec.steps;
         if self.delta == 0 || self.delta >= total {
@@ -152,14 +158,10 @@ impl KernelVelocityConfig {
                 self.slow_fraction,
             ));
         }
-        let Network::Mlp(mlp) = &exp.net else {
-            return Err(Error::config(
-                "model",
-                "a fully connected network (the structured NTK is an MLP path)",
-                exp.net.describe(),
-            ));
-        };
-        Ok(mlp.clone())
+        Ok(match &exp.net {
+            Network::Mlp(mlp) => Some(mlp.clone()),
+            _ => None,
+        })
     }
 
     /// The LMC analysis of the dense parent at the spawn steps.
@@ -326,7 +328,19 @@ fn kernel_trace(exp: &Experiment, cfg: &KernelVelocityConfig, env: &UnitEnv, see
         if let Some(k) = kernels.get(&t) {
             return Ok(k.clone());
         }
-        let k = mlp_ntk_for(env.device, &mlp, at(t)?, x, n, x, n, KernelKind::Traced, None, 64)?;
+        let p = at(t)?;
+        let k = match &mlp {
+            Some(mlp) => mlp_ntk_for(env.device, mlp, p, x, n, x, n, KernelKind::Traced, None, 64)?,
+            None => {
+                // BatchNorm in evaluation mode, at these parameters' statistics.
+                let stats = if exp.net.has_batch_norm() {
+                    Some(model.batch_norm_stats(p)?)
+                } else {
+                    None
+                };
+                crate::ntk::autodiff_traced_ntk(&exp.net, p, x, n, stats.as_ref())?
+            }
+        };
         kernels.insert(t, k.clone());
         Ok(k)
     };

@@ -23,7 +23,7 @@
 use candle_core::{Device, Tensor, Var};
 use rayon::prelude::*;
 
-use crate::models::{dense, Mlp, MlpWorkspace, Network};
+use crate::models::{dense, BnStats, Mlp, MlpWorkspace, Network};
 use crate::params::{Mask, ParamSet};
 use crate::{Error, Result};
 
@@ -480,6 +480,66 @@ pub fn autodiff_ntk(
         }
     };
     Ok(Kernel { data, rows, cols, kind })
+}
+
+/// The traced empirical NTK `(1/C) Σ_c J_c J_cᵀ` of any network on `x`
+/// (`[n, input_dim]`) by autodiff, one output at a time (memory `n · P`:
+/// `J_c` holds one output's per-example gradients), each `J_c J_cᵀ` one
+/// GEMM. For a BatchNorm network (a ResNet or VGG) the kernel is the one of
+/// the network in evaluation mode: BatchNorm normalizes by `stats` (the
+/// statistics at `params`, from calibration data) held fixed, so each
+/// example's output is a function of that example alone; `stats` is
+/// required then. Cost: `n · C` single-example forward and backward passes.
+pub fn autodiff_traced_ntk(
+    net: &Network,
+    params: &ParamSet,
+    x: &[f32],
+    n: usize,
+    stats: Option<&BnStats>,
+) -> Result<Kernel> {
+    net.check_params(params)?;
+    let dim = net.input_dim();
+    if n == 0 || x.len() != n * dim {
+        return Err(Error::Shape {
+            what: "NTK inputs".into(),
+            expected: vec![n.max(1), dim],
+            got: vec![x.len()],
+        });
+    }
+    let dev = Device::Cpu;
+    let mut vars = std::collections::BTreeMap::new();
+    for (k, a) in params.iter() {
+        vars.insert(k.clone(), Var::from_tensor(&a.to_tensor(&dev)?)?);
+    }
+    let ts = vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+    let c = net.output_dim();
+    let p = params.numel();
+    let mut jc = vec![0.0f32; n * p];
+    let mut kern = vec![0.0f32; n * n];
+    for k in 0..c {
+        for i in 0..n {
+            let xi = Tensor::from_slice(&x[i * dim..(i + 1) * dim], (1, dim), &dev)?;
+            let f = net.forward_tensor_eval(&ts, &xi, stats)?;
+            let g = f.get(0)?.get(k)?.backward()?;
+            let row = &mut jc[i * p..(i + 1) * p];
+            let mut at = 0;
+            for v in vars.values() {
+                let len = v.elem_count();
+                match g.get(v.as_tensor()) {
+                    Some(t) => row[at..at + len].copy_from_slice(&t.flatten_all()?.to_vec1::<f32>()?),
+                    None => row[at..at + len].fill(0.0),
+                }
+                at += len;
+            }
+        }
+        dense::matmul_nt(&jc, &jc, &mut kern, n, n, p, 1.0 / c as f32, k > 0);
+    }
+    Ok(Kernel {
+        data: kern,
+        rows: n,
+        cols: n,
+        kind: KernelKind::Traced,
+    })
 }
 
 /// The Jacobian `[n·C, P]` (row `i·C + c`) by autodiff, columns in sorted

@@ -9,5 +9,5 @@ pub mod empirical;
 pub mod linearize;
 pub mod spectrum;
 
-pub use empirical::{autodiff_ntk, mlp_ntk, Kernel, KernelKind};
+pub use empirical::{autodiff_ntk, autodiff_traced_ntk, mlp_ntk, Kernel, KernelKind};
 pub use linearize::Linearized;

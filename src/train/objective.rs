@@ -256,7 +256,7 @@ impl Supervised {
 
     /// The BatchNorm statistics of `params` over the calibration inputs
     /// (training-mode passes in batches, pooled), reused while `params` are unchanged.
-    fn batch_norm_stats(&mut self, params: &ParamSet) -> Result<BnStats> {
+    pub fn batch_norm_stats(&mut self, params: &ParamSet) -> Result<BnStats> {
         let Some(cal) = self.calibration.as_mut() else {
             return Err(Error::Param {
                 what: "a BatchNorm network was evaluated without calibration inputs \
