@@ -910,7 +910,7 @@ fn grokking_shards_merge_and_bad_input_is_refused() {
 
 /// Kernel-velocity units (per seed: the kernel trace and every LMC unit)
 /// sharded two ways merge to the unsharded summary; Δ beyond the run, a
-/// spawn step without room for Δ and a conv model are refused by field.
+/// spawn step without room for Δ and repeated seeds are refused by field.
 #[test]
 fn kernel_velocity_shards_merge_and_bad_input_is_refused() {
     let (a, b) = sharded_and_whole_with(
@@ -941,11 +941,6 @@ fn kernel_velocity_shards_merge_and_bad_input_is_refused() {
         &["kernel-velocity", "--config", cfg, "--ks", "0,195"],
         dir.path(),
         &["kernel_velocity.ks"],
-    );
-    fails_with(
-        &["kernel-velocity", "--config", cfg, "--model", "conv"],
-        dir.path(),
-        &["model", "fully connected"],
     );
     fails_with(
         &["kernel-velocity", "--config", cfg, "--seeds", "1,1"],

@@ -35,6 +35,13 @@ fn a_batch_split_into_im2col_chunks_matches_autodiff() {
 }
 
 #[test]
+fn conv6_on_cifar_sized_colour_images_matches_autodiff() {
+    // Frankle & Carbin's Conv-6 at 32x32x3: 256-channel layers on 8x8 maps
+    // take im2col, the others the direct kernels.
+    check(ModelConfig::Conv6.build([3, 32, 32], 10).unwrap(), 2, 4);
+}
+
+#[test]
 fn conv4_on_digits_sized_inputs_matches_autodiff() {
     check(ModelConfig::Conv4.build([1, 8, 8], 10).unwrap(), 6, 3);
 }
