@@ -11,23 +11,9 @@ ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--only", default=None)
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
-class Block(nn.Module):
-    def __init__(self, fi, fo, down):
-        super().__init__()
-        st = 2 if down else 1
-        self.c1 = nn.Conv2d(fi, fo, 3, st, 1, bias=False); self.b1 = nn.BatchNorm2d(fo)
-        self.c2 = nn.Conv2d(fo, fo, 3, 1, 1, bias=False); self.b2 = nn.BatchNorm2d(fo)
-        self.sc = nn.Sequential(nn.Conv2d(fi, fo, 1, 2, bias=False), nn.BatchNorm2d(fo)) if down or fi != fo else nn.Sequential()
-    def forward(self, x):
-        o = torch.relu(self.b1(self.c1(x)))
-        return torch.relu(self.b2(self.c2(o)) + self.sc(x))
+from torch_nets import resnet20 as resnet20_of
 def resnet20():
-    blocks, f = [], 16
-    for seg, w in enumerate([16, 32, 64]):
-        for b in range(3):
-            blocks.append(Block(f, w, seg > 0 and b == 0)); f = w
-    return nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), *blocks,
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    return resnet20_of(3)
 def vgg16():
     plan = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512]
     layers, f = [], 3

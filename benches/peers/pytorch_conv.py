@@ -31,23 +31,7 @@ def conv4():
     return nn.Sequential(nn.Conv2d(1,64,3,padding=1), nn.ReLU(), nn.Conv2d(64,64,3,padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(64,128,3,padding=1), nn.ReLU(), nn.Conv2d(128,128,3,padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(6272,256), nn.ReLU(), nn.Linear(256,256), nn.ReLU(), nn.Linear(256,10))
-class Block(nn.Module):
-    def __init__(self, fi, fo, down):
-        super().__init__()
-        st = 2 if down else 1
-        self.c1 = nn.Conv2d(fi, fo, 3, st, 1, bias=False); self.b1 = nn.BatchNorm2d(fo)
-        self.c2 = nn.Conv2d(fo, fo, 3, 1, 1, bias=False); self.b2 = nn.BatchNorm2d(fo)
-        self.sc = nn.Sequential(nn.Conv2d(fi, fo, 1, 2, bias=False), nn.BatchNorm2d(fo)) if down or fi != fo else nn.Sequential()
-    def forward(self, x):
-        o = torch.relu(self.b1(self.c1(x)))
-        return torch.relu(self.b2(self.c2(o)) + self.sc(x))
-def resnet20():
-    blocks, f = [], 16
-    for seg, w in enumerate([16, 32, 64]):
-        for b in range(3):
-            blocks.append(Block(f, w, seg > 0 and b == 0)); f = w
-    return nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), *blocks,
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+from torch_nets import resnet20
 for name, f, reps, bs in [("lenet300_100_b60", lenet300_100, 400, 60), ("lenet300_100", lenet300_100, 200, 128),
                           ("lenet5", lenet5, 200, 128), ("conv4", conv4, 8, 128), ("resnet20", resnet20, 8, 128)]:
     if dev.type == "cuda":

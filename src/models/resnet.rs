@@ -213,30 +213,17 @@ impl ResNet {
 
     /// Names and shapes of all parameters, in layer order (`fc` last).
     pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
-        let mut out = Vec::new();
-        for c in self.convs() {
-            out.push((format!("{}.weight", c.name), vec![c.c_out, c.c_in, c.k, c.k]));
-            out.push((format!("{}.weight", c.bn), vec![c.c_out]));
-            out.push((format!("{}.bias", c.bn), vec![c.c_out]));
-        }
-        out.push(("fc.weight".into(), vec![self.output_dim, self.features()]));
-        out.push(("fc.bias".into(), vec![self.output_dim]));
-        out
+        conv_bn_param_shapes(&self.convs(), self.output_dim, self.features())
     }
 
     /// Names of BatchNorm parameters (never pruned).
     pub fn batch_norm_params(&self) -> Vec<String> {
-        self.convs()
-            .into_iter()
-            .flat_map(|c| [format!("{}.weight", c.bn), format!("{}.bias", c.bn)])
-            .collect()
+        batch_norm_names(&self.convs())
     }
 
     /// Convolution weights and `fc.weight`, in layer order.
     pub fn prunable(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.convs().into_iter().map(|c| format!("{}.weight", c.name)).collect();
-        out.push("fc.weight".into());
-        out
+        conv_prunable(&self.convs())
     }
 
     /// Kaiming-normal weights, `U(0, 1)` BatchNorm scales, zero shifts and bias.
@@ -360,4 +347,33 @@ pub(super) fn init_with_batch_norm(
         p.insert(name, Array { shape, data });
     }
     p
+}
+
+/// Parameters of a network of convolutions each followed by BatchNorm, then
+/// an output layer `fc` on `features` inputs (the ResNet's and the VGG's).
+pub(super) fn conv_bn_param_shapes(convs: &[ResConv], outputs: usize, features: usize) -> Vec<(String, Vec<usize>)> {
+    let mut out = Vec::new();
+    for c in convs {
+        out.push((format!("{}.weight", c.name), vec![c.c_out, c.c_in, c.k, c.k]));
+        out.push((format!("{}.weight", c.bn), vec![c.c_out]));
+        out.push((format!("{}.bias", c.bn), vec![c.c_out]));
+    }
+    out.push(("fc.weight".into(), vec![outputs, features]));
+    out.push(("fc.bias".into(), vec![outputs]));
+    out
+}
+
+/// The BatchNorm parameters of `convs`' BatchNorms.
+pub(super) fn batch_norm_names(convs: &[ResConv]) -> Vec<String> {
+    convs
+        .iter()
+        .flat_map(|c| [format!("{}.weight", c.bn), format!("{}.bias", c.bn)])
+        .collect()
+}
+
+/// The convolution weights and `fc.weight`, in layer order.
+pub(super) fn conv_prunable(convs: &[ResConv]) -> Vec<String> {
+    let mut out: Vec<String> = convs.iter().map(|c| format!("{}.weight", c.name)).collect();
+    out.push("fc.weight".into());
+    out
 }

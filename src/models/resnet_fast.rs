@@ -170,6 +170,93 @@ pub(super) fn bn_backward(
     Ok(())
 }
 
+/// The input `x` (`[n, c·h·w]`, NCHW) in CNHW, in `out`; errors on a wrong size.
+pub(super) fn to_cnhw(shape: [usize; 3], x: &[f32], n: usize, what: &str, out: &mut Vec<f32>) -> Result<()> {
+    let [c0, h0, w0] = shape;
+    if n == 0 || x.len() != n * c0 * h0 * w0 {
+        return Err(Error::Shape {
+            what: what.into(),
+            expected: vec![n.max(1), c0 * h0 * w0],
+            got: vec![x.len()],
+        });
+    }
+    let hw = h0 * w0;
+    out.resize(x.len(), 0.0);
+    for i in 0..n {
+        for c in 0..c0 {
+            out[(c * n + i) * hw..][..hw].copy_from_slice(&x[(i * c0 + c) * hw..][..hw]);
+        }
+    }
+    Ok(())
+}
+
+/// Global average pool of the last feature map (CNHW `[f, n, h, w]`) into
+/// `pooled` `[n, f]`, then the output layer `fc` into `out` `[n, outputs]`.
+pub(super) fn pool_fc_forward(
+    p: &ParamSet,
+    last: &[f32],
+    n: usize,
+    f: usize,
+    outputs: usize,
+    pooled: &mut Vec<f32>,
+    out: &mut Vec<f32>,
+) -> Result<()> {
+    let phw = last.len() / (f * n);
+    pooled.resize(n * f, 0.0);
+    for c in 0..f {
+        for i in 0..n {
+            pooled[i * f + c] = (sum_f64(&last[(c * n + i) * phw..][..phw]) / phw as f64) as f32;
+        }
+    }
+    let (wt, bias) = (param(p, "fc.weight")?, param(p, "fc.bias")?);
+    out.resize(n * outputs, 0.0);
+    matmul_nt(pooled, wt, out, n, outputs, f, 1.0, false);
+    for row in out.chunks_exact_mut(outputs) {
+        for (v, &b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+    Ok(())
+}
+
+/// The backward pass of [`pool_fc_forward`]: writes the `fc` gradients and
+/// the gradient of the last feature map (`last_len` values, CNHW) into `d`;
+/// `dpool` is scratch.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn pool_fc_backward(
+    p: &ParamSet,
+    dout: &[f32],
+    n: usize,
+    f: usize,
+    o: usize,
+    pooled: &[f32],
+    last_len: usize,
+    grads: &mut ParamSet,
+    dpool: &mut Vec<f32>,
+    d: &mut Vec<f32>,
+) -> Result<()> {
+    let dout = &dout[..n * o];
+    matmul_tn(dout, pooled, &mut grads.get_mut("fc.weight")?.data, o, f, n, 1.0, false);
+    let gb = &mut grads.get_mut("fc.bias")?.data;
+    gb.fill(0.0);
+    for row in dout.chunks_exact(o) {
+        for (g, v) in gb.iter_mut().zip(row) {
+            *g += v;
+        }
+    }
+    dpool.resize(n * f, 0.0);
+    matmul_nn(dout, param(p, "fc.weight")?, dpool, n, f, o, 1.0, false);
+    let phw = last_len / (f * n);
+    d.resize(last_len, 0.0);
+    for c in 0..f {
+        for i in 0..n {
+            let g = dpool[i * f + c] / phw as f32;
+            d[(c * n + i) * phw..][..phw].fill(g);
+        }
+    }
+    Ok(())
+}
+
 /// `a += b`, in parallel chunks.
 fn add_into(a: &mut [f32], b: &[f32]) {
     a.par_chunks_mut(1 << 14)
@@ -191,22 +278,8 @@ impl ResNet {
         mut record: Option<&mut BnStats>,
         ws: &mut ResNetWorkspace,
     ) -> Result<()> {
-        let [c0, h0, w0] = self.input_shape;
-        if n == 0 || x.len() != n * c0 * h0 * w0 {
-            return Err(Error::Shape {
-                what: "ResNet input".into(),
-                expected: vec![n.max(1), c0 * h0 * w0],
-                got: vec![x.len()],
-            });
-        }
+        to_cnhw(self.input_shape, x, n, "ResNet input", &mut ws.x)?;
         ws.n = n;
-        let hw = h0 * w0;
-        ws.x.resize(x.len(), 0.0);
-        for i in 0..n {
-            for c in 0..c0 {
-                ws.x[(c * n + i) * hw..][..hw].copy_from_slice(&x[(i * c0 + c) * hw..][..hw]);
-            }
-        }
         let convs = self.convs();
         let blocks = self.blocks();
         ws.xhat.resize(convs.len(), Vec::new());
@@ -283,24 +356,16 @@ impl ResNet {
                 .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &s)| *o = (*o + s).max(0.0)));
             ci += 2 + b.shortcut.is_some() as usize;
         }
-        // Global average pool: CNHW [F, n, h, w] -> [n, F].
         let last = &ws.act[2 * blocks.len()];
-        let f = self.features();
-        let phw = last.len() / (f * n);
-        ws.pooled.resize(n * f, 0.0);
-        for c in 0..f {
-            for i in 0..n {
-                ws.pooled[i * f + c] = (sum_f64(&last[(c * n + i) * phw..][..phw]) / phw as f64) as f32;
-            }
-        }
-        let (wt, bias) = (param(p, "fc.weight")?, param(p, "fc.bias")?);
-        ws.out.resize(n * self.output_dim, 0.0);
-        matmul_nt(&ws.pooled, wt, &mut ws.out, n, self.output_dim, f, 1.0, false);
-        for row in ws.out.chunks_exact_mut(self.output_dim) {
-            for (v, &b) in row.iter_mut().zip(bias) {
-                *v += b;
-            }
-        }
+        pool_fc_forward(
+            p,
+            last,
+            n,
+            self.features(),
+            self.output_dim,
+            &mut ws.pooled,
+            &mut ws.out,
+        )?;
         Ok(())
     }
 
@@ -319,36 +384,8 @@ impl ResNet {
         let (f, o) = (self.features(), self.output_dim);
         let blocks = self.blocks();
         let convs = self.convs();
-        let dout = &dout[..n * o];
-        matmul_tn(
-            dout,
-            &ws.pooled,
-            &mut grads.get_mut("fc.weight")?.data,
-            o,
-            f,
-            n,
-            1.0,
-            false,
-        );
-        let gb = &mut grads.get_mut("fc.bias")?.data;
-        gb.fill(0.0);
-        for row in dout.chunks_exact(o) {
-            for (g, v) in gb.iter_mut().zip(row) {
-                *g += v;
-            }
-        }
-        ws.dpool.resize(n * f, 0.0);
-        matmul_nn(dout, param(p, "fc.weight")?, &mut ws.dpool, n, f, o, 1.0, false);
-        // Through the average pool: ws.d = gradient of the last block's output.
         let last_len = ws.act[2 * blocks.len()].len();
-        let phw = last_len / (f * n);
-        ws.d.resize(last_len, 0.0);
-        for c in 0..f {
-            for i in 0..n {
-                let g = ws.dpool[i * f + c] / phw as f32;
-                ws.d[(c * n + i) * phw..][..phw].fill(g);
-            }
-        }
+        pool_fc_backward(p, dout, n, f, o, &ws.pooled, last_len, grads, &mut ws.dpool, &mut ws.d)?;
         let mut ci = convs.len();
         for (bi, b) in blocks.iter().enumerate().rev() {
             ci -= 2 + b.shortcut.is_some() as usize;

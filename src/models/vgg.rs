@@ -40,9 +40,11 @@ use std::collections::BTreeMap;
 use candle_core::Tensor;
 
 use super::conv_fast::{conv_backward, pool_backward, pool_forward};
-use super::dense::{matmul_nn, matmul_nt, matmul_tn, relu_backward, sum_f64};
-use super::resnet::{conv_bn_tensor, init_with_batch_norm, BnStats, ResConv};
-use super::resnet_fast::{bn_backward, conv_bn};
+use super::dense::relu_backward;
+use super::resnet::{
+    batch_norm_names, conv_bn_param_shapes, conv_bn_tensor, conv_prunable, init_with_batch_norm, BnStats, ResConv,
+};
+use super::resnet_fast::{bn_backward, conv_bn, pool_fc_backward, pool_fc_forward, to_cnhw};
 use crate::params::ParamSet;
 use crate::{Error, Result};
 
@@ -98,82 +100,23 @@ impl Vgg {
         })
     }
 
+    /// The plan: five stages of 64, 128, 256, 512, 512 channels with this
+    /// many convolutions each, a max-pool between stages.
     fn plan(&self) -> Vec<Spec> {
-        use Spec::{Conv as C, Pool as M};
-        let p: &[Spec] = match self.depth {
-            11 => &[
-                C(64),
-                M,
-                C(128),
-                M,
-                C(256),
-                C(256),
-                M,
-                C(512),
-                C(512),
-                M,
-                C(512),
-                C(512),
-            ],
-            13 => &[
-                C(64),
-                C(64),
-                M,
-                C(128),
-                C(128),
-                M,
-                C(256),
-                C(256),
-                M,
-                C(512),
-                C(512),
-                M,
-                C(512),
-                C(512),
-            ],
-            16 => &[
-                C(64),
-                C(64),
-                M,
-                C(128),
-                C(128),
-                M,
-                C(256),
-                C(256),
-                C(256),
-                M,
-                C(512),
-                C(512),
-                C(512),
-                M,
-                C(512),
-                C(512),
-                C(512),
-            ],
-            _ => &[
-                C(64),
-                C(64),
-                M,
-                C(128),
-                C(128),
-                M,
-                C(256),
-                C(256),
-                C(256),
-                C(256),
-                M,
-                C(512),
-                C(512),
-                C(512),
-                C(512),
-                M,
-                C(512),
-                C(512),
-                C(512),
-                C(512),
-            ],
+        let per_stage: [usize; 5] = match self.depth {
+            11 => [1, 1, 2, 2, 2],
+            13 => [2, 2, 2, 2, 2],
+            16 => [2, 2, 3, 3, 3],
+            _ => [2, 2, 4, 4, 4],
         };
-        p.to_vec()
+        let mut plan = Vec::new();
+        for (stage, (&convs, ch)) in per_stage.iter().zip([64, 128, 256, 512, 512]).enumerate() {
+            if stage > 0 {
+                plan.push(Spec::Pool);
+            }
+            plan.extend(std::iter::repeat_n(Spec::Conv(ch), convs));
+        }
+        plan
     }
 
     /// Every convolution in order, each marked `pool` when a max-pool follows.
@@ -207,30 +150,17 @@ impl Vgg {
 
     /// Names and shapes of all parameters, in layer order (`fc` last).
     pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
-        let mut out = Vec::new();
-        for c in self.convs() {
-            out.push((format!("{}.weight", c.name), vec![c.c_out, c.c_in, c.k, c.k]));
-            out.push((format!("{}.weight", c.bn), vec![c.c_out]));
-            out.push((format!("{}.bias", c.bn), vec![c.c_out]));
-        }
-        out.push(("fc.weight".into(), vec![self.output_dim, self.features()]));
-        out.push(("fc.bias".into(), vec![self.output_dim]));
-        out
+        conv_bn_param_shapes(&self.convs(), self.output_dim, self.features())
     }
 
     /// Names of BatchNorm parameters (never pruned).
     pub fn batch_norm_params(&self) -> Vec<String> {
-        self.convs()
-            .into_iter()
-            .flat_map(|c| [format!("{}.weight", c.bn), format!("{}.bias", c.bn)])
-            .collect()
+        batch_norm_names(&self.convs())
     }
 
     /// Convolution weights and `fc.weight`, in layer order.
     pub fn prunable(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.convs().into_iter().map(|c| format!("{}.weight", c.name)).collect();
-        out.push("fc.weight".into());
-        out
+        conv_prunable(&self.convs())
     }
 
     /// Kaiming-normal weights, `U(0, 1)` BatchNorm scales, zero shifts and bias.
@@ -321,22 +251,8 @@ impl Vgg {
         mut record: Option<&mut BnStats>,
         ws: &mut VggWorkspace,
     ) -> Result<()> {
-        let [c0, h0, w0] = self.input_shape;
-        if n == 0 || x.len() != n * c0 * h0 * w0 {
-            return Err(Error::Shape {
-                what: "VGG input".into(),
-                expected: vec![n.max(1), c0 * h0 * w0],
-                got: vec![x.len()],
-            });
-        }
+        to_cnhw(self.input_shape, x, n, "VGG input", &mut ws.x)?;
         ws.n = n;
-        let hw = h0 * w0;
-        ws.x.resize(x.len(), 0.0);
-        for i in 0..n {
-            for c in 0..c0 {
-                ws.x[(c * n + i) * hw..][..hw].copy_from_slice(&x[(i * c0 + c) * hw..][..hw]);
-            }
-        }
         let convs = self.convs();
         let k = convs.len();
         for v in [&mut ws.xhat, &mut ws.inv, &mut ws.cols, &mut ws.act, &mut ws.pooled] {
@@ -367,28 +283,12 @@ impl Vgg {
                 pool_forward(l, n, &ws.act[li], &mut ws.pooled[li], &mut ws.arg[li]);
             }
         }
-        // Global average pool: CNHW [F, n, h, w] -> [n, F].
         let last = if convs[k - 1].pool {
             &ws.pooled[k - 1]
         } else {
             &ws.act[k - 1]
         };
-        let f = self.features();
-        let phw = last.len() / (f * n);
-        ws.feat.resize(n * f, 0.0);
-        for c in 0..f {
-            for i in 0..n {
-                ws.feat[i * f + c] = (sum_f64(&last[(c * n + i) * phw..][..phw]) / phw as f64) as f32;
-            }
-        }
-        let (wt, bias) = (param(p, "fc.weight")?, param(p, "fc.bias")?);
-        ws.out.resize(n * self.output_dim, 0.0);
-        matmul_nt(&ws.feat, wt, &mut ws.out, n, self.output_dim, f, 1.0, false);
-        for row in ws.out.chunks_exact_mut(self.output_dim) {
-            for (v, &b) in row.iter_mut().zip(bias) {
-                *v += b;
-            }
-        }
+        pool_fc_forward(p, last, n, self.features(), self.output_dim, &mut ws.feat, &mut ws.out)?;
         Ok(())
     }
 
@@ -401,40 +301,12 @@ impl Vgg {
         let (f, o) = (self.features(), self.output_dim);
         let convs = self.convs();
         let k = convs.len();
-        let dout = &dout[..n * o];
-        matmul_tn(
-            dout,
-            &ws.feat,
-            &mut grads.get_mut("fc.weight")?.data,
-            o,
-            f,
-            n,
-            1.0,
-            false,
-        );
-        let gb = &mut grads.get_mut("fc.bias")?.data;
-        gb.fill(0.0);
-        for row in dout.chunks_exact(o) {
-            for (g, v) in gb.iter_mut().zip(row) {
-                *g += v;
-            }
-        }
-        ws.dfeat.resize(n * f, 0.0);
-        matmul_nn(dout, param(p, "fc.weight")?, &mut ws.dfeat, n, f, o, 1.0, false);
-        // Through the average pool: ws.d = gradient of the last feature map.
         let last_len = if convs[k - 1].pool {
             ws.pooled[k - 1].len()
         } else {
             ws.act[k - 1].len()
         };
-        let phw = last_len / (f * n);
-        ws.d.resize(last_len, 0.0);
-        for c in 0..f {
-            for i in 0..n {
-                let g = ws.dfeat[i * f + c] / phw as f32;
-                ws.d[(c * n + i) * phw..][..phw].fill(g);
-            }
-        }
+        pool_fc_backward(p, dout, n, f, o, &ws.feat, last_len, grads, &mut ws.dfeat, &mut ws.d)?;
         for (li, l) in convs.iter().enumerate().rev() {
             // ws.d: gradient of this layer's output (pooled when it pools).
             if l.pool {

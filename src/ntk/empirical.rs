@@ -181,14 +181,19 @@ fn features(mlp: &Mlp, p: &ParamSet, x: &[f32], n: usize, ws: &mut MlpWorkspace)
 
 /// Errors unless `x` holds `n > 0` rows of the network's input size.
 pub(super) fn check_inputs(mlp: &Mlp, x: &[f32], n: usize, what: &str) -> Result<()> {
-    if n == 0 || x.len() != n * mlp.input_dim {
+    check_rows(mlp.input_dim, x, n, &format!("NTK inputs {what}")).map(|_| ())
+}
+
+/// `dim`, after checking that `x` holds `n > 0` rows of `dim` values.
+fn check_rows(dim: usize, x: &[f32], n: usize, what: &str) -> Result<usize> {
+    if n == 0 || x.len() != n * dim {
         return Err(Error::Shape {
-            what: format!("NTK inputs {what}"),
-            expected: vec![n.max(1), mlp.input_dim],
+            what: what.into(),
+            expected: vec![n.max(1), dim],
             got: vec![x.len()],
         });
     }
-    Ok(())
+    Ok(dim)
 }
 
 /// Adds the kernel block between feature blocks `a` and `b` into `out`
@@ -498,20 +503,9 @@ pub fn autodiff_traced_ntk(
     stats: Option<&BnStats>,
 ) -> Result<Kernel> {
     net.check_params(params)?;
-    let dim = net.input_dim();
-    if n == 0 || x.len() != n * dim {
-        return Err(Error::Shape {
-            what: "NTK inputs".into(),
-            expected: vec![n.max(1), dim],
-            got: vec![x.len()],
-        });
-    }
+    let dim = check_rows(net.input_dim(), x, n, "NTK inputs")?;
     let dev = Device::Cpu;
-    let mut vars = std::collections::BTreeMap::new();
-    for (k, a) in params.iter() {
-        vars.insert(k.clone(), Var::from_tensor(&a.to_tensor(&dev)?)?);
-    }
-    let ts = vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+    let (vars, ts) = cpu_vars(params)?;
     let c = net.output_dim();
     let p = params.numel();
     let mut jc = vec![0.0f32; n * p];
@@ -554,20 +548,9 @@ pub fn jacobian(net: &Network, params: &ParamSet, x: &[f32], n: usize, mask: Opt
             net.describe(),
         ));
     }
-    let dim = net.input_dim();
-    if n == 0 || x.len() != n * dim {
-        return Err(Error::Shape {
-            what: "Jacobian inputs".into(),
-            expected: vec![n.max(1), dim],
-            got: vec![x.len()],
-        });
-    }
+    let dim = check_rows(net.input_dim(), x, n, "Jacobian inputs")?;
     let dev = Device::Cpu;
-    let mut vars = std::collections::BTreeMap::new();
-    for (k, a) in params.iter() {
-        vars.insert(k.clone(), Var::from_tensor(&a.to_tensor(&dev)?)?);
-    }
-    let ts = vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+    let (vars, ts) = cpu_vars(params)?;
     let c = net.output_dim();
     let p = params.numel();
     let mut j = Vec::with_capacity(n * c * p);
@@ -589,4 +572,21 @@ pub fn jacobian(net: &Network, params: &ParamSet, x: &[f32], n: usize, mask: Opt
         }
     }
     Ok(j)
+}
+
+/// `params` as candle variables on the CPU, and their tensors by name.
+type CpuVars = (
+    std::collections::BTreeMap<String, Var>,
+    std::collections::BTreeMap<String, Tensor>,
+);
+fn cpu_vars(params: &ParamSet) -> Result<CpuVars> {
+    let mut vars = std::collections::BTreeMap::new();
+    for (k, a) in params.iter() {
+        vars.insert(k.clone(), Var::from_tensor(&a.to_tensor(&Device::Cpu)?)?);
+    }
+    let ts = vars
+        .iter()
+        .map(|(k, v): (&String, &Var)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    Ok((vars, ts))
 }
