@@ -10,6 +10,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use lottery_tangent::models::dense::matmul_nt;
 use rand::{Rng, SeedableRng};
 
+#[global_allocator]
+static ALLOCATOR: lottery_tangent::Allocator = lottery_tangent::Allocator;
+
 /// (label, m, n, k).
 pub const SHAPES: [(&str, usize, usize, usize); 6] = [
     ("square_1024", 1024, 1024, 1024),

@@ -11,6 +11,9 @@ use lottery_tangent::models::{Activation, Mlp, Network, Parameterization};
 use lottery_tangent::ntk::{mlp_ntk, KernelKind};
 use rand::{Rng, SeedableRng};
 
+#[global_allocator]
+static ALLOCATOR: lottery_tangent::Allocator = lottery_tangent::Allocator;
+
 fn bench(c: &mut Criterion) {
     let mlp = Mlp::new(
         784,

@@ -14,6 +14,9 @@ use lottery_tangent::train::optim::SgdConfig;
 use lottery_tangent::train::{Batch, Loss, Optimizer, OptimizerConfig, Supervised, Trainable};
 use rand::{Rng, SeedableRng};
 
+#[global_allocator]
+static ALLOCATOR: lottery_tangent::Allocator = lottery_tangent::Allocator;
+
 fn data(n: usize) -> Dataset {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     Dataset {

@@ -9,6 +9,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use lottery_tangent::strong::subset_sum::{batched, exact};
 use rand::Rng;
 
+#[global_allocator]
+static ALLOCATOR: lottery_tangent::Allocator = lottery_tangent::Allocator;
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("subset_sum");
     group.sample_size(10);

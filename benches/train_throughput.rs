@@ -14,6 +14,9 @@ use lottery_tangent::train::optim::SgdConfig;
 use lottery_tangent::train::{Batch, Loss, Optimizer, OptimizerConfig, Supervised, Trainable};
 use rand::{Rng, SeedableRng};
 
+#[global_allocator]
+static ALLOCATOR: lottery_tangent::Allocator = lottery_tangent::Allocator;
+
 /// A random batch of `bs` 28x28 (784-feature) inputs with 10 classes
 /// (throughput does not depend on the values).
 fn random_batch(bs: usize) -> Batch {

@@ -16,6 +16,9 @@ use lottery_tangent::ntk::{mlp_ntk, KernelKind};
 use lottery_tangent::params::{Array, Mask, ParamSet};
 use lottery_tangent::train::Loss;
 
+#[global_allocator]
+static ALLOCATOR: lottery_tangent::Allocator = lottery_tangent::Allocator;
+
 /// A crate error as a Python `ValueError` (its message says what, expected, got).
 fn err(e: lottery_tangent::Error) -> PyErr {
     PyValueError::new_err(e.to_string())

@@ -119,6 +119,45 @@ pub(crate) unsafe fn gemm_blocked(
     fork(0, blocks, &run_block);
 }
 
+/// A good band height for [`matmul_nt_upper`] (rows).
+pub const UPPER_BAND: usize = 320;
+
+/// `c[m,m] = alpha · a[m,k] · a[m,k]^T` on and above the diagonal, in bands of
+/// `band` rows: band `r0..r0+band` gets columns `r0..m`, about half the
+/// arithmetic of [`matmul_nt`] for a Gram matrix (with `band` near
+/// [`UPPER_BAND`]). Entries left of a band's first column are not written:
+/// the caller uses the upper triangle only (or mirrors it).
+pub fn matmul_nt_upper(a: &[f32], c: &mut [f32], m: usize, k: usize, alpha: f32, band: usize) {
+    assert!(
+        a.len() >= m * k && c.len() >= m * m,
+        "matmul_nt_upper: buffer too small"
+    );
+    let band = band.max(1);
+    for r0 in (0..m).step_by(band) {
+        let rows = band.min(m - r0);
+        // SAFETY: rows r0..r0+rows and columns r0..m of c (row stride m) and rows
+        // r0..m of a (row stride k) are in bounds by the assert above.
+        unsafe {
+            gemm_blocked(
+                rows,
+                m - r0,
+                k,
+                c.as_mut_ptr().add(r0 * m + r0),
+                m as isize,
+                1,
+                a.as_ptr().add(r0 * k),
+                k as isize,
+                1,
+                a.as_ptr().add(r0 * k),
+                1,
+                k as isize,
+                alpha,
+                false,
+            )
+        }
+    }
+}
+
 /// `c[m,n] = (accumulate ? c : 0) + alpha · a[m,k] · b[n,k]^T`.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_nt(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize, alpha: f32, accumulate: bool) {

@@ -196,30 +196,46 @@ fn check_rows(dim: usize, x: &[f32], n: usize, what: &str) -> Result<usize> {
     Ok(dim)
 }
 
+/// Scratch of [`accumulate_block`], reused across blocks and layers (fresh
+/// multi-megabyte buffers per layer cost page faults comparable to the gemms).
+#[derive(Default)]
+struct BlockScratch {
+    gram_h: Vec<f32>,
+    g: Vec<f32>,
+}
+
 /// Adds the kernel block between feature blocks `a` and `b` into `out`
 /// (row stride `ld`, top-left corner at `(r0, c0)` in kernel coordinates).
+/// `diag`: `a` is `b` on the kernel's diagonal; then only the block's entries
+/// on and above the diagonal are right (the caller mirrors them), and the
+/// delta Grams are computed for those only ([`dense::matmul_nt_upper`]).
 #[allow(clippy::too_many_arguments)]
 fn accumulate_block(
     mlp: &Mlp,
     mask: Option<&Mask>,
     a: &Features,
     b: &Features,
+    diag: bool,
     kind: KernelKind,
     out: &mut [f32],
     ld: usize,
     r0: usize,
     c0: usize,
+    scratch: &mut BlockScratch,
 ) -> Result<()> {
     let c = mlp.output_dim;
     let (na, nb) = (a.n, b.n);
-    let mut gram_h = vec![0.0f32; na * nb];
+    let BlockScratch { gram_h, g } = scratch;
+    gram_h.resize(na * nb, 0.0);
+    // On the diagonal, the first example column each example row needs.
+    let first = |i: usize| if diag { i } else { 0 };
     for (l, d) in mlp.layers().iter().enumerate() {
         let (w2, b2) = (d.w_mult * d.w_mult, d.b_mult * d.b_mult);
         let layer_mask = mask.and_then(|m| m.0 .0.get(mlp.layer_names(l).0));
         let (da, db) = (&a.delta[l], &b.delta[l]);
         // Scale factor of the delta Gram per example pair: w²<h,h'> + b² (unmasked weights).
         if layer_mask.is_none() {
-            dense::matmul_nt(&a.h[l], &b.h[l], &mut gram_h, na, nb, d.fan_in, w2, false);
+            dense::matmul_nt(&a.h[l], &b.h[l], gram_h, na, nb, d.fan_in, w2, false);
             gram_h.iter_mut().for_each(|v| *v += b2);
         } else {
             gram_h.iter_mut().for_each(|v| *v = b2);
@@ -227,25 +243,36 @@ fn accumulate_block(
         match kind {
             KernelKind::Traced => {
                 // Σ_c <δ(i,c), δ(j,c)> = rows of [n, C·fan_out] dotted.
-                let mut g = vec![0.0f32; na * nb];
-                dense::matmul_nt(da, db, &mut g, na, nb, c * d.fan_out, 1.0 / c as f32, false);
+                g.resize(na * nb, 0.0);
+                if diag {
+                    dense::matmul_nt_upper(da, g, na, c * d.fan_out, 1.0 / c as f32, dense::UPPER_BAND);
+                } else {
+                    dense::matmul_nt(da, db, g, na, nb, c * d.fan_out, 1.0 / c as f32, false);
+                }
                 for i in 0..na {
                     let row = &mut out[(r0 + i) * ld + c0..(r0 + i) * ld + c0 + nb];
-                    for j in 0..nb {
+                    for j in first(i)..nb {
                         row[j] += gram_h[i * nb + j] * g[i * nb + j];
                     }
                 }
             }
             KernelKind::Full => {
-                let mut g = vec![0.0f32; na * c * nb * c];
-                dense::matmul_nt(da, db, &mut g, na * c, nb * c, d.fan_out, 1.0, false);
+                g.resize(na * c * nb * c, 0.0);
+                if diag {
+                    // Bands of whole examples, so that row (i, k) has every column (j ≥ i, k').
+                    let band = (dense::UPPER_BAND / c).max(1) * c;
+                    dense::matmul_nt_upper(da, g, na * c, d.fan_out, 1.0, band);
+                } else {
+                    dense::matmul_nt(da, db, g, na * c, nb * c, d.fan_out, 1.0, false);
+                }
+                let (g, gram_h) = (&*g, &*gram_h);
                 // Rows (i, k) of this block are disjoint slices of `out`: scale and add in parallel.
-                let band = &mut out[r0 * ld..(r0 + na * c) * ld];
-                band.par_chunks_mut(ld).enumerate().for_each(|(row, orow)| {
+                let rows = &mut out[r0 * ld..(r0 + na * c) * ld];
+                rows.par_chunks_mut(ld).enumerate().for_each(|(row, orow)| {
                     let i = row / c;
                     let gr = &g[row * nb * c..(row + 1) * nb * c];
                     let orow = &mut orow[c0..c0 + nb * c];
-                    for j in 0..nb {
+                    for j in first(i)..nb {
                         let s = gram_h[i * nb + j];
                         for (o, &v) in orow[j * c..(j + 1) * c].iter_mut().zip(&gr[j * c..(j + 1) * c]) {
                             *o += s * v;
@@ -408,6 +435,7 @@ pub fn mlp_ntk(
         })
         .collect::<Result<_>>()?;
     let right = if same { &blocks1 } else { &blocks2 };
+    let mut scratch = BlockScratch::default();
     for (bi, a) in blocks1.iter().enumerate() {
         for (bj, b) in right.iter().enumerate() {
             if same && bj < bi {
@@ -418,11 +446,13 @@ pub fn mlp_ntk(
                 mask,
                 a,
                 b,
+                same && bi == bj,
                 kind,
                 &mut out,
                 cols,
                 bi * block * per,
                 bj * block * per,
+                &mut scratch,
             )?;
         }
     }
