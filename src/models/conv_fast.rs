@@ -53,10 +53,8 @@ pub struct ConvWorkspace {
     x: Vec<f32>,
     /// Per convolution: its post-ReLU output, CNHW `[c_out, n, ho, wo]`.
     conv: Vec<Vec<f32>>,
-    /// Per convolution followed by a pool: the pooled output and, per pooled
-    /// value, which of the 4 window positions was the max.
+    /// Per convolution followed by a pool: the pooled output.
     pooled: Vec<Vec<f32>>,
-    arg: Vec<Vec<u8>>,
     /// Dense layers: their inputs' activations; `dense[0]` is the flattened
     /// features `[n, flat]`, `dense[j]` the post-ReLU output of hidden layer j.
     dense: Vec<Vec<f32>>,
@@ -277,55 +275,62 @@ pub(crate) fn col2im(l: &ConvLayer, cols: &[f32], n: usize, s: usize, b: usize, 
 }
 
 /// 2x2 max-pool of CNHW `[c, n, ho, wo]` planes (odd edges dropped, as
-/// PyTorch and candle do), with the argmax position of each window.
-pub(crate) fn pool_forward(l: &ConvLayer, n: usize, a: &[f32], out: &mut Vec<f32>, arg: &mut Vec<u8>) {
+/// PyTorch and candle do). No argmax is kept: [`pool_relu_backward`] finds
+/// each window's first maximum again from the activations (one pass over
+/// the windows instead of a second array to write and read).
+pub(crate) fn pool_forward(l: &ConvLayer, n: usize, a: &[f32], out: &mut Vec<f32>) {
     let (ho, wo) = (l.ho, l.wo);
     let (ph, pw) = (ho / 2, wo / 2);
     out.resize(l.c_out * n * ph * pw, 0.0);
-    arg.resize(l.c_out * n * ph * pw, 0);
-    out.par_chunks_mut(ph * pw)
-        .zip(arg.par_chunks_mut(ph * pw))
-        .enumerate()
-        .for_each(|(plane, (o, g))| {
-            let src = &a[plane * ho * wo..][..ho * wo];
-            for py in 0..ph {
-                for px in 0..pw {
-                    let base = 2 * py * wo + 2 * px;
-                    let cand = [src[base], src[base + 1], src[base + wo], src[base + wo + 1]];
-                    let mut best = 0;
-                    for (i, &v) in cand.iter().enumerate().skip(1) {
-                        if v > cand[best] {
-                            best = i;
-                        }
-                    }
-                    o[py * pw + px] = cand[best];
-                    g[py * pw + px] = best as u8;
-                }
+    out.par_chunks_mut(ph * pw).enumerate().for_each(|(plane, o)| {
+        let src = &a[plane * ho * wo..][..ho * wo];
+        for (py, orow) in o.chunks_exact_mut(pw.max(1)).take(ph).enumerate() {
+            let (r0, r1) = (&src[2 * py * wo..][..2 * pw], &src[(2 * py + 1) * wo..][..2 * pw]);
+            for ((v, t), b) in orow.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
+                *v = t[0].max(t[1]).max(b[0].max(b[1]));
             }
-        });
+        }
+    });
 }
 
-/// Routes the gradient of each pooled value to its window's max.
-pub(crate) fn pool_backward(l: &ConvLayer, n: usize, dpooled: &[f32], arg: &[u8], da: &mut Vec<f32>) {
+/// The backward pass of [`pool_forward`] followed by the ReLU that produced
+/// its input: `da` (resized, every element written) gets each pooled
+/// gradient at its window's first maximum of `a` (row by row, the position
+/// PyTorch's and candle's argmax pick) where that activation is positive,
+/// and zero elsewhere. `a` is the post-ReLU activation, `pooled` its pooling.
+pub(crate) fn pool_relu_backward(
+    l: &ConvLayer,
+    n: usize,
+    dpooled: &[f32],
+    a: &[f32],
+    pooled: &[f32],
+    da: &mut Vec<f32>,
+) {
     let (ho, wo) = (l.ho, l.wo);
     let (ph, pw) = (ho / 2, wo / 2);
-    da.clear();
     da.resize(l.c_out * n * ho * wo, 0.0);
     da.par_chunks_mut(ho * wo).enumerate().for_each(|(plane, d)| {
         let g = &dpooled[plane * ph * pw..][..ph * pw];
-        let idx = &arg[plane * ph * pw..][..ph * pw];
+        let m = &pooled[plane * ph * pw..][..ph * pw];
+        let src = &a[plane * ho * wo..][..ho * wo];
         for py in 0..ph {
+            let (top, bottom) = d[2 * py * wo..][..2 * wo].split_at_mut(wo);
+            let (s0, s1) = (&src[2 * py * wo..][..wo], &src[(2 * py + 1) * wo..][..wo]);
             for px in 0..pw {
-                let i = py * pw + px;
-                let pos = match idx[i] {
-                    0 => 2 * py * wo + 2 * px,
-                    1 => 2 * py * wo + 2 * px + 1,
-                    2 => (2 * py + 1) * wo + 2 * px,
-                    _ => (2 * py + 1) * wo + 2 * px + 1,
-                };
-                d[pos] = g[i];
+                let (i, x) = (py * pw + px, 2 * px);
+                let (best, gv) = (m[i], if m[i] > 0.0 { g[i] } else { 0.0 });
+                let first = [s0[x], s0[x + 1], s1[x], s1[x + 1]].iter().position(|&v| v == best);
+                top[x] = if first == Some(0) { gv } else { 0.0 };
+                top[x + 1] = if first == Some(1) { gv } else { 0.0 };
+                bottom[x] = if first == Some(2) { gv } else { 0.0 };
+                bottom[x + 1] = if first == Some(3) { gv } else { 0.0 };
             }
+            // An odd last column is in no window.
+            top[2 * pw..].fill(0.0);
+            bottom[2 * pw..].fill(0.0);
         }
+        // An odd last row is in no window.
+        d[2 * ph * wo..].fill(0.0);
     });
 }
 
@@ -362,7 +367,6 @@ impl ConvNet {
         }
         ws.conv.resize(layers.len(), Vec::new());
         ws.pooled.resize(layers.len(), Vec::new());
-        ws.arg.resize(layers.len(), Vec::new());
         for (li, l) in layers.iter().enumerate() {
             let wt = param(p, &format!("conv{}.weight", li + 1))?;
             let bias = param(p, &format!("conv{}.bias", li + 1))?;
@@ -384,7 +388,7 @@ impl ConvNet {
                 }
             });
             if l.pool {
-                pool_forward(l, n, out, &mut ws.pooled[li], &mut ws.arg[li]);
+                pool_forward(l, n, out, &mut ws.pooled[li]);
             }
         }
         // CNHW -> [n, c·h·w].
@@ -500,15 +504,14 @@ impl ConvNet {
         for (li, l) in layers.iter().enumerate().rev() {
             let howo = l.ho * l.wo;
             // ws.dact: gradient of this layer's output (pooled when it pools).
-            if l.pool {
-                let dpooled = std::mem::take(&mut ws.dact);
-                pool_backward(l, n, &dpooled, &ws.arg[li], &mut ws.dact_prev);
-                ws.dact = dpooled;
-                std::mem::swap(&mut ws.dact, &mut ws.dact_prev);
-            }
-            // Through the ReLU: the stored output is post-ReLU.
+            // Through the pooling (when it pools) and the ReLU: the stored output is post-ReLU.
             let a = &ws.conv[li];
-            relu_backward(&mut ws.dact, a);
+            if l.pool {
+                pool_relu_backward(l, n, &ws.dact, a, &ws.pooled[li], &mut ws.dact_prev);
+                std::mem::swap(&mut ws.dact, &mut ws.dact_prev);
+            } else {
+                relu_backward(&mut ws.dact, a);
+            }
             let gb = &mut grads.get_mut(&format!("conv{}.bias", li + 1))?.data;
             gb.par_iter_mut()
                 .zip(ws.dact.par_chunks(n * howo))

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 
 use candle_core::Tensor;
 
-use super::conv_fast::{conv_backward, pool_backward, pool_forward};
+use super::conv_fast::{conv_backward, pool_forward, pool_relu_backward};
 use super::dense::relu_backward;
 use super::resnet::{
     batch_norm_names, conv_bn_param_shapes, conv_bn_tensor, conv_prunable, init_with_batch_norm, BnStats, ResConv,
@@ -207,19 +207,19 @@ pub struct VggWorkspace {
     x: Vec<f32>,
     /// Per convolution: x̂ (CNHW), 1/sqrt(σ² + ε), im2col columns (or the
     /// padded input), the post-ReLU output, and after a pool the pooled
-    /// output and each window's argmax.
+    /// output.
     xhat: Vec<Vec<f32>>,
     inv: Vec<Vec<f32>>,
     cols: Vec<Vec<f32>>,
     act: Vec<Vec<f32>>,
     pooled: Vec<Vec<f32>>,
-    arg: Vec<Vec<u8>>,
     /// Averaged features `[n, features]`.
     feat: Vec<f32>,
     /// The network output `[n, outputs]`.
     out: Vec<f32>,
     // Backward scratch.
     d: Vec<f32>,
+    d_prev: Vec<f32>,
     dz: Vec<f32>,
     dinp: Vec<f32>,
     dcols: Vec<f32>,
@@ -258,7 +258,6 @@ impl Vgg {
         for v in [&mut ws.xhat, &mut ws.inv, &mut ws.cols, &mut ws.act, &mut ws.pooled] {
             v.resize(k, Vec::new());
         }
-        ws.arg.resize(k, Vec::new());
         for (li, l) in convs.iter().enumerate() {
             let (done, rest) = ws.act.split_at_mut(li);
             let inp: &[f32] = match li {
@@ -280,7 +279,7 @@ impl Vgg {
                 &mut rest[0],
             )?;
             if l.pool {
-                pool_forward(l, n, &ws.act[li], &mut ws.pooled[li], &mut ws.arg[li]);
+                pool_forward(l, n, &ws.act[li], &mut ws.pooled[li]);
             }
         }
         let last = if convs[k - 1].pool {
@@ -310,10 +309,11 @@ impl Vgg {
         for (li, l) in convs.iter().enumerate().rev() {
             // ws.d: gradient of this layer's output (pooled when it pools).
             if l.pool {
-                let dpooled = std::mem::take(&mut ws.d);
-                pool_backward(l, n, &dpooled, &ws.arg[li], &mut ws.d);
+                pool_relu_backward(l, n, &ws.d, &ws.act[li], &ws.pooled[li], &mut ws.d_prev);
+                std::mem::swap(&mut ws.d, &mut ws.d_prev);
+            } else {
+                relu_backward(&mut ws.d, &ws.act[li]);
             }
-            relu_backward(&mut ws.d, &ws.act[li]);
             bn_backward(l, p, n, &ws.d, &ws.xhat[li], &ws.inv[li], grads, &mut ws.dz)?;
             let inp: &[f32] = match li {
                 0 => &ws.x,
