@@ -11,6 +11,7 @@
 //! Parameters are named, sorted [`params::ParamSet`]s; models are functions of
 //! (parameters, input).
 
+mod alloc;
 pub mod config;
 pub mod data;
 pub mod device;
@@ -32,12 +33,4 @@ pub mod train;
 
 pub use error::{Error, Result};
 
-/// The memory allocator the binaries, benches and the Python module install
-/// (`#[global_allocator] static A: lottery_tangent::Allocator = lottery_tangent::Allocator;`).
-/// The kernels and training steps free and re-allocate multi-megabyte
-/// buffers on every call; glibc's malloc returns such blocks to the system
-/// once its adaptive threshold has settled below their size, and every call
-/// then pays page faults (the full empirical NTK at N = 128 took 2.3x longer
-/// after an N = 512 kernel in the same process: 1.2 M page faults against
-/// 18 k). mimalloc keeps them for reuse.
-pub use mimalloc::MiMalloc as Allocator;
+pub use alloc::Allocator;
