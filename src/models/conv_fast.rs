@@ -319,11 +319,15 @@ pub(crate) fn pool_relu_backward(
             for px in 0..pw {
                 let (i, x) = (py * pw + px, 2 * px);
                 let (best, gv) = (m[i], if m[i] > 0.0 { g[i] } else { 0.0 });
-                let first = [s0[x], s0[x + 1], s1[x], s1[x + 1]].iter().position(|&v| v == best);
-                top[x] = if first == Some(0) { gv } else { 0.0 };
-                top[x + 1] = if first == Some(1) { gv } else { 0.0 };
-                bottom[x] = if first == Some(2) { gv } else { 0.0 };
-                bottom[x + 1] = if first == Some(3) { gv } else { 0.0 };
+                // The first of the four (row by row) equal to the max, as selects.
+                let e0 = s0[x] == best;
+                let e1 = !e0 && s0[x + 1] == best;
+                let e2 = !(e0 || e1) && s1[x] == best;
+                let e3 = !(e0 || e1 || e2);
+                top[x] = if e0 { gv } else { 0.0 };
+                top[x + 1] = if e1 { gv } else { 0.0 };
+                bottom[x] = if e2 { gv } else { 0.0 };
+                bottom[x + 1] = if e3 { gv } else { 0.0 };
             }
             // An odd last column is in no window.
             top[2 * pw..].fill(0.0);
