@@ -507,8 +507,8 @@ impl ConvNet {
         }
         for (li, l) in layers.iter().enumerate().rev() {
             let howo = l.ho * l.wo;
-            // ws.dact: gradient of this layer's output (pooled when it pools).
-            // Through the pooling (when it pools) and the ReLU: the stored output is post-ReLU.
+            // ws.dact: gradient of this layer's output (pooled when it pools), taken
+            // through the pooling and the ReLU (the stored output is post-ReLU).
             let a = &ws.conv[li];
             if l.pool {
                 pool_relu_backward(l, n, &ws.dact, a, &ws.pooled[li], &mut ws.dact_prev);

@@ -119,7 +119,11 @@ pub(crate) unsafe fn gemm_blocked(
     fork(0, blocks, &run_block);
 }
 
-/// A good band height for [`matmul_nt_upper`] (rows).
+/// A good band height for [`matmul_nt_upper`] (rows): the full empirical NTK
+/// of 784-512-512-10 at N = 512 took 121 ms with bands of 320 rows, 139 ms
+/// with 120 and 146 ms unbanded (2-core AMD EPYC, AVX-512; `cargo bench
+/// --bench ntk`): each band re-packs its columns in the `gemm` crate, so
+/// thinner bands save arithmetic and lose it to packing.
 pub const UPPER_BAND: usize = 320;
 
 /// `c[m,m] = alpha · a[m,k] · a[m,k]^T` on and above the diagonal, in bands of

@@ -196,8 +196,8 @@ fn check_rows(dim: usize, x: &[f32], n: usize, what: &str) -> Result<usize> {
     Ok(dim)
 }
 
-/// Scratch of [`accumulate_block`], reused across blocks and layers (fresh
-/// multi-megabyte buffers per layer cost page faults comparable to the gemms).
+/// Scratch of [`accumulate_block`], reused across blocks and layers instead
+/// of fresh multi-megabyte buffers per layer (each one's pages faulted in).
 #[derive(Default)]
 struct BlockScratch {
     gram_h: Vec<f32>,
