@@ -1,42 +1,53 @@
 #!/usr/bin/env bash
 # One command: ltk against its peers on this machine's CPU, interleaved, as
 # ratios. Prints the CPU model, ISA (AVX-512 or AVX2) and cores, then runs
+# ROUNDS (default 3) rounds of
 #   PyTorch eager (benches/peers/pytorch_conv.py: LeNet-300-100 at batch 60
 #     and 128, LeNet-5, Conv-4, ResNet-20 at batch 128, 28x28x1),
 #   neural-tangents (benches/peers/nt_ntk.py: empirical NTK of
 #     784-512-512-10, traced and full, N = 128 and 512),
 #   ltk (cargo bench: train_step_lenet300_100, train_step_conv_b128,
 #     ntk_784_512_512_10),
-#   PyTorch and neural-tangents again,
-# and writes the table of ratios (ltk over the peer's better run:
-# throughput for training, time for the NTK) to $OUT/cpu_ratios.md
-# (default target/cpu_ratios.md). THREADS (default: all cores) sets every
-# side's threads; PY the Python with torch, NT_PY the one with
-# neural-tangents 0.6.5 (it needs JAX 0.4.25; default PY).
+# and the peers once more at the end, and writes the table of ratios to
+# $OUT/cpu_ratios.md (default target/cpu_ratios.md): per round, ltk's figure
+# over the mean of the two peer runs around it (throughput for training,
+# time for the NTK), then the median and range over rounds. Shared and
+# virtual machines drift by tens of percent within minutes; a ratio taken
+# between runs minutes apart measures the drift as much as the code, so
+# each ratio is taken against the peer runs next to it.
+# THREADS (default: all cores) sets every side's threads; PY the Python with
+# torch, NT_PY the one with neural-tangents 0.6.5 (it needs JAX 0.4.25;
+# default PY).
 #   PY=venv/bin/python NT_PY=ntvenv/bin/python THREADS=2 bash benches/peers/cpu_ratios.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-python3}
 NT_PY=${NT_PY:-$PY}
 THREADS=${THREADS:-$(nproc)}
+ROUNDS=${ROUNDS:-3}
 OUT=${OUT:-target}
 mkdir -p "$OUT"
 LOG="$OUT/cpu_ratios.log"
 isa=AVX2; grep -q avx512f /proc/cpuinfo && isa=AVX-512
 machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $isa; $THREADS threads"
 echo "machine: $machine" | tee "$LOG"
+cargo bench --bench train_throughput --no-run >/dev/null 2>&1
+cargo bench --bench ntk --no-run >/dev/null 2>&1
 # The peers on the first THREADS cores (JAX has no thread-count setting).
 export OMP_NUM_THREADS=$THREADS
 pin="taskset -c 0-$((THREADS - 1))"
 peers() {
-    $pin $PY benches/peers/pytorch_conv.py --threads "$THREADS" 2>/dev/null | grep -v "ensemble\|matmul" | sed 's/^/pytorch /' | tee -a "$LOG"
-    $pin $NT_PY benches/peers/nt_ntk.py 2>/dev/null | tee -a "$LOG"
+    $pin $PY benches/peers/pytorch_conv.py --threads "$THREADS" 2>/dev/null | grep -v "ensemble\|matmul" | sed "s/^/[$1] pytorch /" | tee -a "$LOG"
+    $pin $NT_PY benches/peers/nt_ntk.py 2>/dev/null | sed "s/^/[$1] /" | tee -a "$LOG"
 }
-peers
-RAYON_NUM_THREADS=$THREADS cargo bench --bench train_throughput -- 'train_step_lenet300_100/fast|train_step_conv_b128/.*_fast' 2>&1 \
-    | grep -E "^train_step|thrpt" | sed 's/^ *//' | tee -a "$LOG"
-RAYON_NUM_THREADS=$THREADS cargo bench --bench ntk -- 'ntk_784_512_512_10/' 2>&1 \
-    | grep -E "^ntk_784|time:" | sed 's/^ *//' | tee -a "$LOG"
-peers
+crit="--warm-up-time 1 --measurement-time 3"
+for r in $(seq 1 "$ROUNDS"); do
+    peers $((r - 1))
+    RAYON_NUM_THREADS=$THREADS cargo bench --bench train_throughput -- 'train_step_lenet300_100/fast|train_step_conv_b128/.*_fast' $crit 2>&1 \
+        | grep -E "^train_step|thrpt" | sed 's/^ *//' | sed "s/^/[$r] /" | tee -a "$LOG"
+    RAYON_NUM_THREADS=$THREADS cargo bench --bench ntk -- 'ntk_784_512_512_10/' $crit 2>&1 \
+        | grep -E "^ntk_784|time:" | sed 's/^ *//' | sed "s/^/[$r] /" | tee -a "$LOG"
+done
+peers "$ROUNDS"
 $PY benches/peers/cpu_ratios_report.py "$LOG" "$machine" > "$OUT/cpu_ratios.md"
 cat "$OUT/cpu_ratios.md"
