@@ -336,18 +336,26 @@ pub(crate) fn pool_relu_backward(
         for py in 0..ph {
             let (top, bottom) = d[2 * py * wo..][..2 * wo].split_at_mut(wo);
             let (s0, s1) = (&src[2 * py * wo..][..wo], &src[(2 * py + 1) * wo..][..wo]);
-            for px in 0..pw {
-                let (i, x) = (py * pw + px, 2 * px);
-                let (best, gv) = (m[i], if m[i] > 0.0 { g[i] } else { 0.0 });
-                // The first of the four (row by row) equal to the max, as selects.
-                let e0 = s0[x] == best;
-                let e1 = !e0 && s0[x + 1] == best;
-                let e2 = !(e0 || e1) && s1[x] == best;
-                let e3 = !(e0 || e1 || e2);
-                top[x] = if e0 { gv } else { 0.0 };
-                top[x + 1] = if e1 { gv } else { 0.0 };
-                bottom[x] = if e2 { gv } else { 0.0 };
-                bottom[x + 1] = if e3 { gv } else { 0.0 };
+            let windows = top
+                .chunks_exact_mut(2)
+                .zip(bottom.chunks_exact_mut(2))
+                .zip(s0.chunks_exact(2).zip(s1.chunks_exact(2)))
+                .zip(m[py * pw..][..pw].iter().zip(&g[py * pw..][..pw]));
+            for (((t, b), (r0, r1)), (&best, &gi)) in windows {
+                // The first of the four (row by row) equal to the max, as bit
+                // masks on integers: the compiler kept the comparisons of a
+                // `&&` / `if` version as data-dependent jumps, mispredicted
+                // about once a window (a random position holds the max).
+                let mask = |e: bool| (e as u32).wrapping_neg();
+                let m0 = mask(r0[0] == best);
+                let m1 = mask(r0[1] == best) & !m0;
+                let m2 = mask(r1[0] == best) & !(m0 | m1);
+                let m3 = !(m0 | m1 | m2);
+                let gv = gi.to_bits() & mask(best > 0.0);
+                t[0] = f32::from_bits(gv & m0);
+                t[1] = f32::from_bits(gv & m1);
+                b[0] = f32::from_bits(gv & m2);
+                b[1] = f32::from_bits(gv & m3);
             }
             // An odd last column is in no window.
             top[2 * pw..].fill(0.0);
