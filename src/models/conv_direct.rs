@@ -510,18 +510,15 @@ unsafe fn tile(
     buf: &mut [f32; TILE_ROWS * NR],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if simd == Simd::Avx512 && size == MR8 {
-        return tile_avx512::<MR8>(x, plane, offs, k_rows, w, buf);
-    }
-    #[cfg(target_arch = "x86_64")]
-    match (simd, size == MR) {
-        (Simd::Avx512, true) => return tile_avx512::<MR>(x, plane, offs, k_rows, w, buf),
-        (Simd::Avx512, false) => return tile_avx512::<4>(x, plane, offs, k_rows, w, buf),
-        (Simd::Avx2, true) => return tile_avx2::<MR>(x, plane, offs, k_rows, w, buf),
-        (Simd::Avx2, false) => return tile_avx2::<4>(x, plane, offs, k_rows, w, buf),
+    match (simd, size) {
+        (Simd::Avx512, MR8) => return tile_avx512::<MR8>(x, plane, offs, k_rows, w, buf),
+        (Simd::Avx512, MR) => return tile_avx512::<MR>(x, plane, offs, k_rows, w, buf),
+        (Simd::Avx512, _) => return tile_avx512::<4>(x, plane, offs, k_rows, w, buf),
+        (Simd::Avx2, MR) => return tile_avx2::<MR>(x, plane, offs, k_rows, w, buf),
+        (Simd::Avx2, _) => return tile_avx2::<4>(x, plane, offs, k_rows, w, buf),
         (Simd::Portable, _) => {}
     }
-    let _ = (simd, size == MR);
+    let _ = simd;
     const W: usize = NR / 2;
     let mut acc = [[0f32; W]; TILE_ROWS];
     for r in 0..k_rows {

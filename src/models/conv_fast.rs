@@ -146,8 +146,7 @@ pub(crate) fn im2col(l: &ConvLayer, inp: &[f32], n: usize, s: usize, b: usize, c
                 let plane = &inp[(ci * n + s + e) * h * w..][..h * w];
                 let dst = &mut row[e * ho * wo..][..ho * wo];
                 // ix = ox + kx − pad must lie in [0, w).
-                let lo = (pad - kx as isize).clamp(0, wo as isize) as usize;
-                let hi = (w as isize + pad - kx as isize).clamp(lo as isize, wo as isize) as usize;
+                let (lo, hi) = strided_cols(wo, w, 1, kx as isize - pad);
                 let off = (lo as isize + kx as isize - pad) as usize;
                 for oy in 0..ho {
                     let iy = oy as isize + ky as isize - pad;
@@ -201,10 +200,8 @@ fn strided_cols(wo: usize, w: usize, stride: usize, shift: isize) -> (usize, usi
     let st = stride as isize;
     let lo = ((-shift).max(0) + st - 1) / st;
     let last = w as isize - 1 - shift;
-    let hi = if last < 0 { 0 } else { last / st + 1 };
-    let hi = hi.min(wo as isize);
-    let lo = lo.min(hi.max(0));
-    (lo as usize, hi.max(lo) as usize)
+    let hi = if last < 0 { 0 } else { (last / st + 1).min(wo as isize) };
+    (lo.min(hi) as usize, hi as usize)
 }
 
 /// Stride 1 with the output the size of the input ("same" padding).
@@ -272,8 +269,7 @@ pub(crate) fn col2im(l: &ConvLayer, cols: &[f32], n: usize, s: usize, b: usize, 
                     }
                     continue;
                 }
-                let lo = (pad - kx as isize).clamp(0, wo as isize) as usize;
-                let hi = (w as isize + pad - kx as isize).clamp(lo as isize, wo as isize) as usize;
+                let (lo, hi) = strided_cols(wo, w, 1, kx as isize - pad);
                 let off = (lo as isize + kx as isize - pad) as usize;
                 for e in 0..b {
                     let plane = &mut planes[(s + e) * h * w..][..h * w];
