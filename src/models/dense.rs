@@ -48,6 +48,88 @@ pub(crate) unsafe fn gemm_blocked(
     alpha: f32,
     accumulate: bool,
 ) {
+    // The `gemm` crate computes a row-major destination as its transpose, so
+    // its left operand is then `rhs` (else `lhs`), packed by gathering one
+    // value from each of 64 rows per step. Rows whose stride is a multiple of
+    // `ALIAS_STRIDE` floats fall into a few cache sets and evict each other
+    // during that gather; such an operand is first copied to rows `k + ALIAS_PAD`
+    // apart (see `ALIAS_STRIDE`).
+    let transposed = dst_cs.unsigned_abs() < dst_rs.unsigned_abs();
+    let (g_ptr, g_rows, g_rs, g_cs) = if transposed {
+        (rhs, n, rhs_cs, rhs_rs)
+    } else {
+        (lhs, m, lhs_rs, lhs_cs)
+    };
+    let mut padded = Vec::new();
+    let (mut lhs, mut lhs_rs, mut rhs, mut rhs_cs) = (lhs, lhs_rs, rhs, rhs_cs);
+    if g_cs == 1 && g_rs > 0 && g_rs as usize % ALIAS_STRIDE == 0 && g_rows > 1 && g_rows * k >= ALIAS_MIN_COPY {
+        let ld = k + ALIAS_PAD;
+        padded = SCRATCH.with(|s| s.take());
+        padded.resize(g_rows * ld, 0.0);
+        let src = Ptr(g_ptr as *mut f32);
+        padded.par_chunks_mut(ld * 64).enumerate().for_each(|(b, chunk)| {
+            for (r, row) in chunk.chunks_mut(ld).enumerate() {
+                let i = b * 64 + r;
+                // SAFETY: row i < g_rows of the operand: k values from i·g_rs, in bounds by the caller's contract.
+                let s = unsafe { std::slice::from_raw_parts(src.get().offset(i as isize * g_rs), k) };
+                row[..k].copy_from_slice(s);
+            }
+        });
+        if transposed {
+            (rhs, rhs_cs) = (padded.as_ptr(), ld as isize);
+        } else {
+            (lhs, lhs_rs) = (padded.as_ptr(), ld as isize);
+        }
+    }
+    gemm_split(
+        m, n, k, dst, dst_rs, dst_cs, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs, alpha, accumulate,
+    );
+    if !padded.is_empty() && padded.capacity() <= SCRATCH_MAX {
+        SCRATCH.with(|s| s.set(padded));
+    }
+}
+
+/// Row strides (floats) that [`gemm_blocked`] pads: a multiple of 128 floats
+/// (512 bytes) sends the 64 rows of one packing step into at most 8 of the 64
+/// sets of a 32 KB, 8-way L1. Measured with `c = a·bᵀ`, `a, b` of 256 rows,
+/// 2 threads, 2-core AMD EPYC (Zen 4, AVX-512): 127-130 GFLOP/s at k = 5120
+/// against 184 at k = 5136, 137 at k = 512 against 179 at k = 528.
+const ALIAS_STRIDE: usize = 128;
+/// The padding added to such a stride (one cache line).
+const ALIAS_PAD: usize = 16;
+/// Operands smaller than this (values) are packed as they are.
+const ALIAS_MIN_COPY: usize = 64 * 1024;
+/// Padded copies larger than this (values, 64 MB) are freed after the call
+/// instead of kept for the next.
+const SCRATCH_MAX: usize = 16 << 20;
+
+thread_local! {
+    /// The padded copy's buffer, reused across calls on a thread (taken, so a
+    /// nested call on the same thread allocates its own).
+    static SCRATCH: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// [`gemm_blocked`] after the operand check: splits into rayon tasks.
+///
+/// # Safety
+/// As [`gemm_blocked`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_split(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: isize,
+    dst_cs: isize,
+    lhs: *const f32,
+    lhs_rs: isize,
+    lhs_cs: isize,
+    rhs: *const f32,
+    rhs_rs: isize,
+    rhs_cs: isize,
+    alpha: f32,
+    accumulate: bool,
+) {
     let threads = rayon::current_num_threads();
     let run = |m: usize, n: usize, d: Ptr, l: Ptr, r: Ptr| {
         gemm(
@@ -279,6 +361,44 @@ mod tests {
             }
         }
         t
+    }
+
+    /// Operands whose row stride is a multiple of [`ALIAS_STRIDE`] go through
+    /// the padded copy, in both of the `gemm` crate's orientations.
+    #[test]
+    fn padded_copies_match_naive_product() {
+        let (m, n, k) = (260, 300, 256);
+        assert!(n * k >= ALIAS_MIN_COPY && m * k >= ALIAS_MIN_COPY && k % ALIAS_STRIDE == 0);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let want = naive(&a, &b, m, n, k);
+        let close = |x: &[f32]| x.iter().zip(&want).all(|(p, q)| (p - q).abs() < 1e-3);
+        // Row-major destination: the crate's left operand is bᵀ's rows (stride k).
+        let mut c = vec![0.0; m * n];
+        matmul_nt(&a, &transpose(&b, k, n), &mut c, m, n, k, 1.0, false);
+        assert!(close(&c));
+        // Column-major destination: its left operand is a's rows (stride k).
+        let mut ct = vec![0.0; m * n];
+        // SAFETY: c is [m, n] column-major (m·n values), a [m, k] and b [k, n] row-major.
+        unsafe {
+            gemm_blocked(
+                m,
+                n,
+                k,
+                ct.as_mut_ptr(),
+                1,
+                m as isize,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                1.0,
+                false,
+            )
+        };
+        assert!(close(&transpose(&ct, n, m)));
     }
 
     #[test]
