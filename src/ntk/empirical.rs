@@ -157,20 +157,30 @@ fn features(mlp: &Mlp, p: &ParamSet, x: &[f32], n: usize, ws: &mut MlpWorkspace)
             d[(i * c + k) * c + k] = 1.0;
         }
     }
+    let last = layers.len() - 1;
     for l in (0..layers.len()).rev() {
         if l > 0 {
             let ld = layers[l];
             let w = &p.get(mlp.layer_names(l).0)?.data;
             let mut prev = vec![0.0f32; n * c * ld.fan_in];
-            dense::matmul_nn(&d, w, &mut prev, n * c, ld.fan_in, ld.fan_out, ld.w_mult, false);
-            let z = &ws.z[l - 1];
-            for i in 0..n {
-                let zi = &z[i * ld.fan_in..(i + 1) * ld.fan_in];
-                for k in 0..c {
-                    let row = &mut prev[(i * c + k) * ld.fan_in..(i * c + k + 1) * ld.fan_in];
-                    mlp.activation.mul_derivative_slice(zi, row);
-                }
+            if l < last {
+                dense::matmul_nn(&d, w, &mut prev, n * c, ld.fan_in, ld.fan_out, ld.w_mult, false);
             }
+            let z = &ws.z[l - 1];
+            // Per example: its C rows times φ'(z); below the output layer,
+            // whose δ rows are e_c, the rows of δ·W are the rows of W.
+            prev.par_chunks_mut(c * ld.fan_in)
+                .zip(z.par_chunks(ld.fan_in))
+                .for_each(|(rows, zi)| {
+                    for (k, row) in rows.chunks_exact_mut(ld.fan_in).enumerate() {
+                        if l == last {
+                            for (r, &wv) in row.iter_mut().zip(&w[k * ld.fan_in..(k + 1) * ld.fan_in]) {
+                                *r = ld.w_mult * wv;
+                            }
+                        }
+                        mlp.activation.mul_derivative_slice(zi, row);
+                    }
+                });
             delta[l] = std::mem::replace(&mut d, prev);
         } else {
             delta[l] = std::mem::take(&mut d);
