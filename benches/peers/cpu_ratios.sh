@@ -29,7 +29,10 @@ OUT=${OUT:-target}
 mkdir -p "$OUT"
 LOG="$OUT/cpu_ratios.log"
 isa=AVX2; grep -q avx512f /proc/cpuinfo && isa=AVX-512
-machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $isa; $THREADS threads"
+# Family and model tell apart CPUs sold under one name (AMD EPYC: family 25
+# is Zen 3 or Zen 4, 26 is Zen 5).
+field() { grep -m1 "^$1[[:space:]]*:" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'; }
+machine="$(field 'model name') (family $(field 'cpu family'), model $(field model)), $(nproc) cores, $isa; $THREADS threads"
 echo "machine: $machine" | tee "$LOG"
 cargo bench --bench train_throughput --no-run >/dev/null 2>&1
 cargo bench --bench ntk --no-run >/dev/null 2>&1
