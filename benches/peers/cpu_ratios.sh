@@ -11,7 +11,8 @@
 # and the peers once more at the end, and writes the table of ratios to
 # $OUT/cpu_ratios.md (default target/cpu_ratios.md): per round, ltk's figure
 # over the mean of the two peer runs around it (throughput for training,
-# time for the NTK), then the median and range over rounds. Shared and
+# time for the NTK; medians over samples on every side), then the median
+# and range over rounds. Shared and
 # virtual machines drift by tens of percent within minutes; a ratio taken
 # between runs minutes apart measures the drift as much as the code, so
 # each ratio is taken against the peer runs next to it.
@@ -50,6 +51,16 @@ for r in $(seq 1 "$ROUNDS"); do
         | grep -E "^train_step|thrpt" | sed 's/^ *//' | sed "s/^/[$r] /" | tee -a "$LOG"
     RAYON_NUM_THREADS=$THREADS cargo bench --bench ntk -- 'ntk_784_512_512_10/' $crit 2>&1 \
         | grep -E "^ntk_784|time:" | sed 's/^ *//' | sed "s/^/[$r] /" | tee -a "$LOG"
+    # Criterion prints the mean over its samples, slow first samples
+    # included; the peers report medians. Criterion's median (ns per
+    # iteration) goes to the log too, and the ratios use it.
+    grep -E "^\[$r\] (train_step|ntk_784)" "$LOG" | cut -d' ' -f2 | while read -r id; do
+        est="target/criterion/$id/new/estimates.json"
+        if [ -f "$est" ]; then
+            ns=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["median"]["point_estimate"])' "$est")
+            echo "[$r] median $id $ns ns" | tee -a "$LOG"
+        fi
+    done
 done
 peers "$ROUNDS"
 $PY benches/peers/cpu_ratios_report.py "$LOG" "$machine" > "$OUT/cpu_ratios.md"

@@ -3,7 +3,8 @@ training throughput ltk / PyTorch, NTK time ltk / neural-tangents. Lines
 are tagged `[r]`: ltk's run of round r (r = 1, 2, ...) sits between the
 peers' runs r − 1 and r, and its ratio is taken against their mean. The
 table gives the median of the per-round ratios and their range, ltk's
-median figure (criterion's estimate) and the peers' median over runs.
+median figure (criterion's median over its samples where the log has it,
+else its printed mean) and the peers' median over runs.
     python3 benches/peers/cpu_ratios_report.py LOG "machine description"
 """
 import re, statistics, sys
@@ -26,6 +27,12 @@ for i, l in enumerate(lines):
         t = re.search(r"time:\s+\[\S+\s+\S+\s+(\S+)\s+(\S+)\s", l2)
         if t:
             ours[name, r] = unit(*t.groups()); break
+# Criterion's median (ns per iteration), when logged, replaces its printed
+# mean: the peers' figures are medians too. Training iterations are one
+# step of the batch size that ends the bench's name.
+for m in re.finditer(r"^\[(\d+)\] median (\S+) (\S+) ns", log, re.M):
+    r, name, sec = int(m.group(1)), m.group(2), float(m.group(3)) * 1e-9
+    ours[name, r] = int(name.rsplit("/", 1)[1]) / sec if name.startswith("train_step") else sec
 for m in re.finditer(r"^\[(\d+)\] pytorch (\S+): median (\d+) samples/s", log, re.M):
     peer[m.group(2), int(m.group(1))] = float(m.group(3))
 for m in re.finditer(r"^\[(\d+)\] nt (\w+) (\d+): median (\S+) s", log, re.M):
