@@ -50,10 +50,10 @@ pub(crate) unsafe fn gemm_blocked(
 ) {
     // The `gemm` crate computes a row-major destination as its transpose, so
     // its left operand is then `rhs` (else `lhs`), packed by gathering one
-    // value from each of 64 rows per step. Rows whose stride is a multiple of
-    // `ALIAS_STRIDE` floats fall into a few cache sets and evict each other
-    // during that gather; such an operand is first copied to rows `k + ALIAS_PAD`
-    // apart (see `ALIAS_STRIDE`).
+    // value from each row of a panel per step (64 rows with AVX-512). Rows
+    // whose stride is a multiple of `ALIAS_STRIDE` floats fall into a few
+    // cache sets and evict each other during that gather; such an operand is
+    // first copied to rows `k + ALIAS_PAD` apart (see `ALIAS_STRIDE`).
     let transposed = dst_cs.unsigned_abs() < dst_rs.unsigned_abs();
     let (g_ptr, g_rows, g_rs, g_cs) = if transposed {
         (rhs, n, rhs_cs, rhs_rs)
