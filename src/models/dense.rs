@@ -81,55 +81,6 @@ pub(crate) unsafe fn gemm_blocked(
             (lhs, lhs_rs) = (padded.as_ptr(), ld as isize);
         }
     }
-    gemm_split(
-        m, n, k, dst, dst_rs, dst_cs, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs, alpha, accumulate,
-    );
-    if !padded.is_empty() && padded.capacity() <= SCRATCH_MAX {
-        SCRATCH.with(|s| s.set(padded));
-    }
-}
-
-/// Row strides (floats) that [`gemm_blocked`] pads: a multiple of 128 floats
-/// (512 bytes) sends the 64 rows of one packing step into at most 8 of the 64
-/// sets of a 32 KB, 8-way L1. Measured with `c = a·bᵀ`, `a, b` of 256 rows,
-/// 2 threads, 2-core AMD EPYC (Zen 4, AVX-512): 127-130 GFLOP/s at k = 5120
-/// against 184 at k = 5136, 137 at k = 512 against 179 at k = 528.
-const ALIAS_STRIDE: usize = 128;
-/// The padding added to such a stride (one cache line).
-const ALIAS_PAD: usize = 16;
-/// Operands smaller than this (values) are packed as they are.
-const ALIAS_MIN_COPY: usize = 64 * 1024;
-/// Padded copies larger than this (values, 64 MB) are freed after the call
-/// instead of kept for the next.
-const SCRATCH_MAX: usize = 16 << 20;
-
-thread_local! {
-    /// The padded copy's buffer, reused across calls on a thread (taken, so a
-    /// nested call on the same thread allocates its own).
-    static SCRATCH: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// [`gemm_blocked`] after the operand check: splits into rayon tasks.
-///
-/// # Safety
-/// As [`gemm_blocked`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_split(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut f32,
-    dst_rs: isize,
-    dst_cs: isize,
-    lhs: *const f32,
-    lhs_rs: isize,
-    lhs_cs: isize,
-    rhs: *const f32,
-    rhs_rs: isize,
-    rhs_cs: isize,
-    alpha: f32,
-    accumulate: bool,
-) {
     let threads = rayon::current_num_threads();
     let run = |m: usize, n: usize, d: Ptr, l: Ptr, r: Ptr| {
         gemm(
@@ -157,8 +108,34 @@ unsafe fn gemm_split(
     let (d, l, r) = (Ptr(dst), Ptr(lhs as *mut f32), Ptr(rhs as *mut f32));
     if threads <= 1 || m * n * k < PARALLEL_MIN_WORK {
         run(m, n, d, l, r);
-        return;
+    } else {
+        // SAFETY: the caller's bounds, passed on.
+        unsafe { split(m, n, threads, d, l, r, dst_rs, dst_cs, lhs_rs, rhs_cs, &run) };
     }
+    if !padded.is_empty() && padded.capacity() <= SCRATCH_MAX {
+        SCRATCH.with(|s| s.set(padded));
+    }
+}
+
+/// Runs `run` over blocks of columns (or rows) of the destination `d` on
+/// rayon's threads, offsetting `d` and `r` (or `l`) by the given strides.
+///
+/// # Safety
+/// As [`gemm_blocked`], for the matrices `d`, `l`, `r` with these strides.
+#[allow(clippy::too_many_arguments)]
+unsafe fn split(
+    m: usize,
+    n: usize,
+    threads: usize,
+    d: Ptr,
+    l: Ptr,
+    r: Ptr,
+    dst_rs: isize,
+    dst_cs: isize,
+    lhs_rs: isize,
+    rhs_cs: isize,
+    run: &(impl Fn(usize, usize, Ptr, Ptr, Ptr) + Sync),
+) {
     let split_n = n >= m;
     let len = if split_n { n } else { m };
     let block = len.div_ceil(threads).next_multiple_of(16).max(16);
@@ -199,6 +176,26 @@ unsafe fn gemm_split(
         }
     }
     fork(0, blocks, &run_block);
+}
+
+/// Row strides (floats) that [`gemm_blocked`] pads: a multiple of 128 floats
+/// (512 bytes) sends the 64 rows of one packing step into at most 8 of the 64
+/// sets of a 32 KB, 8-way L1. Measured with `c = a·bᵀ`, `a, b` of 256 rows,
+/// 2 threads, 2-core AMD EPYC (Zen 4, AVX-512): 127-130 GFLOP/s at k = 5120
+/// against 184 at k = 5136, 137 at k = 512 against 179 at k = 528.
+const ALIAS_STRIDE: usize = 128;
+/// The padding added to such a stride (one cache line).
+const ALIAS_PAD: usize = 16;
+/// Operands smaller than this (values) are packed as they are.
+const ALIAS_MIN_COPY: usize = 64 * 1024;
+/// Padded copies larger than this (values, 64 MB) are freed after the call
+/// instead of kept for the next.
+const SCRATCH_MAX: usize = 16 << 20;
+
+thread_local! {
+    /// The padded copy's buffer, reused across calls on a thread (taken, so a
+    /// nested call on the same thread allocates its own).
+    static SCRATCH: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// A good band height for [`matmul_nt_upper`] (rows): the full empirical NTK
