@@ -41,6 +41,12 @@ fn vgg11_matches_autodiff_in_training_and_evaluation() {
     same_predictions(&mut fast, &mut reference, &p, &b);
 }
 
+/// The seed is one where no max-pool or ReLU decision of VGG-16 lies within
+/// rounding of a tie for either summation order (direct or Winograd): such a
+/// decision routes the gradient elsewhere and moves whole gradients by 1e-3
+/// to 1e-1 of their scale, with either order (batch 2 seed 1 and batch 8 seed
+/// 2 under Winograd, batch 4 seed 0 and batch 8 seed 2 under the direct sum),
+/// while on seeds without one both stay within 3e-5.
 #[test]
 fn vgg16_at_cifar_size_matches_autodiff() {
     let net = ModelConfig::Vgg {
@@ -49,7 +55,7 @@ fn vgg16_at_cifar_size_matches_autodiff() {
     }
     .build([3, 32, 32], 10)
     .unwrap();
-    fast_matches_autodiff(&net, 2, 1, 5e-4);
+    fast_matches_autodiff(&net, 2, 5, 5e-4);
 }
 
 #[test]
