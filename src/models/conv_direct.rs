@@ -36,7 +36,7 @@
 //! - weight gradient: `dW[co, ci, t] = Σ_q dz_p[co, q] · in_p[ci, q + off_t]`,
 //!   [`WR`] output channels × 3 taps of one kernel row in 12 vector
 //!   accumulators over chunks of [`QC`] positions, lanes summed at the end;
-//! - forward and input gradient of layers with at least 32 input and output
+//! - forward and input gradient of layers with at least 16 input and output
 //!   channels on maps of even height and width: Winograd F(2x2, 3x3)
 //!   ([`winograd`]), 16 multiplications per 2x2 outputs instead of 36, on the
 //!   same padded planes and the same register tile. On a 2-core AMD EPYC
@@ -45,7 +45,8 @@
 //!   128 -> 128 at 14x14 forward 22 ms against 40-41 ms; 32 -> 32 at 14x14
 //!   forward 2.0-2.3 ms against 2.9 ms. `train_step_conv_b128/conv4_fast`,
 //!   6 interleaved runs each: median 461 samples/s against 355 with
-//!   `LTK_CONV_WINOGRAD=off`; ResNet-20 600 against 571.
+//!   `LTK_CONV_WINOGRAD=off`; ResNet-20 600 against 571 (with the bound at 32
+//!   channels; at 16, see `winograd::MIN_CHANNELS`).
 //!
 //! The kernels are chosen at run time: AVX-512F (tiles of 32 positions),
 //! else AVX2 + FMA (16), else a portable loop with the same order of work.
@@ -780,8 +781,9 @@ mod tests {
             (7, 3, 1, 1, 5),
             (4, 9, 3, 1, 4),
             (16, 8, 28, 28, 2),
+            (16, 16, 4, 6, 3),
             (6, 5, 13, 11, 9),
-            // Winograd F(2x2, 3x3): even maps, at least 32 channels; then an odd map that is not.
+            // Winograd F(2x2, 3x3): even maps, at least 16 channels; then an odd map that is not.
             (32, 40, 6, 4, 3),
             (36, 33, 2, 8, 2),
             (32, 32, 5, 7, 2),
