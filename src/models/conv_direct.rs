@@ -36,17 +36,19 @@
 //! - weight gradient: `dW[co, ci, t] = Σ_q dz_p[co, q] · in_p[ci, q + off_t]`,
 //!   [`WR`] output channels × 3 taps of one kernel row in 12 vector
 //!   accumulators over chunks of [`QC`] positions, lanes summed at the end;
-//! - forward and input gradient of layers with at least 16 input and output
-//!   channels on maps of even height and width: Winograd F(2x2, 3x3)
-//!   ([`winograd`]), 16 multiplications per 2x2 outputs instead of 36, on the
-//!   same padded planes and the same register tile. On a 2-core AMD EPYC
-//!   (Zen 4, AVX-512), batch 128 (the speed test below): 64 -> 64 at 28x28
-//!   forward 24 ms against 39 ms, input gradient 21-22 ms against 38 ms;
-//!   128 -> 128 at 14x14 forward 22 ms against 40-41 ms; 32 -> 32 at 14x14
-//!   forward 2.0-2.3 ms against 2.9 ms. `train_step_conv_b128/conv4_fast`,
-//!   6 interleaved runs each: median 461 samples/s against 355 with
-//!   `LTK_CONV_WINOGRAD=off`; ResNet-20 600 against 571 (with the bound at 32
-//!   channels; at 16, see `winograd::MIN_CHANNELS`).
+//! - layers with at least 16 input and output channels on maps of even
+//!   height and width: Winograd F(2x2, 3x3) ([`winograd`]) for the forward
+//!   pass and the input gradient, and at 32 or more channels also for the
+//!   weight gradient: 16 multiplications per 2x2 outputs instead of 36, on
+//!   the same padded planes and (forward, input gradient) the same register
+//!   tile. On a 2-core AMD EPYC (Zen 4, AVX-512), batch 128 (the speed test
+//!   below), direct against Winograd: 64 -> 64 at 28x28 forward 39 -> 23-25
+//!   ms, input gradient 38 -> 21-25 ms, weight gradient 49 -> 27-31 ms;
+//!   128 -> 128 at 14x14 forward 40-41 -> 22 ms, weight gradient 58-60 ->
+//!   25-27 ms. `train_step_conv_b128/conv4_fast`, interleaved runs: median
+//!   355 samples/s direct (`LTK_CONV_WINOGRAD=off`), 461 with the forward
+//!   and input gradient through Winograd (6 runs each), about 620 with the
+//!   weight gradient too (against 495, 6 runs each).
 //!
 //! The kernels are chosen at run time: AVX-512F (tiles of 32 positions),
 //! else AVX2 + FMA (16), else a portable loop with the same order of work.
@@ -725,11 +727,19 @@ fn backward_with(
     simd: Simd,
 ) {
     let g = Geom::new(l, n);
-    pad_into(&g, dz, l.c_out, l.c_out.div_ceil(WR) * WR, dz_p);
-    wgrad(&g, dz_p, l.c_out, inp_p, l.c_in, gw, simd);
+    let wino = winograd::applies(l);
+    if wino && winograd::applies_wgrad(l) {
+        winograd::wgrad(&g, inp_p, dz, l.c_out, l.c_in, gw, simd);
+        if dinp.is_some() {
+            pad_into(&g, dz, l.c_out, l.c_out, dz_p);
+        }
+    } else {
+        pad_into(&g, dz, l.c_out, l.c_out.div_ceil(WR) * WR, dz_p);
+        wgrad(&g, dz_p, l.c_out, inp_p, l.c_in, gw, simd);
+    }
     if let Some(d) = dinp {
         d.resize(l.c_in * n * l.h * l.w, 0.0);
-        if winograd::applies(l) {
+        if wino {
             winograd::conv(&g, dz_p, wt, l.c_out, l.c_in, true, d, simd);
         } else {
             let wpk = pack(wt, l.c_out, l.c_in, true, simd);

@@ -18,8 +18,9 @@
 //! exactly and read nothing past an image's padding), and only layers with
 //! at least [`MIN_CHANNELS`] input and output channels (the transforms cost
 //! the same per tile and channel whatever the width of the product).
-//! The weight gradient stays on the direct kernel. `LTK_CONV_WINOGRAD=off`
-//! turns it off (to compare with the direct sum on one machine).
+//! The weight gradient goes through the same tiles ([`wgrad`]) when both
+//! channel counts reach [`MIN_WGRAD_CHANNELS`]. `LTK_CONV_WINOGRAD=off`
+//! turns all of it off (to compare with the direct sum on one machine).
 
 use rayon::prelude::*;
 
@@ -38,6 +39,21 @@ const XI: usize = 16;
 /// rounds: median 651 samples/s against 618 with the bound at 32, ahead in 3
 /// of 4 rounds; 32 -> 32 at 14x14 alone: forward 2.0-2.3 ms against 2.9 ms.
 const MIN_CHANNELS: usize = 16;
+
+/// Fewer input or output channels than this keep the direct weight
+/// gradient: its 16 products per block of [`TB`] tiles are `gemm` crate
+/// calls, whose fixed cost per call outweighs the saving at 16 channels. On
+/// a 2-core AMD EPYC (Zen 4, AVX-512), batch 128, the speed test: 64 -> 64 at
+/// 28x28 27-31 ms against 49-50 ms direct, 128 -> 128 at 14x14 25-27 ms
+/// against 58-60 ms, 16 -> 16 at 28x28 3.9-4.6 ms against 3.5-4.3 ms;
+/// `train_step_conv_b128/resnet20_fast`, 6 runs each in ABBA rounds: median
+/// 640 samples/s with the bound at 32, 606 at 16.
+const MIN_WGRAD_CHANNELS: usize = 32;
+
+/// Whether a layer that [`applies`] also takes the weight gradient here.
+pub(super) fn applies_wgrad(l: &ConvLayer) -> bool {
+    l.c_in.min(l.c_out) >= MIN_WGRAD_CHANNELS
+}
 
 /// Whether a layer the direct path takes goes through Winograd.
 pub(super) fn applies(l: &ConvLayer) -> bool {
@@ -137,22 +153,7 @@ pub(super) fn conv(
             segs: Vec::new(),
         },
         |sc, blk| {
-            let (t0, t1) = (blk * TB, ((blk + 1) * TB).min(nt));
-            sc.segs.clear();
-            let mut t = t0;
-            while t < t1 {
-                let (row, a) = (t / tw, t % tw);
-                let b = tw.min(a + t1 - t);
-                let (e, ty) = (row / th, row % th);
-                sc.segs.push(Seg {
-                    lane: t - t0,
-                    // Top-left of tile a's 4x4 patch: row 2ty − 1, column 2a − 1 (guard > wp).
-                    src: g.guard + (e * g.hp + 2 * ty) * g.wp + 2 * a - g.wp - 1,
-                    dst: (e * g.h + 2 * ty) * g.w + 2 * a,
-                    len: b - a,
-                });
-                t += b - a;
-            }
+            segments(g, blk, &mut sc.segs);
             for r in 0..k_rows {
                 let plane = &src[r * g.plane..][..g.plane];
                 input_channel(simd, plane, g.wp, &sc.segs, &mut sc.d, &mut sc.v[r * TB..], xv);
@@ -203,6 +204,177 @@ pub(super) fn conv(
             }
         },
     );
+}
+
+/// The segments of block `blk` (tiles `blk·TB ..` of the batch's
+/// `n·(h/2)·(w/2)` tiles, in (image, tile row, tile column) order).
+fn segments(g: &Geom, blk: usize, segs: &mut Vec<Seg>) {
+    let (th, tw) = (g.h / 2, g.w / 2);
+    let nt = g.n * th * tw;
+    let (t0, t1) = (blk * TB, ((blk + 1) * TB).min(nt));
+    segs.clear();
+    let mut t = t0;
+    while t < t1 {
+        let (row, a) = (t / tw, t % tw);
+        let b = tw.min(a + t1 - t);
+        let (e, ty) = (row / th, row % th);
+        segs.push(Seg {
+            lane: t - t0,
+            // Top-left of tile a's 4x4 patch: row 2ty − 1, column 2a − 1 (guard > wp).
+            src: g.guard + (e * g.hp + 2 * ty) * g.wp + 2 * a - g.wp - 1,
+            dst: (e * g.h + 2 * ty) * g.w + 2 * a,
+            len: b - a,
+        });
+        t += b - a;
+    }
+}
+
+/// `gw [c_out, c_in, 3, 3]` (overwritten) = the weight gradient of the
+/// convolution of the `c_in` padded planes `in_p` whose output gradient is
+/// `dz` (dense CNHW `[c_out, n, h, w]`), through the same tiles: per tile
+/// `dM = A dY Aᵀ` (the adjoint of the output transform), per component
+/// `dU_ξ = Σ_tiles dM_ξ · V_ξᵀ`, then `Gᵀ dU G` (the adjoint of the kernel
+/// transform). The products run through the `gemm` crate per block of
+/// [`TB`] tiles into one partial sum per task; the tasks split the tiles by
+/// the thread count, and their sums are added in task order.
+pub(super) fn wgrad(g: &Geom, in_p: &[f32], dz: &[f32], c_out: usize, c_in: usize, gw: &mut [f32], simd: Simd) {
+    let nt = g.n * (g.h / 2) * (g.w / 2);
+    let nhw = g.n * g.h * g.w;
+    assert!(g.h.is_multiple_of(2) && g.w.is_multiple_of(2) && g.guard > g.wp);
+    assert!(in_p.len() >= c_in * g.plane && dz.len() >= c_out * nhw && gw.len() >= c_out * c_in * TAPS);
+    let nblocks = nt.div_ceil(TB);
+    let splits = rayon::current_num_threads().clamp(1, nblocks.max(1));
+    let per = nblocks.div_ceil(splits);
+    let (xv, xm) = (c_in * TB + L, c_out * TB + L);
+    let du = XI * c_out * c_in;
+    let mut part = vec![0f32; splits * du];
+    part.par_chunks_mut(du).enumerate().for_each(|(s, p)| {
+        let (mut v, mut dm) = (vec![0f32; XI * xv], vec![0f32; XI * xm]);
+        let mut d = Box::new([[0f32; TB]; XI]);
+        let mut segs = Vec::new();
+        for blk in s * per..((s + 1) * per).min(nblocks) {
+            segments(g, blk, &mut segs);
+            for r in 0..c_in {
+                input_channel(
+                    simd,
+                    &in_p[r * g.plane..][..g.plane],
+                    g.wp,
+                    &segs,
+                    &mut d,
+                    &mut v[r * TB..],
+                    xv,
+                );
+            }
+            for co in 0..c_out {
+                grad_channel(simd, &dz[co * nhw..][..nhw], g.w, &segs, &mut d, &mut dm[co * TB..], xm);
+            }
+            // Lanes past the last tile hold stale values: zero gradients add nothing.
+            let valid = (nt - blk * TB).min(TB);
+            if valid < TB {
+                for x in 0..XI {
+                    for co in 0..c_out {
+                        dm[x * xm + co * TB + valid..x * xm + co * TB + TB].fill(0.0);
+                    }
+                }
+            }
+            for x in 0..XI {
+                // SAFETY: p[x·c_out·c_in ..] holds c_out x c_in (row stride c_in); dm holds
+                // c_out rows of TB from x·xm, v c_in rows of TB from x·xv (read transposed).
+                unsafe {
+                    gemm::gemm(
+                        c_out,
+                        c_in,
+                        TB,
+                        p.as_mut_ptr().add(x * c_out * c_in),
+                        1,
+                        c_in as isize,
+                        true,
+                        dm.as_ptr().add(x * xm),
+                        1,
+                        TB as isize,
+                        v.as_ptr().add(x * xv),
+                        TB as isize,
+                        1,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    )
+                };
+            }
+        }
+    });
+    for co in 0..c_out {
+        for ci in 0..c_in {
+            let du_x: [f32; XI] =
+                std::array::from_fn(|x| (0..splits).map(|sp| part[sp * du + (x * c_out + co) * c_in + ci]).sum());
+            gw[(co * c_in + ci) * TAPS..][..TAPS].copy_from_slice(&kernel_grad(&du_x));
+        }
+    }
+}
+
+/// `Gᵀ X G` (3x3) of a 4x4 `X` (row-major): the adjoint of [`transform_kernel`].
+fn kernel_grad(x: &[f32; XI]) -> [f32; TAPS] {
+    let col = |a: f32, b: f32, c: f32, d: f32| [a + 0.5 * (b + c), 0.5 * (b - c), 0.5 * (b + c) + d];
+    let mut gx = [[0f32; 4]; 3];
+    for c in 0..4 {
+        let v = col(x[c], x[4 + c], x[8 + c], x[12 + c]);
+        for (row, y) in gx.iter_mut().zip(v) {
+            row[c] = y;
+        }
+    }
+    let mut out = [0f32; TAPS];
+    for (i, row) in gx.iter().enumerate() {
+        out[i * 3..i * 3 + 3].copy_from_slice(&col(row[0], row[1], row[2], row[3]));
+    }
+    out
+}
+
+/// `dM = A dY Aᵀ` of the block's tiles from one dense channel of the output
+/// gradient (rows `w` long), `dm[ξ·xs + tile]`; `d` is scratch.
+#[inline]
+fn grad_channel(simd: Simd, plane: &[f32], w: usize, segs: &[Seg], d: &mut [[f32; TB]; XI], dm: &mut [f32], xs: usize) {
+    assert!(dm.len() >= 15 * xs + TB);
+    assert!(segs
+        .iter()
+        .all(|s| s.lane + s.len <= TB && s.dst + w + 2 * s.len <= plane.len()));
+    #[cfg(target_arch = "x86_64")]
+    match simd {
+        // SAFETY: the CPU has the feature (Simd::detect); bounds checked above.
+        Simd::Avx512 => return unsafe { grad_avx512(plane, w, segs, d, dm, xs) },
+        Simd::Avx2 => return unsafe { grad_avx2(plane, w, segs, d, dm, xs) },
+        Simd::Portable => {}
+    }
+    let _ = simd;
+    for s in segs {
+        for a in 0..2 {
+            let row = &plane[s.dst + a * w..][..2 * s.len];
+            for (k, pair) in row.chunks_exact(2).enumerate() {
+                d[2 * a][s.lane + k] = pair[0];
+                d[2 * a + 1][s.lane + k] = pair[1];
+            }
+        }
+    }
+    grad_body(d, dm, xs)
+}
+
+/// `dm[ξ·xs + tile] = (A dY Aᵀ)[ξ]` over all lanes of `d [2·row + column][tile]`
+/// (the 2x2 output gradient), `A = [1 0; 1 1; 1 −1; 0 −1]`.
+#[inline(always)]
+fn grad_body(d: &[[f32; TB]; XI], dm: &mut [f32], xs: usize) {
+    for l in 0..TB {
+        let (p0, q0, p1, q1) = (d[0][l], d[1][l], d[2][l], d[3][l]);
+        let r0 = [p0, p0 + q0, p0 - q0, -q0];
+        let r1 = [p1, p1 + q1, p1 - q1, -q1];
+        for c in 0..4 {
+            let m = [r0[c], r0[c] + r1[c], r0[c] - r1[c], -r1[c]];
+            for (i, v) in m.into_iter().enumerate() {
+                dm[(i * 4 + c) * xs + l] = v;
+            }
+        }
+    }
 }
 
 /// One tile row's part of a block: its first lane, the offset of its first
@@ -301,7 +473,7 @@ unsafe fn output_channel(
 /// and stores at the ends of rows (the compiler's own vectors of the
 /// portable bodies spilled and fell back to scalar code there).
 macro_rules! simd_transforms {
-    ($feature:literal, $input:ident, $output:ident, $w:literal, $v:ty,
+    ($feature:literal, $input:ident, $output:ident, $grad:ident, $w:literal, $v:ty,
      $load:ident, $store:ident, $add:ident, $sub:ident, $mask:ident, $maskload:ident, $maskstore:ident,
      $split:ident, $join:ident) => {
         /// See [`input_channel`].
@@ -354,6 +526,46 @@ macro_rules! simd_transforms {
                     ];
                     for (c, x) in o.into_iter().enumerate() {
                         $store(vp.add((i * 4 + c) * xs + l0), x);
+                    }
+                }
+            }
+        }
+
+        /// See [`grad_channel`].
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $grad(plane: &[f32], w: usize, segs: &[Seg], d: &mut [[f32; TB]; XI], dm: &mut [f32], xs: usize) {
+            // Gather: d[2a + b][lane] = column b of output-gradient row a of the tile.
+            for s in segs {
+                for a in 0..2 {
+                    let row = &plane[s.dst + a * w..][..2 * s.len];
+                    let p = row.as_ptr();
+                    let mut k = 0;
+                    while k < s.len {
+                        let n = row.len() - 2 * k;
+                        // Lanes past the row are masked off (and never read).
+                        let lo = $maskload(p.wrapping_add(2 * k), $mask(n));
+                        let hi = $maskload(p.wrapping_add(2 * k + $w), $mask(n.saturating_sub($w)));
+                        let (e, o) = $split(lo, hi);
+                        let keep = $mask(s.len - k);
+                        $maskstore(d[2 * a].as_mut_ptr().add(s.lane + k), keep, e);
+                        $maskstore(d[2 * a + 1].as_mut_ptr().add(s.lane + k), keep, o);
+                        k += $w;
+                    }
+                }
+            }
+            // A dY Aᵀ over all lanes.
+            let mp = dm.as_mut_ptr();
+            let zero: $v = std::mem::zeroed();
+            for l0 in (0..TB).step_by($w) {
+                let ld = |r: usize| $load(d[r].as_ptr().add(l0));
+                let (p0, q0, p1, q1) = (ld(0), ld(1), ld(2), ld(3));
+                let r0 = [p0, $add(p0, q0), $sub(p0, q0), $sub(zero, q0)];
+                let r1 = [p1, $add(p1, q1), $sub(p1, q1), $sub(zero, q1)];
+                for c in 0..4 {
+                    let m = [r0[c], $add(r0[c], r1[c]), $sub(r0[c], r1[c]), $sub(zero, r1[c])];
+                    for (i, x) in m.into_iter().enumerate() {
+                        $store(mp.add((i * 4 + c) * xs + l0), x);
                     }
                 }
             }
@@ -475,6 +687,7 @@ simd_transforms!(
     "avx2,fma",
     input_avx2,
     output_avx2,
+    grad_avx2,
     8,
     __m256,
     _mm256_loadu_ps,
@@ -491,6 +704,7 @@ simd_transforms!(
     "avx512f",
     input_avx512,
     output_avx512,
+    grad_avx512,
     16,
     __m512,
     _mm512_loadu_ps,
@@ -595,6 +809,33 @@ fn output_body(m: &[f32], xs: usize, y: &mut [[f32; 2 * TB]; 2]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `kernel_grad` is the adjoint of `transform_kernel`, and the gradient
+    /// transform of one tile the adjoint of its output transform.
+    #[test]
+    fn gradient_transforms_are_adjoints() {
+        let g: [f32; 9] = [0.3, -1.2, 0.7, 2.0, 0.1, -0.4, 1.1, 0.9, -2.2];
+        let x: [f32; XI] = std::array::from_fn(|i| ((i * 7 % 11) as f32 - 5.0) * 0.25);
+        let lhs: f32 = transform_kernel(&g).iter().zip(&x).map(|(a, b)| a * b).sum();
+        let rhs: f32 = g.iter().zip(&kernel_grad(&x)).map(|(a, b)| a * b).sum();
+        assert!((lhs - rhs).abs() < 1e-5, "{lhs} vs {rhs}");
+        // <output transform of m, dy> = <m, gradient transform of dy>.
+        let dy = [0.5f32, -1.5, 2.0, 0.75];
+        let mut d = [[0f32; TB]; XI];
+        for (r, v) in dy.iter().enumerate() {
+            d[r][0] = *v;
+        }
+        let mut dm = vec![0f32; XI * TB];
+        grad_body(&d, &mut dm, TB);
+        let m: Vec<f32> = (0..XI * TB)
+            .map(|i| if i % TB == 0 { x[i / TB] } else { 0.0 })
+            .collect();
+        let mut y = [[0f32; 2 * TB]; 2];
+        output_body(&m, TB, &mut y);
+        let lhs = y[0][0] * dy[0] + y[0][1] * dy[1] + y[1][0] * dy[2] + y[1][1] * dy[3];
+        let rhs: f32 = (0..XI).map(|i| x[i] * dm[i * TB]).sum();
+        assert!((lhs - rhs).abs() < 1e-5, "{lhs} vs {rhs}");
+    }
 
     /// The transforms of one tile against the direct 3x3 correlation.
     #[test]
