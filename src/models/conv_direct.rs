@@ -36,8 +36,7 @@
 //! - weight gradient: `dW[co, ci, t] = Σ_q dz_p[co, q] · in_p[ci, q + off_t]`,
 //!   [`WR`] output channels × 3 taps of one kernel row in 12 vector
 //!   accumulators over chunks of [`QC`] positions, lanes summed at the end;
-//! - layers with at least 16 input and output channels on maps of even
-//!   height and width: Winograd F(2x2, 3x3) ([`winograd`]) for the forward
+//! - layers with at least 16 input and output channels: Winograd F(2x2, 3x3) ([`winograd`]) for the forward
 //!   pass and the input gradient, and at 32 or more channels also for the
 //!   weight gradient: 16 multiplications per 2x2 outputs instead of 36, on
 //!   the same padded planes and (forward, input gradient) the same register
@@ -793,10 +792,15 @@ mod tests {
             (16, 8, 28, 28, 2),
             (16, 16, 4, 6, 3),
             (6, 5, 13, 11, 9),
-            // Winograd F(2x2, 3x3): even maps, at least 16 channels; then an odd map that is not.
+            // Winograd F(2x2, 3x3) (at least 16 channels; the weight gradient from 32),
+            // on even maps, odd heights and widths, and 1x1 maps.
             (32, 40, 6, 4, 3),
             (36, 33, 2, 8, 2),
             (32, 32, 5, 7, 2),
+            (16, 24, 7, 7, 3),
+            (33, 32, 1, 1, 3),
+            (40, 32, 3, 6, 2),
+            (32, 36, 6, 3, 2),
             (64, 128, 16, 16, 2),
             (128, 128, 16, 16, 2),
         ] {

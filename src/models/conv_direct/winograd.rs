@@ -14,9 +14,11 @@
 //! transforms use only 0, ±1 and ±1/2; results differ from the direct sum
 //! by rounding only (the tests hold both to 1e-4 of the largest value).
 //!
-//! Only maps of even height and width take it (the tiles then cover the map
-//! exactly and read nothing past an image's padding), and only layers with
-//! at least [`MIN_CHANNELS`] input and output channels (the transforms cost
+//! On a map of odd height or width the last tile row or column reaches one
+//! past the map's padding: its patches read zeros there (not the next
+//! image's first row, which the shared padding puts there) and only its
+//! outputs inside the map are written. Only layers with at least
+//! [`MIN_CHANNELS`] input and output channels take it (the transforms cost
 //! the same per tile and channel whatever the width of the product).
 //! The weight gradient goes through the same tiles ([`wgrad`]) when both
 //! channel counts reach [`MIN_WGRAD_CHANNELS`]. `LTK_CONV_WINOGRAD=off`
@@ -57,7 +59,7 @@ pub(super) fn applies_wgrad(l: &ConvLayer) -> bool {
 
 /// Whether a layer the direct path takes goes through Winograd.
 pub(super) fn applies(l: &ConvLayer) -> bool {
-    l.h.is_multiple_of(2) && l.w.is_multiple_of(2) && l.c_in.min(l.c_out) >= MIN_CHANNELS && enabled()
+    l.c_in.min(l.c_out) >= MIN_CHANNELS && enabled()
 }
 
 /// False when `LTK_CONV_WINOGRAD=off` (read once).
@@ -120,7 +122,7 @@ fn pack(wt: &[f32], c_out: usize, c_in: usize, flip: bool, simd: Simd) -> (Vec<B
 /// convolution of the padded planes of `src` with `wt [c_out, c_in, 3, 3]`:
 /// forward (`src` holds `c_in` planes, `m = c_out`) or, with `flip`, the
 /// input gradient (`src` the `c_out` planes of the output gradient,
-/// `m = c_in`). `g` must have even `h` and `w`.
+/// `m = c_in`).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn conv(
     g: &Geom,
@@ -134,10 +136,9 @@ pub(super) fn conv(
 ) {
     let (m, k_rows) = if flip { (c_in, c_out) } else { (c_out, c_in) };
     let (plan, u, ulen) = pack(wt, c_out, c_in, flip, simd);
-    let (th, tw) = (g.h / 2, g.w / 2);
-    let nt = g.n * th * tw;
+    let nt = g.n * g.h.div_ceil(2) * g.w.div_ceil(2);
     let nhw = g.n * g.h * g.w;
-    assert!(g.h.is_multiple_of(2) && g.w.is_multiple_of(2) && g.guard > g.wp);
+    assert!(g.guard > g.wp);
     assert!(src.len() >= k_rows * g.plane && dst.len() >= m * nhw && wt.len() >= c_out * c_in * TAPS);
     let out = SharedMut(dst.as_mut_ptr());
     let width = simd.width();
@@ -207,9 +208,9 @@ pub(super) fn conv(
 }
 
 /// The segments of block `blk` (tiles `blk·TB ..` of the batch's
-/// `n·(h/2)·(w/2)` tiles, in (image, tile row, tile column) order).
+/// `n·⌈h/2⌉·⌈w/2⌉` tiles, in (image, tile row, tile column) order).
 fn segments(g: &Geom, blk: usize, segs: &mut Vec<Seg>) {
-    let (th, tw) = (g.h / 2, g.w / 2);
+    let (th, tw) = (g.h.div_ceil(2), g.w.div_ceil(2));
     let nt = g.n * th * tw;
     let (t0, t1) = (blk * TB, ((blk + 1) * TB).min(nt));
     segs.clear();
@@ -224,6 +225,8 @@ fn segments(g: &Geom, blk: usize, segs: &mut Vec<Seg>) {
             src: g.guard + (e * g.hp + 2 * ty) * g.wp + 2 * a - g.wp - 1,
             dst: (e * g.h + 2 * ty) * g.w + 2 * a,
             len: b - a,
+            rows: (g.h - 2 * ty).min(2),
+            cols: (2 * b).min(g.w) - 2 * a,
         });
         t += b - a;
     }
@@ -238,9 +241,9 @@ fn segments(g: &Geom, blk: usize, segs: &mut Vec<Seg>) {
 /// [`TB`] tiles into one partial sum per task; the tasks split the tiles by
 /// the thread count, and their sums are added in task order.
 pub(super) fn wgrad(g: &Geom, in_p: &[f32], dz: &[f32], c_out: usize, c_in: usize, gw: &mut [f32], simd: Simd) {
-    let nt = g.n * (g.h / 2) * (g.w / 2);
+    let nt = g.n * g.h.div_ceil(2) * g.w.div_ceil(2);
     let nhw = g.n * g.h * g.w;
-    assert!(g.h.is_multiple_of(2) && g.w.is_multiple_of(2) && g.guard > g.wp);
+    assert!(g.guard > g.wp);
     assert!(in_p.len() >= c_in * g.plane && dz.len() >= c_out * nhw && gw.len() >= c_out * c_in * TAPS);
     let nblocks = nt.div_ceil(TB);
     let splits = rayon::current_num_threads().clamp(1, nblocks.max(1));
@@ -339,7 +342,7 @@ fn grad_channel(simd: Simd, plane: &[f32], w: usize, segs: &[Seg], d: &mut [[f32
     assert!(dm.len() >= 15 * xs + TB);
     assert!(segs
         .iter()
-        .all(|s| s.lane + s.len <= TB && s.dst + w + 2 * s.len <= plane.len()));
+        .all(|s| s.lane + s.len <= TB && s.dst + (s.rows - 1) * w + s.cols <= plane.len()));
     #[cfg(target_arch = "x86_64")]
     match simd {
         // SAFETY: the CPU has the feature (Simd::detect); bounds checked above.
@@ -350,10 +353,15 @@ fn grad_channel(simd: Simd, plane: &[f32], w: usize, segs: &[Seg], d: &mut [[f32
     let _ = simd;
     for s in segs {
         for a in 0..2 {
-            let row = &plane[s.dst + a * w..][..2 * s.len];
-            for (k, pair) in row.chunks_exact(2).enumerate() {
-                d[2 * a][s.lane + k] = pair[0];
-                d[2 * a + 1][s.lane + k] = pair[1];
+            // Outside the map (an odd map's last row or column): zeros.
+            let row = if a < s.rows {
+                &plane[s.dst + a * w..][..s.cols]
+            } else {
+                &[]
+            };
+            for k in 0..s.len {
+                d[2 * a][s.lane + k] = row.get(2 * k).copied().unwrap_or(0.0);
+                d[2 * a + 1][s.lane + k] = row.get(2 * k + 1).copied().unwrap_or(0.0);
             }
         }
     }
@@ -378,14 +386,31 @@ fn grad_body(d: &[[f32; TB]; XI], dm: &mut [f32], xs: usize) {
 }
 
 /// One tile row's part of a block: its first lane, the offset of its first
-/// patch in a padded plane, of its first output in a dense channel, and its
-/// number of tiles.
+/// patch in a padded plane, of its first output in a dense channel, its
+/// number of tiles, and the output rows (2, or 1 on an odd map's last tile
+/// row) and columns (`2·len`, less one where it ends an odd map's row) that
+/// lie in the map.
 #[derive(Clone, Copy, Debug)]
 struct Seg {
     lane: usize,
     src: usize,
     dst: usize,
     len: usize,
+    rows: usize,
+    cols: usize,
+}
+
+impl Seg {
+    /// Values of patch row `i` that lie in the padded map (the rest read as
+    /// zero): none for the row below an odd map's last tile row, and
+    /// `cols + 2` columns.
+    fn patch_row(&self, i: usize) -> usize {
+        if i == 3 && self.rows < 2 {
+            0
+        } else {
+            self.cols + 2
+        }
+    }
 }
 
 /// A task's buffers: the transformed input `v [ξ][k][TB]`, the products
@@ -426,11 +451,8 @@ fn input_channel(
     let _ = simd;
     for s in segs {
         for i in 0..4 {
-            gather_body(
-                &plane[s.src + i * wp..][..2 * s.len + 2],
-                &mut d[i * 4..i * 4 + 4],
-                s.lane,
-            );
+            let row = &plane[s.src + i * wp..][..s.patch_row(i)];
+            gather_body(row, s.len, &mut d[i * 4..i * 4 + 4], s.lane);
         }
     }
     input_body(d, v, xs)
@@ -441,7 +463,7 @@ fn input_channel(
 /// `y` is scratch.
 ///
 /// # Safety
-/// `dst.add(s.dst + row·w + c)` writable for every segment, row < 2, c < 2·`s.len`.
+/// `dst.add(s.dst + row·w + c)` writable for every segment, row < `s.rows`, c < `s.cols`.
 #[inline]
 unsafe fn output_channel(
     simd: Simd,
@@ -462,8 +484,8 @@ unsafe fn output_channel(
     let _ = simd;
     output_body(m, xs, y);
     for s in segs {
-        for (row, ya) in y.iter().enumerate() {
-            std::ptr::copy_nonoverlapping(ya.as_ptr().add(2 * s.lane), dst.add(s.dst + row * w), 2 * s.len);
+        for (row, ya) in y.iter().enumerate().take(s.rows) {
+            std::ptr::copy_nonoverlapping(ya.as_ptr().add(2 * s.lane), dst.add(s.dst + row * w), s.cols);
         }
     }
 }
@@ -484,7 +506,7 @@ macro_rules! simd_transforms {
             // even and odd ones (tile k reads even[k], odd[k], even[k + 1], odd[k + 1]).
             for s in segs {
                 for i in 0..4 {
-                    let row = &plane[s.src + i * wp..][..2 * s.len + 2];
+                    let row = &plane[s.src + i * wp..][..s.patch_row(i)];
                     let p = row.as_ptr();
                     let mut k = 0;
                     while k < s.len {
@@ -538,11 +560,16 @@ macro_rules! simd_transforms {
             // Gather: d[2a + b][lane] = column b of output-gradient row a of the tile.
             for s in segs {
                 for a in 0..2 {
-                    let row = &plane[s.dst + a * w..][..2 * s.len];
+                    // Outside the map (an odd map's last row or column): zeros.
+                    let row: &[f32] = if a < s.rows {
+                        &plane[s.dst + a * w..][..s.cols]
+                    } else {
+                        &[]
+                    };
                     let p = row.as_ptr();
                     let mut k = 0;
                     while k < s.len {
-                        let n = row.len() - 2 * k;
+                        let n = row.len().saturating_sub(2 * k);
                         // Lanes past the row are masked off (and never read).
                         let lo = $maskload(p.wrapping_add(2 * k), $mask(n));
                         let hi = $maskload(p.wrapping_add(2 * k + $w), $mask(n.saturating_sub($w)));
@@ -593,8 +620,8 @@ macro_rules! simd_transforms {
                 }
             }
             for s in segs {
-                for (row, ya) in y.iter().enumerate() {
-                    let (src, to, n) = (ya.as_ptr().add(2 * s.lane), dst.add(s.dst + row * w), 2 * s.len);
+                for (row, ya) in y.iter().enumerate().take(s.rows) {
+                    let (src, to, n) = (ya.as_ptr().add(2 * s.lane), dst.add(s.dst + row * w), s.cols);
                     let mut k = 0;
                     while k < n {
                         let keep = $mask(n - k);
@@ -726,23 +753,15 @@ use avx512::{
     split as avx512_split,
 };
 
-/// Splits one patch row of `len = row.len() / 2 − 1` tiles into the four
-/// columns of each tile, `d[c][j + k] = row[2k + c]`: the columns are split
-/// into even and odd ones first, so that tile `k` reads `even[k], odd[k],
-/// even[k + 1], odd[k + 1]`.
+/// Splits the patch row of `len` tiles into the four columns of each tile,
+/// `d[c][j + k] = row[2k + c]` (zero past the end of `row`).
 #[inline(always)]
-fn gather_body(row: &[f32], d: &mut [[f32; TB]], j: usize) {
-    let len = row.len() / 2 - 1;
-    let mut even = [0f32; TB + 1];
-    let mut odd = [0f32; TB + 1];
-    for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(row.chunks_exact(2)) {
-        *e = pair[0];
-        *o = pair[1];
+fn gather_body(row: &[f32], len: usize, d: &mut [[f32; TB]], j: usize) {
+    for k in 0..len {
+        for (c, dc) in d.iter_mut().take(4).enumerate() {
+            dc[j + k] = row.get(2 * k + c).copied().unwrap_or(0.0);
+        }
     }
-    d[0][j..j + len].copy_from_slice(&even[..len]);
-    d[1][j..j + len].copy_from_slice(&odd[..len]);
-    d[2][j..j + len].copy_from_slice(&even[1..len + 1]);
-    d[3][j..j + len].copy_from_slice(&odd[1..len + 1]);
 }
 
 /// `v[ξ·xs + tile] = (Bᵀ d B)[ξ]` over all lanes of `d [4·row + column][tile]`, with `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]`.
@@ -850,7 +869,7 @@ mod tests {
         let u = transform_kernel(&g);
         let mut d = [[0f32; TB]; XI];
         for (i, row) in p.iter().enumerate() {
-            gather_body(row, &mut d[i * 4..i * 4 + 4], 0);
+            gather_body(row, 1, &mut d[i * 4..i * 4 + 4], 0);
         }
         let mut v = vec![0f32; XI * TB];
         input_body(&d, &mut v, TB);
