@@ -35,6 +35,13 @@ const TB: usize = 64;
 const L: usize = 16;
 /// Components of a transformed 4x4 tile.
 const XI: usize = 16;
+/// Row length of the gathered patches: [`TB`] and room for whole vectors
+/// written past a block's last tile (unmasked stores: masked ones are
+/// microcoded and slow on AMD's AVX2 cores).
+const DW: usize = TB + L;
+/// Row length of the output rows: `2·TB` and room for the whole vector the
+/// last copy of a row reads.
+const YW: usize = 2 * TB + L;
 /// Fewer input or output channels than this keep the direct kernel. At 16
 /// (ResNet-20's first stage at 32x32 included) on a 2-core AMD EPYC (Zen 4,
 /// AVX-512), `train_step_conv_b128/resnet20_fast`, 8 runs each in ABBA
@@ -149,8 +156,8 @@ pub(super) fn conv(
         || Scratch {
             v: vec![0f32; XI * xv],
             m: vec![0f32; XI * xm + TILE_ROWS * TB],
-            d: Box::new([[0f32; TB]; XI]),
-            y: Box::new([[0f32; 2 * TB]; 2]),
+            d: Box::new([[0f32; DW]; XI]),
+            y: Box::new([[0f32; YW]; 2]),
             segs: Vec::new(),
         },
         |sc, blk| {
@@ -253,7 +260,7 @@ pub(super) fn wgrad(g: &Geom, in_p: &[f32], dz: &[f32], c_out: usize, c_in: usiz
     let mut part = vec![0f32; splits * du];
     part.par_chunks_mut(du).enumerate().for_each(|(s, p)| {
         let (mut v, mut dm) = (vec![0f32; XI * xv], vec![0f32; XI * xm]);
-        let mut d = Box::new([[0f32; TB]; XI]);
+        let mut d = Box::new([[0f32; DW]; XI]);
         let mut segs = Vec::new();
         for blk in s * per..((s + 1) * per).min(nblocks) {
             segments(g, blk, &mut segs);
@@ -338,7 +345,7 @@ fn kernel_grad(x: &[f32; XI]) -> [f32; TAPS] {
 /// `dM = A dY Aᵀ` of the block's tiles from one dense channel of the output
 /// gradient (rows `w` long), `dm[ξ·xs + tile]`; `d` is scratch.
 #[inline]
-fn grad_channel(simd: Simd, plane: &[f32], w: usize, segs: &[Seg], d: &mut [[f32; TB]; XI], dm: &mut [f32], xs: usize) {
+fn grad_channel(simd: Simd, plane: &[f32], w: usize, segs: &[Seg], d: &mut [[f32; DW]; XI], dm: &mut [f32], xs: usize) {
     assert!(dm.len() >= 15 * xs + TB);
     assert!(segs
         .iter()
@@ -371,7 +378,7 @@ fn grad_channel(simd: Simd, plane: &[f32], w: usize, segs: &[Seg], d: &mut [[f32
 /// `dm[ξ·xs + tile] = (A dY Aᵀ)[ξ]` over all lanes of `d [2·row + column][tile]`
 /// (the 2x2 output gradient), `A = [1 0; 1 1; 1 −1; 0 −1]`.
 #[inline(always)]
-fn grad_body(d: &[[f32; TB]; XI], dm: &mut [f32], xs: usize) {
+fn grad_body(d: &[[f32; DW]; XI], dm: &mut [f32], xs: usize) {
     for l in 0..TB {
         let (p0, q0, p1, q1) = (d[0][l], d[1][l], d[2][l], d[3][l]);
         let r0 = [p0, p0 + q0, p0 - q0, -q0];
@@ -420,8 +427,8 @@ impl Seg {
 struct Scratch {
     v: Vec<f32>,
     m: Vec<f32>,
-    d: Box<[[f32; TB]; XI]>,
-    y: Box<[[f32; 2 * TB]; 2]>,
+    d: Box<[[f32; DW]; XI]>,
+    y: Box<[[f32; YW]; 2]>,
     segs: Vec<Seg>,
 }
 
@@ -433,7 +440,7 @@ fn input_channel(
     plane: &[f32],
     wp: usize,
     segs: &[Seg],
-    d: &mut [[f32; TB]; XI],
+    d: &mut [[f32; DW]; XI],
     v: &mut [f32],
     xs: usize,
 ) {
@@ -469,7 +476,7 @@ unsafe fn output_channel(
     simd: Simd,
     m: &[f32],
     xs: usize,
-    y: &mut [[f32; 2 * TB]; 2],
+    y: &mut [[f32; YW]; 2],
     segs: &[Seg],
     dst: *mut f32,
     w: usize,
@@ -491,17 +498,24 @@ unsafe fn output_channel(
 }
 
 /// The AVX2 and AVX-512 transforms: the same adds as the portable bodies,
-/// with the even/odd splits and interleaves as shuffles, and masked loads
-/// and stores at the ends of rows (the compiler's own vectors of the
-/// portable bodies spilled and fell back to scalar code there).
+/// with the even/odd splits and interleaves as shuffles and masked loads at
+/// the ends of rows (the compiler's own vectors of the portable bodies
+/// spilled and fell back to scalar code there). Stores are whole vectors
+/// into rows with slack, and only the last partial vector of an output row
+/// is masked (AVX-512) or goes through the stack (AVX2): AVX2's masked store
+/// is microcoded on AMD cores, and with it ResNet-20 ran at 468 samples/s
+/// with Winograd against 631 without (`LTK_CONV_SIMD=avx2`, 2-core Zen 4,
+/// 6 interleaved runs each); without it, 607-736 against 540-657. With
+/// AVX-512 the same change took Conv-4 from 519 to 552 and ResNet-20 from
+/// 613 to 660 samples/s (medians of 6 interleaved runs).
 macro_rules! simd_transforms {
     ($feature:literal, $input:ident, $output:ident, $grad:ident, $w:literal, $v:ty,
-     $load:ident, $store:ident, $add:ident, $sub:ident, $mask:ident, $maskload:ident, $maskstore:ident,
+     $load:ident, $store:ident, $add:ident, $sub:ident, $mask:ident, $maskload:ident, $storetail:ident,
      $split:ident, $join:ident) => {
         /// See [`input_channel`].
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
-        unsafe fn $input(plane: &[f32], wp: usize, segs: &[Seg], d: &mut [[f32; TB]; XI], v: &mut [f32], xs: usize) {
+        unsafe fn $input(plane: &[f32], wp: usize, segs: &[Seg], d: &mut [[f32; DW]; XI], v: &mut [f32], xs: usize) {
             // Gather: d[4i + c][lane] = column c of patch row i, the columns split into
             // even and odd ones (tile k reads even[k], odd[k], even[k + 1], odd[k + 1]).
             for s in segs {
@@ -519,9 +533,10 @@ macro_rules! simd_transforms {
                         };
                         let (e0, o0) = vals(0);
                         let (e1, o1) = vals(2);
-                        let keep = $mask(s.len - k);
+                        // Whole vectors: lanes past the segment are rewritten by the next
+                        // one (segments run in lane order) or land in the rows' slack.
                         for (c, x) in [e0, o0, e1, o1].into_iter().enumerate() {
-                            $maskstore(d[i * 4 + c].as_mut_ptr().add(s.lane + k), keep, x);
+                            $store(d[i * 4 + c].as_mut_ptr().add(s.lane + k), x);
                         }
                         k += $w;
                     }
@@ -556,7 +571,7 @@ macro_rules! simd_transforms {
         /// See [`grad_channel`].
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
-        unsafe fn $grad(plane: &[f32], w: usize, segs: &[Seg], d: &mut [[f32; TB]; XI], dm: &mut [f32], xs: usize) {
+        unsafe fn $grad(plane: &[f32], w: usize, segs: &[Seg], d: &mut [[f32; DW]; XI], dm: &mut [f32], xs: usize) {
             // Gather: d[2a + b][lane] = column b of output-gradient row a of the tile.
             for s in segs {
                 for a in 0..2 {
@@ -574,9 +589,9 @@ macro_rules! simd_transforms {
                         let lo = $maskload(p.wrapping_add(2 * k), $mask(n));
                         let hi = $maskload(p.wrapping_add(2 * k + $w), $mask(n.saturating_sub($w)));
                         let (e, o) = $split(lo, hi);
-                        let keep = $mask(s.len - k);
-                        $maskstore(d[2 * a].as_mut_ptr().add(s.lane + k), keep, e);
-                        $maskstore(d[2 * a + 1].as_mut_ptr().add(s.lane + k), keep, o);
+                        // Whole vectors, as in the input gather.
+                        $store(d[2 * a].as_mut_ptr().add(s.lane + k), e);
+                        $store(d[2 * a + 1].as_mut_ptr().add(s.lane + k), o);
                         k += $w;
                     }
                 }
@@ -601,7 +616,7 @@ macro_rules! simd_transforms {
         /// See [`output_channel`].
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
-        unsafe fn $output(m: &[f32], xs: usize, y: &mut [[f32; 2 * TB]; 2], segs: &[Seg], dst: *mut f32, w: usize) {
+        unsafe fn $output(m: &[f32], xs: usize, y: &mut [[f32; YW]; 2], segs: &[Seg], dst: *mut f32, w: usize) {
             let mp = m.as_ptr();
             for l0 in (0..TB).step_by($w) {
                 let ld = |x: usize| $load(mp.add(x * xs + l0));
@@ -623,10 +638,12 @@ macro_rules! simd_transforms {
                 for (row, ya) in y.iter().enumerate().take(s.rows) {
                     let (src, to, n) = (ya.as_ptr().add(2 * s.lane), dst.add(s.dst + row * w), s.cols);
                     let mut k = 0;
-                    while k < n {
-                        let keep = $mask(n - k);
-                        $maskstore(to.add(k), keep, $maskload(src.add(k), keep));
+                    while k + $w <= n {
+                        $store(to.add(k), $load(src.add(k)));
                         k += $w;
+                    }
+                    if k < n {
+                        $storetail(to.add(k), n - k, $load(src.add(k)));
                     }
                 }
             }
@@ -646,6 +663,14 @@ mod avx2 {
             _mm256_set1_epi32(n.min(8) as i32),
             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
         )
+    }
+
+    /// The first `n` < 8 lanes of `x` to `p`, through the stack (no masked store).
+    #[inline(always)]
+    pub(super) unsafe fn storetail(p: *mut f32, n: usize, x: __m256) {
+        let mut t = [0f32; 8];
+        _mm256_storeu_ps(t.as_mut_ptr(), x);
+        std::ptr::copy_nonoverlapping(t.as_ptr(), p, n);
     }
 
     #[inline(always)]
@@ -688,8 +713,8 @@ mod avx512 {
     }
 
     #[inline(always)]
-    pub(super) unsafe fn maskstore(p: *mut f32, k: __mmask16, x: __m512) {
-        _mm512_mask_storeu_ps(p, k, x)
+    pub(super) unsafe fn storetail(p: *mut f32, n: usize, x: __m512) {
+        _mm512_mask_storeu_ps(p, mask(n), x)
     }
 
     #[inline(always)]
@@ -723,7 +748,7 @@ simd_transforms!(
     _mm256_sub_ps,
     avx2_mask,
     _mm256_maskload_ps,
-    _mm256_maskstore_ps,
+    avx2_storetail,
     avx2_split,
     avx2_join
 );
@@ -740,23 +765,23 @@ simd_transforms!(
     _mm512_sub_ps,
     avx512_mask,
     avx512_maskload,
-    avx512_maskstore,
+    avx512_storetail,
     avx512_split,
     avx512_join
 );
 
 #[cfg(target_arch = "x86_64")]
-use avx2::{join as avx2_join, mask as avx2_mask, split as avx2_split};
+use avx2::{join as avx2_join, mask as avx2_mask, split as avx2_split, storetail as avx2_storetail};
 #[cfg(target_arch = "x86_64")]
 use avx512::{
-    join as avx512_join, mask as avx512_mask, maskload as avx512_maskload, maskstore as avx512_maskstore,
-    split as avx512_split,
+    join as avx512_join, mask as avx512_mask, maskload as avx512_maskload, split as avx512_split,
+    storetail as avx512_storetail,
 };
 
 /// Splits the patch row of `len` tiles into the four columns of each tile,
 /// `d[c][j + k] = row[2k + c]` (zero past the end of `row`).
 #[inline(always)]
-fn gather_body(row: &[f32], len: usize, d: &mut [[f32; TB]], j: usize) {
+fn gather_body(row: &[f32], len: usize, d: &mut [[f32; DW]], j: usize) {
     for k in 0..len {
         for (c, dc) in d.iter_mut().take(4).enumerate() {
             dc[j + k] = row.get(2 * k + c).copied().unwrap_or(0.0);
@@ -766,7 +791,7 @@ fn gather_body(row: &[f32], len: usize, d: &mut [[f32; TB]], j: usize) {
 
 /// `v[ξ·xs + tile] = (Bᵀ d B)[ξ]` over all lanes of `d [4·row + column][tile]`, with `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]`.
 #[inline(always)]
-fn input_body(d: &[[f32; TB]; XI], v: &mut [f32], xs: usize) {
+fn input_body(d: &[[f32; DW]; XI], v: &mut [f32], xs: usize) {
     for l0 in (0..TB).step_by(L) {
         // Bᵀ d: combine rows (d[4·row + column]).
         let mut u = [[[0f32; L]; 4]; 4];
@@ -802,7 +827,7 @@ fn input_body(d: &[[f32; TB]; XI], v: &mut [f32], xs: usize) {
 
 /// `y[row][2·tile + column] = (Aᵀ m A)` over all lanes of `m[ξ·xs + tile]`, with `Aᵀ = [1 1 1 0; 0 1 −1 −1]`.
 #[inline(always)]
-fn output_body(m: &[f32], xs: usize, y: &mut [[f32; 2 * TB]; 2]) {
+fn output_body(m: &[f32], xs: usize, y: &mut [[f32; YW]; 2]) {
     for l0 in (0..TB).step_by(L) {
         let mv: [&[f32]; XI] = std::array::from_fn(|x| &m[x * xs + l0..][..L]);
         // Aᵀ m: combine rows (component ξ = 4·row + column).
@@ -840,7 +865,7 @@ mod tests {
         assert!((lhs - rhs).abs() < 1e-5, "{lhs} vs {rhs}");
         // <output transform of m, dy> = <m, gradient transform of dy>.
         let dy = [0.5f32, -1.5, 2.0, 0.75];
-        let mut d = [[0f32; TB]; XI];
+        let mut d = [[0f32; DW]; XI];
         for (r, v) in dy.iter().enumerate() {
             d[r][0] = *v;
         }
@@ -849,7 +874,7 @@ mod tests {
         let m: Vec<f32> = (0..XI * TB)
             .map(|i| if i % TB == 0 { x[i / TB] } else { 0.0 })
             .collect();
-        let mut y = [[0f32; 2 * TB]; 2];
+        let mut y = [[0f32; YW]; 2];
         output_body(&m, TB, &mut y);
         let lhs = y[0][0] * dy[0] + y[0][1] * dy[1] + y[1][0] * dy[2] + y[1][1] * dy[3];
         let rhs: f32 = (0..XI).map(|i| x[i] * dm[i * TB]).sum();
@@ -867,14 +892,14 @@ mod tests {
             [1.25, -0.5, 0.75, 1.0],
         ];
         let u = transform_kernel(&g);
-        let mut d = [[0f32; TB]; XI];
+        let mut d = [[0f32; DW]; XI];
         for (i, row) in p.iter().enumerate() {
             gather_body(row, 1, &mut d[i * 4..i * 4 + 4], 0);
         }
         let mut v = vec![0f32; XI * TB];
         input_body(&d, &mut v, TB);
         let m: Vec<f32> = v.iter().enumerate().map(|(i, x)| u[i / TB] * x).collect();
-        let mut y = [[0f32; 2 * TB]; 2];
+        let mut y = [[0f32; YW]; 2];
         output_body(&m, TB, &mut y);
         for a in 0..2 {
             for b in 0..2 {
