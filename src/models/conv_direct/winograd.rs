@@ -1,5 +1,5 @@
-//! Winograd minimal filtering F(2x2, 3x3) for the forward and input-gradient
-//! passes of the direct layers (Lavin & Gray 2016, "Fast Algorithms for
+//! Winograd minimal filtering F(2x2, 3x3) for the forward, input-gradient
+//! and weight-gradient passes of the direct layers (Lavin & Gray 2016, "Fast Algorithms for
 //! Convolutional Neural Networks", §4.1: `Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A` for
 //! a 4x4 input tile `d`, stride 2, giving a 2x2 output tile; §5 sums the
 //! element-wise products over channels).
@@ -43,7 +43,7 @@ const DW: usize = TB + L;
 /// last copy of a row reads.
 const YW: usize = 2 * TB + L;
 /// Fewer input or output channels than this keep the direct kernel. At 16
-/// (ResNet-20's first stage at 32x32 included) on a 2-core AMD EPYC (Zen 4,
+/// (ResNet-20's first stage, 28x28 in the bench, included) on a 2-core AMD EPYC (Zen 4,
 /// AVX-512), `train_step_conv_b128/resnet20_fast`, 8 runs each in ABBA
 /// rounds: median 651 samples/s against 618 with the bound at 32, ahead in 3
 /// of 4 rounds; 32 -> 32 at 14x14 alone: forward 2.0-2.3 ms against 2.9 ms.
