@@ -76,11 +76,7 @@ impl Activation {
     /// `g[i] *= phi'(z[i])`, dispatched once per slice.
     pub fn mul_derivative_slice(self, z: &[f32], g: &mut [f32]) {
         match self {
-            Activation::Relu => g.iter_mut().zip(z).for_each(|(g, &v)| {
-                if v <= 0.0 {
-                    *g = 0.0
-                }
-            }),
+            Activation::Relu => relu_mask(z, g),
             Activation::Identity => {}
             other => g.iter_mut().zip(z).for_each(|(g, &v)| *g *= other.derivative(v)),
         }
@@ -139,4 +135,30 @@ fn sign(z: f32) -> f32 {
     } else {
         0.0
     }
+}
+
+/// `g = 0` where `z <= 0`: ReLU's derivative applied to a gradient. A select,
+/// no arithmetic, so the result is the same at every vector width; AVX-512
+/// where the CPU has it (the portable build's SSE loop was 4-5% of
+/// LeNet-300-100's training step on an AVX-512 Xeon).
+fn relu_mask(z: &[f32], g: &mut [f32]) {
+    #[inline(always)]
+    fn portable(z: &[f32], g: &mut [f32]) {
+        g.iter_mut().zip(z).for_each(|(g, &v)| {
+            if v <= 0.0 {
+                *g = 0.0
+            }
+        })
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512(z: &[f32], g: &mut [f32]) {
+        portable(z, g)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above).
+        return unsafe { avx512(z, g) };
+    }
+    portable(z, g)
 }
