@@ -59,10 +59,11 @@ impl Activation {
     }
 
     /// `out[i] = phi(z[i])`, with the activation dispatched once per slice
-    /// (so each loop is branch-free and vectorizes).
+    /// (so each loop is branch-free and vectorizes; ReLU's at the CPU's
+    /// widest vector width, [`crate::simd`]).
     pub fn apply_slice(self, z: &[f32], out: &mut [f32]) {
         match self {
-            Activation::Relu => out.iter_mut().zip(z).for_each(|(o, &v)| *o = v.max(0.0)),
+            Activation::Relu => relu(z, out),
             Activation::Tanh => out.iter_mut().zip(z).for_each(|(o, &v)| *o = v.tanh()),
             Activation::Erf => out
                 .iter_mut()
@@ -137,28 +138,22 @@ fn sign(z: f32) -> f32 {
     }
 }
 
-/// `g = 0` where `z <= 0`: ReLU's derivative applied to a gradient. A select,
-/// no arithmetic, so the result is the same at every vector width; AVX-512
-/// where the CPU has it (the portable build's SSE loop was 4-5% of
-/// LeNet-300-100's training step on an AVX-512 Xeon).
-fn relu_mask(z: &[f32], g: &mut [f32]) {
-    #[inline(always)]
-    fn portable(z: &[f32], g: &mut [f32]) {
+crate::simd::wide_fn! {
+    /// `g = 0` where `z <= 0`: ReLU's derivative applied to a gradient. A select,
+    /// no arithmetic, so the result is the same at every vector width; run at
+    /// the CPU's widest ([`crate::simd`]).
+    fn relu_mask(z: &[f32], g: &mut [f32]) {
         g.iter_mut().zip(z).for_each(|(g, &v)| {
             if v <= 0.0 {
                 *g = 0.0
             }
         })
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn avx512(z: &[f32], g: &mut [f32]) {
-        portable(z, g)
+}
+
+crate::simd::wide_fn! {
+    /// `out = max(z, 0)`, at the CPU's widest vector width.
+    fn relu(z: &[f32], out: &mut [f32]) {
+        out.iter_mut().zip(z).for_each(|(o, &v)| *o = v.max(0.0))
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above).
-        return unsafe { avx512(z, g) };
-    }
-    portable(z, g)
 }

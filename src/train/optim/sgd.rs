@@ -150,25 +150,13 @@ impl candle_nn::Optimizer for Sgd {
     }
 }
 
-/// One momentum step over a chunk: `b = mu b + (g + wd w)`, `w -= lr step`
-/// with `step = b` or, Nesterov, `g + wd w + mu b`. The same f32 operations
-/// in the same order at every vector width (Rust never contracts a multiply
-/// and an add into an FMA), so the result is bit-identical to the portable
-/// loop; AVX-512 where the CPU has it (the portable build's SSE loop was 16%
-/// of LeNet-300-100's training step on an AVX-512 Xeon).
-fn momentum_step(w: &mut [f32], g: &[f32], buf: &mut [f32], coef: (f32, f32, f32), nesterov: bool) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above).
-        return unsafe { momentum_step_avx512(w, g, buf, coef, nesterov) };
+crate::simd::wide_fn! {
+    /// One momentum step over a chunk: `b = mu b + (g + wd w)`, `w -= lr step`
+    /// with `step = b` or, Nesterov, `g + wd w + mu b`, at the CPU's widest
+    /// vector width ([`crate::simd`]; bit-identical to the portable loop).
+    fn momentum_step(w: &mut [f32], g: &[f32], buf: &mut [f32], coef: (f32, f32, f32), nesterov: bool) {
+        momentum_step_portable(w, g, buf, coef, nesterov)
     }
-    momentum_step_portable(w, g, buf, coef, nesterov)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn momentum_step_avx512(w: &mut [f32], g: &[f32], buf: &mut [f32], coef: (f32, f32, f32), nesterov: bool) {
-    momentum_step_portable(w, g, buf, coef, nesterov)
 }
 
 #[inline(always)]
