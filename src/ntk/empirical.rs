@@ -132,24 +132,40 @@ impl Kernel {
 }
 
 /// Per-layer features of a block of examples: layer inputs and output derivatives.
-struct Features {
+struct Features<'a> {
     n: usize,
-    /// `h[l]`: input of layer l, `[n, fan_in]`.
-    h: Vec<Vec<f32>>,
+    /// The block's inputs (layer 0's input), `[n, d]`.
+    x: &'a [f32],
+    /// `hidden[l]`: output of hidden layer `l` (input of layer `l + 1`), `[n, fan_out]`.
+    hidden: Vec<Vec<f32>>,
     /// `delta[l]`: `∂f_c/∂z_l` for every (example, output), `[n·C, fan_out]`.
     delta: Vec<Vec<f32>>,
+    /// `φ'(z)` of the last hidden layer, `[n, fan_out]` (empty without hidden
+    /// layers): the traced kernel's Gram of that layer's derivatives is taken
+    /// from it ([`TracedLast`]).
+    dphi_last: Vec<f32>,
 }
 
-fn features(mlp: &Mlp, p: &ParamSet, x: &[f32], n: usize, ws: &mut MlpWorkspace) -> Result<Features> {
+impl Features<'_> {
+    /// Input of layer `l`, `[n, fan_in]`.
+    fn h(&self, l: usize) -> &[f32] {
+        if l == 0 {
+            self.x
+        } else {
+            &self.hidden[l - 1]
+        }
+    }
+}
+
+fn features<'a>(mlp: &Mlp, p: &ParamSet, x: &'a [f32], n: usize, ws: &mut MlpWorkspace) -> Result<Features<'a>> {
     let c = mlp.output_dim;
     let layers = mlp.layers();
     mlp.forward_fast(p, x, n, ws)?;
-    let mut h = Vec::with_capacity(layers.len());
-    h.push(x.to_vec());
-    for l in 0..layers.len() - 1 {
-        h.push(ws.h[l].clone());
-    }
+    // The workspace's hidden outputs are moved out, not copied (the next
+    // block's forward pass allocates its own).
+    let hidden = std::mem::take(&mut ws.h);
     let mut delta = vec![Vec::new(); layers.len()];
+    let mut dphi_last = Vec::new();
     // Output layer: δ_L(x, c) = e_c.
     let mut d = vec![0.0f32; n * c * c];
     for i in 0..n {
@@ -162,31 +178,90 @@ fn features(mlp: &Mlp, p: &ParamSet, x: &[f32], n: usize, ws: &mut MlpWorkspace)
         if l > 0 {
             let ld = layers[l];
             let w = &p.get(mlp.layer_names(l).0)?.data;
-            let mut prev = vec![0.0f32; n * c * ld.fan_in];
-            if l < last {
-                dense::matmul_nn(&d, w, &mut prev, n * c, ld.fan_in, ld.fan_out, ld.w_mult, false);
-            }
             let z = &ws.z[l - 1];
-            // Per example: its C rows times φ'(z); below the output layer,
-            // whose δ rows are e_c, the rows of δ·W are the rows of W.
-            prev.par_chunks_mut(c * ld.fan_in)
-                .zip(z.par_chunks(ld.fan_in))
-                .for_each(|(rows, zi)| {
-                    for (k, row) in rows.chunks_exact_mut(ld.fan_in).enumerate() {
-                        if l == last {
+            let prev = if l == last {
+                dphi_last = z.iter().map(|&v| mlp.activation.derivative(v)).collect();
+                // Below the output layer, whose δ rows are e_c, the rows of δ·W
+                // are the rows of W: per example, its C rows times φ'(z),
+                // written once into fresh memory.
+                let len = n * c * ld.fan_in;
+                let mut prev: Vec<f32> = Vec::with_capacity(len);
+                prev.spare_capacity_mut()[..len]
+                    .par_chunks_mut(c * ld.fan_in)
+                    .zip(z.par_chunks(ld.fan_in))
+                    .for_each(|(rows, zi)| {
+                        for (k, row) in rows.chunks_exact_mut(ld.fan_in).enumerate() {
                             for (r, &wv) in row.iter_mut().zip(&w[k * ld.fan_in..(k + 1) * ld.fan_in]) {
-                                *r = ld.w_mult * wv;
+                                r.write(ld.w_mult * wv);
                             }
+                            // SAFETY: every value of `row` was written just above.
+                            let row = unsafe { &mut *(row as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+                            mlp.activation.mul_derivative_slice(zi, row);
                         }
-                        mlp.activation.mul_derivative_slice(zi, row);
-                    }
-                });
+                    });
+                // SAFETY: the chunks cover the first `len` values, each written above.
+                unsafe { prev.set_len(len) };
+                prev
+            } else {
+                // Per example: its C rows of δ·W times φ'(z).
+                let mut prev = dense::matmul_nn_new(&d, w, n * c, ld.fan_in, ld.fan_out, ld.w_mult);
+                prev.par_chunks_mut(c * ld.fan_in)
+                    .zip(z.par_chunks(ld.fan_in))
+                    .for_each(|(rows, zi)| {
+                        for row in rows.chunks_exact_mut(ld.fan_in) {
+                            mlp.activation.mul_derivative_slice(zi, row);
+                        }
+                    });
+                prev
+            };
             delta[l] = std::mem::replace(&mut d, prev);
         } else {
             delta[l] = std::mem::take(&mut d);
         }
     }
-    Ok(Features { n, h, delta })
+    Ok(Features {
+        n,
+        x,
+        hidden,
+        delta,
+        dphi_last,
+    })
+}
+
+/// The traced kernel's Gram of the last hidden layer's derivatives without
+/// them: there `δ(x, c) = w·W_L[c, :] ⊙ φ'(z(x))` (`W_L` the output layer's
+/// weights, `w` its multiplier), so
+/// `(1/C) Σ_c ⟨δ(x, c), δ(x', c)⟩ = Σ_u s_u φ'_u(z(x)) φ'_u(z(x'))` with
+/// `s_u = w² Σ_c W_L[c, u]² / C`: a Gram over the layer's width instead of
+/// C times it.
+struct TracedLast {
+    /// The layer's index (the last hidden layer).
+    layer: usize,
+    /// `s_u`, one per unit.
+    scale: Vec<f32>,
+}
+
+impl TracedLast {
+    /// `None` for a network without hidden layers.
+    fn new(mlp: &Mlp, p: &ParamSet) -> Result<Option<Self>> {
+        let layers = mlp.layers();
+        let last = layers.len() - 1;
+        if last == 0 {
+            return Ok(None);
+        }
+        let out = layers[last];
+        let w = &p.get(mlp.layer_names(last).0)?.data;
+        let c = out.fan_out;
+        let w2 = out.w_mult * out.w_mult / c as f32;
+        let scale = (0..out.fan_in)
+            .map(|u| {
+                w2 * (0..c)
+                    .map(|k| w[k * out.fan_in + u] * w[k * out.fan_in + u])
+                    .sum::<f32>()
+            })
+            .collect();
+        Ok(Some(TracedLast { layer: last - 1, scale }))
+    }
 }
 
 /// Errors unless `x` holds `n > 0` rows of the network's input size.
@@ -212,6 +287,7 @@ fn check_rows(dim: usize, x: &[f32], n: usize, what: &str) -> Result<usize> {
 struct BlockScratch {
     gram_h: Vec<f32>,
     g: Vec<f32>,
+    scaled: Vec<f32>,
 }
 
 /// Adds the kernel block between feature blocks `a` and `b` into `out`
@@ -227,6 +303,7 @@ fn accumulate_block(
     b: &Features,
     diag: bool,
     kind: KernelKind,
+    traced_last: Option<&TracedLast>,
     out: &mut [f32],
     ld: usize,
     r0: usize,
@@ -235,7 +312,7 @@ fn accumulate_block(
 ) -> Result<()> {
     let c = mlp.output_dim;
     let (na, nb) = (a.n, b.n);
-    let BlockScratch { gram_h, g } = scratch;
+    let BlockScratch { gram_h, g, scaled } = scratch;
     gram_h.resize(na * nb, 0.0);
     // On the diagonal, the first example column each example row needs.
     let first = |i: usize| if diag { i } else { 0 };
@@ -245,7 +322,7 @@ fn accumulate_block(
         let (da, db) = (&a.delta[l], &b.delta[l]);
         // Scale factor of the delta Gram per example pair: w²<h,h'> + b² (unmasked weights).
         if layer_mask.is_none() {
-            dense::matmul_nt(&a.h[l], &b.h[l], gram_h, na, nb, d.fan_in, w2, false);
+            dense::matmul_nt(a.h(l), b.h(l), gram_h, na, nb, d.fan_in, w2, false);
             gram_h.iter_mut().for_each(|v| *v += b2);
         } else {
             gram_h.iter_mut().for_each(|v| *v = b2);
@@ -254,7 +331,19 @@ fn accumulate_block(
             KernelKind::Traced => {
                 // Σ_c <δ(i,c), δ(j,c)> = rows of [n, C·fan_out] dotted.
                 g.resize(na * nb, 0.0);
-                if diag {
+                if let Some(t) = traced_last.filter(|t| t.layer == l) {
+                    // Σ_u s_u φ'_u(x) φ'_u(x') (see `TracedLast`).
+                    scaled.resize(na * d.fan_out, 0.0);
+                    for (srow, arow) in scaled
+                        .chunks_exact_mut(d.fan_out)
+                        .zip(a.dphi_last.chunks_exact(d.fan_out))
+                    {
+                        for ((o, &v), &s) in srow.iter_mut().zip(arow).zip(&t.scale) {
+                            *o = v * s;
+                        }
+                    }
+                    dense::matmul_nt(scaled, &b.dphi_last, g, na, nb, d.fan_out, 1.0, false);
+                } else if diag {
                     dense::matmul_nt_upper(da, g, na, c * d.fan_out, 1.0 / c as f32, dense::UPPER_BAND);
                 } else {
                     dense::matmul_nt(da, db, g, na, nb, c * d.fan_out, 1.0 / c as f32, false);
@@ -326,12 +415,12 @@ fn masked_weight_block(
         for i in 0..na {
             for (t, (&hv, &mv)) in ha[i * fan_in..(i + 1) * fan_in]
                 .iter_mut()
-                .zip(a.h[l][i * fan_in..].iter().zip(mrow))
+                .zip(a.h(l)[i * fan_in..].iter().zip(mrow))
             {
                 *t = hv * mv;
             }
         }
-        dense::matmul_nt(&ha, &b.h[l], &mut g, na, nb, fan_in, w2, false);
+        dense::matmul_nt(&ha, b.h(l), &mut g, na, nb, fan_in, w2, false);
         let (da, db) = (&a.delta[l], &b.delta[l]);
         for i in 0..na {
             for j in 0..nb {
@@ -445,6 +534,10 @@ pub fn mlp_ntk(
         })
         .collect::<Result<_>>()?;
     let right = if same { &blocks1 } else { &blocks2 };
+    let traced_last = match kind {
+        KernelKind::Traced => TracedLast::new(mlp, params)?,
+        KernelKind::Full => None,
+    };
     let mut scratch = BlockScratch::default();
     for (bi, a) in blocks1.iter().enumerate() {
         for (bj, b) in right.iter().enumerate() {
@@ -458,6 +551,7 @@ pub fn mlp_ntk(
                 b,
                 same && bi == bj,
                 kind,
+                traced_last.as_ref(),
                 &mut out,
                 cols,
                 bi * block * per,
