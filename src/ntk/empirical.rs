@@ -501,6 +501,11 @@ pub fn mlp_ntk(
     mask: Option<&Mask>,
     block: usize,
 ) -> Result<Kernel> {
+    // On one of rayon's threads, so that the parallel kernels fork from a
+    // worker instead of each being injected into the pool and waited on.
+    if rayon::current_thread_index().is_none() {
+        return rayon::scope(|_| mlp_ntk(mlp, params, x1, n1, x2, n2, kind, mask, block));
+    }
     mlp.check_params(params)?;
     check_inputs(mlp, x1, n1, "x1")?;
     check_inputs(mlp, x2, n2, "x2")?;

@@ -35,7 +35,7 @@ impl Batch {
 }
 
 /// A trainable model with a loss.
-pub trait Trainable {
+pub trait Trainable: Send {
     /// The loss being minimized.
     fn loss(&self) -> Loss;
     /// Number of outputs per example.
