@@ -40,11 +40,11 @@ macro_rules! wide_fn {
                 unsafe fn avx2($($arg: $ty),*) {
                     portable($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
+                if $crate::simd::allowed(2) && std::arch::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has AVX-512F (checked just above).
                     return unsafe { avx512($($arg),*) };
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if $crate::simd::allowed(1) && std::arch::is_x86_feature_detected!("avx2") {
                     // SAFETY: the CPU has AVX2 (checked just above).
                     return unsafe { avx2($($arg),*) };
                 }
@@ -56,8 +56,39 @@ macro_rules! wide_fn {
 pub(crate) use wide_fn;
 
 #[cfg(test)]
+thread_local! {
+    /// Tests only: the widest copy [`wide_fn!`] may pick on this thread
+    /// (2: AVX-512F, 1: AVX2, 0: baseline), so that every copy the CPU can
+    /// run is checked against the portable loop.
+    pub(crate) static WIDTH_LIMIT: std::cell::Cell<u8> = const { std::cell::Cell::new(2) };
+}
+
+/// Whether [`wide_fn!`] may pick the copy of this width (always, outside tests).
+#[cfg(test)]
+pub(crate) fn allowed(level: u8) -> bool {
+    WIDTH_LIMIT.with(|l| l.get() >= level)
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+pub(crate) fn allowed(_level: u8) -> bool {
+    true
+}
+
+/// Tests only: runs `f` once with each copy allowed (baseline, AVX2,
+/// AVX-512F; a copy the CPU lacks falls back to the next narrower one).
+#[cfg(test)]
+pub(crate) fn at_each_width(mut f: impl FnMut(u8)) {
+    for level in 0..=2 {
+        WIDTH_LIMIT.with(|l| l.set(level));
+        f(level);
+    }
+    WIDTH_LIMIT.with(|l| l.set(2));
+}
+
+#[cfg(test)]
 mod tests {
-    use super::wide_fn;
+    use super::{at_each_width, wide_fn};
 
     /// The wide copy gives the portable loop's bits for a multiply-add, a
     /// division and a square root, on lengths that are not multiples of a
@@ -87,10 +118,12 @@ mod tests {
             let a0: Vec<f32> = (0..n).map(|_| next()).collect();
             let mut portable = a0.clone();
             kernel(&mut portable, &b);
-            let mut fast = a0.clone();
-            fast_kernel(&mut fast, &b);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&portable), bits(&fast), "n = {n}");
+            at_each_width(|level| {
+                let mut fast = a0.clone();
+                fast_kernel(&mut fast, &b);
+                assert_eq!(bits(&portable), bits(&fast), "n = {n}, width level {level}");
+            });
         }
     }
 }

@@ -157,3 +157,34 @@ crate::simd::wide_fn! {
         out.iter_mut().zip(z).for_each(|(o, &v)| *o = v.max(0.0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ReLU and its derivative mask give the baseline loop's bits at every
+    /// vector width the CPU has (zeros, negative zeros and lengths that are
+    /// not multiples of a vector included).
+    #[test]
+    fn relu_loops_give_the_same_bits_at_every_width() {
+        for len in [1usize, 15, 16, 17, 1000] {
+            let z: Vec<f32> = (0..len)
+                .map(|i| [((i as f32) * 0.37).sin(), 0.0, -0.0][i % 3])
+                .collect();
+            let g0: Vec<f32> = (0..len).map(|i| ((i as f32) * 0.11).cos()).collect();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let mut want = None;
+            crate::simd::at_each_width(|level| {
+                let mut out = vec![9.0; len];
+                Activation::Relu.apply_slice(&z, &mut out);
+                let mut g = g0.clone();
+                Activation::Relu.mul_derivative_slice(&z, &mut g);
+                let got = (bits(&out), bits(&g));
+                match &want {
+                    None => want = Some(got),
+                    Some(want) => assert!(want == &got, "len {len}, width level {level}"),
+                }
+            });
+        }
+    }
+}

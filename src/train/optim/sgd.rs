@@ -180,8 +180,8 @@ fn momentum_step_portable(w: &mut [f32], g: &[f32], buf: &mut [f32], (mu, wd, lr
 mod tests {
     use super::*;
 
-    /// The dispatched step (AVX-512 where the CPU has it) gives the portable
-    /// loop's bits, with and without Nesterov, on lengths that are not
+    /// The dispatched step gives the portable loop's bits at every vector
+    /// width the CPU has, with and without Nesterov, on lengths that are not
     /// multiples of a vector.
     #[test]
     fn momentum_step_matches_the_portable_loop_bit_for_bit() {
@@ -198,13 +198,16 @@ mod tests {
             let b0: Vec<f32> = (0..len).map(|_| next()).collect();
             for nesterov in [false, true] {
                 let coef = (0.9, 5e-4, 0.1);
-                let (mut w1, mut b1) = (w0.clone(), b0.clone());
-                momentum_step(&mut w1, &g, &mut b1, coef, nesterov);
                 let (mut w2, mut b2) = (w0.clone(), b0.clone());
                 momentum_step_portable(&mut w2, &g, &mut b2, coef, nesterov);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&w1), bits(&w2), "weights, len {len}, nesterov {nesterov}");
-                assert_eq!(bits(&b1), bits(&b2), "buffer, len {len}, nesterov {nesterov}");
+                crate::simd::at_each_width(|level| {
+                    let (mut w1, mut b1) = (w0.clone(), b0.clone());
+                    momentum_step(&mut w1, &g, &mut b1, coef, nesterov);
+                    let at = format!("len {len}, nesterov {nesterov}, width level {level}");
+                    assert_eq!(bits(&w1), bits(&w2), "weights, {at}");
+                    assert_eq!(bits(&b1), bits(&b2), "buffer, {at}");
+                });
             }
         }
     }
