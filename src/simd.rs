@@ -88,7 +88,7 @@ pub(crate) fn at_each_width(mut f: impl FnMut(u8)) {
 
 #[cfg(test)]
 mod tests {
-    use super::{at_each_width, wide_fn};
+    use super::at_each_width;
 
     /// The wide copy gives the portable loop's bits for a multiply-add, a
     /// division and a square root, on lengths that are not multiples of a
