@@ -314,24 +314,31 @@ pub fn matmul_nn(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usi
         return;
     }
     // SAFETY: the assert above bounds every access made with these strides.
-    unsafe {
-        gemm_blocked(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            n as isize,
-            1,
-            alpha,
-            accumulate,
-        )
-    }
+    unsafe { gemm_nn(a, b, c.as_mut_ptr(), m, n, k, alpha, accumulate) }
+}
+
+/// [`matmul_nn`] into `c`, a row-major `[m, n]` destination.
+///
+/// # Safety
+/// `a` holds `m·k` values, `b` `k·n`, and `c` points at room for `m·n`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_nn(a: &[f32], b: &[f32], c: *mut f32, m: usize, n: usize, k: usize, alpha: f32, accumulate: bool) {
+    gemm_blocked(
+        m,
+        n,
+        k,
+        c,
+        n as isize,
+        1,
+        a.as_ptr(),
+        k as isize,
+        1,
+        b.as_ptr(),
+        n as isize,
+        1,
+        alpha,
+        accumulate,
+    )
 }
 
 /// `alpha · a[m,k] · b[k,n]` as a new `[m, n]` vector, written once by the
@@ -349,22 +356,7 @@ pub fn matmul_nn_new(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, alpha: 
     // parallel block of `gemm_blocked` a disjoint part, together all), so they
     // are initialized when the length is set.
     unsafe {
-        gemm_blocked(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            n as isize,
-            1,
-            alpha,
-            false,
-        );
+        gemm_nn(a, b, c.as_mut_ptr(), m, n, k, alpha, false);
         c.set_len(m * n);
     }
     c
