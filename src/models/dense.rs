@@ -610,46 +610,186 @@ mod sparse_tests {
 /// dependent add per element, about 4x slower on these long rows.
 const LANE_BLOCK: usize = 512;
 
-/// `Σ f(i)` over `0..len` in 8 f32 lanes per block of [`LANE_BLOCK`], blocks in f64.
-#[inline]
-fn lane_sum(len: usize, f: impl Fn(usize) -> f32) -> f64 {
-    let mut total = 0f64;
-    let mut s = 0;
-    while s < len {
-        let e = (s + LANE_BLOCK).min(len);
-        let mut acc = [0f32; 8];
-        let mut i = s;
-        while i + 8 <= e {
-            for (l, a) in acc.iter_mut().enumerate() {
-                *a += f(i + l);
+/// Whole blocks summed side by side: each lane's adds wait on the previous
+/// one, so one block runs at 8 adds per add latency; four give the core
+/// four independent chains (same order within each block, so same bits).
+const BLOCKS_AT_ONCE: usize = 4;
+
+/// Values per run of [`BLOCKS_AT_ONCE`] blocks.
+const RUN: usize = BLOCKS_AT_ONCE * LANE_BLOCK;
+
+/// The sum of one block (at most [`LANE_BLOCK`] values) in 8 f32 lanes,
+/// then the lanes and the tail in order.
+#[inline(always)]
+fn block_sum(x: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut v = x.chunks_exact(8);
+    for v in &mut v {
+        for l in 0..8 {
+            acc[l] += v[l];
+        }
+    }
+    let mut b: f32 = acc.iter().sum();
+    for &t in v.remainder() {
+        b += t;
+    }
+    b
+}
+
+/// Adds the blocks of `x` (a run or less, starting on a block) to `total`
+/// in order, each summed as by [`block_sum`].
+#[inline(always)]
+fn add_run(total: &mut f64, x: &[f32]) {
+    if x.len() == RUN {
+        let (b0, rest) = x.split_at(LANE_BLOCK);
+        let (b1, rest) = rest.split_at(LANE_BLOCK);
+        let (b2, b3) = rest.split_at(LANE_BLOCK);
+        let mut acc = [[0f32; 8]; BLOCKS_AT_ONCE];
+        for (((v0, v1), v2), v3) in b0
+            .chunks_exact(8)
+            .zip(b1.chunks_exact(8))
+            .zip(b2.chunks_exact(8))
+            .zip(b3.chunks_exact(8))
+        {
+            for l in 0..8 {
+                acc[0][l] += v0[l];
+                acc[1][l] += v1[l];
+                acc[2][l] += v2[l];
+                acc[3][l] += v3[l];
             }
-            i += 8;
         }
-        let mut b: f32 = acc.iter().sum();
-        for j in i..e {
-            b += f(j);
+        for acc in &acc {
+            let b: f32 = acc.iter().sum();
+            *total += b as f64;
         }
-        total += b as f64;
-        s = e;
+    } else {
+        for block in x.chunks(LANE_BLOCK) {
+            *total += block_sum(block) as f64;
+        }
+    }
+}
+
+/// `Σ x` in 8 f32 lanes per block of [`LANE_BLOCK`], blocks added in f64.
+#[inline]
+fn lane_sum_slice(x: &[f32]) -> f64 {
+    let mut total = 0f64;
+    for run in x.chunks(RUN) {
+        add_run(&mut total, run);
     }
     total
 }
 
-/// `Σ x` (see [`LANE_BLOCK`]).
-pub(crate) fn sum_f64(x: &[f32]) -> f64 {
-    lane_sum(x.len(), |i| x[i])
+/// `Σ f(x)` elementwise over the common length, as [`lane_sum_slice`] of
+/// the values `f` gives (staged a run at a time in `buf`).
+#[inline(always)]
+fn lane_sum_map(total: &mut f64, a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
+    let mut buf = [0f32; RUN];
+    for (ra, rb) in a.chunks(RUN).zip(b.chunks(RUN)) {
+        let t = &mut buf[..ra.len().min(rb.len())];
+        for ((t, &x), &y) in t.iter_mut().zip(ra).zip(rb) {
+            *t = f(x, y);
+        }
+        add_run(total, t);
+    }
 }
 
-/// `Σ a·b` over the common length (see [`LANE_BLOCK`]).
-pub(crate) fn dot_f64(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    lane_sum(n, |i| a[i] * b[i])
+/// `(Σ d, Σ d·(z − c)·s)` over the common length in one pass: the same
+/// bits as [`sum_f64`] of `d` and of the products `d·x̂`, `x̂ = (z − c)·s`
+/// rounded to f32 first.
+pub(crate) fn sum_and_dot_centered_f64(d: &[f32], z: &[f32], c: f32, s: f32) -> (f64, f64) {
+    let n = d.len().min(z.len());
+    let (d, z) = (&d[..n], &z[..n]);
+    let (mut sum, mut dot) = (0f64, 0f64);
+    let mut buf = [0f32; RUN];
+    for (rd, rz) in d.chunks(RUN).zip(z.chunks(RUN)) {
+        add_run(&mut sum, rd);
+        let t = &mut buf[..rd.len()];
+        for ((t, &d), &z) in t.iter_mut().zip(rd).zip(rz) {
+            *t = d * ((z - c) * s);
+        }
+        add_run(&mut dot, t);
+    }
+    (sum, dot)
+}
+
+/// `Σ x` (see [`LANE_BLOCK`]).
+pub(crate) fn sum_f64(x: &[f32]) -> f64 {
+    lane_sum_slice(x)
 }
 
 /// `Σ (x − c)²` (see [`LANE_BLOCK`]).
 pub(crate) fn sq_dev_f64(x: &[f32], c: f32) -> f64 {
-    lane_sum(x.len(), |i| (x[i] - c) * (x[i] - c))
+    let mut total = 0f64;
+    lane_sum_map(&mut total, x, x, |x, _| (x - c) * (x - c));
+    total
+}
+
+#[cfg(test)]
+mod lane_sum_tests {
+    use super::*;
+
+    /// One block at a time, 8 lanes each, blocks added in f64: the order
+    /// every lane sum keeps.
+    fn one_block_at_a_time(x: &[f32]) -> f64 {
+        let mut total = 0f64;
+        for block in x.chunks(LANE_BLOCK) {
+            let mut acc = [0f32; 8];
+            let whole = block.len() / 8 * 8;
+            for v in block[..whole].chunks_exact(8) {
+                for (a, &x) in acc.iter_mut().zip(v) {
+                    *a += x;
+                }
+            }
+            let mut b: f32 = acc.iter().sum();
+            for &x in &block[whole..] {
+                b += x;
+            }
+            total += b as f64;
+        }
+        total
+    }
+
+    /// The sums (blocks side by side, and the fused pair) give the bits of
+    /// the plain order, on lengths around the lane, block and run sizes.
+    #[test]
+    fn fused_sums_give_the_bits_of_separate_ones() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+        };
+        for len in [0, 1, 7, 8, 9, 511, 512, 513, 1030, 2047, 2048, 2049, 4100, 10_000] {
+            let d: Vec<f32> = (0..len).map(|_| next()).collect();
+            let z: Vec<f32> = (0..len).map(|_| next()).collect();
+            let (c, s) = (0.3f32, 1.7f32);
+            let xhat: Vec<f32> = z.iter().map(|&z| (z - c) * s).collect();
+            let (sum, dot) = sum_and_dot_centered_f64(&d, &z, c, s);
+            let prod: Vec<f32> = d.iter().zip(&xhat).map(|(a, b)| a * b).collect();
+            let dev: Vec<f32> = z.iter().map(|&z| (z - c) * (z - c)).collect();
+            assert_eq!(
+                sum.to_bits(),
+                one_block_at_a_time(&d).to_bits(),
+                "fused sum, length {len}"
+            );
+            assert_eq!(
+                dot.to_bits(),
+                one_block_at_a_time(&prod).to_bits(),
+                "fused dot, length {len}"
+            );
+            assert_eq!(
+                sum_f64(&d).to_bits(),
+                one_block_at_a_time(&d).to_bits(),
+                "sum, length {len}"
+            );
+            assert_eq!(
+                sq_dev_f64(&z, c).to_bits(),
+                one_block_at_a_time(&dev).to_bits(),
+                "deviations, length {len}"
+            );
+        }
+    }
 }
 
 /// The ReLU backward pass: zeroes `d` where the post-ReLU activation `a` is

@@ -12,11 +12,18 @@
 //! Sec. 3): with `x̂ = (z − μ)·s`, `s = 1/sqrt(σ² + ε)`, `y = γ x̂ + β` over
 //! the `M = n·h·w` values of a channel,
 //! `∂β = Σ dy`, `∂γ = Σ dy·x̂`, `dz = γ s / M · (M·dy − ∂β − x̂·∂γ)`.
+//!
+//! The elementwise passes are fused where the data allow it, with the same
+//! f32 operations in the same order (so the same bits as one pass per
+//! operation): x̂ is not stored but recomputed from `z`, μ and s; a block's
+//! second BatchNorm, its residual sum and the ReLU are one pass; a ReLU's
+//! backward mask, the residual gradient's sum and BatchNorm's two sums are
+//! one pass per channel.
 
 use rayon::prelude::*;
 
 use super::conv_fast::{conv_backward, conv_forward};
-use super::dense::{dot_f64, matmul_nn, matmul_nt, matmul_tn, relu_backward, sq_dev_f64, sum_f64};
+use super::dense::{matmul_nn, matmul_nt, matmul_tn, sq_dev_f64, sum_and_dot_centered_f64, sum_f64};
 use super::resnet::{BnStat, BnStats, ResConv, ResNet, BN_EPS};
 use crate::params::ParamSet;
 use crate::{Error, Result};
@@ -28,11 +35,9 @@ pub struct ResNetWorkspace {
     pub n: usize,
     /// The input in CNHW.
     x: Vec<f32>,
-    /// Per convolution (in [`ResNet::convs`] order): its normalized output x̂
-    /// (CNHW), the per-channel 1/sqrt(σ² + ε), and its im2col columns (its
-    /// padded input for a direct layer).
-    xhat: Vec<Vec<f32>>,
-    inv: Vec<Vec<f32>>,
+    /// Per convolution (in [`ResNet::convs`] order): what its BatchNorm
+    /// keeps, and its im2col columns (its padded input for a direct layer).
+    bn: Vec<BnSaved>,
     cols: Vec<Vec<f32>>,
     /// Post-ReLU activations: the stem's, then per block its middle and its output.
     act: Vec<Vec<f32>>,
@@ -47,8 +52,45 @@ pub struct ResNetWorkspace {
     dz: Vec<f32>,
     dmid: Vec<f32>,
     dinp: Vec<f32>,
+    /// The shortcut's part of the gradient of a block's input, added in the
+    /// next backward pass over it.
+    dshort: Vec<f32>,
     dcols: Vec<f32>,
     dpool: Vec<f32>,
+}
+
+/// What a BatchNorm keeps for its backward pass: the convolution's output
+/// `z` (CNHW) and per channel μ and s = 1/sqrt(σ² + ε); x̂ = (z − μ)·s is
+/// recomputed from them (one write less per layer than keeping x̂).
+#[derive(Clone, Debug, Default)]
+pub(super) struct BnSaved {
+    z: Vec<f32>,
+    mean: Vec<f32>,
+    inv: Vec<f32>,
+}
+
+/// What follows a BatchNorm in the forward pass.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum After<'a> {
+    /// Nothing (a projection shortcut).
+    Nothing,
+    /// A ReLU.
+    Relu,
+    /// A residual sum with these values, then a ReLU.
+    AddRelu(&'a [f32]),
+}
+
+/// What the gradient reaching a BatchNorm's output passed through, undone
+/// in its backward pass (in place, in `dy`).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Before<'a> {
+    /// Nothing: `dy` is the gradient of the BatchNorm's output.
+    Nothing,
+    /// A ReLU whose output was this: `dy` is zeroed where it is not positive.
+    Relu(&'a [f32]),
+    /// As `Relu`, after adding these values to `dy` (the other branch's
+    /// part of the gradient of a residual block's input).
+    AddRelu(&'a [f32], &'a [f32]),
 }
 
 impl ResNetWorkspace {
@@ -62,8 +104,8 @@ fn param<'a>(p: &'a ParamSet, name: &str) -> Result<&'a [f32]> {
     Ok(&p.get(name)?.data)
 }
 
-/// Convolution then BatchNorm (then ReLU when `relu`) of `inp`, written to
-/// `y`; keeps x̂ and 1/sqrt(σ² + ε) for the backward pass.
+/// Convolution then BatchNorm of `inp`, then `after`, written to `y`;
+/// keeps what the backward pass needs in `saved`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn conv_bn(
     c: &ResConv,
@@ -72,16 +114,23 @@ pub(super) fn conv_bn(
     n: usize,
     fixed: Option<&BnStats>,
     record: Option<&mut BnStats>,
-    relu: bool,
-    xhat: &mut Vec<f32>,
-    inv: &mut Vec<f32>,
+    after: After,
+    saved: &mut BnSaved,
     cols: &mut Vec<f32>,
     y: &mut Vec<f32>,
 ) -> Result<()> {
-    conv_forward(&c.layer, inp, n, param(p, &format!("{}.weight", c.name))?, xhat, cols);
+    conv_forward(
+        &c.layer,
+        inp,
+        n,
+        param(p, &format!("{}.weight", c.name))?,
+        &mut saved.z,
+        cols,
+    );
     let gamma = param(p, &format!("{}.weight", c.bn))?;
     let beta = param(p, &format!("{}.bias", c.bn))?;
     let m = n * c.ho * c.wo;
+    let z = &saved.z;
     let stat: BnStat = match fixed {
         Some(s) => {
             let st = s.0.get(&c.bn).ok_or_else(|| Error::Param {
@@ -97,7 +146,7 @@ pub(super) fn conv_bn(
             st.clone()
         }
         None => {
-            let mv: Vec<(f32, f32)> = xhat
+            let mv: Vec<(f32, f32)> = z
                 .par_chunks(m)
                 .map(|z| {
                     let mean = (sum_f64(z) / m as f64) as f32;
@@ -110,19 +159,34 @@ pub(super) fn conv_bn(
             }
         }
     };
-    inv.clear();
-    inv.extend(stat.var.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()));
-    y.resize(xhat.len(), 0.0);
-    xhat.par_chunks_mut(m)
+    saved.inv.clear();
+    saved.inv.extend(stat.var.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()));
+    saved.mean.clone_from(&stat.mean);
+    let inv = &saved.inv;
+    if let After::AddRelu(r) = after {
+        if r.len() != z.len() {
+            return Err(Error::Shape {
+                what: format!("residual added after `{}`", c.bn),
+                expected: vec![z.len()],
+                got: vec![r.len()],
+            });
+        }
+    }
+    y.resize(z.len(), 0.0);
+    z.par_chunks(m)
         .zip(y.par_chunks_mut(m))
         .enumerate()
         .for_each(|(ch, (zc, yc))| {
             let (mu, s, g, b) = (stat.mean[ch], inv[ch], gamma[ch], beta[ch]);
-            for (zv, yv) in zc.iter_mut().zip(yc) {
-                let xh = (*zv - mu) * s;
-                *zv = xh;
-                let v = g * xh + b;
-                *yv = if relu { v.max(0.0) } else { v };
+            let bn = |zv: f32| g * ((zv - mu) * s) + b;
+            match after {
+                After::Nothing => yc.iter_mut().zip(zc).for_each(|(yv, &zv)| *yv = bn(zv)),
+                After::Relu => yc.iter_mut().zip(zc).for_each(|(yv, &zv)| *yv = bn(zv).max(0.0)),
+                After::AddRelu(r) => yc
+                    .iter_mut()
+                    .zip(zc)
+                    .zip(&r[ch * m..][..m])
+                    .for_each(|((yv, &zv), &rv)| *yv = (bn(zv) + rv).max(0.0)),
             }
         });
     if let Some(r) = record {
@@ -131,24 +195,61 @@ pub(super) fn conv_bn(
     Ok(())
 }
 
-/// BatchNorm backward: `dy` (CNHW) to `dz`, writing the scale and shift gradients.
+/// BatchNorm backward: undoes `before` on `dy` in place (see [`Before`]),
+/// then writes the scale and shift gradients and `dz` (CNHW).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn bn_backward(
     c: &ResConv,
     p: &ParamSet,
     n: usize,
-    dy: &[f32],
-    xhat: &[f32],
-    inv: &[f32],
+    dy: &mut [f32],
+    before: Before,
+    saved: &BnSaved,
     grads: &mut ParamSet,
     dz: &mut Vec<f32>,
 ) -> Result<()> {
     let m = n * c.ho * c.wo;
     let gamma = param(p, &format!("{}.weight", c.bn))?;
+    let (z, mean, inv) = (&saved.z, &saved.mean, &saved.inv);
+    let len = dy.len();
+    let ok = |v: &[f32]| v.len() == len;
+    let lens_ok = z.len() == len
+        && match before {
+            Before::Nothing => true,
+            Before::Relu(a) => ok(a),
+            Before::AddRelu(add, a) => ok(add) && ok(a),
+        };
+    if !lens_ok || m == 0 || len % m != 0 || mean.len() != len / m || inv.len() != len / m {
+        return Err(Error::Shape {
+            what: format!("gradient reaching BatchNorm `{}`", c.bn),
+            expected: vec![z.len()],
+            got: vec![len],
+        });
+    }
     let sums: Vec<(f64, f64)> = dy
-        .par_chunks(m)
-        .zip(xhat.par_chunks(m))
-        .map(|(d, x)| (sum_f64(d), dot_f64(d, x)))
+        .par_chunks_mut(m)
+        .zip(z.par_chunks(m))
+        .enumerate()
+        .map(|(ch, (d, zc))| {
+            let at = ch * m..(ch + 1) * m;
+            match before {
+                Before::Nothing => {}
+                Before::Relu(a) => d
+                    .iter_mut()
+                    .zip(&a[at])
+                    .for_each(|(d, &a)| *d = if a > 0.0 { *d } else { 0.0 }),
+                Before::AddRelu(add, a) => d
+                    .iter_mut()
+                    .zip(&add[at.clone()])
+                    .zip(&a[at])
+                    .for_each(|((d, &e), &a)| {
+                        // The sum first, whatever the mask: a select, not a branch.
+                        let v = *d + e;
+                        *d = if a > 0.0 { v } else { 0.0 };
+                    }),
+            }
+            sum_and_dot_centered_f64(d, zc, mean[ch], inv[ch])
+        })
         .collect();
     for (g, s) in grads.get_mut(&format!("{}.weight", c.bn))?.data.iter_mut().zip(&sums) {
         *g = s.1 as f32;
@@ -156,14 +257,16 @@ pub(super) fn bn_backward(
     for (g, s) in grads.get_mut(&format!("{}.bias", c.bn))?.data.iter_mut().zip(&sums) {
         *g = s.0 as f32;
     }
-    dz.resize(dy.len(), 0.0);
+    dz.resize(len, 0.0);
     dz.par_chunks_mut(m)
-        .zip(dy.par_chunks(m).zip(xhat.par_chunks(m)))
+        .zip(dy.par_chunks(m).zip(z.par_chunks(m)))
         .enumerate()
-        .for_each(|(ch, (o, (d, x)))| {
-            let k = gamma[ch] * inv[ch] / m as f32;
+        .for_each(|(ch, (o, (d, zc)))| {
+            let (mu, s) = (mean[ch], inv[ch]);
+            let k = gamma[ch] * s / m as f32;
             let (db, dg) = (sums[ch].0 as f32, sums[ch].1 as f32);
-            for ((o, &d), &x) in o.iter_mut().zip(d).zip(x) {
+            for ((o, &d), &zv) in o.iter_mut().zip(d).zip(zc) {
+                let x = (zv - mu) * s;
                 *o = k * (m as f32 * d - db - x * dg);
             }
         });
@@ -257,13 +360,6 @@ pub(super) fn pool_fc_backward(
     Ok(())
 }
 
-/// `a += b`, in parallel chunks.
-fn add_into(a: &mut [f32], b: &[f32]) {
-    a.par_chunks_mut(1 << 14)
-        .zip(b.par_chunks(1 << 14))
-        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, &b)| *a += b));
-}
-
 impl ResNet {
     /// Slice forward pass. `x`: `[n, c·h·w]`; the output is `ws.output()`.
     /// `stats`: None normalizes each BatchNorm by the batch's statistics
@@ -282,8 +378,7 @@ impl ResNet {
         ws.n = n;
         let convs = self.convs();
         let blocks = self.blocks();
-        ws.xhat.resize(convs.len(), Vec::new());
-        ws.inv.resize(convs.len(), Vec::new());
+        ws.bn.resize(convs.len(), BnSaved::default());
         ws.cols.resize(convs.len(), Vec::new());
         ws.act.resize(1 + 2 * blocks.len(), Vec::new());
         let stem = self.stem();
@@ -294,9 +389,8 @@ impl ResNet {
             n,
             stats,
             record.as_deref_mut(),
-            true,
-            &mut ws.xhat[0],
-            &mut ws.inv[0],
+            After::Relu,
+            &mut ws.bn[0],
             &mut ws.cols[0],
             &mut ws.act[0],
         )?;
@@ -313,24 +407,10 @@ impl ResNet {
                 n,
                 stats,
                 record.as_deref_mut(),
-                true,
-                &mut ws.xhat[ci],
-                &mut ws.inv[ci],
+                After::Relu,
+                &mut ws.bn[ci],
                 &mut ws.cols[ci],
                 mid,
-            )?;
-            conv_bn(
-                &b.conv2,
-                p,
-                mid,
-                n,
-                stats,
-                record.as_deref_mut(),
-                false,
-                &mut ws.xhat[ci + 1],
-                &mut ws.inv[ci + 1],
-                &mut ws.cols[ci + 1],
-                out,
             )?;
             let short: &[f32] = match &b.shortcut {
                 Some(sc) => {
@@ -341,9 +421,8 @@ impl ResNet {
                         n,
                         stats,
                         record.as_deref_mut(),
-                        false,
-                        &mut ws.xhat[ci + 2],
-                        &mut ws.inv[ci + 2],
+                        After::Nothing,
+                        &mut ws.bn[ci + 2],
                         &mut ws.cols[ci + 2],
                         &mut ws.short,
                     )?;
@@ -351,9 +430,18 @@ impl ResNet {
                 }
                 None => inp,
             };
-            out.par_chunks_mut(1 << 14)
-                .zip(short.par_chunks(1 << 14))
-                .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &s)| *o = (*o + s).max(0.0)));
+            conv_bn(
+                &b.conv2,
+                p,
+                mid,
+                n,
+                stats,
+                record.as_deref_mut(),
+                After::AddRelu(short),
+                &mut ws.bn[ci + 1],
+                &mut ws.cols[ci + 1],
+                out,
+            )?;
             ci += 2 + b.shortcut.is_some() as usize;
         }
         let last = &ws.act[2 * blocks.len()];
@@ -386,15 +474,23 @@ impl ResNet {
         let convs = self.convs();
         let last_len = ws.act[2 * blocks.len()].len();
         pool_fc_backward(p, dout, n, f, o, &ws.pooled, last_len, grads, &mut ws.dpool, &mut ws.d)?;
+        // The gradient of a block's output is ws.d, plus ws.dshort after the
+        // last block (the shortcut's part, added in the next pass over it).
+        let mut pending = false;
         let mut ci = convs.len();
         for (bi, b) in blocks.iter().enumerate().rev() {
             ci -= 2 + b.shortcut.is_some() as usize;
             let (c1, c2) = (ci, ci + 1);
-            // Through the final ReLU: ws.d is now the gradient of the sum.
-            relu_backward(&mut ws.d, &ws.act[2 * bi + 2]);
             let inp = &ws.act[2 * bi];
-            // Main branch: bn2, conv2, ReLU, bn1, conv1.
-            bn_backward(&b.conv2, p, n, &ws.d, &ws.xhat[c2], &ws.inv[c2], grads, &mut ws.dz)?;
+            // Through the final ReLU (ws.d is then the gradient of the sum), bn2,
+            // conv2, ReLU, bn1, conv1.
+            let out = &ws.act[2 * bi + 2];
+            let before = if pending {
+                Before::AddRelu(&ws.dshort, out)
+            } else {
+                Before::Relu(out)
+            };
+            bn_backward(&b.conv2, p, n, &mut ws.d, before, &ws.bn[c2], grads, &mut ws.dz)?;
             conv_backward(
                 &b.conv2.layer,
                 &ws.act[2 * bi + 1],
@@ -406,8 +502,8 @@ impl ResNet {
                 &mut ws.cols[c2],
                 &mut ws.dcols,
             );
-            relu_backward(&mut ws.dmid, &ws.act[2 * bi + 1]);
-            bn_backward(&b.conv1, p, n, &ws.dmid, &ws.xhat[c1], &ws.inv[c1], grads, &mut ws.dz)?;
+            let before = Before::Relu(&ws.act[2 * bi + 1]);
+            bn_backward(&b.conv1, p, n, &mut ws.dmid, before, &ws.bn[c1], grads, &mut ws.dz)?;
             conv_backward(
                 &b.conv1.layer,
                 inp,
@@ -419,12 +515,12 @@ impl ResNet {
                 &mut ws.cols[c1],
                 &mut ws.dcols,
             );
-            // Shortcut: the identity adds ws.d; a projection adds its backward.
+            // Shortcut: the identity passes ws.d on; a projection its backward.
             match &b.shortcut {
-                None => add_into(&mut ws.dinp, &ws.d),
+                None => std::mem::swap(&mut ws.dshort, &mut ws.d),
                 Some(sc) => {
                     let cs = ci + 2;
-                    bn_backward(sc, p, n, &ws.d, &ws.xhat[cs], &ws.inv[cs], grads, &mut ws.dz)?;
+                    bn_backward(sc, p, n, &mut ws.d, Before::Nothing, &ws.bn[cs], grads, &mut ws.dz)?;
                     conv_backward(
                         &sc.layer,
                         inp,
@@ -432,19 +528,23 @@ impl ResNet {
                         param(p, &format!("{}.weight", sc.name))?,
                         &ws.dz,
                         &mut grads.get_mut(&format!("{}.weight", sc.name))?.data,
-                        Some(&mut ws.dmid),
+                        Some(&mut ws.dshort),
                         &mut ws.cols[cs],
                         &mut ws.dcols,
                     );
-                    add_into(&mut ws.dinp, &ws.dmid);
                 }
             }
             std::mem::swap(&mut ws.d, &mut ws.dinp);
+            pending = true;
         }
         // The stem: ReLU, bn, conv (no input gradient needed).
         let stem = self.stem();
-        relu_backward(&mut ws.d, &ws.act[0]);
-        bn_backward(&stem, p, n, &ws.d, &ws.xhat[0], &ws.inv[0], grads, &mut ws.dz)?;
+        let before = if pending {
+            Before::AddRelu(&ws.dshort, &ws.act[0])
+        } else {
+            Before::Relu(&ws.act[0])
+        };
+        bn_backward(&stem, p, n, &mut ws.d, before, &ws.bn[0], grads, &mut ws.dz)?;
         conv_backward(
             &stem.layer,
             &ws.x,

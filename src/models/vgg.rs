@@ -40,11 +40,10 @@ use std::collections::BTreeMap;
 use candle_core::Tensor;
 
 use super::conv_fast::{conv_backward, pool_forward, pool_relu_backward};
-use super::dense::relu_backward;
 use super::resnet::{
     batch_norm_names, conv_bn_param_shapes, conv_bn_tensor, conv_prunable, init_with_batch_norm, BnStats, ResConv,
 };
-use super::resnet_fast::{bn_backward, conv_bn, pool_fc_backward, pool_fc_forward, to_cnhw};
+use super::resnet_fast::{bn_backward, conv_bn, pool_fc_backward, pool_fc_forward, to_cnhw, After, Before, BnSaved};
 use crate::params::ParamSet;
 use crate::{Error, Result};
 
@@ -205,11 +204,10 @@ pub struct VggWorkspace {
     pub n: usize,
     /// The input in CNHW.
     x: Vec<f32>,
-    /// Per convolution: x̂ (CNHW), 1/sqrt(σ² + ε), im2col columns (or the
+    /// Per convolution: what its BatchNorm keeps, im2col columns (or the
     /// padded input), the post-ReLU output, and after a pool the pooled
     /// output.
-    xhat: Vec<Vec<f32>>,
-    inv: Vec<Vec<f32>>,
+    bn: Vec<BnSaved>,
     cols: Vec<Vec<f32>>,
     act: Vec<Vec<f32>>,
     pooled: Vec<Vec<f32>>,
@@ -255,7 +253,8 @@ impl Vgg {
         ws.n = n;
         let convs = self.convs();
         let k = convs.len();
-        for v in [&mut ws.xhat, &mut ws.inv, &mut ws.cols, &mut ws.act, &mut ws.pooled] {
+        ws.bn.resize(k, BnSaved::default());
+        for v in [&mut ws.cols, &mut ws.act, &mut ws.pooled] {
             v.resize(k, Vec::new());
         }
         for (li, l) in convs.iter().enumerate() {
@@ -272,9 +271,8 @@ impl Vgg {
                 n,
                 stats,
                 record.as_deref_mut(),
-                true,
-                &mut ws.xhat[li],
-                &mut ws.inv[li],
+                After::Relu,
+                &mut ws.bn[li],
                 &mut ws.cols[li],
                 &mut rest[0],
             )?;
@@ -308,13 +306,14 @@ impl Vgg {
         pool_fc_backward(p, dout, n, f, o, &ws.feat, last_len, grads, &mut ws.dfeat, &mut ws.d)?;
         for (li, l) in convs.iter().enumerate().rev() {
             // ws.d: gradient of this layer's output (pooled when it pools).
-            if l.pool {
+            let before = if l.pool {
                 pool_relu_backward(l, n, &ws.d, &ws.act[li], &ws.pooled[li], &mut ws.d_prev);
                 std::mem::swap(&mut ws.d, &mut ws.d_prev);
+                Before::Nothing
             } else {
-                relu_backward(&mut ws.d, &ws.act[li]);
-            }
-            bn_backward(l, p, n, &ws.d, &ws.xhat[li], &ws.inv[li], grads, &mut ws.dz)?;
+                Before::Relu(&ws.act[li])
+            };
+            bn_backward(l, p, n, &mut ws.d, before, &ws.bn[li], grads, &mut ws.dz)?;
             let inp: &[f32] = match li {
                 0 => &ws.x,
                 _ if convs[li - 1].pool => &ws.pooled[li - 1],

@@ -162,7 +162,16 @@ pub(super) fn conv(
         },
         |sc, blk| {
             segments(g, blk, &mut sc.segs);
+            let span = patch_span(&sc.segs, g.wp);
             for r in 0..k_rows {
+                if r == 0 {
+                    for a in 0..AHEAD.min(k_rows) {
+                        prefetch(&src[a * g.plane..][span.clone()]);
+                    }
+                }
+                if r + AHEAD < k_rows {
+                    prefetch(&src[(r + AHEAD) * g.plane..][span.clone()]);
+                }
                 let plane = &src[r * g.plane..][..g.plane];
                 input_channel(simd, plane, g.wp, &sc.segs, &mut sc.d, &mut sc.v[r * TB..], xv);
             }
@@ -264,7 +273,16 @@ pub(super) fn wgrad(g: &Geom, in_p: &[f32], dz: &[f32], c_out: usize, c_in: usiz
         let mut segs = Vec::new();
         for blk in s * per..((s + 1) * per).min(nblocks) {
             segments(g, blk, &mut segs);
+            let span = patch_span(&segs, g.wp);
             for r in 0..c_in {
+                if r == 0 {
+                    for a in 0..AHEAD.min(c_in) {
+                        prefetch(&in_p[a * g.plane..][span.clone()]);
+                    }
+                }
+                if r + AHEAD < c_in {
+                    prefetch(&in_p[(r + AHEAD) * g.plane..][span.clone()]);
+                }
                 input_channel(
                     simd,
                     &in_p[r * g.plane..][..g.plane],
@@ -430,6 +448,37 @@ struct Scratch {
     d: Box<[[f32; DW]; XI]>,
     y: Box<[[f32; YW]; 2]>,
     segs: Vec<Seg>,
+}
+
+/// The positions of a padded plane that the patches of `segs` read: one
+/// contiguous run, since a block's tiles are consecutive in (image, tile
+/// row, tile column) order.
+fn patch_span(segs: &[Seg], wp: usize) -> std::ops::Range<usize> {
+    match (segs.first(), segs.last()) {
+        (Some(a), Some(b)) => a.src..b.src + 3 * wp + 2 * b.len + 2,
+        _ => 0..0,
+    }
+}
+
+/// Channels ahead of the one being transformed whose patches are
+/// prefetched. 3 measured no better than 1.
+const AHEAD: usize = 1;
+
+/// Asks for `x` in L1, one request per cache line. The patches of one
+/// channel are a short run at a distant offset (the planes are `n·h·w`
+/// apart), which the hardware prefetchers do not guess: the gather of the
+/// input transform waited on its loads. On a 2-core Xeon (Sapphire Rapids,
+/// AVX-512) the input transform's share of ResNet-20's training step
+/// (`train_step_conv_b128/resnet20_fast`, `perf`) fell from 15.4% to 12.7%.
+#[inline]
+fn prefetch(x: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in x.chunks(16) {
+        // SAFETY: a prefetch of a valid address; it never faults or writes.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
 }
 
 /// The 16 components `Bᵀ d B` of the block's tiles in one padded `plane`
