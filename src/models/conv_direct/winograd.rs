@@ -158,14 +158,7 @@ pub(super) fn conv(
             segments(g, blk, &mut sc.segs);
             let span = patch_span(&sc.segs, g.wp);
             for r in 0..k_rows {
-                if r == 0 {
-                    for a in 0..AHEAD.min(k_rows) {
-                        prefetch(&src[a * g.plane..][span.clone()]);
-                    }
-                }
-                if r + AHEAD < k_rows {
-                    prefetch(&src[(r + AHEAD) * g.plane..][span.clone()]);
-                }
+                prefetch_ahead(src, g.plane, k_rows, r, &span);
                 let plane = &src[r * g.plane..][..g.plane];
                 input_channel(simd, plane, g.wp, &sc.segs, &mut sc.d, &mut sc.v[r * TB..], xv);
             }
@@ -269,14 +262,7 @@ pub(super) fn wgrad(g: &Geom, in_p: &[f32], dz: &[f32], c_out: usize, c_in: usiz
             segments(g, blk, &mut segs);
             let span = patch_span(&segs, g.wp);
             for r in 0..c_in {
-                if r == 0 {
-                    for a in 0..AHEAD.min(c_in) {
-                        prefetch(&in_p[a * g.plane..][span.clone()]);
-                    }
-                }
-                if r + AHEAD < c_in {
-                    prefetch(&in_p[(r + AHEAD) * g.plane..][span.clone()]);
-                }
+                prefetch_ahead(in_p, g.plane, c_in, r, &span);
                 input_channel(
                     simd,
                     &in_p[r * g.plane..][..g.plane],
@@ -487,6 +473,17 @@ fn patch_span(segs: &[Seg], wp: usize) -> std::ops::Range<usize> {
 /// Channels ahead of the one being transformed whose patches are
 /// prefetched. 3 measured no better than 1.
 const AHEAD: usize = 1;
+
+/// Before the transform of channel `r` of `rows` planes of `plane` values
+/// in `src`: prefetches `span` of the channel [`AHEAD`] of it (and, at the
+/// first channel, of the channels before that one).
+#[inline]
+fn prefetch_ahead(src: &[f32], plane: usize, rows: usize, r: usize, span: &std::ops::Range<usize>) {
+    let first = if r == 0 { 0 } else { r + AHEAD };
+    for a in first..(r + AHEAD + 1).min(rows) {
+        prefetch(&src[a * plane..][span.clone()]);
+    }
+}
 
 /// Asks for `x` in L1, one request per cache line. The patches of one
 /// channel are a short run at a distant offset (the planes are `n·h·w`
