@@ -679,17 +679,18 @@ fn lane_sum_slice(x: &[f32]) -> f64 {
     total
 }
 
-/// `Σ f(x)` elementwise over the common length, as [`lane_sum_slice`] of
-/// the values `f` gives (staged a run at a time in `buf`).
+/// Adds to `total` the values that `stage(start, run)` writes into each
+/// run of `0..len` (a [`RUN`] at a time, in order), summed as by
+/// [`lane_sum_slice`].
 #[inline(always)]
-fn lane_sum_map(total: &mut f64, a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
+fn add_staged(total: &mut f64, len: usize, mut stage: impl FnMut(usize, &mut [f32])) {
     let mut buf = [0f32; RUN];
-    for (ra, rb) in a.chunks(RUN).zip(b.chunks(RUN)) {
-        let t = &mut buf[..ra.len().min(rb.len())];
-        for ((t, &x), &y) in t.iter_mut().zip(ra).zip(rb) {
-            *t = f(x, y);
-        }
+    let mut s = 0;
+    while s < len {
+        let t = &mut buf[..RUN.min(len - s)];
+        stage(s, t);
         add_run(total, t);
+        s += RUN;
     }
 }
 
@@ -700,15 +701,13 @@ pub(crate) fn sum_and_dot_centered_f64(d: &[f32], z: &[f32], c: f32, s: f32) -> 
     let n = d.len().min(z.len());
     let (d, z) = (&d[..n], &z[..n]);
     let (mut sum, mut dot) = (0f64, 0f64);
-    let mut buf = [0f32; RUN];
-    for (rd, rz) in d.chunks(RUN).zip(z.chunks(RUN)) {
+    add_staged(&mut dot, n, |at, t| {
+        let rd = &d[at..][..t.len()];
         add_run(&mut sum, rd);
-        let t = &mut buf[..rd.len()];
-        for ((t, &d), &z) in t.iter_mut().zip(rd).zip(rz) {
+        for ((t, &d), &z) in t.iter_mut().zip(rd).zip(&z[at..]) {
             *t = d * ((z - c) * s);
         }
-        add_run(&mut dot, t);
-    }
+    });
     (sum, dot)
 }
 
@@ -720,7 +719,11 @@ pub(crate) fn sum_f64(x: &[f32]) -> f64 {
 /// `Σ (x − c)²` (see [`LANE_BLOCK`]).
 pub(crate) fn sq_dev_f64(x: &[f32], c: f32) -> f64 {
     let mut total = 0f64;
-    lane_sum_map(&mut total, x, x, |x, _| (x - c) * (x - c));
+    add_staged(&mut total, x.len(), |at, t| {
+        for (t, &x) in t.iter_mut().zip(&x[at..]) {
+            *t = (x - c) * (x - c);
+        }
+    });
     total
 }
 
