@@ -86,9 +86,22 @@ pub(crate) fn at_each_width(mut f: impl FnMut(u8)) {
     WIDTH_LIMIT.with(|l| l.set(2));
 }
 
+/// Tests only: a seeded xorshift stream of values spread over
+/// `[-scale/2, scale/2]`, the inputs of the bit-identity tests.
+#[cfg(test)]
+pub(crate) fn test_values(seed: u32, scale: f32) -> impl FnMut() -> f32 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state as f32 / u32::MAX as f32 - 0.5) * scale
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::at_each_width;
+    use super::{at_each_width, test_values};
 
     /// The wide copy gives the portable loop's bits for a multiply-add, a
     /// division and a square root, on lengths that are not multiples of a
@@ -106,13 +119,7 @@ mod tests {
                 kernel(a, b)
             }
         }
-        let mut state = 0x9e37_79b9_u32;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state as f32 / u32::MAX as f32) * 4.0 - 2.0
-        };
+        let mut next = test_values(0x9e37_79b9, 4.0);
         for n in [1usize, 7, 8, 15, 16, 17, 1000] {
             let b: Vec<f32> = (0..n).map(|_| next()).collect();
             let a0: Vec<f32> = (0..n).map(|_| next()).collect();

@@ -756,13 +756,7 @@ mod lane_sum_tests {
     /// the plain order, on lengths around the lane, block and run sizes.
     #[test]
     fn fused_sums_give_the_bits_of_separate_ones() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
-        };
+        let mut next = crate::simd::test_values(0x7f4a_7c15, 4.0);
         for len in [0, 1, 7, 8, 9, 511, 512, 513, 1030, 2047, 2048, 2049, 4100, 10_000] {
             let d: Vec<f32> = (0..len).map(|_| next()).collect();
             let z: Vec<f32> = (0..len).map(|_| next()).collect();

@@ -246,13 +246,7 @@ mod tests {
     /// multiples of a vector.
     #[test]
     fn adam_chunk_gives_the_same_bits_at_every_width() {
-        let mut state = 0x1b87_3593_u32;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as f32 / u32::MAX as f32 - 0.5
-        };
+        let mut next = crate::simd::test_values(0x1b87_3593, 1.0);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for len in [1, 15, 16, 17, 1000] {
             let w0: Vec<f32> = (0..len).map(|_| next()).collect();

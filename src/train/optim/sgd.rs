@@ -185,13 +185,7 @@ mod tests {
     /// multiples of a vector.
     #[test]
     fn momentum_step_matches_the_portable_loop_bit_for_bit() {
-        let mut state = 0x2545_f491_u32;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as f32 / u32::MAX as f32 - 0.5
-        };
+        let mut next = crate::simd::test_values(0x2545_f491, 1.0);
         for len in [1, 15, 16, 17, 1000] {
             let w0: Vec<f32> = (0..len).map(|_| next()).collect();
             let g: Vec<f32> = (0..len).map(|_| next()).collect();
