@@ -71,6 +71,8 @@ fn bench_step(
 }
 
 fn bench(c: &mut Criterion) {
+    // The instruction sets in use (benches/peers/cpu_ratios.sh logs this line).
+    println!("ltk kernels: {}", lottery_tangent::simd::describe());
     let net = Network::Mlp(Mlp::lenet_300_100(784, 10).expect("network"));
     let mut group = c.benchmark_group("train_step_lenet300_100");
     group.sample_size(30);

@@ -27,7 +27,7 @@ pub mod prune;
 pub mod report;
 pub mod rng;
 pub mod runner;
-mod simd;
+pub mod simd;
 pub mod stats;
 pub mod strong;
 pub mod train;

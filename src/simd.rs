@@ -63,16 +63,80 @@ thread_local! {
     pub(crate) static WIDTH_LIMIT: std::cell::Cell<u8> = const { std::cell::Cell::new(2) };
 }
 
-/// Whether [`wide_fn!`] may pick the copy of this width (always, outside tests).
+/// Whether [`wide_fn!`] may pick the copy of this width: up to
+/// [`max_level`] (and, in tests, the thread's `WIDTH_LIMIT`).
 #[cfg(test)]
 pub(crate) fn allowed(level: u8) -> bool {
-    WIDTH_LIMIT.with(|l| l.get() >= level)
+    WIDTH_LIMIT.with(|l| l.get() >= level) && max_level() >= level
 }
 
 #[cfg(not(test))]
 #[inline(always)]
-pub(crate) fn allowed(_level: u8) -> bool {
-    true
+pub(crate) fn allowed(level: u8) -> bool {
+    max_level() >= level
+}
+
+/// The widest vector width this crate's own kernels may use (2: AVX-512F,
+/// 1: AVX2, 0: baseline), read once from `LTK_SIMD` (`avx512`, `avx2` or
+/// `portable`; unset: no cap). Capping an AVX-512 CPU at AVX2 runs the AVX2
+/// kernels there, to measure them where no AVX2 machine is at hand; the
+/// `gemm` crate's products follow the build instead (its AVX-512 kernels
+/// come with this crate's default feature `avx512-gemm`, see [`describe`]).
+/// Results do not depend on the cap: every width gives the same bits.
+pub fn max_level() -> u8 {
+    static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let value = std::env::var("LTK_SIMD").ok();
+        level_named(value.as_deref()).unwrap_or_else(|other| {
+            eprintln!("LTK_SIMD={other:?} ignored: expected avx512, avx2 or portable");
+            2
+        })
+    })
+}
+
+/// The level `LTK_SIMD`'s value names (none: no cap), or the unknown value.
+fn level_named(value: Option<&str>) -> Result<u8, &str> {
+    match value {
+        None | Some("avx512") => Ok(2),
+        Some("avx2") => Ok(1),
+        Some("portable") => Ok(0),
+        Some(other) => Err(other),
+    }
+}
+
+/// The instruction sets the kernels run with on this CPU, in words: this
+/// crate's own loops and convolutions (after `LTK_SIMD`) and the `gemm`
+/// crate's products (after the build's features), e.g.
+/// `"kernels AVX-512F, GEMM AVX-512F"` or `"kernels AVX2 (LTK_SIMD=avx2), GEMM AVX2+FMA (built without avx512-gemm)"`.
+pub fn describe() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (avx512, avx2) = (
+            std::arch::is_x86_feature_detected!("avx512f"),
+            std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+        );
+        let capped = if std::env::var("LTK_SIMD").is_ok() && max_level() < 2 {
+            format!(" (LTK_SIMD={})", if max_level() == 1 { "avx2" } else { "portable" })
+        } else {
+            String::new()
+        };
+        let own = match (avx512 && max_level() >= 2, avx2 && max_level() >= 1) {
+            (true, _) => "AVX-512F",
+            (false, true) => "AVX2",
+            _ => "baseline",
+        };
+        let gemm = match (avx512 && cfg!(feature = "avx512-gemm"), avx2) {
+            (true, _) => "AVX-512F".to_string(),
+            (false, true) if avx512 => "AVX2+FMA (built without avx512-gemm)".to_string(),
+            (false, true) => "AVX2+FMA".to_string(),
+            _ => "baseline".to_string(),
+        };
+        format!("kernels {own}{capped}, GEMM {gemm}")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "kernels portable, GEMM the gemm crate's for this target".to_string()
+    }
 }
 
 /// Tests only: runs `f` once with each copy allowed (baseline, AVX2,
@@ -101,7 +165,19 @@ pub(crate) fn test_values(seed: u32, scale: f32) -> impl FnMut() -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{at_each_width, test_values};
+    use super::{at_each_width, describe, level_named, test_values};
+
+    /// `LTK_SIMD`'s values and the description of the kernels in use.
+    #[test]
+    fn simd_cap_names_and_description() {
+        assert_eq!(level_named(None), Ok(2));
+        assert_eq!(level_named(Some("avx512")), Ok(2));
+        assert_eq!(level_named(Some("avx2")), Ok(1));
+        assert_eq!(level_named(Some("portable")), Ok(0));
+        assert_eq!(level_named(Some("AVX2")), Err("AVX2"));
+        let d = describe();
+        assert!(d.starts_with("kernels ") && d.contains(", GEMM "), "{d}");
+    }
 
     /// The wide copy gives the portable loop's bits for a multiply-add, a
     /// division and a square root, on lengths that are not multiples of a

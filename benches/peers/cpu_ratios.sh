@@ -18,7 +18,12 @@
 # each ratio is taken against the peer runs next to it.
 # THREADS (default: all cores) sets every side's threads; PY the Python with
 # torch, NT_PY the one with neural-tangents 0.6.5 (it needs JAX 0.4.25;
-# default PY).
+# default PY). ISA=avx2 on an AVX-512 machine runs AVX2 code on both
+# training sides: ltk built without its `avx512-gemm` feature and under
+# LTK_SIMD=avx2, PyTorch under ATEN_CPU_CAPABILITY=avx2,
+# MKL_ENABLE_INSTRUCTIONS=AVX2 and ONEDNN_MAX_CPU_ISA=AVX2 (JAX 0.4.25's
+# XLA has no such cap: neural-tangents keeps AVX-512). It measures the AVX2
+# kernels where no AVX2 machine is at hand, with this machine's caches.
 #   PY=venv/bin/python NT_PY=ntvenv/bin/python THREADS=2 bash benches/peers/cpu_ratios.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,9 +39,20 @@ isa=AVX2; grep -q avx512f /proc/cpuinfo && isa=AVX-512
 # is Zen 3 or Zen 4, 26 is Zen 5).
 field() { grep -m1 "^$1[[:space:]]*:" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'; }
 machine="$(field 'model name') (family $(field 'cpu family'), model $(field model)), $(nproc) cores, $isa; $THREADS threads"
+FEATURES=()
+case "${ISA:-}" in
+    "") ;;
+    avx2)
+        [ "$isa" = AVX-512 ] || { echo "ISA=avx2 caps an AVX-512 machine; this one has AVX2 only: run without ISA" >&2; exit 2; }
+        FEATURES=(--no-default-features)
+        export LTK_SIMD=avx2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
+        machine="$machine, capped at AVX2 (ltk and PyTorch; neural-tangents not capped)"
+        ;;
+    *) echo "ISA=${ISA} not known: expected avx2 (or unset)" >&2; exit 2 ;;
+esac
 echo "machine: $machine" | tee "$LOG"
-cargo bench --bench train_throughput --no-run >/dev/null 2>&1
-cargo bench --bench ntk --no-run >/dev/null 2>&1
+cargo bench "${FEATURES[@]}" --bench train_throughput --no-run >/dev/null 2>&1
+cargo bench "${FEATURES[@]}" --bench ntk --no-run >/dev/null 2>&1
 # The peers on the first THREADS cores (JAX has no thread-count setting).
 export OMP_NUM_THREADS=$THREADS
 pin="taskset -c 0-$((THREADS - 1))"
@@ -47,10 +63,10 @@ peers() {
 crit="--warm-up-time 1 --measurement-time 3"
 for r in $(seq 1 "$ROUNDS"); do
     peers $((r - 1))
-    RAYON_NUM_THREADS=$THREADS cargo bench --bench train_throughput -- 'train_step_lenet300_100/fast|train_step_conv_b128/.*_fast' $crit 2>&1 \
-        | grep -E "^train_step|thrpt" | sed 's/^ *//' | sed "s/^/[$r] /" | tee -a "$LOG"
-    RAYON_NUM_THREADS=$THREADS cargo bench --bench ntk -- 'ntk_784_512_512_10/' $crit 2>&1 \
-        | grep -E "^ntk_784|time:" | sed 's/^ *//' | sed "s/^/[$r] /" | tee -a "$LOG"
+    RAYON_NUM_THREADS=$THREADS cargo bench "${FEATURES[@]}" --bench train_throughput -- 'train_step_lenet300_100/fast|train_step_conv_b128/.*_fast' $crit 2>&1 \
+        | grep -E "^train_step|thrpt|^ltk kernels" | sed 's/^ *//' | sed "s/^/[$r] /" | tee -a "$LOG"
+    RAYON_NUM_THREADS=$THREADS cargo bench "${FEATURES[@]}" --bench ntk -- 'ntk_784_512_512_10/' $crit 2>&1 \
+        | grep -E "^ntk_784|time:|^ltk kernels" | sed 's/^ *//' | sed "s/^/[$r] /" | tee -a "$LOG"
     # Criterion prints the mean over its samples, slow first samples
     # included; the peers report medians. Criterion's median (ns per
     # iteration) goes to the log too, and the ratios use it.

@@ -32,6 +32,8 @@ def conv4():
         nn.Conv2d(64,128,3,padding=1), nn.ReLU(), nn.Conv2d(128,128,3,padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(6272,256), nn.ReLU(), nn.Linear(256,256), nn.ReLU(), nn.Linear(256,10))
 from torch_nets import resnet20
+# The CPU kernels' instruction set (ATEN_CPU_CAPABILITY caps it).
+where = args.device + (f" ({torch.backends.cpu.get_cpu_capability()})" if args.device == "cpu" else "")
 for name, f, reps, bs in [("lenet300_100_b60", lenet300_100, 400, 60), ("lenet300_100", lenet300_100, 200, 128),
                           ("lenet5", lenet5, 200, 128), ("conv4", conv4, 8, 128), ("resnet20", resnet20, 8, 128)]:
     if dev.type == "cuda":
@@ -49,7 +51,7 @@ for name, f, reps, bs in [("lenet300_100_b60", lenet300_100, 400, 60), ("lenet30
         sync()
         ts.append((time.perf_counter()-t0)/reps)
     ts.sort()
-    print(f"{name}: median {bs/ts[2]:.0f} samples/s (min-max {bs/ts[-1]:.0f}-{bs/ts[0]:.0f}), torch {torch.__version__} on {args.device}")
+    print(f"{name}: median {bs/ts[2]:.0f} samples/s (min-max {bs/ts[-1]:.0f}-{bs/ts[0]:.0f}), torch {torch.__version__} on {where}")
 K = 16
 ms = [lenet300_100().to(dev) for _ in range(K)]
 opts = [torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9) for m in ms]

@@ -52,7 +52,7 @@
 //! The kernels are chosen at run time: AVX-512F (tiles of 32 positions),
 //! else AVX2 + FMA (16), else a portable loop with the same order of work.
 //! `LTK_CONV_SIMD=avx2|portable` caps the choice (to compare them on one
-//! machine). Tests compare every one the machine has with the im2col path
+//! machine), as `LTK_SIMD` caps every kernel of the crate. Tests compare every one the machine has with the im2col path
 //! (which is itself tested against candle's autodiff).
 
 use rayon::prelude::*;
@@ -305,11 +305,16 @@ enum Simd {
 }
 
 impl Simd {
-    /// The best the CPU has, capped by `LTK_CONV_SIMD` (read once).
+    /// The best the CPU has, capped by `LTK_SIMD` ([`crate::simd::max_level`])
+    /// and by `LTK_CONV_SIMD` (read once).
     fn detect() -> Self {
         static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
         *LEVEL.get_or_init(|| {
-            let best = Self::best();
+            let best = match (Self::best(), crate::simd::max_level()) {
+                (_, 0) => Simd::Portable,
+                (Simd::Avx512, 1) => Simd::Avx2,
+                (best, _) => best,
+            };
             match std::env::var("LTK_CONV_SIMD").as_deref() {
                 Err(_) => best,
                 Ok("portable") => Simd::Portable,

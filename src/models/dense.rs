@@ -482,10 +482,17 @@ pub const SPARSE_MAX_DENSITY: f64 = 0.125;
 /// its entries are nonzero, else None (the dense kernels are faster then).
 pub fn sparse_rows(a: &[f32], m: usize, k: usize) -> Option<SparseRows> {
     let a = &a[..m * k];
-    // Counting stops at the limit: a dense input costs a short scan only.
+    // Counting stops past the limit: a dense input costs a short scan only
+    // (counted a block at a time, in vector lanes).
     let limit = (SPARSE_MAX_DENSITY * (m * k) as f64) as usize;
-    let nnz = a.iter().filter(|&&v| v != 0.0).take(limit + 1).count();
-    if m == 0 || k == 0 || nnz > limit {
+    let mut nnz = 0;
+    for block in a.chunks(4096) {
+        nnz += block.iter().map(|&v| usize::from(v != 0.0)).sum::<usize>();
+        if nnz > limit {
+            return None;
+        }
+    }
+    if m == 0 || k == 0 {
         return None;
     }
     let mut s = SparseRows {
