@@ -15,6 +15,7 @@ use rand::{Rng, SeedableRng};
 static ALLOCATOR: lottery_tangent::Allocator = lottery_tangent::Allocator;
 
 fn bench(c: &mut Criterion) {
+    let _awake = lottery_tangent::awake::KeepAwake::start();
     // The instruction sets in use (benches/peers/cpu_ratios.sh logs this line).
     println!("ltk kernels: {}", lottery_tangent::simd::describe());
     let mlp = Mlp::new(

@@ -71,6 +71,7 @@ fn bench_step(
 }
 
 fn bench(c: &mut Criterion) {
+    let _awake = lottery_tangent::awake::KeepAwake::start();
     // The instruction sets in use (benches/peers/cpu_ratios.sh logs this line).
     println!("ltk kernels: {}", lottery_tangent::simd::describe());
     let net = Network::Mlp(Mlp::lenet_300_100(784, 10).expect("network"));
@@ -100,6 +101,7 @@ fn bench(c: &mut Criterion) {
 /// machine where candle's 1024³ matmul ran at 210 GFLOP/s; PyTorch's ran at
 /// 119-143 in this command.)
 fn bench_conv(c: &mut Criterion) {
+    let _awake = lottery_tangent::awake::KeepAwake::start();
     use lottery_tangent::models::ModelConfig;
     let mut group = c.benchmark_group("train_step_conv_b128");
     group.sample_size(10);
@@ -134,6 +136,7 @@ fn bench_conv(c: &mut Criterion) {
 /// batch and optimizer); `benches/peers/cifar_throughput.sh` runs both
 /// interleaved and prints the ratios.
 fn bench_cifar(c: &mut Criterion) {
+    let _awake = lottery_tangent::awake::KeepAwake::start();
     use lottery_tangent::models::ModelConfig;
     let mut group = c.benchmark_group("train_step_cifar_b128");
     group.sample_size(10);

@@ -3,7 +3,7 @@
 //! (Jacot et al. 2018; Lee et al. 2019).
 //!
 //! Layers import only downward:
-//! `rng`, `params`, `paths` → [`data`] → [`models`] → [`train`] → the methods
+//! `rng`, `params`, `paths`, `simd`, `awake` → [`data`] → [`models`] → [`train`] → the methods
 //! ([`prune`], [`pai`], [`strong`], [`ntk`]: pure functions, no experiments) →
 //! [`report`] (verdicts, plots) and [`config`] (the base config) → [`runner`]
 //! (the experiment trait, run directories, shards, merge, the command line) →
@@ -12,6 +12,7 @@
 //! (parameters, input).
 
 mod alloc;
+pub mod awake;
 pub mod config;
 pub mod data;
 pub mod device;

@@ -77,6 +77,7 @@ pub fn dispatch(reg: &Registry, m: &ArgMatches) -> Result<()> {
 /// prints help and usage errors itself), runs, and exits non-zero on error.
 pub fn main(reg: Registry) {
     let m = command(&reg).get_matches();
+    let _awake = crate::awake::KeepAwake::start();
     if let Err(e) = dispatch(&reg, &m) {
         eprintln!("error: {e}");
         std::process::exit(1);
@@ -91,6 +92,7 @@ pub fn main_single(reg: Registry, name: &'static str) {
         std::process::exit(1);
     };
     let m = p.command().name(name).version(env!("CARGO_PKG_VERSION")).get_matches();
+    let _awake = crate::awake::KeepAwake::start();
     if let Err(e) = p.run(&m, &reg) {
         eprintln!("error: {e}");
         std::process::exit(1);
