@@ -52,8 +52,9 @@
 //! The kernels are chosen at run time: AVX-512F (tiles of 32 positions),
 //! else AVX2 + FMA (16), else a portable loop with the same order of work.
 //! `LTK_CONV_SIMD=avx2|portable` caps the choice (to compare them on one
-//! machine), as `LTK_SIMD` caps every kernel of the crate. Tests compare every one the machine has with the im2col path
-//! (which is itself tested against candle's autodiff).
+//! machine), as `LTK_SIMD` caps every kernel of the crate. Tests compare
+//! every one the machine has with the im2col path (which is itself tested
+//! against candle's autodiff).
 
 use rayon::prelude::*;
 
