@@ -86,7 +86,8 @@ pub(crate) fn allowed(level: u8) -> bool {
 /// convolutions' AVX2 and AVX-512 tiles add in different orders, so a conv
 /// net's weights differ in the last bits between the two, as between an
 /// AVX2 and an AVX-512 machine (ResNet-20 trained for 4 steps: different
-/// `final.safetensors`; LeNet-300-100: the same).
+/// `final.safetensors`; LeNet-300-100, whose products stay in the gemm
+/// crate's AVX-512 kernels under this cap alone: the same).
 pub fn max_level() -> u8 {
     static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
     *LEVEL.get_or_init(|| {
