@@ -47,15 +47,8 @@ enum Policy {
     Off,
 }
 
-/// The policy `LTK_KEEP_AWAKE`'s value names (none: `auto`), or the unknown value.
-fn policy_named(value: Option<&str>) -> std::result::Result<Policy, &str> {
-    match value {
-        None | Some("auto") => Ok(Policy::Auto),
-        Some("on") => Ok(Policy::On),
-        Some("off") => Ok(Policy::Off),
-        Some(other) => Err(other),
-    }
-}
+/// `LTK_KEEP_AWAKE`'s values and the policies they name.
+const POLICIES: &[(&str, Policy)] = &[("auto", Policy::Auto), ("on", Policy::On), ("off", Policy::Off)];
 
 /// Whether `cpuinfo` (the text of `/proc/cpuinfo`) and the cpuidle driver's
 /// name (`None` when the kernel has no cpuidle) describe a guest whose idle
@@ -71,11 +64,7 @@ impl KeepAwake {
     /// Starts the threads where `LTK_KEEP_AWAKE` asks for them (see the
     /// module's documentation); `None` where it does not.
     pub fn start() -> Option<KeepAwake> {
-        let value = std::env::var("LTK_KEEP_AWAKE").ok();
-        let policy = policy_named(value.as_deref()).unwrap_or_else(|other| {
-            eprintln!("LTK_KEEP_AWAKE={other:?} ignored: expected auto, on or off");
-            Policy::Auto
-        });
+        let policy = crate::env::choice("LTK_KEEP_AWAKE", POLICIES, Policy::Auto);
         let threads = rayon::current_num_threads();
         let wanted = match policy {
             Policy::Off => false,
@@ -152,11 +141,12 @@ mod tests {
 
     #[test]
     fn policy_names() {
-        assert_eq!(policy_named(None), Ok(Policy::Auto));
-        assert_eq!(policy_named(Some("auto")), Ok(Policy::Auto));
-        assert_eq!(policy_named(Some("on")), Ok(Policy::On));
-        assert_eq!(policy_named(Some("off")), Ok(Policy::Off));
-        assert_eq!(policy_named(Some("yes")), Err("yes"));
+        let policy = |v| crate::env::choice_named(v, POLICIES, Policy::Auto);
+        assert_eq!(policy(None), Ok(Policy::Auto));
+        assert_eq!(policy(Some("auto")), Ok(Policy::Auto));
+        assert_eq!(policy(Some("on")), Ok(Policy::On));
+        assert_eq!(policy(Some("off")), Ok(Policy::Off));
+        assert_eq!(policy(Some("yes")), Err("yes"));
     }
 
     /// Guests without a cpuidle driver halt at once; bare metal and
@@ -172,17 +162,25 @@ mod tests {
         assert!(!halting_guest("", None));
     }
 
-    /// The threads start, take no work from rayon, and stop when dropped.
+    /// The threads start, leave rayon's work to rayon, and end when the
+    /// guard is dropped (a drop that did not end them would not return).
     #[test]
     fn threads_stop_when_dropped() {
         let awake = KeepAwake::with_threads(2);
+        assert_eq!(awake.threads.len(), 2);
         let sum: u64 = {
             use rayon::prelude::*;
             (0..10_000u64).into_par_iter().sum()
         };
         assert_eq!(sum, 49_995_000);
-        let stop = awake.stop.clone();
-        drop(awake);
-        assert!(stop.load(Ordering::Relaxed));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(awake);
+            let _ = tx.send(());
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok(),
+            "the keep-awake threads did not end within 10 s of the drop"
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod awake;
 pub mod config;
 pub mod data;
 pub mod device;
+mod env;
 pub mod error;
 pub mod experiments;
 pub mod memory;

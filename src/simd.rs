@@ -90,24 +90,11 @@ pub(crate) fn allowed(level: u8) -> bool {
 /// crate's AVX-512 kernels under this cap alone: the same).
 pub fn max_level() -> u8 {
     static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        let value = std::env::var("LTK_SIMD").ok();
-        level_named(value.as_deref()).unwrap_or_else(|other| {
-            eprintln!("LTK_SIMD={other:?} ignored: expected avx512, avx2 or portable");
-            2
-        })
-    })
+    *LEVEL.get_or_init(|| crate::env::choice("LTK_SIMD", LEVELS, 2))
 }
 
-/// The level `LTK_SIMD`'s value names (none: no cap), or the unknown value.
-fn level_named(value: Option<&str>) -> Result<u8, &str> {
-    match value {
-        None | Some("avx512") => Ok(2),
-        Some("avx2") => Ok(1),
-        Some("portable") => Ok(0),
-        Some(other) => Err(other),
-    }
-}
+/// `LTK_SIMD`'s values and the levels they name.
+const LEVELS: &[(&str, u8)] = &[("avx512", 2), ("avx2", 1), ("portable", 0)];
 
 /// The instruction sets the kernels run with on this CPU, in words: this
 /// crate's own loops and convolutions (after `LTK_SIMD`) and the `gemm`
@@ -170,16 +157,18 @@ pub(crate) fn test_values(seed: u32, scale: f32) -> impl FnMut() -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{at_each_width, describe, level_named, test_values};
+    use super::{at_each_width, describe, test_values, LEVELS};
+    use crate::env::choice_named;
 
     /// `LTK_SIMD`'s values and the description of the kernels in use.
     #[test]
     fn simd_cap_names_and_description() {
-        assert_eq!(level_named(None), Ok(2));
-        assert_eq!(level_named(Some("avx512")), Ok(2));
-        assert_eq!(level_named(Some("avx2")), Ok(1));
-        assert_eq!(level_named(Some("portable")), Ok(0));
-        assert_eq!(level_named(Some("AVX2")), Err("AVX2"));
+        let level = |v| choice_named(v, LEVELS, 2);
+        assert_eq!(level(None), Ok(2));
+        assert_eq!(level(Some("avx512")), Ok(2));
+        assert_eq!(level(Some("avx2")), Ok(1));
+        assert_eq!(level(Some("portable")), Ok(0));
+        assert_eq!(level(Some("AVX2")), Err("AVX2"));
         let d = describe();
         assert!(d.starts_with("kernels ") && d.contains(", GEMM "), "{d}");
     }

@@ -311,20 +311,11 @@ impl Simd {
     fn detect() -> Self {
         static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
         *LEVEL.get_or_init(|| {
-            let best = match (Self::best(), crate::simd::max_level()) {
+            let conv = crate::env::choice("LTK_CONV_SIMD", &[("avx2", 1), ("portable", 0)], 2);
+            match (Self::best(), crate::simd::max_level().min(conv)) {
                 (_, 0) => Simd::Portable,
                 (Simd::Avx512, 1) => Simd::Avx2,
                 (best, _) => best,
-            };
-            match std::env::var("LTK_CONV_SIMD").as_deref() {
-                Err(_) => best,
-                Ok("portable") => Simd::Portable,
-                Ok("avx2") if best == Simd::Avx512 => Simd::Avx2,
-                Ok("avx2") => best,
-                Ok(other) => {
-                    eprintln!("LTK_CONV_SIMD={other:?} ignored: expected avx2 or portable");
-                    best
-                }
             }
         })
     }

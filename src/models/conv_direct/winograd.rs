@@ -72,14 +72,7 @@ pub(super) fn applies(l: &ConvLayer) -> bool {
 /// False when `LTK_CONV_WINOGRAD=off` (read once).
 fn enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| match std::env::var("LTK_CONV_WINOGRAD").as_deref() {
-        Err(_) | Ok("on") => true,
-        Ok("off") => false,
-        Ok(other) => {
-            eprintln!("LTK_CONV_WINOGRAD={other:?} ignored: expected on or off");
-            true
-        }
-    })
+    *ON.get_or_init(|| crate::env::choice("LTK_CONV_WINOGRAD", &[("on", true), ("off", false)], true))
 }
 
 /// `G g Gᵀ` of a 3x3 kernel `g` (row-major), `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`.
