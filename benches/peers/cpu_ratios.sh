@@ -12,7 +12,9 @@
 # $OUT/cpu_ratios.md (default target/cpu_ratios.md): per round, ltk's figure
 # over the mean of the two peer runs around it (throughput for training,
 # time for the NTK; medians over samples on every side), then the median
-# and range over rounds. Shared and
+# and range over rounds. The same rounds give dense training's share of
+# the machine's matmul peak: ltk's LeNet-300-100 GFLOP/s at batch 128 over
+# PyTorch's 1024^3 matmul GFLOP/s in the peer runs around it. Shared and
 # virtual machines drift by tens of percent within minutes; a ratio taken
 # between runs minutes apart measures the drift as much as the code, so
 # each ratio is taken against the peer runs next to it.
@@ -57,7 +59,7 @@ cargo bench "${FEATURES[@]}" --bench ntk --no-run >/dev/null 2>&1
 export OMP_NUM_THREADS=$THREADS
 pin="taskset -c 0-$((THREADS - 1))"
 peers() {
-    $pin $PY benches/peers/pytorch_conv.py --threads "$THREADS" 2>/dev/null | grep -v "ensemble\|matmul" | sed "s/^/[$1] pytorch /" | tee -a "$LOG"
+    $pin $PY benches/peers/pytorch_conv.py --threads "$THREADS" --no-ensemble 2>/dev/null | sed "s/^/[$1] pytorch /" | tee -a "$LOG"
     $pin $NT_PY benches/peers/nt_ntk.py 2>/dev/null | sed "s/^/[$1] /" | tee -a "$LOG"
 }
 crit="--warm-up-time 1 --measurement-time 3"

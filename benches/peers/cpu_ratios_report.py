@@ -4,7 +4,10 @@ are tagged `[r]`: ltk's run of round r (r = 1, 2, ...) sits between the
 peers' runs r − 1 and r, and its ratio is taken against their mean. The
 table gives the median of the per-round ratios and their range, ltk's
 median figure (criterion's median over its samples where the log has it,
-else its printed mean) and the peers' median over runs.
+else its printed mean) and the peers' median over runs. A last table puts
+dense training against the machine's matmul peak, per round: ltk's
+LeNet-300-100 GFLOP/s at batch 128 (DENSE_FLOP per sample) over the mean of
+PyTorch's 1024^3 matmul GFLOP/s in the peer runs on either side.
     python3 benches/peers/cpu_ratios_report.py LOG "machine description"
 """
 import re, statistics, sys
@@ -35,6 +38,8 @@ for m in re.finditer(r"^\[(\d+)\] median (\S+) (\S+) ns", log, re.M):
     ours[name, r] = int(name.rsplit("/", 1)[1]) / sec if name.startswith("train_step") else sec
 for m in re.finditer(r"^\[(\d+)\] pytorch (\S+): median (\d+) samples/s", log, re.M):
     peer[m.group(2), int(m.group(1))] = float(m.group(3))
+for m in re.finditer(r"^\[(\d+)\] pytorch torch matmul 1024\^3: (\S+) GFLOP/s", log, re.M):
+    peer["matmul", int(m.group(1))] = float(m.group(2))
 for m in re.finditer(r"^\[(\d+)\] nt (\w+) (\d+): median (\S+) s", log, re.M):
     peer[f"nt_{m.group(2)}_{m.group(3)}", int(m.group(1))] = float(m.group(4))
 rounds = sorted({r for (_, r) in ours})
@@ -62,4 +67,19 @@ out += ["", "| empirical NTK 784-512-512-10 (s) | ltk | neural-tangents | ltk's 
 for kind in ["traced", "full"]:
     for n in ["128", "512"]:
         out.append(row(f"{kind}, N = {n}", f"ntk_784_512_512_10/{kind}/{n}", f"nt_{kind}_{n}", lambda v: f"{v:.4f}"))
+# LeNet-300-100 (784-300-100-10) per training sample: the forward product
+# and the weight gradient of every layer, the input gradient of all but the
+# first (2 FLOP per multiply-add).
+LAYERS = [(784, 300), (300, 100), (100, 10)]
+DENSE_FLOP = 2 * (2 * sum(i * o for i, o in LAYERS) + sum(i * o for i, o in LAYERS[1:]))
+key = "train_step_lenet300_100/fast/128"
+fr = [(r, ours[key, r] * DENSE_FLOP / 1e9, (peer["matmul", r - 1] + peer["matmul", r]) / 2)
+      for r in rounds if (key, r) in ours and ("matmul", r - 1) in peer and ("matmul", r) in peer]
+if fr:
+    out += ["", f"| dense training against the matmul peak | round {' | round '.join(str(r) for r, _, _ in fr)} |",
+            "|---|" + "---:|" * len(fr),
+            "| ltk LeNet-300-100, batch 128 (GFLOP/s) | " + " | ".join(f"{g:.1f}" for _, g, _ in fr) + " |",
+            "| PyTorch matmul 1024³, mean of the runs around it (GFLOP/s) | " + " | ".join(f"{p:.1f}" for _, _, p in fr) + " |",
+            "| share of the peak | " + " | ".join(f"{g / p:.2f}" for _, g, p in fr) + " |",
+            "", f"({DENSE_FLOP:,} FLOP per LeNet-300-100 sample.)"]
 print("\n".join(out))
