@@ -269,6 +269,33 @@ fn momentum_step_portable(w: &mut [f32], g: &[f32], buf: &mut [f32], (mu, wd, lr
 mod tests {
     use super::*;
 
+    /// `steps` dispatched momentum steps from `w0`, `b0` give the bits of as
+    /// many plain-loop steps, at every vector width the CPU has.
+    fn assert_steps_match(
+        w0: &[f32],
+        g: &[f32],
+        b0: &[f32],
+        coef: (f32, f32, f32),
+        nesterov: bool,
+        steps: usize,
+        at: &str,
+    ) {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let (mut w2, mut b2) = (w0.to_vec(), b0.to_vec());
+        for _ in 0..steps {
+            momentum_step_portable(&mut w2, g, &mut b2, coef, nesterov);
+        }
+        crate::simd::at_each_width(|level| {
+            let (mut w1, mut b1) = (w0.to_vec(), b0.to_vec());
+            for _ in 0..steps {
+                momentum_step(&mut w1, g, &mut b1, coef, nesterov);
+            }
+            let at = format!("{at}, nesterov {nesterov}, {steps} steps, width level {level}");
+            assert_eq!(bits(&w1), bits(&w2), "weights, {at}");
+            assert_eq!(bits(&b1), bits(&b2), "buffer, {at}");
+        });
+    }
+
     /// Buffers stuck in the subnormal range (zero gradient, no weight decay)
     /// give the plain loop's bits at every width: blocks all stuck, mixed
     /// with normal buffers, beside tiny or zero weights or a nonzero
@@ -313,7 +340,6 @@ mod tests {
         w0[stuck_in(5)] = 1e-35;
         w0[stuck_in(6)] = 0.0;
         g[stuck_in(7)] = 1e-3;
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for coef in [
             (0.9, 0.0, 0.1),
             (0.9, 0.0, 1.0),
@@ -324,24 +350,10 @@ mod tests {
             (0.9, 0.0, 2.0),
         ] {
             for nesterov in [false, true] {
-                let (mut w2, mut b2) = (w0.clone(), b0.clone());
-                momentum_step_portable(&mut w2, &g, &mut b2, coef, nesterov);
-                crate::simd::at_each_width(|level| {
-                    let (mut w1, mut b1) = (w0.clone(), b0.clone());
-                    momentum_step(&mut w1, &g, &mut b1, coef, nesterov);
-                    let at = format!("coef {coef:?}, nesterov {nesterov}, width level {level}");
-                    assert_eq!(bits(&w1), bits(&w2), "weights, {at}");
-                    assert_eq!(bits(&b1), bits(&b2), "buffer, {at}");
-                    // Several steps: the buffers decay and stick.
-                    let (mut w3, mut b3) = (w0.clone(), b0.clone());
-                    let (mut w4, mut b4) = (w0.clone(), b0.clone());
-                    for _ in 0..30 {
-                        momentum_step(&mut w3, &g, &mut b3, coef, nesterov);
-                        momentum_step_portable(&mut w4, &g, &mut b4, coef, nesterov);
-                    }
-                    assert_eq!(bits(&w3), bits(&w4), "weights after 30 steps, {at}");
-                    assert_eq!(bits(&b3), bits(&b4), "buffer after 30 steps, {at}");
-                });
+                // One step, then 30: the buffers decay and stick.
+                for steps in [1, 30] {
+                    assert_steps_match(&w0, &g, &b0, coef, nesterov, steps, &format!("coef {coef:?}"));
+                }
             }
         }
         // The stuck buffers are there to test: about a third of the values.
@@ -359,17 +371,7 @@ mod tests {
             let g: Vec<f32> = (0..len).map(|_| next()).collect();
             let b0: Vec<f32> = (0..len).map(|_| next()).collect();
             for nesterov in [false, true] {
-                let coef = (0.9, 5e-4, 0.1);
-                let (mut w2, mut b2) = (w0.clone(), b0.clone());
-                momentum_step_portable(&mut w2, &g, &mut b2, coef, nesterov);
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                crate::simd::at_each_width(|level| {
-                    let (mut w1, mut b1) = (w0.clone(), b0.clone());
-                    momentum_step(&mut w1, &g, &mut b1, coef, nesterov);
-                    let at = format!("len {len}, nesterov {nesterov}, width level {level}");
-                    assert_eq!(bits(&w1), bits(&w2), "weights, {at}");
-                    assert_eq!(bits(&b1), bits(&b2), "buffer, {at}");
-                });
+                assert_steps_match(&w0, &g, &b0, (0.9, 5e-4, 0.1), nesterov, 1, &format!("len {len}"));
             }
         }
     }
