@@ -20,6 +20,83 @@ use crate::{Error, Result};
 /// so the result does not depend on the split).
 const CHUNK: usize = 32 * 1024;
 
+/// Values per block of the optimizers' subnormal-aware updates
+/// ([`sgd`]'s momentum step, [`adam`]'s update): one check for subnormal
+/// state per block (blocks of 64 cost the plain step more).
+const BLOCK: usize = 256;
+/// 2^52: a non-negative f64 below it plus this is rounded to an integer.
+const TWO_52: f64 = 4_503_599_627_370_496.0;
+
+/// Whether `x` is subnormal (nonzero, exponent field zero), tested on its bits.
+#[inline(always)]
+fn subnormal(x: f32) -> bool {
+    (x.to_bits() & 0x7fff_ffff).wrapping_sub(1) < 0x007f_ffff
+}
+
+/// Whether any of `x` is subnormal: the smallest of `|bits| − 1`
+/// (wrapping) is then below the smallest normal's bits minus one (one
+/// vector minimum per value, no mask operations).
+#[inline(always)]
+fn any_subnormal(x: &[f32]) -> bool {
+    x.iter()
+        .fold(u32::MAX, |lo, &v| lo.min((v.to_bits() & 0x7fff_ffff).wrapping_sub(1)))
+        < 0x007f_ffff
+}
+
+/// `x` with a subnormal value replaced by a zero of its sign, so that no
+/// vector lane takes the CPU's slow path. The test is on the exponent field
+/// alone (zeros pass it unchanged), not [`subnormal`]: where a caller then
+/// selects another value for exactly the subnormal lanes, the compiler would
+/// otherwise see that the lanes cleared are those the select drops, and
+/// multiply the subnormals after all.
+#[inline(always)]
+fn flush_subnormal(x: f32) -> f32 {
+    let bits = x.to_bits();
+    f32::from_bits(bits & if bits & 0x7f80_0000 == 0 { 0x8000_0000 } else { u32::MAX })
+}
+
+/// `c · x + add` in f32 for a subnormal (or zero) `x`, `0 ≤ c ≤ 1` and a zero
+/// `add`, computed from the bits without the CPU's slow path: `x` is
+/// `k · 2⁻¹⁴⁹` for its mantissa `k`, and `c · k` is exact in f64 (`c` is an
+/// f32, `k < 2²³`), so the integer it rounds to, ties to even, is the
+/// result's bit pattern (`2²³` being the smallest normal). Adding 2⁵²
+/// rounds it into the low bits of the sum (a float to integer cast would
+/// not vectorize). Rounded to zero, the result is a zero of `x`'s sign plus
+/// `add`, as in the plain update.
+#[inline(always)]
+fn scale_subnormal(x: f32, c: f64, add: f32) -> f32 {
+    let bits = x.to_bits();
+    let k = (c * (bits & 0x007f_ffff) as i32 as f64 + TWO_52).to_bits() as u32;
+    let sign = bits & 0x8000_0000;
+    if k == 0 {
+        f32::from_bits(sign) + add
+    } else {
+        f32::from_bits(sign | k)
+    }
+}
+
+/// The largest mantissa `K` below 2²³ such that [`scale_subnormal`] by `c`
+/// leaves every subnormal of mantissa `1..=K` as it is (`c · k` rounds to
+/// `k`; 0 when `c` is outside `[0, 1]`): the stuck values, which a cheaper
+/// loop keeps without recomputing. Those `k` are a prefix (`k − c·k` grows
+/// with `k`), bounded near `0.5 / (1 − c)`.
+fn fixed_mantissas(c: f32) -> u32 {
+    if !(0.0..=1.0).contains(&c) {
+        return 0;
+    }
+    let c = c as f64;
+    let fixed = |k: u32| k == 0 || (c * k as f64 + TWO_52) - TWO_52 == k as f64;
+    let max = 0x7f_ffff;
+    let mut k = (0.5 / (1.0 - c)).min(max as f64) as u32;
+    while !fixed(k) {
+        k -= 1;
+    }
+    while k < max && fixed(k + 1) {
+        k += 1;
+    }
+    k
+}
+
 fn par_zip2(a: &mut [f32], b: &[f32], f: impl Fn(&mut [f32], &[f32]) + Sync) {
     use rayon::prelude::*;
     if a.len() <= CHUNK {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use candle_core::{backprop::GradStore, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use super::{any_subnormal, fixed_mantissas, flush_subnormal, scale_subnormal, subnormal, BLOCK};
 use crate::params::{Array, ParamSet};
 use crate::{Error, Result};
 
@@ -161,12 +162,6 @@ crate::simd::wide_fn! {
     }
 }
 
-/// Values per block of [`momentum_step_blocked`]: one check for subnormal
-/// buffers per block (blocks of 64 cost the plain step more).
-const BLOCK: usize = 256;
-/// 2^52: a non-negative f64 below it plus this is rounded to an integer.
-const TWO_52: f64 = 4_503_599_627_370_496.0;
-
 /// The momentum step of [`momentum_step_portable`], block by block, giving
 /// its bits. A weight whose gradient stays exactly zero (a ReLU unit dead on
 /// every batch, without weight decay) has its buffer decay by `mu` per step
@@ -175,14 +170,18 @@ const TWO_52: f64 = 4_503_599_627_370_496.0;
 /// on a 2-core Xeon (family 6, model 167), 2 threads, the plain step over
 /// LeNet-300-100's 266,610 values took 47 µs with normal buffers and 193 µs
 /// with 6% of them stuck, as the LeNet-300-100 bench holds after about 800
-/// steps (68 µs with the path below). A block holding such buffers computes them from
-/// their bits instead: a subnormal `b` is `k · 2⁻¹⁴⁹` for its mantissa `k`,
-/// so `mu · b` rounds to `round_ties_even(mu · k) · 2⁻¹⁴⁹` (the product is
-/// exact in f64), the zero gradient adds nothing, and the weight keeps its
-/// value (a step below 2⁻¹²⁶ is under half its last place when
-/// `|w| ≥ 2⁻¹⁰⁰`). Blocks outside that pattern (weight decay, a nonzero
-/// gradient or a tiny weight beside a subnormal buffer, `mu` or `lr`
-/// outside `[0, 1]`) take the plain loop.
+/// steps (68 µs with the path below). A block holding such buffers computes
+/// the plain step with them read as zeros, and their new values from their
+/// bits ([`scale_subnormal`]): the zero gradient adds nothing, and the
+/// weight keeps its value (a step below 2⁻¹²⁶ is under half its last place
+/// when `|w| ≥ 2⁻¹⁰⁰`). Where every subnormal buffer of the block is one the
+/// decay leaves as it is (mantissa up to 4 at `mu` 0.9, the stuck state
+/// itself; [`fixed_mantissas`]), they are kept without that arithmetic:
+/// with 6% stuck at mantissa 3, 108-137 µs a step against 140-177 computing
+/// them and 141-225 for the plain loop (73-92 µs with none stuck; same
+/// machine, 4 runs each, interleaved). Blocks outside that pattern (weight
+/// decay, a nonzero gradient or a tiny or infinite weight beside a
+/// subnormal buffer, `mu` or `lr` outside `[0, 1]`) take the plain loop.
 #[inline(always)]
 fn momentum_step_blocked(w: &mut [f32], g: &[f32], buf: &mut [f32], coef: (f32, f32, f32), nesterov: bool) {
     let (mu, wd, lr) = coef;
@@ -191,59 +190,58 @@ fn momentum_step_blocked(w: &mut [f32], g: &[f32], buf: &mut [f32], coef: (f32, 
     // The pattern's scalar conditions (NaN fails them).
     let exact = wd == 0.0 && mu > 0.0 && mu <= 1.0 && (0.0..=1.0).contains(&lr);
     let mu64 = mu as f64;
+    let fixed_b = fixed_mantissas(mu);
     let mut wc = w.chunks_mut(BLOCK);
     let mut gc = g.chunks(BLOCK);
     let mut bc = buf.chunks_mut(BLOCK);
     while let (Some(w), Some(g), Some(b)) = (wc.next(), gc.next(), bc.next()) {
-        // Subnormal (nonzero, exponent field zero), as bits.
-        let sub = |b: f32| (b.to_bits() & 0x7fff_ffff).wrapping_sub(1) < 0x007f_ffff;
-        if !exact || !b.iter().fold(false, |any, &v| any | sub(v)) {
+        if !exact || !any_subnormal(b) {
             momentum_step_portable(w, g, b, coef, nesterov);
             continue;
         }
         // Every subnormal buffer of the block must sit beside a zero gradient
-        // and a weight of at least 2^-100 in magnitude.
-        let fits = b
-            .iter()
-            .zip(g.iter().zip(w.iter()))
-            .fold(true, |all, (&bv, (&gv, &wv))| {
-                all & (!sub(bv) | ((gv == 0.0) & (wv.abs() >= f32::from_bits(0x0d80_0000))))
-            });
-        if !fits {
-            momentum_step_portable(w, g, b, coef, nesterov);
-            continue;
+        // and a finite weight of at least 2^-100 in magnitude (an infinite
+        // one makes the plain step's `wd · w` NaN); and whether each is one
+        // that its decay leaves as it is.
+        let (fits, fixed) =
+            b.iter()
+                .zip(g.iter().zip(w.iter()))
+                .fold((true, true), |(all, fixed), (&bv, (&gv, &wv))| {
+                    let (bs, wa) = (subnormal(bv), wv.abs());
+                    let ok = (gv == 0.0) & (wa >= f32::from_bits(0x0d80_0000)) & (wa <= f32::MAX);
+                    (all & (!bs | ok), fixed & (!bs | (bv.to_bits() & 0x7f_ffff <= fixed_b)))
+                });
+        match (fits, fixed) {
+            (false, _) => momentum_step_portable(w, g, b, coef, nesterov),
+            (true, true) => momentum_step_flushed::<true>(w, g, b, coef, nesterov, mu64),
+            (true, false) => momentum_step_flushed::<false>(w, g, b, coef, nesterov, mu64),
         }
-        for ((wi, &gi), bi) in w.iter_mut().zip(g).zip(b.iter_mut()) {
-            let bits = bi.to_bits();
-            let tiny = sub(*bi);
-            // The plain step on the others, with the subnormals replaced by
-            // zeros of their sign so that no lane takes the slow path. The
-            // test is on the exponent alone (zeros pass it unchanged), not
-            // `tiny`: the compiler would otherwise see that the lanes
-            // cleared are those the select below drops, and multiply the
-            // subnormals after all.
-            let expz = bits & 0x7f80_0000 == 0;
-            let bh = f32::from_bits(bits & if expz { 0x8000_0000 } else { u32::MAX });
-            let gd = gi + wd * *wi;
-            let bn = mu * bh + gd;
-            let step = if nesterov { gd + mu * bn } else { bn };
-            let wn = *wi - lr * step;
-            // The subnormals from their bits: mu·k is exact in f64 and at most
-            // k < 2^23, so the integer it rounds to is the result's bit
-            // pattern (2^23 being the smallest normal). Adding 2^52 rounds
-            // it, ties to even, into the low bits of the sum (a float to
-            // integer cast would not vectorize). Rounded to zero, the plain
-            // step adds the zero gradient to a zero of b's sign.
-            let k = (mu64 * (bits & 0x007f_ffff) as i32 as f64 + TWO_52).to_bits() as u32;
-            let sign = bits & 0x8000_0000;
-            let bs = if k == 0 {
-                f32::from_bits(sign) + gd
-            } else {
-                f32::from_bits(sign | k)
-            };
-            *bi = if tiny { bs } else { bn };
-            *wi = if tiny { *wi } else { wn };
-        }
+    }
+}
+
+/// The plain momentum step with the subnormal buffers read as zeros (the
+/// weight beside one keeps its value), and their new values computed from
+/// their bits ([`scale_subnormal`] by `mu64`), or (`FIXED`: every subnormal
+/// buffer is one its decay leaves as it is) kept.
+#[inline(always)]
+fn momentum_step_flushed<const FIXED: bool>(
+    w: &mut [f32],
+    g: &[f32],
+    buf: &mut [f32],
+    (mu, wd, lr): (f32, f32, f32),
+    nesterov: bool,
+    mu64: f64,
+) {
+    for ((wi, &gi), bi) in w.iter_mut().zip(g).zip(buf.iter_mut()) {
+        let tiny = subnormal(*bi);
+        let bh = flush_subnormal(*bi);
+        let gd = gi + wd * *wi;
+        let bn = mu * bh + gd;
+        let step = if nesterov { gd + mu * bn } else { bn };
+        let wn = *wi - lr * step;
+        let bs = if FIXED { *bi } else { scale_subnormal(*bi, mu64, gd) };
+        *bi = if tiny { bs } else { bn };
+        *wi = if tiny { *wi } else { wn };
     }
 }
 
@@ -304,7 +302,7 @@ mod tests {
     #[test]
     fn subnormal_buffers_give_the_plain_loop_bits() {
         let mut next = crate::simd::test_values(0x9e37_79b9, 1.0);
-        let len = BLOCK * 9 + 7;
+        let len = BLOCK * 10 + 7;
         let mut w0: Vec<f32> = (0..len).map(|_| next()).collect();
         let mut g: Vec<f32> = (0..len).map(|_| next()).collect();
         let mut b0: Vec<f32> = (0..len).map(|_| next()).collect();
@@ -328,7 +326,7 @@ mod tests {
             };
             if stuck {
                 let k = match block {
-                    8 | 9 => [1, 2, 4, 5, 0x7f_ffff, 0x7f_fffe][i % 6],
+                    9 | 10 => [1, 2, 4, 5, 0x7f_ffff, 0x7f_fffe][i % 6],
                     _ => 1 + rnd() % 0x7f_ffff,
                 };
                 b0[i] = f32::from_bits(k | (rnd() & 0x8000_0000));
@@ -340,6 +338,7 @@ mod tests {
         w0[stuck_in(5)] = 1e-35;
         w0[stuck_in(6)] = 0.0;
         g[stuck_in(7)] = 1e-3;
+        w0[stuck_in(8)] = f32::INFINITY;
         for coef in [
             (0.9, 0.0, 0.1),
             (0.9, 0.0, 1.0),
