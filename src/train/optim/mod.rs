@@ -118,22 +118,28 @@ fn par_zip3(a: &mut [f32], b: &[f32], c: &mut [f32], f: impl Fn(&mut [f32], &[f3
         .for_each(|((a, b), c)| f(a, b, c));
 }
 
+/// Four slices and a bitmap `e` with one bit per [`BLOCK`] values, in
+/// chunks of [`CHUNK`] values (and their bits) run on rayon's threads.
 fn par_zip4(
     a: &mut [f32],
     b: &[f32],
     c: &mut [f32],
     d: &mut [f32],
-    f: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync,
+    e: &mut [u64],
+    f: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32], &mut [u64]) + Sync,
 ) {
     use rayon::prelude::*;
+    const WORDS: usize = CHUNK / BLOCK / 64;
+    const _: () = assert!(CHUNK.is_multiple_of(BLOCK * 64), "a chunk's bits are whole words");
     if a.len() <= CHUNK {
-        return f(a, b, c, d);
+        return f(a, b, c, d, e);
     }
     a.par_chunks_mut(CHUNK)
         .zip(b.par_chunks(CHUNK))
         .zip(c.par_chunks_mut(CHUNK))
         .zip(d.par_chunks_mut(CHUNK))
-        .for_each(|(((a, b), c), d)| f(a, b, c, d));
+        .zip(e.par_chunks_mut(WORDS))
+        .for_each(|((((a, b), c), d), e)| f(a, b, c, d, e));
 }
 
 /// candle's `Optimizer::step` for our optimizers: applies `update(name, w, g)`
