@@ -276,9 +276,11 @@ crate::simd::wide_fn! {
 /// in microcode. LeNet-300-100 after 1,700 Adam steps on Fashion-MNIST
 /// holds 1.6% of its first moments stuck; on a 2-core Xeon (family 6, model
 /// 167), 2 threads, the plain update of its 266,610 values took 341-376 µs
-/// in that state and 97-109 µs with none stuck, this path 173-221 µs and
-/// 115-131 µs (5 runs each, interleaved: the check below costs the blocks
-/// without subnormals about a fifth).
+/// in that state and 97-109 µs with none stuck, this path 163-203 µs and
+/// 91-104 µs (5 runs each, interleaved). Checking every block at every step
+/// cost the update without subnormals about a fifth: the blocks found
+/// holding subnormal first moments are kept in a map ([`Moments::stuck`]),
+/// checked every [`RECHECK_STEPS`] steps.
 ///
 /// A block whose first moments hold a subnormal computes the plain update
 /// with the subnormal moments read as zeros, and their new values from
