@@ -299,7 +299,7 @@ crate::simd::wide_fn! {
 ///   `eps`'s last place, so the denominator is `eps`, as with a zero `v`.
 ///
 /// Other blocks (and every block when `beta1` or `beta2` is outside
-/// `[0, 1]` or `eps` is not positive) take the plain loop, as do blocks
+/// `[+0, 1]`, -0 included, or `eps` is not positive) take the plain loop, as do blocks
 /// whose only subnormals are second moments (with `beta2 > beta1` they
 /// stick long after the first moments beside them).
 #[allow(clippy::too_many_arguments)]
@@ -343,8 +343,11 @@ fn adam_blocked_loop<const DECOUPLED: bool>(
         _ => f64::NAN,
     };
     let min_w = (step.abs() as f64 + 2f64.powi(-24)) / eps as f64 * 2f64.powi(-99) * scale;
-    let exact = (0.0..=1.0).contains(&b1)
-        && (0.0..=1.0).contains(&b2)
+    // The betas in [+0, 1] by their bits: -0 (which `contains` lets in)
+    // would turn `beta1 · m` into a zero of the other sign.
+    let unit = |b: f32| b.to_bits() <= 1f32.to_bits();
+    let exact = unit(b1)
+        && unit(b2)
         && eps > 0.0
         && (0.0..f32::MAX as f64).contains(&min_w)
         && (0.0..=f32::MAX).contains(&inv_sqrt_bc2)
@@ -597,6 +600,7 @@ mod tests {
             ((0.5, 0.5, 1e-6, 0.0, 0.1, 1.0), None),
             ((1.0, 1.0, 1e-8, 0.0, 1e-3, 1.0), None),
             ((0.0, 0.0, 1e-8, 0.0, 1e-3, 1.0), None),
+            ((-0.0, -0.0, 1e-8, 0.0, 1e-3, 1.0), None),
             ((0.9, 0.999, 1e-8, 5e-4, 1e-3, 1.0), None),
             ((0.9, 0.999, 1e-8, 5e-4, 1e-3, 1.0), Some(0.3)),
             ((0.9, 0.999, 1e-12, 0.0, 1e-3, 1.0), None),
@@ -613,6 +617,65 @@ mod tests {
         // The stuck moments are there to test.
         assert!(m0.iter().filter(|v| v.is_subnormal()).count() > len / 5);
         assert!(v0.iter().filter(|v| v.is_subnormal()).count() > BLOCK / 2);
+    }
+
+    /// Through `Adam::update`: more values than one chunk (several words of
+    /// the map per chunk, chunks on rayon's threads), stuck moments loaded
+    /// from a state, and steps on both sides of a recheck give the plain
+    /// loop's bits.
+    #[test]
+    fn update_with_its_map_gives_the_plain_loop_bits() {
+        let len = 3 * super::super::CHUNK + 1000;
+        let mut next = crate::simd::test_values(0x5bd1_e995, 1.0);
+        let w0: Vec<f32> = (0..len).map(|_| next()).collect();
+        let mut g: Vec<f32> = (0..len).map(|_| next() * 0.01).collect();
+        let mut m0: Vec<f32> = (0..len).map(|_| next() * 0.01).collect();
+        let v0: Vec<f32> = (0..len).map(|_| next().abs() * 1e-4).collect();
+        for i in (0..len).filter(|i| i % 97 == 0 || (40_000..41_000).contains(i)) {
+            m0[i] = f32::from_bits((1 + i as u32 % 9) | if i % 2 == 0 { 0 } else { 0x8000_0000 });
+            g[i] = 0.0;
+        }
+        let config = AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        };
+        let mut opt = Adam::new(config.clone());
+        let mut state = ParamSet::new();
+        state.insert("adam_m.p", Array::new(vec![len], m0.clone()).expect("m"));
+        state.insert("adam_v.p", Array::new(vec![len], v0.clone()).expect("v"));
+        state.insert("adam_t.p", Array::new(vec![2], vec![0.0, 10.0]).expect("t"));
+        opt.load_state(&state).expect("state");
+        let (mut w1, mut w2, mut m2, mut v2) = (w0.clone(), w0, m0, v0);
+        for t in 11..=30u64 {
+            opt.update("p", &mut w1, &g, 1e-3);
+            let bc1 = 1.0 - 0.9f64.powi(t as i32);
+            let bc2 = 1.0 - 0.999f64.powi(t as i32);
+            let coef = (
+                0.9,
+                0.999,
+                1e-8,
+                0.0,
+                (1e-3f32 as f64 / bc1) as f32,
+                (1.0 / bc2.sqrt()) as f32,
+            );
+            adam_loop::<false>(&mut w2, &g, &mut m2, &mut v2, coef, 1.0);
+            let s = opt.state();
+            let first_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).position(|(x, y)| x.to_bits() != y.to_bits());
+            assert_eq!(first_diff(&w1, &w2), None, "weights at step {t}");
+            assert_eq!(
+                first_diff(&s.get("adam_m.p").expect("m").data, &m2),
+                None,
+                "first moment at step {t}"
+            );
+            assert_eq!(
+                first_diff(&s.get("adam_v.p").expect("v").data, &v2),
+                None,
+                "second moment at step {t}"
+            );
+        }
     }
 
     /// `fixed_mantissas(c)` is the end of the prefix of mantissas `k` that
