@@ -146,12 +146,20 @@ pub(crate) fn at_each_width(mut f: impl FnMut(u8)) {
 /// `[-scale/2, scale/2]`, the inputs of the bit-identity tests.
 #[cfg(test)]
 pub(crate) fn test_values(seed: u32, scale: f32) -> impl FnMut() -> f32 {
+    let mut bits = test_bits(seed);
+    move || (bits() as f32 / u32::MAX as f32 - 0.5) * scale
+}
+
+/// Tests only: the seeded xorshift stream of 32-bit values behind
+/// [`test_values`].
+#[cfg(test)]
+pub(crate) fn test_bits(seed: u32) -> impl FnMut() -> u32 {
     let mut state = seed;
     move || {
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
-        (state as f32 / u32::MAX as f32 - 0.5) * scale
+        state
     }
 }
 

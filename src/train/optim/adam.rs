@@ -262,7 +262,10 @@ crate::simd::wide_fn! {
                 None => adam_loop::<false>(w, g, m, v, coef, 1.0),
             }
         } else {
-            adam_blocked(w, g, m, v, stuck, recheck, coef, decay)
+            match decay {
+                Some(decay) => adam_blocked::<true>(w, g, m, v, stuck, recheck, coef, decay),
+                None => adam_blocked::<false>(w, g, m, v, stuck, recheck, coef, 1.0),
+            }
         }
     }
 }
@@ -301,29 +304,10 @@ crate::simd::wide_fn! {
 /// Other blocks (and every block when `beta1` or `beta2` is outside
 /// `[+0, 1]`, -0 included, or `eps` is not positive) take the plain loop, as do blocks
 /// whose only subnormals are second moments (with `beta2 > beta1` they
-/// stick long after the first moments beside them).
+/// stick long after the first moments beside them). `DECOUPLED`: AdamW.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn adam_blocked(
-    w: &mut [f32],
-    g: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    stuck: &mut [u64],
-    recheck: bool,
-    coef: (f32, f32, f32, f32, f32, f32),
-    decay: Option<f32>,
-) {
-    match decay {
-        Some(decay) => adam_blocked_loop::<true>(w, g, m, v, stuck, recheck, coef, decay),
-        None => adam_blocked_loop::<false>(w, g, m, v, stuck, recheck, coef, 1.0),
-    }
-}
-
-/// [`adam_blocked`]'s loop, AdamW's (`DECOUPLED`) or Adam's.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn adam_blocked_loop<const DECOUPLED: bool>(
+fn adam_blocked<const DECOUPLED: bool>(
     w: &mut [f32],
     g: &[f32],
     m: &mut [f32],
@@ -535,13 +519,7 @@ mod tests {
         let mut g: Vec<f32> = (0..len).map(|_| next() * 0.01).collect();
         let mut m0: Vec<f32> = (0..len).map(|_| next() * 0.01).collect();
         let mut v0: Vec<f32> = (0..len).map(|_| next().abs() * 1e-4).collect();
-        let mut state = 0x2468_ace1u32;
-        let mut rnd = move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        };
+        let mut rnd = crate::simd::test_bits(0x2468_ace1);
         // Mantissas around the fixed ones of beta 0.9 (4) and 0.999 (500),
         // the smallest and the largest.
         let edges = [1, 2, 4, 5, 6, 499, 500, 501, 502, 0x7f_ffff, 0x7f_fffe];
@@ -559,7 +537,7 @@ mod tests {
             let (ms, vs) = match block {
                 0 => (false, false),
                 1 | 2 => (true, false),
-                3 | 4 => (rnd() % 3 == 0, false),
+                3 | 4 => (rnd().is_multiple_of(3), false),
                 5..=12 => (i % 5 == 0, false),
                 13 => (i % 3 == 1, i % 3 == 0),
                 14 => (i % 3 == 0, i % 3 == 0),
@@ -580,7 +558,7 @@ mod tests {
                 v0[i] = sub(k(rnd()), 0);
             }
             if ms || vs {
-                g[i] = if rnd() % 2 == 0 { 0.0 } else { -0.0 };
+                g[i] = if rnd().is_multiple_of(2) { 0.0 } else { -0.0 };
             }
         }
         let stuck_in = |blk: usize| (blk * BLOCK..).find(|i| i % 5 == 0).expect("an index");

@@ -306,13 +306,7 @@ mod tests {
         let mut w0: Vec<f32> = (0..len).map(|_| next()).collect();
         let mut g: Vec<f32> = (0..len).map(|_| next()).collect();
         let mut b0: Vec<f32> = (0..len).map(|_| next()).collect();
-        let mut state = 0x1234_5678u32;
-        let mut rnd = move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        };
+        let mut rnd = crate::simd::test_bits(0x1234_5678);
         for i in 0..len {
             let block = i / BLOCK;
             // Block 0 stays normal; blocks 1-2 are all subnormal; 3-4 are mixed;
@@ -321,7 +315,7 @@ mod tests {
             let stuck = match block {
                 0 => false,
                 1 | 2 => true,
-                3 | 4 => rnd() % 3 == 0,
+                3 | 4 => rnd().is_multiple_of(3),
                 _ => i % 5 == 0,
             };
             if stuck {
@@ -330,7 +324,7 @@ mod tests {
                     _ => 1 + rnd() % 0x7f_ffff,
                 };
                 b0[i] = f32::from_bits(k | (rnd() & 0x8000_0000));
-                g[i] = if rnd() % 2 == 0 { 0.0 } else { -0.0 };
+                g[i] = if rnd().is_multiple_of(2) { 0.0 } else { -0.0 };
             }
         }
         // A stuck value of block `blk` (blocks 5 and on hold every fifth).
