@@ -26,6 +26,12 @@
 # MKL_ENABLE_INSTRUCTIONS=AVX2 and ONEDNN_MAX_CPU_ISA=AVX2 (JAX 0.4.25's
 # XLA has no such cap: neural-tangents keeps AVX-512). It measures the AVX2
 # kernels where no AVX2 machine is at hand, with this machine's caches.
+# NT_PY=none leaves the NTK out (neural-tangents and ltk's NTK bench).
+# BENCHES=dir runs bench executables built beforehand by
+# benches/peers/cpu_bins.sh (dir/train_throughput, dir/ntk) instead of
+# `cargo bench`, on a machine without the Rust toolchain: a lent device
+# machine's 16-core CPU, where only PyTorch is at hand:
+#   BENCHES=cpu-bin NT_PY=none PY=python3 THREADS=16 ROUNDS=2 bash benches/peers/cpu_ratios.sh
 #   PY=venv/bin/python NT_PY=ntvenv/bin/python THREADS=2 bash benches/peers/cpu_ratios.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,6 +51,7 @@ FEATURES=()
 case "${ISA:-}" in
     "") ;;
     avx2)
+        [ -z "${BENCHES:-}" ] || { echo "ISA=avx2 builds the AVX2 benches here: run it without BENCHES" >&2; exit 2; }
         [ "$isa" = AVX-512 ] || { echo "ISA=avx2 caps an AVX-512 machine; this one has AVX2 only: run without ISA" >&2; exit 2; }
         FEATURES=(--no-default-features)
         export LTK_SIMD=avx2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
@@ -53,27 +60,40 @@ case "${ISA:-}" in
     *) echo "ISA=${ISA} not known: expected avx2 (or unset)" >&2; exit 2 ;;
 esac
 echo "machine: $machine" | tee "$LOG"
-cargo bench "${FEATURES[@]}" --bench train_throughput --no-run >/dev/null 2>&1
-cargo bench "${FEATURES[@]}" --bench ntk --no-run >/dev/null 2>&1
+NTK=1; [ "$NT_PY" = none ] && NTK=0
+# Criterion's results, where the medians below are read (a bench executable
+# run outside cargo would otherwise pick its folder from the working one).
+export CRITERION_HOME="$PWD/target/criterion"
+# bench NAME ARGS...: the bench executable NAME with criterion's ARGS.
+if [ -n "${BENCHES:-}" ]; then
+    for b in train_throughput ntk; do
+        [ -x "$BENCHES/$b" ] || { echo "BENCHES=$BENCHES has no executable $b: build it with benches/peers/cpu_bins.sh" >&2; exit 2; }
+    done
+    bench() { local name=$1; shift; "$BENCHES/$name" --bench "$@"; }
+else
+    cargo bench "${FEATURES[@]}" --bench train_throughput --no-run >/dev/null 2>&1
+    [ "$NTK" = 0 ] || cargo bench "${FEATURES[@]}" --bench ntk --no-run >/dev/null 2>&1
+    bench() { local name=$1; shift; cargo bench "${FEATURES[@]}" --bench "$name" -- "$@"; }
+fi
 # The peers on the first THREADS cores (JAX has no thread-count setting).
 export OMP_NUM_THREADS=$THREADS
 pin="taskset -c 0-$((THREADS - 1))"
 peers() {
     $pin $PY benches/peers/pytorch_conv.py --threads "$THREADS" --no-ensemble 2>/dev/null | sed "s/^/[$1] pytorch /" | tee -a "$LOG"
-    $pin $NT_PY benches/peers/nt_ntk.py 2>/dev/null | sed "s/^/[$1] /" | tee -a "$LOG"
+    [ "$NTK" = 0 ] || $pin $NT_PY benches/peers/nt_ntk.py 2>/dev/null | sed "s/^/[$1] /" | tee -a "$LOG"
 }
 crit="--warm-up-time 1 --measurement-time 3"
 for r in $(seq 1 "$ROUNDS"); do
     peers $((r - 1))
-    RAYON_NUM_THREADS=$THREADS cargo bench "${FEATURES[@]}" --bench train_throughput -- 'train_step_lenet300_100/fast|train_step_conv_b128/.*_fast' $crit 2>&1 \
+    RAYON_NUM_THREADS=$THREADS bench train_throughput 'train_step_lenet300_100/fast|train_step_conv_b128/.*_fast' $crit 2>&1 \
         | grep -E "^train_step|thrpt|^ltk kernels" | sed 's/^ *//' | sed "s/^/[$r] /" | tee -a "$LOG"
-    RAYON_NUM_THREADS=$THREADS cargo bench "${FEATURES[@]}" --bench ntk -- 'ntk_784_512_512_10/' $crit 2>&1 \
+    [ "$NTK" = 0 ] || RAYON_NUM_THREADS=$THREADS bench ntk 'ntk_784_512_512_10/' $crit 2>&1 \
         | grep -E "^ntk_784|time:|^ltk kernels" | sed 's/^ *//' | sed "s/^/[$r] /" | tee -a "$LOG"
     # Criterion prints the mean over its samples, slow first samples
     # included; the peers report medians. Criterion's median (ns per
     # iteration) goes to the log too, and the ratios use it.
     grep -E "^\[$r\] (train_step|ntk_784)" "$LOG" | cut -d' ' -f2 | while read -r id; do
-        est="target/criterion/$id/new/estimates.json"
+        est="$CRITERION_HOME/$id/new/estimates.json"
         if [ -f "$est" ]; then
             ns=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["median"]["point_estimate"])' "$est")
             echo "[$r] median $id $ns ns" | tee -a "$LOG"

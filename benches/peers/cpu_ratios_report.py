@@ -62,11 +62,13 @@ for label, key, pkey in [
     ("ResNet-20, batch 128", "train_step_conv_b128/resnet20_fast/128", "resnet20"),
 ]:
     out.append(row(label, key, pkey, lambda v: f"{v:,.0f}"))
-out += ["", "| empirical NTK 784-512-512-10 (s) | ltk | neural-tangents | ltk's share of its time, median of rounds | range |",
-        "|---|---:|---:|---:|---:|"]
-for kind in ["traced", "full"]:
-    for n in ["128", "512"]:
-        out.append(row(f"{kind}, N = {n}", f"ntk_784_512_512_10/{kind}/{n}", f"nt_{kind}_{n}", lambda v: f"{v:.4f}"))
+# The NTK's table, unless the run left the NTK out (NT_PY=none).
+if any(k.startswith("ntk_784") for k, _ in ours) or any(k.startswith("nt_") for k, _ in peer):
+    out += ["", "| empirical NTK 784-512-512-10 (s) | ltk | neural-tangents | ltk's share of its time, median of rounds | range |",
+            "|---|---:|---:|---:|---:|"]
+    for kind in ["traced", "full"]:
+        for n in ["128", "512"]:
+            out.append(row(f"{kind}, N = {n}", f"ntk_784_512_512_10/{kind}/{n}", f"nt_{kind}_{n}", lambda v: f"{v:.4f}"))
 # LeNet-300-100 (784-300-100-10) per training sample: the forward product
 # and the weight gradient of every layer, the input gradient of all but the
 # first (2 FLOP per multiply-add).
