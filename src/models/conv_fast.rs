@@ -69,6 +69,10 @@ pub struct ConvWorkspace {
     delta_prev: Vec<f32>,
     dact: Vec<f32>,
     dact_prev: Vec<f32>,
+    /// The im2col layers' column gradients (scratch, kept at its largest
+    /// size: sharing `delta_prev`, whose length the dense layers set, made
+    /// the backward pass zero-fill it afresh at every step).
+    dcols: Vec<f32>,
 }
 
 impl ConvWorkspace {
@@ -563,7 +567,7 @@ impl ConvNet {
                 gw,
                 need_dinp.then_some(&mut ws.dact_prev),
                 &mut ws.cols[li],
-                &mut ws.delta_prev,
+                &mut ws.dcols,
             );
             if need_dinp {
                 std::mem::swap(&mut ws.dact, &mut ws.dact_prev);
@@ -669,7 +673,12 @@ pub(crate) fn conv_backward_im2col(
     if let Some(d) = dinp.as_deref_mut() {
         d.clear();
         d.resize(l.c_in * n * l.h * l.w, 0.0);
-        dcols.resize(kk * chunk_examples(l, n) * howo, 0.0);
+        // Only grown: the product below writes every value before col2im
+        // reads it, so a longer buffer from another layer needs no refill.
+        let len = kk * chunk_examples(l, n) * howo;
+        if dcols.len() < len {
+            dcols.resize(len, 0.0);
+        }
     }
     let b = chunk_examples(l, n);
     cols.resize(kk * b * howo, 0.0);

@@ -65,16 +65,23 @@ pub(crate) unsafe fn gemm_blocked(
     if g_cs == 1 && g_rs > 0 && g_rs as usize % ALIAS_STRIDE == 0 && g_rows > 1 && g_rows * k >= ALIAS_MIN_COPY {
         let ld = k + ALIAS_PAD;
         padded = SCRATCH.with(|s| s.take());
-        padded.resize(g_rows * ld, 0.0);
+        // Only grown: each row's first k values are copied below and the
+        // product reads no others, so a longer buffer needs no refill.
+        if padded.len() < g_rows * ld {
+            padded.resize(g_rows * ld, 0.0);
+        }
         let src = Ptr(g_ptr as *mut f32);
-        padded.par_chunks_mut(ld * 64).enumerate().for_each(|(b, chunk)| {
-            for (r, row) in chunk.chunks_mut(ld).enumerate() {
-                let i = b * 64 + r;
-                // SAFETY: row i < g_rows of the operand: k values from i·g_rs, in bounds by the caller's contract.
-                let s = unsafe { std::slice::from_raw_parts(src.get().offset(i as isize * g_rs), k) };
-                row[..k].copy_from_slice(s);
-            }
-        });
+        padded[..g_rows * ld]
+            .par_chunks_mut(ld * 64)
+            .enumerate()
+            .for_each(|(b, chunk)| {
+                for (r, row) in chunk.chunks_mut(ld).enumerate() {
+                    let i = b * 64 + r;
+                    // SAFETY: row i < g_rows of the operand: k values from i·g_rs, in bounds by the caller's contract.
+                    let s = unsafe { std::slice::from_raw_parts(src.get().offset(i as isize * g_rs), k) };
+                    row[..k].copy_from_slice(s);
+                }
+            });
         if transposed {
             (rhs, rhs_cs) = (padded.as_ptr(), ld as isize);
         } else {
@@ -424,6 +431,21 @@ mod tests {
             )
         };
         assert!(close(&transpose(&ct, n, m)));
+    }
+
+    /// A padded copy smaller than the last one on this thread reuses its
+    /// longer buffer, copying only its own rows.
+    #[test]
+    fn smaller_padded_copy_after_a_larger_one() {
+        for (m, n, k) in [(8, 1000, 256), (64, 600, 128)] {
+            assert!(n * k >= ALIAS_MIN_COPY && k % ALIAS_STRIDE == 0);
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let want = naive(&a, &b, m, n, k);
+            let mut c = vec![0.0; m * n];
+            matmul_nt(&a, &transpose(&b, k, n), &mut c, m, n, k, 1.0, false);
+            assert!(c.iter().zip(&want).all(|(p, q)| (p - q).abs() < 1e-3), "{m}x{n}x{k}");
+        }
     }
 
     /// The fill-free product gives `matmul_nn`'s bits, single-threaded and
